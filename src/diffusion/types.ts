@@ -18,6 +18,10 @@ export interface GenerationRequest {
   count: number;
   /** Scheduler override; the model's own scheduler_config.json decides when absent. */
   scheduler?: SchedulerName;
+  /** Image-to-image: the encoded input image (PNG, JPEG or WebP bytes). */
+  initImage?: Uint8Array;
+  /** Image-to-image strength in [0, 1] (diffusers' `strength`); 0 returns the input, 1 ignores it. */
+  strength?: number;
 }
 
 export interface PreviewImage {

@@ -1,0 +1,163 @@
+// `npm run imagine -- "prompt" --out file.png`: one generation from the command line, with a
+// progress bar, for trying a model without Discord.
+import { parseArgs } from 'node:util';
+import { readFile, rename, writeFile, unlink } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, extname, join, basename, resolve } from 'node:path';
+import { randomInt } from 'node:crypto';
+import cliProgress from 'cli-progress';
+import { z } from 'zod';
+import { loadPipeline } from '../diffusion/pipeline.js';
+import { isUserFacingError } from '../diffusion/errors.js';
+import { SCHEDULER_NAMES } from '../diffusion/types.js';
+
+const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
+  --model dir        model folder (default: the first folder in $MODELS_DIR or ./models)
+  --steps n          denoising steps (num_inference_steps; default: the model's)
+  --seed n           seed of the first image (default: random)
+  --scheduler name   ${SCHEDULER_NAMES.join(' | ')}
+  --guidance g       guidance_scale (default: the model's)
+  --size WxH         image size, multiples of 8 (default: the model's)
+  --negative text    negative prompt
+  --count n          images (seeds seed, seed+1, …); files get -1, -2 … suffixes
+  --image file       input image for image-to-image
+  --strength s       image-to-image strength, 0–1 (default 0.75)
+  --device d         cpu | cuda | cuda:N (default: cpu)`;
+
+const argsSchema = z.object({
+  prompt: z.string({ error: 'a prompt is required' }).min(1, 'a prompt is required'),
+  out: z.string({ error: '--out file.png is required' }),
+  model: z.string().optional(),
+  steps: z.coerce.number().int().positive().optional(),
+  seed: z.coerce.number().int().min(0).optional(),
+  scheduler: z.enum(SCHEDULER_NAMES).optional(),
+  guidance: z.coerce.number().min(0).optional(),
+  size: z
+    .string()
+    .regex(/^\d+x\d+$/i, '--size must look like 512x512')
+    .optional(),
+  negative: z.string().optional(),
+  count: z.coerce.number().int().min(1).max(8).default(1),
+  image: z.string().optional(),
+  strength: z.coerce.number().min(0).max(1).optional(),
+  device: z.string().default('cpu'),
+});
+
+function defaultModel(): string {
+  const root = resolve(process.env.MODELS_DIR ?? 'models');
+  const found = existsSync(root)
+    ? readdirSync(root)
+        .filter((d) => existsSync(join(root, d, 'model_index.json')) && statSync(join(root, d)).isDirectory())
+        .sort()
+    : [];
+  if (found.length === 0) {
+    throw new Error(`No model in ${root}. Create a tiny one with "npm run models -- create-tiny models/tiny" or pass --model.`);
+  }
+  return join(root, found[0]);
+}
+
+function outPaths(out: string, count: number): string[] {
+  if (count === 1) return [out];
+  const ext = extname(out) || '.png';
+  const stem = join(dirname(out), basename(out, ext));
+  return Array.from({ length: count }, (_, i) => `${stem}-${i + 1}${ext}`);
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      out: { type: 'string', short: 'o' },
+      model: { type: 'string', short: 'm' },
+      steps: { type: 'string' },
+      seed: { type: 'string' },
+      scheduler: { type: 'string' },
+      guidance: { type: 'string' },
+      size: { type: 'string' },
+      negative: { type: 'string' },
+      count: { type: 'string' },
+      image: { type: 'string' },
+      strength: { type: 'string' },
+      device: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const parsed = argsSchema.safeParse({ ...values, prompt: positionals.join(' ') || undefined });
+  if (!parsed.success) {
+    throw new Error(`${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}\n${USAGE}`);
+  }
+  const a = parsed.data;
+  if (!/\.png$/i.test(a.out)) throw new Error('--out must name a .png file');
+  const [width, height] = a.size ? a.size.toLowerCase().split('x').map(Number) : [undefined, undefined];
+  const modelDir = a.model ?? defaultModel();
+  const seed = a.seed ?? randomInt(0, 2 ** 32);
+
+  const loadStart = performance.now();
+  const pipe = await loadPipeline(modelDir, { device: a.device });
+  const loadMs = performance.now() - loadStart;
+  const initImage = a.image ? new Uint8Array(await readFile(a.image)) : undefined;
+
+  const bar = new cliProgress.SingleBar(
+    { format: 'steps {bar} {value}/{total} | {duration_formatted} elapsed | eta {eta_formatted}', hideCursor: true, noTTYOutput: false },
+    cliProgress.Presets.shades_classic,
+  );
+  let barStarted = false;
+  const result = await pipe.generate(
+    {
+      prompt: a.prompt,
+      negativePrompt: a.negative,
+      seed,
+      steps: a.steps ?? pipe.defaults.steps,
+      guidanceScale: a.guidance ?? pipe.defaults.guidanceScale,
+      width: width ?? pipe.defaults.width,
+      height: height ?? pipe.defaults.height,
+      count: a.count,
+      scheduler: a.scheduler,
+      initImage,
+      strength: initImage ? (a.strength ?? 0.75) : a.strength,
+    },
+    {
+      onProgress: (p) => {
+        if (!barStarted) {
+          bar.start(p.totalSteps, 0);
+          barStarted = true;
+        }
+        bar.update(p.step);
+      },
+    },
+  );
+  if (barStarted) bar.stop();
+
+  const paths = outPaths(a.out, result.images.length);
+  // Write beside the target and rename, so a crash never leaves a half-written PNG.
+  for (let i = 0; i < paths.length; i++) {
+    const tmp = `${paths[i]}.tmp-${process.pid}`;
+    try {
+      await writeFile(tmp, result.images[i].png);
+      await rename(tmp, paths[i]);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+  }
+  const t = result.timings;
+  const model = basename(pipe.modelDir);
+  console.log(`model ${model} on ${pipe.device}, scheduler ${result.scheduler}, loaded in ${(loadMs / 1000).toFixed(2)} s`);
+  if (result.truncatedTokens > 0) console.log(`prompt truncated: ${result.truncatedTokens} tokens past the model's window were dropped`);
+  for (let i = 0; i < paths.length; i++) console.log(`seed ${result.images[i].seed} → ${paths[i]}`);
+  console.log(
+    `${t.stepMs.toFixed(1)} ms per step, ${(t.totalMs / 1000).toFixed(2)} s in all ` +
+      `(text encoder ${t.textEncoderMs.toFixed(0)} ms, unet ${t.unetMs.toFixed(0)} ms, vae ${t.vaeMs.toFixed(0)} ms)`,
+  );
+  await pipe.dispose();
+}
+
+main().catch((err: unknown) => {
+  const msg = err instanceof Error ? err.message : String(err);
+  console.error(isUserFacingError(err) || !process.env.DEBUG ? `error: ${msg}` : err);
+  process.exit(1);
+});

@@ -1,0 +1,70 @@
+// Image ↔ tensor conversions for the VAE, and input normalisation for image-to-image.
+import sharp from 'sharp';
+import { InputError } from './errors.js';
+
+/** VAE output (NCHW, one image, roughly [-1, 1]) → packed RGB bytes. */
+export function chwToRgb(data: Float32Array, width: number, height: number, offset = 0): Uint8Array {
+  const plane = width * height;
+  const out = new Uint8Array(plane * 3);
+  for (let c = 0; c < 3; c++) {
+    const base = offset + c * plane;
+    for (let i = 0; i < plane; i++) {
+      const v = (data[base + i] / 2 + 0.5) * 255;
+      out[i * 3 + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+    }
+  }
+  return out;
+}
+
+/** Packed RGB bytes → NCHW float in [-1, 1], as diffusers' image processor normalises. */
+export function rgbToChw(rgb: Uint8Array, width: number, height: number): Float32Array {
+  const plane = width * height;
+  const out = new Float32Array(plane * 3);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) out[c * plane + i] = (rgb[i * 3 + c] / 255) * 2 - 1;
+  }
+  return out;
+}
+
+/**
+ * The size an input image should be generated at when the user gave none: its aspect ratio
+ * kept, an area close to the model's default, both sides multiples of 64 (the UNet's grid).
+ */
+export function fitSizeToArea(inputWidth: number, inputHeight: number, area: number): { width: number; height: number } {
+  const scale = Math.sqrt(area / (inputWidth * inputHeight));
+  const snap = (v: number) => Math.max(64, Math.round((v * scale) / 64) * 64);
+  return { width: snap(inputWidth), height: snap(inputHeight) };
+}
+
+/**
+ * Decodes any PNG/JPEG/WebP/GIF/TIFF (EXIF rotation applied, alpha flattened onto white,
+ * greyscale expanded) and scales it to cover width×height, centre-cropping the overflow:
+ * the aspect ratio is kept and nothing is stretched.
+ */
+export async function loadImageRgb(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array> {
+  try {
+    const { data } = await sharp(bytes, { failOn: 'error' })
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .resize(width, height, { fit: 'cover', position: 'centre', kernel: 'lanczos3' })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return new Uint8Array(data.buffer, data.byteOffset, data.length);
+  } catch (err) {
+    throw new InputError(`The input image could not be read (${(err as Error).message}). Use a PNG, JPEG or WebP file.`);
+  }
+}
+
+export async function imageSize(bytes: Uint8Array): Promise<{ width: number; height: number }> {
+  try {
+    const meta = await sharp(bytes).metadata();
+    if (!meta.width || !meta.height) throw new Error('no dimensions');
+    // EXIF orientations 5–8 swap width and height.
+    const swap = (meta.orientation ?? 1) >= 5;
+    return swap ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
+  } catch (err) {
+    throw new InputError(`The input image could not be read (${(err as Error).message}). Use a PNG, JPEG or WebP file.`);
+  }
+}

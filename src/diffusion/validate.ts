@@ -1,0 +1,60 @@
+// The engine's own boundary check: every caller (CLI, queue, bot) gets the same rules and
+// the same clear messages, whatever it validated before.
+import { z } from 'zod';
+import { InputError } from './errors.js';
+import type { ModelDefaults } from './model.js';
+import { SCHEDULER_NAMES, type GenerationRequest } from './types.js';
+
+export const MIN_SIDE = 64;
+export const MAX_SIDE = 2048;
+export const MAX_STEPS = 150;
+export const MAX_COUNT = 8;
+
+const side = (what: string) =>
+  z
+    .number()
+    .int(`${what} must be a whole number of pixels`)
+    .min(MIN_SIDE, `${what} must be at least ${MIN_SIDE}`)
+    .max(MAX_SIDE, `${what} must be at most ${MAX_SIDE}`)
+    .refine((v) => v % 8 === 0, `${what} must be a multiple of 8 (64 is safest for real models)`);
+
+export const generationRequestSchema = z.object({
+  prompt: z.string().max(4000, 'prompt is too long (4000 characters at most)'),
+  negativePrompt: z.string().max(4000, 'negative prompt is too long (4000 characters at most)').optional(),
+  seed: z
+    .number()
+    .int('seed must be a whole number')
+    .min(0, 'seed must be 0 or more')
+    .max(Number.MAX_SAFE_INTEGER, `seed must be at most ${Number.MAX_SAFE_INTEGER}`),
+  steps: z.number().int('steps must be a whole number').min(1, 'steps must be at least 1').max(MAX_STEPS, `steps must be at most ${MAX_STEPS}`),
+  guidanceScale: z.number().min(0, 'guidance must be 0 or more').max(30, 'guidance must be at most 30'),
+  width: side('width'),
+  height: side('height'),
+  count: z.number().int().min(1, 'count must be at least 1').max(MAX_COUNT, `count must be at most ${MAX_COUNT}`),
+  scheduler: z.enum(SCHEDULER_NAMES, { error: `scheduler must be one of ${SCHEDULER_NAMES.join(', ')}` }).optional(),
+  initImage: z.instanceof(Uint8Array).optional(),
+  strength: z.number().min(0, 'strength must be between 0 and 1').max(1, 'strength must be between 0 and 1').optional(),
+});
+
+export type ValidRequest = z.infer<typeof generationRequestSchema>;
+
+/** Fills what the caller left out from the model's defaults, then validates. */
+export function validateRequest(req: Partial<GenerationRequest> & { prompt: string }, defaults: ModelDefaults): ValidRequest {
+  const filled = {
+    ...req,
+    seed: req.seed ?? 0,
+    steps: req.steps ?? defaults.steps,
+    guidanceScale: req.guidanceScale ?? defaults.guidanceScale,
+    width: req.width ?? defaults.width,
+    height: req.height ?? defaults.height,
+    count: req.count ?? 1,
+  };
+  const parsed = generationRequestSchema.safeParse(filled);
+  if (!parsed.success) {
+    throw new InputError(parsed.error.issues.map((i) => i.message).join('; '));
+  }
+  if (parsed.data.strength !== undefined && !parsed.data.initImage) {
+    throw new InputError('strength only applies to image-to-image: give an input image too');
+  }
+  return parsed.data;
+}
