@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { ClipTokenizer } from './tokenizer.js';
 import { TorchGenerator } from './rng.js';
-import { createScheduler, type Scheduler } from './schedulers/index.js';
+import { createScheduler } from './schedulers/index.js';
 import { inspectModel, type ModelDefaults, type ModelInfo } from './model.js';
 import { createSession, deviceLabel, firstLine, parseDevice, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
 import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
@@ -156,6 +156,8 @@ export class StableDiffusionPipeline {
         // Strength 0: nothing to denoise; the input is the answer.
         return this.finish(req, schedulerName, started, before, cond.truncated, initRgb ? [initRgb] : [], count);
       }
+      // As diffusers' img2img: the schedulers start part-way through their timesteps.
+      for (const s of schedulers) s.setBeginIndex?.(tStart);
       const initLatents = await this.encodeImage(rgbToChw(initRgb, width, height), lh, lw, generators);
       latents = initLatents.map((x0, i) => {
         const noise = generators[i].randn(latentSize);
