@@ -150,12 +150,12 @@ export class StableDiffusionPipeline {
       initRgb = await loadImageRgb(req.initImage, width, height);
       // diffusers' get_timesteps: keep the last int(steps × strength) timesteps.
       const initTimestep = Math.min(Math.floor(req.steps * strength), req.steps);
+      if (initTimestep === 0) {
+        // Strength 0 (or too few steps for it): nothing to denoise; the input is the answer.
+        return this.finish(req, schedulerName, started, before, cond.truncated, [initRgb], count);
+      }
       const tStart = Math.max(req.steps - initTimestep, 0);
       timesteps = timesteps.slice(tStart);
-      if (timesteps.length === 0) {
-        // Strength 0: nothing to denoise; the input is the answer.
-        return this.finish(req, schedulerName, started, before, cond.truncated, initRgb ? [initRgb] : [], count);
-      }
       // As diffusers' img2img: the schedulers start part-way through their timesteps.
       for (const s of schedulers) s.setBeginIndex?.(tStart);
       const initLatents = await this.encodeImage(rgbToChw(initRgb, width, height), lh, lw, generators);

@@ -1,0 +1,38 @@
+// The contract every scheduler implements: the diffusers scheduler API (set_timesteps,
+// scale_model_input, step, add_noise) over flat Float32Array latents.
+import type { SchedulerName } from '../types.js';
+import type { CommonConfig } from './config.js';
+
+/** What a stochastic scheduler draws its noise from: torch.randn's stream for the job's seed. */
+export interface NoiseGenerator {
+  randn(n: number): Float32Array;
+}
+
+export interface StepOutput {
+  prevSample: Float32Array;
+  /** The model's current estimate of the clean latents (LCM: its `denoised`), for previews. */
+  predOriginalSample?: Float32Array;
+}
+
+export interface Scheduler<C extends CommonConfig = CommonConfig> {
+  readonly name: SchedulerName;
+  readonly config: Readonly<C>;
+  /** diffusers' `order`: UNet calls per timestep entry (1 for every scheduler here). */
+  readonly order: number;
+  /** True when step() draws noise and therefore needs a generator. */
+  readonly stochastic: boolean;
+  setTimesteps(steps: number): void;
+  /** What to feed the UNet, in order; fractional for Karras-style Euler schedules. */
+  timesteps: number[];
+  /** Standard deviation of the initial noise: latents = randn × initNoiseSigma. */
+  readonly initNoiseSigma: number;
+  /** Returns `sample` itself when the scheduler does not scale its input. */
+  scaleModelInput(sample: Float32Array, t: number): Float32Array;
+  step(modelOutput: Float32Array, t: number, sample: Float32Array, generator?: NoiseGenerator): StepOutput;
+  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array;
+  /**
+   * diffusers' set_begin_index, on schedulers that track a step index: image-to-image starts
+   * part-way through `timesteps`, and a repeated timestep would otherwise be looked up wrongly.
+   */
+  setBeginIndex?(index: number): void;
+}

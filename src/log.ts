@@ -1,0 +1,16 @@
+// Structured logs (pino): JSON lines to stderr, level from LOG_LEVEL. A job's lines carry
+// its id so one job can be followed through bot, queue and worker.
+import { pino, type Logger } from 'pino';
+
+export const logger: Logger = pino(
+  {
+    level: process.env.LOG_LEVEL ?? (process.env.NODE_ENV === 'test' ? 'warn' : 'info'),
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  },
+  pino.destination({ fd: 2, sync: true }),
+);
+
+export function jobLogger(jobId: string, extra: Record<string, unknown> = {}): Logger {
+  return logger.child({ jobId, ...extra });
+}
