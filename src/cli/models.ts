@@ -1,0 +1,276 @@
+// `npm run models -- <command>`: manage model folders. `pull` fetches an ONNX export from the
+// Hugging Face hub, `list` shows what is in MODELS_DIR, `create-tiny` writes a random-weight
+// model for tests. New commands go in the SUBCOMMANDS table.
+import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { config as loadDotenv } from 'dotenv';
+import { z } from 'zod';
+import { DEFAULT_HF_ENDPOINT, defaultModelName, pullModel, repoIdSchema } from '../models/hub.js';
+import { createPullReporter, formatBytes } from '../models/hub-progress.js';
+
+/** Bad command-line input: shown with a pointer to `help`. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+interface Subcommand {
+  usage: string;
+  summary: string;
+  run: (argv: string[]) => Promise<void>;
+}
+
+function modelsDir(): string {
+  return resolve(process.env.MODELS_DIR || 'models');
+}
+
+/** The first zod issue as one line, e.g. `--timestep: Invalid option: expected one of …`. */
+function zodMessage(error: z.ZodError, names: Record<string, string> = {}): string {
+  const issue = error.issues[0];
+  const key = String(issue?.path[0] ?? '');
+  const where = names[key] ?? (key ? `--${key}` : '');
+  return `${where ? `${where}: ` : ''}${issue?.message ?? 'invalid arguments'}`;
+}
+
+// ---- pull -------------------------------------------------------------------------------
+
+const pullArgsSchema = z.object({
+  repo: repoIdSchema,
+  revision: z.string().min(1).default('main'),
+  dir: z.string().min(1).optional(),
+  include: z.array(z.string().min(1)).optional(),
+});
+
+const hubEnvSchema = z.object({
+  HF_ENDPOINT: z
+    .url({ protocol: /^https?$/, error: 'HF_ENDPOINT must be an http(s) URL such as https://huggingface.co' })
+    .default(DEFAULT_HF_ENDPOINT),
+  HF_TOKEN: z.string().optional(),
+});
+
+async function pull(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      revision: { type: 'string', short: 'r' },
+      dir: { type: 'string', short: 'd' },
+      include: { type: 'string', multiple: true },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('pull takes one repo id, e.g. `pull onnxruntime/sd-turbo`');
+  const args = pullArgsSchema.safeParse({ ...values, repo: positionals[0] });
+  if (!args.success) throw new UsageError(zodMessage(args.error, { repo: 'repo id' }));
+  const env = hubEnvSchema.safeParse({
+    HF_ENDPOINT: process.env.HF_ENDPOINT || undefined,
+    // HUGGING_FACE_HUB_TOKEN is the older name huggingface_hub still reads.
+    HF_TOKEN: process.env.HF_TOKEN || process.env.HUGGING_FACE_HUB_TOKEN || undefined,
+  });
+  if (!env.success) throw new UsageError(zodMessage(env.error, { HF_ENDPOINT: '', HF_TOKEN: 'HF_TOKEN' }));
+
+  const { repo, revision, include } = args.data;
+  const dest = resolve(args.data.dir ?? join(modelsDir(), defaultModelName(repo)));
+  const reporter = createPullReporter(process.stdout);
+  // Ctrl-C leaves the .part files in place; the same command resumes them.
+  const onSigint = (): void => {
+    reporter.stop();
+    process.stderr.write('\nInterrupted: run the same command again to resume.\n');
+    process.exit(130);
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    const result = await pullModel(repo, {
+      revision,
+      dest,
+      endpoint: env.data.HF_ENDPOINT,
+      token: env.data.HF_TOKEN,
+      include,
+      onProgress: reporter.onProgress,
+      onEvent: reporter.onEvent,
+    });
+    reporter.stop();
+    console.log(
+      `Pulled ${repo}@${revision} into ${dest}: ${result.files.length} files, ${formatBytes(result.bytes)} ` +
+        `(${formatBytes(result.downloadedBytes)} downloaded).`,
+    );
+  } finally {
+    reporter.stop();
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+// ---- list -------------------------------------------------------------------------------
+
+const modelIndexSchema = z.looseObject({
+  _class_name: z.string().optional(),
+  _diffusers_version: z.string().optional(),
+  scheduler: z.tuple([z.string().nullable(), z.string().nullable()]).optional(),
+});
+
+/** Bytes under a folder, and how many unfinished `.part` downloads it holds. */
+async function folderUsage(dir: string): Promise<{ bytes: number; parts: number }> {
+  let bytes = 0;
+  let parts = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      const sub = await folderUsage(path);
+      bytes += sub.bytes;
+      parts += sub.parts;
+    } else if (entry.isFile()) {
+      bytes += (await stat(path)).size;
+      if (entry.name.endsWith('.part')) parts++;
+    }
+  }
+  return { bytes, parts };
+}
+
+const PIPELINE_PARTS = ['text_encoder', 'text_encoder_2', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker'];
+
+async function summarize(dir: string): Promise<string> {
+  const indexPath = join(dir, 'model_index.json');
+  if (!existsSync(indexPath)) return 'not a model folder (no model_index.json)';
+  let index: z.infer<typeof modelIndexSchema>;
+  try {
+    const parsed = modelIndexSchema.safeParse(JSON.parse(await readFile(indexPath, 'utf8')));
+    if (!parsed.success) return `unreadable model_index.json (${zodMessage(parsed.error)})`;
+    index = parsed.data;
+  } catch (err) {
+    return `unreadable model_index.json (${err instanceof Error ? err.message : String(err)})`;
+  }
+  const parts = PIPELINE_PARTS.filter((p) => existsSync(join(dir, p, 'model.onnx')));
+  const bits = [
+    index._class_name ?? 'unknown pipeline',
+    index.scheduler?.[1] ?? undefined,
+    parts.length > 0 ? `parts: ${parts.join(' ')}` : 'no ONNX parts',
+  ];
+  return bits.filter(Boolean).join(', ');
+}
+
+async function list(argv: string[]): Promise<void> {
+  parseArgs({ args: argv, allowPositionals: false, options: {} });
+  const root = modelsDir();
+  const entries = existsSync(root) ? (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()) : [];
+  if (entries.length === 0) {
+    console.log(`No models in ${root}. Get one with \`npm run models -- pull onnxruntime/sd-turbo\`.`);
+    return;
+  }
+  const rows: [string, string, string][] = [];
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const dir = join(root, entry.name);
+    const usage = await folderUsage(dir);
+    let summary = await summarize(dir);
+    if (usage.parts > 0) summary += ` (incomplete: ${usage.parts} .part file${usage.parts > 1 ? 's' : ''}, run pull again)`;
+    rows.push([entry.name, formatBytes(usage.bytes), summary]);
+  }
+  const nameWidth = Math.max(4, ...rows.map((r) => r[0].length));
+  const sizeWidth = Math.max(4, ...rows.map((r) => r[1].length));
+  console.log(`${'NAME'.padEnd(nameWidth)}  ${'SIZE'.padStart(sizeWidth)}  SUMMARY`);
+  for (const [name, size, summary] of rows) console.log(`${name.padEnd(nameWidth)}  ${size.padStart(sizeWidth)}  ${summary}`);
+}
+
+// ---- create-tiny ------------------------------------------------------------------------
+
+const createTinyArgsSchema = z.object({
+  dir: z.string({ error: 'create-tiny needs a target folder, e.g. `create-tiny models/tiny`' }).min(1),
+  fp16: z.boolean().optional(),
+  timestep: z.enum(['int64', 'float', 'float-scalar']).optional(),
+  'vae-encoder': z.enum(['latent_sample', 'latent_parameters']).optional(),
+  'v-prediction': z.boolean().optional(),
+  'external-data': z.boolean().optional(),
+});
+
+async function createTiny(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      fp16: { type: 'boolean' },
+      timestep: { type: 'string' },
+      'vae-encoder': { type: 'string' },
+      'v-prediction': { type: 'boolean' },
+      'external-data': { type: 'boolean' },
+    },
+  });
+  if (positionals.length > 1) throw new UsageError('create-tiny takes one folder');
+  const args = createTinyArgsSchema.safeParse({ ...values, dir: positionals[0] });
+  if (!args.success) throw new UsageError(zodMessage(args.error, { dir: 'folder' }));
+  const a = args.data;
+  // Loaded on demand so `pull` and `list` do not pay for (or depend on) the ONNX writer.
+  const { createTinyModel } = await import('../models/tiny/index.js');
+  const dir = resolve(a.dir);
+  await createTinyModel(dir, {
+    float16: a.fp16,
+    timestep: a.timestep,
+    vaeEncoderOutput: a['vae-encoder'],
+    predictionType: a['v-prediction'] ? 'v_prediction' : undefined,
+    externalData: a['external-data'],
+  });
+  console.log(`Created a tiny random-weight model in ${dir}.`);
+}
+
+// ---- table and entry --------------------------------------------------------------------
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  pull: {
+    usage: 'pull <owner/name> [--revision r] [--dir models/<name>] [--include glob]…',
+    summary:
+      'download an ONNX Stable Diffusion export from the Hugging Face hub (resumable, sha256-checked). ' +
+      'Env: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN for private or gated repos.',
+    run: pull,
+  },
+  list: {
+    usage: 'list',
+    summary: 'show the model folders in MODELS_DIR (default ./models) with size and pipeline summary',
+    run: list,
+  },
+  'create-tiny': {
+    usage:
+      'create-tiny <dir> [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data]',
+    summary: 'write a tiny random-weight model (for tests and trying the bot without a download)',
+    run: createTiny,
+  },
+  help: {
+    usage: 'help',
+    summary: 'show this text',
+    run: async () => console.log(helpText()),
+  },
+};
+
+function helpText(): string {
+  const lines = ['Usage: npm run models -- <command> [options]', ''];
+  for (const cmd of Object.values(SUBCOMMANDS)) lines.push(`  ${cmd.usage}`, `      ${cmd.summary}`);
+  return lines.join('\n');
+}
+
+/** Error messages kept to one line: the process prints them instead of a stack trace. */
+function oneLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name = 'help', ...rest] = argv;
+  const cmd = ['-h', '--help'].includes(name) ? SUBCOMMANDS.help : SUBCOMMANDS[name];
+  if (!cmd) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(SUBCOMMANDS).join(', ')})`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`Usage: npm run models -- ${cmd.usage}\n  ${cmd.summary}`);
+    return;
+  }
+  await cmd.run(rest);
+}
+
+function isUsageProblem(err: unknown): boolean {
+  return err instanceof UsageError || String((err as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS');
+}
+
+// HF_TOKEN and friends may live in .env like the bot's other settings; real env vars win.
+loadDotenv({ quiet: true });
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const hint = isUsageProblem(err) ? ' (see `npm run models -- help`)' : '';
+  process.stderr.write(`models: ${oneLine(err)}${hint}\n`);
+  // HubErrors and usage errors are complete as one line; DEBUG shows where anything came from.
+  if (process.env.DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exitCode = 1;
+});
