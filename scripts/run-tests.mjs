@@ -21,6 +21,6 @@ const files = collect('test').filter((f) => filter.length === 0 || filter.some((
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { NODE_ENV: 'test', ...process.env } },
 );
 process.exit(r.status ?? 1);

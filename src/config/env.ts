@@ -1,0 +1,63 @@
+// One typed configuration, parsed once from the environment. Every bad variable is reported
+// in a single Error so an operator fixes them all in one go. The bot extends `baseEnvSchema`
+// with its DISCORD_* / GOOGLE_* keys (`baseEnvSchema.extend({...})`).
+import { z } from 'zod';
+
+const DEVICE_PATTERN = /^(cpu(:\d+)?|cuda(:\d+)?|noop:\d+)$/;
+
+const intFromEnv = (fallback: number, min = 0) =>
+  z.coerce.number().int('must be a whole number').min(min, `must be at least ${min}`).default(fallback);
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+export const baseEnvSchema = z.object({
+  DEVICES: z
+    .string()
+    .default('cpu')
+    .transform((s) => s.split(',').map((d) => d.trim().toLowerCase()).filter((d) => d.length > 0))
+    .refine((list) => list.length > 0, 'needs at least one device')
+    .refine(
+      (list) => list.every((d) => DEVICE_PATTERN.test(d)),
+      'each entry must be cpu, cpu:N, cuda, cuda:N or noop:N (comma separated)',
+    )
+    .refine((list) => new Set(list).size === list.length, 'lists a device twice'),
+  NOOP_STEP_MS: intFromEnv(5),
+  MODELS_DIR: z.string().default('./models'),
+  DEFAULT_MODEL: optionalString,
+  DATA_DIR: z.string().default('./data'),
+  MAX_QUEUE: intFromEnv(100, 1),
+  MAX_QUEUED_PER_USER: intFromEnv(5, 1),
+  OUTPUT_RETENTION_DAYS: intFromEnv(30),
+  METRICS_PORT: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : Number(v)))
+    .refine((v) => v === undefined || (Number.isInteger(v) && v >= 0 && v <= 65535), 'must be a port number (0–65535)'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  STALL_TIMEOUT_MS: intFromEnv(120_000, 1),
+  /** Rough memory budget per device for loaded pipelines (0 = cap by count only). */
+  DEVICE_MEMORY_BUDGET_MB: intFromEnv(0),
+  QUEUE_BACKEND: z.enum(['local', 'redis']).default('local'),
+  REDIS_URL: optionalString,
+});
+
+export type AppConfig = z.infer<typeof baseEnvSchema>;
+
+/** Parses env with `schema` (base by default); throws one Error naming every bad key. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+  throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+}
+
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const config = parseEnv(baseEnvSchema, env);
+  if (config.QUEUE_BACKEND === 'redis' && !config.REDIS_URL) {
+    throw new Error('Invalid configuration:\n  REDIS_URL: required when QUEUE_BACKEND=redis');
+  }
+  return config;
+}

@@ -1,0 +1,123 @@
+// What a worker runs jobs with: the real diffusion pipeline, or (for dispatch tests and the
+// benchmark) a simulated device that sleeps per step and writes a small PNG.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
+import { loadPipeline, upscaleImage, type StableDiffusionPipeline } from '../diffusion/pipeline.js';
+import { GenerationAbortedError, InputError } from '../diffusion/errors.js';
+import type { GenerationProgress, GenerationRequest } from '../diffusion/types.js';
+import { folderSizeMb, ModelCache } from './model-cache.js';
+import type { RunJob, WorkerOptions } from './ipc.js';
+
+export interface EngineResult {
+  outputs: string[];
+  seeds: number[];
+  timings: { totalMs: number; stepMs: number };
+}
+
+export interface Engine {
+  run(job: RunJob, opts: { onProgress: (p: GenerationProgress) => void; signal: AbortSignal }): Promise<EngineResult>;
+  loadedModels(): string[];
+}
+
+async function writeOutputs(job: RunJob, pngs: Buffer[]): Promise<string[]> {
+  await mkdir(job.outputDir, { recursive: true });
+  const paths = pngs.map((_, i) => join(job.outputDir, `${i}.png`));
+  await Promise.all(pngs.map((png, i) => writeFile(paths[i], png)));
+  return paths;
+}
+
+async function readInput(job: RunJob): Promise<Buffer> {
+  if (!job.initImagePath) throw new InputError('This job needs an input image, and none was stored.');
+  return readFile(job.initImagePath).catch(() => {
+    throw new InputError('The input image of this job is gone (deleted by the retention sweep?).');
+  });
+}
+
+async function upscale(job: RunJob): Promise<EngineResult> {
+  const started = performance.now();
+  const png = await upscaleImage(await readInput(job), job.upscaleFactor ?? 2);
+  const outputs = await writeOutputs(job, [png]);
+  const seed = typeof job.request.seed === 'number' ? job.request.seed : 0;
+  return { outputs, seeds: [seed], timings: { totalMs: performance.now() - started, stepMs: 0 } };
+}
+
+export class DiffusionEngine implements Engine {
+  private readonly cache: ModelCache<StableDiffusionPipeline>;
+  constructor(private readonly options: WorkerOptions) {
+    this.cache = new ModelCache(options.maxLoadedModels, options.memoryBudgetMb);
+  }
+
+  loadedModels(): string[] {
+    return this.cache.keys();
+  }
+
+  async run(job: RunJob, opts: { onProgress: (p: GenerationProgress) => void; signal: AbortSignal }): Promise<EngineResult> {
+    if (job.kind === 'upscale') return upscale(job);
+    const dir = join(this.options.modelsDir, job.model);
+    const pipe = await this.cache.get(job.model, folderSizeMb(dir), () => loadPipeline(dir, { device: this.options.device }));
+    const request = { ...(job.request as unknown as GenerationRequest) };
+    if (job.kind === 'img2img') request.initImage = await readInput(job);
+    const result = await pipe.generate(request, opts);
+    const outputs = await writeOutputs(job, result.images.map((i) => i.png));
+    return {
+      outputs,
+      seeds: result.images.map((i) => i.seed),
+      timings: { totalMs: result.timings.totalMs, stepMs: result.timings.stepMs },
+    };
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new GenerationAbortedError());
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new GenerationAbortedError());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A simulated device: `stepMs` per step, a flat-colour PNG per image, model "loads" tracked. */
+export class NoopEngine implements Engine {
+  private readonly loaded: string[] = [];
+  constructor(private readonly options: WorkerOptions) {}
+
+  loadedModels(): string[] {
+    return [...this.loaded];
+  }
+
+  async run(job: RunJob, opts: { onProgress: (p: GenerationProgress) => void; signal: AbortSignal }): Promise<EngineResult> {
+    if (job.kind === 'upscale') return upscale(job);
+    const started = performance.now();
+    const req = job.request as unknown as GenerationRequest;
+    const steps = Math.max(1, Number(req.steps) || 1);
+    const count = Math.max(1, Number(req.count) || 1);
+    const seed = Number(req.seed) || 0;
+    if (!this.loaded.includes(job.model)) {
+      this.loaded.push(job.model);
+      if (this.loaded.length > this.options.maxLoadedModels) this.loaded.shift();
+    }
+    for (let step = 1; step <= steps; step++) {
+      if (this.options.noopStepMs > 0) await sleep(this.options.noopStepMs, opts.signal);
+      else if (opts.signal.aborted) throw new GenerationAbortedError();
+      opts.onProgress({ step, totalSteps: steps });
+    }
+    const pngs = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        sharp({ create: { width: 8, height: 8, channels: 3, background: { r: (seed + i) % 256, g: 128, b: 64 } } })
+          .png()
+          .toBuffer(),
+      ),
+    );
+    const outputs = await writeOutputs(job, pngs);
+    const totalMs = performance.now() - started;
+    return { outputs, seeds: pngs.map((_, i) => seed + i), timings: { totalMs, stepMs: this.options.noopStepMs } };
+  }
+}

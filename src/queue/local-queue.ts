@@ -1,0 +1,587 @@
+// The local backend: one worker child process per device, fed by a fair dispatcher in this
+// process, with every job state change written to SQLite first so a restart loses nothing.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Registry } from 'prom-client';
+import { jobLogger, logger } from '../log.js';
+import { InputError } from '../diffusion/errors.js';
+import type { AppConfig } from '../config/env.js';
+import { openDatabase, type Db } from '../store/db.js';
+import { FileStore } from '../store/files.js';
+import { JobStore } from '../store/jobs.js';
+import { StepStatsStore } from '../store/step-stats.js';
+import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
+import type { ObservableQueue } from '../metrics/server.js';
+import { Estimator, jobUnits, projectPositions } from './estimates.js';
+import { FairLines, type Waiting } from './fair-lines.js';
+import type { FromWorker } from './ipc.js';
+import { WorkerHandle } from './worker-handle.js';
+import {
+  QueueLimitError,
+  type CancelResult,
+  type JobQueue,
+  type JobRecord,
+  type JobSpec,
+  type QueueEvents,
+  type QueuePosition,
+} from './types.js';
+
+export type QueueConfig = Pick<
+  AppConfig,
+  | 'DEVICES'
+  | 'NOOP_STEP_MS'
+  | 'MODELS_DIR'
+  | 'DEFAULT_MODEL'
+  | 'DATA_DIR'
+  | 'MAX_QUEUE'
+  | 'MAX_QUEUED_PER_USER'
+  | 'OUTPUT_RETENTION_DAYS'
+  | 'STALL_TIMEOUT_MS'
+  | 'DEVICE_MEMORY_BUDGET_MB'
+>;
+
+export interface QueueOptions {
+  /** Pipelines kept loaded per device when no memory budget is set (default 2). */
+  maxLoadedModels?: number;
+  /** Metrics to record into (default: a fresh registry with Node's default metrics). */
+  metrics?: QueueMetrics;
+  /** How long a cancelled running job may take to stop before its worker is killed. */
+  cancelGraceMs?: number;
+}
+
+/** How many times a job may be started before a worker death fails it for good. */
+const MAX_ATTEMPTS = 2;
+const RETENTION_SWEEP_MS = 6 * 3_600_000;
+/** A worker that lived this long before dying is not in a crash loop. */
+const STABLE_WORKER_MS = 30_000;
+
+function formatSeconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
+}
+
+interface Entry extends Waiting {
+  record: JobRecord;
+  /** The device whose worker died running this job (retry elsewhere when possible). */
+  avoidDevice?: string;
+}
+
+interface Active {
+  entry: Entry;
+  startedAt: number;
+  lastProgressAt: number;
+  cancelRequested: boolean;
+  stalled: boolean;
+  cancelWaiters: ((r: CancelResult) => void)[];
+}
+
+interface Slot {
+  device: string;
+  handle: WorkerHandle;
+  ready: boolean;
+  startedAt: number;
+  current?: Active;
+  loadedModels: string[];
+  lastBusyAt: number;
+  rapidCrashes: number;
+  restartTimer?: NodeJS.Timeout;
+}
+
+export interface WorkerInfo {
+  device: string;
+  pid: number | undefined;
+  alive: boolean;
+  busy: boolean;
+  jobId: string | undefined;
+  loadedModels: string[];
+}
+
+export class LocalJobQueue implements JobQueue, ObservableQueue {
+  private readonly db: Db;
+  private readonly store: JobStore;
+  private readonly stats: StepStatsStore;
+  private readonly files: FileStore;
+  private readonly estimator: Estimator;
+  private readonly metrics: QueueMetrics;
+  private readonly events = new EventEmitter();
+  private readonly lines = new FairLines<Entry>();
+  private readonly unfinished = new Map<string, JobRecord>();
+  private readonly slots: Slot[];
+  private readonly lastPublished = new Map<string, QueuePosition>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private publishScheduled = false;
+  private closed = false;
+  private readonly modelsDir: string;
+  private readonly noopOnly: boolean;
+  private readonly cancelGraceMs: number;
+
+  constructor(
+    private readonly config: QueueConfig,
+    opts: QueueOptions = {},
+  ) {
+    this.db = openDatabase(config.DATA_DIR);
+    this.store = new JobStore(this.db);
+    this.stats = new StepStatsStore(this.db);
+    this.files = new FileStore(config.DATA_DIR);
+    this.estimator = new Estimator(this.stats.all(), config.NOOP_STEP_MS);
+    this.metrics = opts.metrics ?? createQueueMetrics({ defaultMetrics: true });
+    this.modelsDir = resolve(config.MODELS_DIR);
+    this.noopOnly = config.DEVICES.every((d) => d.startsWith('noop'));
+    this.cancelGraceMs = opts.cancelGraceMs ?? 10_000;
+    this.events.setMaxListeners(50);
+
+    this.restoreUnfinished();
+    this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS);
+    this.timers.push(setInterval(() => this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS), RETENTION_SWEEP_MS));
+    this.timers.push(setInterval(() => this.checkStalls(), Math.min(1000, Math.max(10, config.STALL_TIMEOUT_MS / 4))));
+    for (const t of this.timers) t.unref();
+
+    const workerOptions = {
+      modelsDir: this.modelsDir,
+      noopStepMs: config.NOOP_STEP_MS,
+      maxLoadedModels: opts.maxLoadedModels ?? 2,
+      memoryBudgetMb: config.DEVICE_MEMORY_BUDGET_MB,
+    };
+    this.slots = config.DEVICES.map((device) => {
+      const slot: Slot = {
+        device,
+        handle: new WorkerHandle({ ...workerOptions, device }),
+        ready: false,
+        startedAt: 0,
+        loadedModels: [],
+        lastBusyAt: 0,
+        rapidCrashes: 0,
+      };
+      slot.handle.on('message', (m) => this.onWorkerMessage(slot, m));
+      slot.handle.on('exit', (e) => this.onWorkerExit(slot, e));
+      this.startWorker(slot);
+      return slot;
+    });
+    this.schedulePublish();
+  }
+
+  // ---- public API -------------------------------------------------------------------------
+
+  get metricsRegistry(): Registry {
+    return this.metrics.registry;
+  }
+
+  async submit(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
+    if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
+    const userId = spec.requester.userId;
+    const mine = this.lines.countForUser(userId);
+    if (mine >= this.config.MAX_QUEUED_PER_USER) {
+      throw new QueueLimitError(
+        'user_cap',
+        `You already have ${mine} jobs waiting (the limit); wait for one to finish.`,
+      );
+    }
+    if (this.lines.size >= this.config.MAX_QUEUE) {
+      throw new QueueLimitError(
+        'global_cap',
+        `The queue is full (${this.config.MAX_QUEUE} jobs waiting); try again in a few minutes.`,
+      );
+    }
+    const model = spec.kind === 'upscale' ? spec.model : this.resolveModel(spec.model);
+    if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
+      throw new InputError(`A ${spec.kind} job needs an input image.`);
+    }
+    const id = randomUUID();
+    const { initImage, ...rest } = spec;
+    const record: JobRecord = {
+      ...rest,
+      model,
+      id,
+      state: 'queued',
+      createdAt: Date.now(),
+      attempts: 0,
+      outputs: [],
+      seeds: [],
+    };
+    if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
+    if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
+    const seq = this.store.insert(record);
+    this.unfinished.set(id, record);
+    this.lines.push({ id, userId, seq, record });
+    jobLogger(id, { userId, kind: spec.kind, model }).info('job queued');
+    const position = this.projection().get(id)?.pos ?? { jobId: id, position: 0, etaMs: 0 };
+    this.lastPublished.set(id, position);
+    this.events.emit('queued', record, position);
+    this.pump();
+    return { job: record, position };
+  }
+
+  async cancel(jobId: string, by: { userId: string; isAdmin?: boolean }): Promise<CancelResult> {
+    const record = this.unfinished.get(jobId) ?? this.store.get(jobId);
+    if (!record) return 'not_found';
+    if (!by.isAdmin && record.requester.userId !== by.userId) return 'forbidden';
+    if (!this.unfinished.has(jobId)) return 'already_finished';
+    const waiting = this.lines.remove(jobId);
+    if (waiting) {
+      this.finish(waiting.record, 'cancelled');
+      this.pump();
+      return 'cancelled';
+    }
+    const slot = this.slots.find((s) => s.current?.entry.id === jobId);
+    if (!slot?.current) return 'already_finished';
+    const active = slot.current;
+    active.cancelRequested = true;
+    return new Promise<CancelResult>((resolveCancel) => {
+      active.cancelWaiters.push(resolveCancel);
+      slot.handle.cancel(jobId);
+      // A worker stuck inside one long native call cannot see the abort: kill it.
+      const t = setTimeout(() => {
+        if (slot.current === active) void slot.handle.kill();
+      }, this.cancelGraceMs);
+      t.unref();
+    });
+  }
+
+  get(jobId: string): JobRecord | undefined {
+    return this.unfinished.get(jobId) ?? this.store.get(jobId);
+  }
+
+  async outputs(jobId: string): Promise<Buffer[]> {
+    const job = this.get(jobId);
+    if (!job || job.state !== 'done' || job.outputsExpired) return [];
+    return Promise.all(job.outputs.map((p) => this.files.read(p)));
+  }
+
+  async input(jobId: string): Promise<Buffer | undefined> {
+    const job = this.get(jobId);
+    if (!job?.initImagePath || !existsSync(job.initImagePath)) return undefined;
+    return this.files.read(job.initImagePath);
+  }
+
+  positions(): QueuePosition[] {
+    const running = this.slots
+      .filter((s) => s.current)
+      .map((s) => ({ jobId: s.current!.entry.id, position: 0, etaMs: 0 }));
+    return [...running, ...[...this.projection().values()].map((p) => p.pos)];
+  }
+
+  setMessage(jobId: string, messageId: string): void {
+    const record = this.get(jobId);
+    if (!record) return;
+    record.messageId = messageId;
+    this.store.update(record);
+  }
+
+  on<E extends keyof QueueEvents>(event: E, handler: QueueEvents[E]): void {
+    this.events.on(event, handler as (...args: unknown[]) => void);
+  }
+
+  off<E extends keyof QueueEvents>(event: E, handler: QueueEvents[E]): void {
+    this.events.off(event, handler as (...args: unknown[]) => void);
+  }
+
+  /** Worker processes (tests kill them by pid; /healthz lists them). */
+  workers(): WorkerInfo[] {
+    return this.slots.map((s) => ({
+      device: s.device,
+      pid: s.handle.pid,
+      alive: s.handle.isAlive,
+      busy: s.current !== undefined,
+      jobId: s.current?.entry.id,
+      loadedModels: [...s.loadedModels],
+    }));
+  }
+
+  health(): ReturnType<ObservableQueue['health']> {
+    const workers = this.slots.map((s) => ({ device: s.device, pid: s.handle.pid, alive: s.handle.isAlive, busy: !!s.current }));
+    return { ok: !this.closed && workers.some((w) => w.alive), workers, queued: this.lines.size };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const slot of this.slots) {
+      clearTimeout(slot.restartTimer);
+      const active = slot.current;
+      if (!active) continue;
+      slot.current = undefined;
+      // Interrupted, not failed: the next start resumes it first and the run does not count.
+      const r = active.entry.record;
+      r.state = 'queued';
+      r.attempts = Math.max(0, r.attempts - 1);
+      delete r.startedAt;
+      delete r.device;
+      this.store.update(r, { resumeFirst: true });
+      for (const w of active.cancelWaiters) w('cancelled');
+      jobLogger(r.id).info('job interrupted by shutdown; it resumes on the next start');
+    }
+    await Promise.all(this.slots.map((s) => s.handle.kill()));
+    this.db.close();
+    this.events.removeAllListeners();
+  }
+
+  // ---- workers ----------------------------------------------------------------------------
+
+  private startWorker(slot: Slot): void {
+    slot.ready = false;
+    slot.loadedModels = [];
+    slot.startedAt = Date.now();
+    slot.handle.start();
+    logger.info({ device: slot.device, pid: slot.handle.pid }, 'worker started');
+  }
+
+  private onWorkerMessage(slot: Slot, m: FromWorker): void {
+    if (this.closed) return;
+    if (m.type === 'ready') {
+      slot.ready = true;
+      this.pump();
+      return;
+    }
+    const active = slot.current;
+    if (!active || active.entry.id !== m.jobId) return;
+    const record = active.entry.record;
+    if (m.type === 'progress') {
+      active.lastProgressAt = Date.now();
+      this.events.emit('progress', record, { step: m.step, totalSteps: m.totalSteps, preview: m.preview });
+      return;
+    }
+    slot.loadedModels = m.loadedModels;
+    slot.current = undefined;
+    slot.lastBusyAt = Date.now();
+    const runSeconds = (Date.now() - active.startedAt) / 1000;
+    this.metrics.runSeconds.observe({ device: slot.device, kind: record.kind }, runSeconds);
+    if (m.type === 'done') {
+      record.outputs = m.outputs;
+      record.seeds = m.seeds;
+      record.timings = m.timings;
+      this.recordSpeed(record, slot.device);
+      this.finish(record, 'done');
+      for (const w of active.cancelWaiters) w('already_finished');
+    } else if (m.aborted && active.cancelRequested) {
+      this.finish(record, 'cancelled');
+      for (const w of active.cancelWaiters) w('cancelled');
+    } else {
+      record.error = m.message;
+      this.finish(record, 'failed');
+      for (const w of active.cancelWaiters) w('already_finished');
+    }
+    this.pump();
+  }
+
+  private onWorkerExit(slot: Slot, e: { code: number | null; signal: NodeJS.Signals | null }): void {
+    slot.ready = false;
+    if (this.closed) return;
+    const active = slot.current;
+    slot.current = undefined;
+    logger.warn({ device: slot.device, code: e.code, signal: e.signal, jobId: active?.entry.id }, 'worker died');
+    if (active) this.recoverJob(slot, active);
+
+    const lived = Date.now() - slot.startedAt;
+    slot.rapidCrashes = lived > STABLE_WORKER_MS ? 0 : slot.rapidCrashes + 1;
+    const delay = Math.min(5000, 50 * 2 ** Math.max(0, slot.rapidCrashes - 1));
+    this.metrics.workerRestarts.inc({ device: slot.device });
+    slot.restartTimer = setTimeout(() => {
+      if (!this.closed) this.startWorker(slot);
+    }, delay);
+    this.pump();
+  }
+
+  /** The job whose worker died: cancelled if asked, retried once, else failed with the reason. */
+  private recoverJob(slot: Slot, active: Active): void {
+    const record = active.entry.record;
+    if (active.cancelRequested) {
+      this.finish(record, 'cancelled');
+      for (const w of active.cancelWaiters) w('cancelled');
+      return;
+    }
+    const why = active.stalled
+      ? `made no progress for ${formatSeconds(this.config.STALL_TIMEOUT_MS)}`
+      : 'crashed';
+    if (record.attempts >= MAX_ATTEMPTS) {
+      record.error = `The image worker ${why} twice while running this job, so it was not retried. Try smaller images, fewer steps or fewer images.`;
+      this.finish(record, 'failed');
+      return;
+    }
+    jobLogger(record.id, { device: slot.device }).warn(`worker ${why}; retrying the job once`);
+    record.state = 'queued';
+    delete record.startedAt;
+    this.store.update(record, { resumeFirst: true });
+    this.lines.pushFront({ ...active.entry, avoidDevice: slot.device });
+  }
+
+  private checkStalls(): void {
+    const now = Date.now();
+    for (const slot of this.slots) {
+      const active = slot.current;
+      if (!active || active.stalled || now - active.lastProgressAt <= this.config.STALL_TIMEOUT_MS) continue;
+      active.stalled = true;
+      jobLogger(active.entry.id, { device: slot.device }).warn('job stalled; killing its worker');
+      void slot.handle.kill();
+    }
+  }
+
+  // ---- dispatch ---------------------------------------------------------------------------
+
+  /** Starts waiting jobs on idle workers, then tells everyone where they stand. */
+  private pump(): void {
+    if (this.closed) return;
+    for (;;) {
+      if (this.lines.size === 0 || !this.slots.some((s) => this.isIdle(s))) break;
+      const entry = this.lines.shift()!;
+      this.startOn(this.chooseSlot(entry), entry);
+    }
+    this.schedulePublish();
+  }
+
+  private isIdle(slot: Slot): boolean {
+    return slot.ready && slot.handle.isAlive && !slot.current;
+  }
+
+  /** An idle device that already holds the model, else the least loaded; avoid a device that just failed the job. */
+  private chooseSlot(entry: Entry): Slot {
+    const idle = this.slots.filter((s) => this.isIdle(s));
+    const preferred = idle.filter((s) => s.device !== entry.avoidDevice);
+    const pool = preferred.length > 0 ? preferred : idle;
+    const warm = pool.filter((s) => s.loadedModels.includes(entry.record.model));
+    const candidates = warm.length > 0 ? warm : pool;
+    return candidates.reduce((a, b) =>
+      b.loadedModels.length < a.loadedModels.length ||
+      (b.loadedModels.length === a.loadedModels.length && b.lastBusyAt < a.lastBusyAt)
+        ? b
+        : a,
+    );
+  }
+
+  private startOn(slot: Slot, entry: Entry): void {
+    const record = entry.record;
+    const now = Date.now();
+    record.state = 'running';
+    record.startedAt = now;
+    record.device = slot.device;
+    record.attempts += 1;
+    this.store.update(record);
+    slot.current = { entry, startedAt: now, lastProgressAt: now, cancelRequested: false, stalled: false, cancelWaiters: [] };
+    this.lastPublished.delete(record.id);
+    this.metrics.waitSeconds.observe({ device: slot.device }, (now - record.createdAt) / 1000);
+    slot.handle.run({
+      id: record.id,
+      kind: record.kind,
+      model: record.model,
+      request: record.request as unknown as Record<string, unknown>,
+      initImagePath: record.initImagePath,
+      upscaleFactor: record.upscaleFactor,
+      outputDir: this.files.outputDir(record.id),
+    });
+    jobLogger(record.id, { device: slot.device, attempt: record.attempts }).info('job started');
+    this.events.emit('started', record);
+  }
+
+  private finish(record: JobRecord, state: 'done' | 'failed' | 'cancelled'): void {
+    record.state = state;
+    record.finishedAt = Date.now();
+    this.store.update(record);
+    this.unfinished.delete(record.id);
+    this.lastPublished.delete(record.id);
+    this.metrics.jobsTotal.inc({ outcome: state });
+    const log = jobLogger(record.id, { device: record.device });
+    if (state === 'done') {
+      log.info({ timings: record.timings }, 'job done');
+      this.events.emit('done', record);
+    } else if (state === 'failed') {
+      log.warn({ error: record.error }, 'job failed');
+      this.events.emit('failed', record, record.error ?? 'The job failed.');
+    } else {
+      log.info('job cancelled');
+      this.events.emit('cancelled', record);
+    }
+    this.schedulePublish();
+  }
+
+  private recordSpeed(record: JobRecord, device: string): void {
+    const t = record.timings;
+    if (!t || record.kind === 'upscale') return;
+    const units = jobUnits(record);
+    const perImageArea = ((record.request.width ?? 512) * (record.request.height ?? 512)) / (512 * 512);
+    const msPerUnit = t.stepMs / Math.max(1e-9, perImageArea * Math.max(1, record.request.count ?? 1));
+    const overheadMs = Math.max(0, t.totalMs - msPerUnit * units);
+    const stat = this.stats.record(record.model, device, msPerUnit, overheadMs);
+    this.estimator.update(record.model, device, stat);
+  }
+
+  private resolveModel(requested: string): string {
+    const model = requested.trim() || this.config.DEFAULT_MODEL || this.firstModel();
+    if (!model) throw new InputError(`No model given, and ${this.modelsDir} holds no model folders.`);
+    if (/[\\/]|^\.\.?$/.test(model)) throw new InputError(`"${model}" is not a model name.`);
+    if (!this.noopOnly && !existsSync(join(this.modelsDir, model))) {
+      const known = this.modelNames();
+      throw new InputError(`Unknown model "${model}". Available: ${known.length ? known.join(', ') : 'none'}.`);
+    }
+    return model;
+  }
+
+  private modelNames(): string[] {
+    if (!existsSync(this.modelsDir)) return [];
+    return readdirSync(this.modelsDir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  }
+
+  private firstModel(): string | undefined {
+    return this.modelNames()[0] ?? (this.noopOnly ? 'noop' : undefined);
+  }
+
+  // ---- positions --------------------------------------------------------------------------
+
+  private projection(): Map<string, { pos: QueuePosition; device: string | undefined }> {
+    const now = Date.now();
+    const devices = this.slots.map((s) => ({
+      device: s.device,
+      busyForMs: s.current ? this.estimator.runMs(s.current.entry.record, s.device) - (now - s.current.startedAt) : 0,
+    }));
+    const waiting = this.lines.ordered().map((e) => e.record);
+    const projected = projectPositions(waiting, devices, this.estimator);
+    return new Map(projected.map((p) => [p.pos.jobId, p]));
+  }
+
+  /** Coalesces bursts of changes into one 'position' round. */
+  private schedulePublish(): void {
+    if (this.publishScheduled || this.closed) return;
+    this.publishScheduled = true;
+    setImmediate(() => {
+      this.publishScheduled = false;
+      if (!this.closed) this.publishPositions();
+    });
+  }
+
+  private publishPositions(): void {
+    const projection = this.projection();
+    const perDevice = new Map<string, number>(this.slots.map((s) => [s.device, s.current ? 1 : 0]));
+    for (const { pos, device } of projection.values()) {
+      if (device) perDevice.set(device, (perDevice.get(device) ?? 0) + 1);
+      const prev = this.lastPublished.get(pos.jobId);
+      if (prev && prev.position === pos.position && Math.abs(prev.etaMs - pos.etaMs) < 1000) continue;
+      this.lastPublished.set(pos.jobId, pos);
+      this.events.emit('position', pos);
+    }
+    for (const [device, n] of perDevice) this.metrics.queueLength.set({ device }, n);
+    this.metrics.waitingJobs.set(this.lines.size);
+  }
+
+  // ---- restore ----------------------------------------------------------------------------
+
+  /** Queued jobs line up again in their order; jobs interrupted mid-run go first. */
+  private restoreUnfinished(): void {
+    for (const { record, seq, resumeFirst } of this.store.unfinished()) {
+      if (record.state === 'running') {
+        // The parent died mid-run: not the job's fault, so the run does not count.
+        record.state = 'queued';
+        record.attempts = Math.max(0, record.attempts - 1);
+        delete record.startedAt;
+        this.store.update(record, { resumeFirst: true });
+      }
+      this.unfinished.set(record.id, record);
+      const entry: Entry = { id: record.id, userId: record.requester.userId, seq, record };
+      if (resumeFirst) this.lines.pushFront(entry);
+      else this.lines.push(entry);
+    }
+    if (this.unfinished.size > 0) logger.info({ count: this.unfinished.size }, 'resumed unfinished jobs');
+  }
+}

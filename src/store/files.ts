@@ -1,0 +1,56 @@
+// Where job images live on disk, and the retention sweep that deletes old outputs.
+import { mkdirSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { logger } from '../log.js';
+import type { JobStore } from './jobs.js';
+
+export class FileStore {
+  readonly root: string;
+  constructor(dataDir: string) {
+    this.root = resolve(dataDir);
+    mkdirSync(join(this.root, 'outputs'), { recursive: true });
+    mkdirSync(join(this.root, 'inputs'), { recursive: true });
+  }
+
+  outputDir(jobId: string): string {
+    return join(this.root, 'outputs', jobId);
+  }
+
+  outputPath(jobId: string, index: number): string {
+    return join(this.outputDir(jobId), `${index}.png`);
+  }
+
+  async writeInput(jobId: string, bytes: Uint8Array): Promise<string> {
+    const path = join(this.root, 'inputs', `${jobId}.${imageExtension(bytes)}`);
+    await writeFile(path, bytes);
+    return path;
+  }
+
+  read(path: string): Promise<Buffer> {
+    return readFile(path);
+  }
+
+  /**
+   * Deletes outputs (and inputs) of jobs finished more than `days` ago; the rows stay, marked
+   * expired, so history and buttons can explain why an image is gone. 0 days keeps everything.
+   */
+  sweep(jobs: JobStore, days: number, now = Date.now()): number {
+    if (days <= 0) return 0;
+    const expired = jobs.expirable(now - days * 86_400_000);
+    for (const job of expired) {
+      rmSync(this.outputDir(job.id), { recursive: true, force: true });
+      if (job.initImagePath) rmSync(job.initImagePath, { force: true });
+      jobs.update({ ...job, outputsExpired: true });
+    }
+    if (expired.length > 0) logger.info({ count: expired.length, days }, 'retention sweep deleted old outputs');
+    return expired.length;
+  }
+}
+
+/** The file extension that matches an image's magic bytes (png when unknown). */
+export function imageExtension(bytes: Uint8Array): 'png' | 'jpg' | 'webp' {
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'jpg';
+  if (bytes.length > 12 && Buffer.from(bytes.subarray(8, 12)).toString('latin1') === 'WEBP') return 'webp';
+  return 'png';
+}

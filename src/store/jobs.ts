@@ -1,0 +1,167 @@
+// The jobs table as JobRecords: every field round-trips; queue bookkeeping (insertion order,
+// "resume first" after an interruption) stays here and out of the public record.
+import { z } from 'zod';
+import type { Db } from './db.js';
+import type { JobKind, JobRecord, JobState } from '../queue/types.js';
+
+interface JobRow {
+  seq: number;
+  id: string;
+  kind: string;
+  model: string;
+  request_json: string;
+  upscale_factor: number | null;
+  user_id: string;
+  username: string;
+  guild_id: string | null;
+  channel_id: string;
+  interaction_json: string | null;
+  parent_json: string | null;
+  message_id: string | null;
+  state: string;
+  init_image_path: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  device: string | null;
+  attempts: number;
+  error: string | null;
+  outputs_json: string;
+  seeds_json: string;
+  timings_json: string | null;
+  resume_first: number;
+  outputs_expired: number;
+}
+
+const interactionSchema = z.object({ applicationId: z.string(), token: z.string(), createdAt: z.number() });
+const parentSchema = z.object({ jobId: z.string(), imageIndex: z.number().int() });
+const timingsSchema = z.object({ totalMs: z.number(), stepMs: z.number() });
+
+function opt<T>(v: T | null): T | undefined {
+  return v === null ? undefined : v;
+}
+
+function rowToRecord(r: JobRow): JobRecord {
+  const rec: JobRecord = {
+    id: r.id,
+    kind: r.kind as JobKind,
+    model: r.model,
+    request: JSON.parse(r.request_json),
+    requester: { userId: r.user_id, username: r.username, guildId: r.guild_id, channelId: r.channel_id },
+    state: r.state as JobState,
+    createdAt: r.created_at,
+    attempts: r.attempts,
+    outputs: z.array(z.string()).parse(JSON.parse(r.outputs_json)),
+    seeds: z.array(z.number()).parse(JSON.parse(r.seeds_json)),
+  };
+  if (r.upscale_factor === 2 || r.upscale_factor === 4) rec.upscaleFactor = r.upscale_factor;
+  if (r.interaction_json) rec.interaction = interactionSchema.parse(JSON.parse(r.interaction_json));
+  if (r.parent_json) rec.parent = parentSchema.parse(JSON.parse(r.parent_json));
+  if (r.message_id !== null) rec.messageId = r.message_id;
+  if (r.init_image_path !== null) rec.initImagePath = r.init_image_path;
+  if (r.started_at !== null) rec.startedAt = r.started_at;
+  if (r.finished_at !== null) rec.finishedAt = r.finished_at;
+  if (r.device !== null) rec.device = r.device;
+  if (r.error !== null) rec.error = r.error;
+  if (r.timings_json) rec.timings = timingsSchema.parse(JSON.parse(r.timings_json));
+  if (r.outputs_expired) rec.outputsExpired = true;
+  return rec;
+}
+
+export interface StoredJob {
+  record: JobRecord;
+  seq: number;
+  resumeFirst: boolean;
+}
+
+export class JobStore {
+  constructor(private readonly db: Db) {}
+
+  /** Inserts a new job; returns its insertion sequence (the FIFO order). */
+  insert(job: JobRecord): number {
+    const info = this.db
+      .prepare(
+        `INSERT INTO jobs (id, kind, model, request_json, upscale_factor, user_id, username, guild_id, channel_id,
+           interaction_json, parent_json, message_id, state, init_image_path, created_at, started_at, finished_at,
+           device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired)
+         VALUES (@id, @kind, @model, @request_json, @upscale_factor, @user_id, @username, @guild_id, @channel_id,
+           @interaction_json, @parent_json, @message_id, @state, @init_image_path, @created_at, @started_at, @finished_at,
+           @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired)`,
+      )
+      .run({
+        id: job.id,
+        kind: job.kind,
+        model: job.model,
+        request_json: JSON.stringify(job.request),
+        upscale_factor: job.upscaleFactor ?? null,
+        user_id: job.requester.userId,
+        username: job.requester.username,
+        guild_id: job.requester.guildId,
+        channel_id: job.requester.channelId,
+        interaction_json: job.interaction ? JSON.stringify(job.interaction) : null,
+        parent_json: job.parent ? JSON.stringify(job.parent) : null,
+        message_id: job.messageId ?? null,
+        state: job.state,
+        init_image_path: job.initImagePath ?? null,
+        created_at: job.createdAt,
+        started_at: job.startedAt ?? null,
+        finished_at: job.finishedAt ?? null,
+        device: job.device ?? null,
+        attempts: job.attempts,
+        error: job.error ?? null,
+        outputs_json: JSON.stringify(job.outputs),
+        seeds_json: JSON.stringify(job.seeds),
+        timings_json: job.timings ? JSON.stringify(job.timings) : null,
+        outputs_expired: job.outputsExpired ? 1 : 0,
+      });
+    return Number(info.lastInsertRowid);
+  }
+
+  /** Writes the mutable fields of a job; `resumeFirst` left out keeps the stored flag. */
+  update(job: JobRecord, opts: { resumeFirst?: boolean } = {}): void {
+    this.db
+      .prepare(
+        `UPDATE jobs SET state = @state, started_at = @started_at, finished_at = @finished_at, device = @device,
+           attempts = @attempts, error = @error, outputs_json = @outputs_json, seeds_json = @seeds_json,
+           timings_json = @timings_json, message_id = @message_id, resume_first = COALESCE(@resume_first, resume_first),
+           outputs_expired = @outputs_expired
+         WHERE id = @id`,
+      )
+      .run({
+        id: job.id,
+        state: job.state,
+        started_at: job.startedAt ?? null,
+        finished_at: job.finishedAt ?? null,
+        device: job.device ?? null,
+        attempts: job.attempts,
+        error: job.error ?? null,
+        outputs_json: JSON.stringify(job.outputs),
+        seeds_json: JSON.stringify(job.seeds),
+        timings_json: job.timings ? JSON.stringify(job.timings) : null,
+        message_id: job.messageId ?? null,
+        resume_first: opts.resumeFirst === undefined ? null : opts.resumeFirst ? 1 : 0,
+        outputs_expired: job.outputsExpired ? 1 : 0,
+      });
+  }
+
+  get(id: string): JobRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    return row ? rowToRecord(row) : undefined;
+  }
+
+  /** Unfinished jobs in resume order: interrupted ones first, then by submission. */
+  unfinished(): StoredJob[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`)
+      .all() as JobRow[];
+    return rows.map((r) => ({ record: rowToRecord(r), seq: r.seq, resumeFirst: r.resume_first === 1 || r.state === 'running' }));
+  }
+
+  /** Finished jobs whose outputs are older than `before` and still on disk. */
+  expirable(before: number): JobRecord[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE outputs_expired = 0 AND finished_at IS NOT NULL AND finished_at < ? AND state IN ('done', 'failed', 'cancelled')`)
+      .all(before) as JobRow[];
+    return rows.map(rowToRecord);
+  }
+}

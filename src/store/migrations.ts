@@ -1,0 +1,61 @@
+// Versioned schema: each entry runs once, in order, inside a transaction; `schema_version`
+// remembers the highest applied. Append new migrations, never edit old ones.
+import type Database from 'better-sqlite3';
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: jobs and per-(model, device) step timings.
+  `CREATE TABLE jobs (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     kind TEXT NOT NULL,
+     model TEXT NOT NULL,
+     request_json TEXT NOT NULL,
+     upscale_factor INTEGER,
+     user_id TEXT NOT NULL,
+     username TEXT NOT NULL,
+     guild_id TEXT,
+     channel_id TEXT NOT NULL,
+     interaction_json TEXT,
+     parent_json TEXT,
+     message_id TEXT,
+     state TEXT NOT NULL,
+     init_image_path TEXT,
+     created_at INTEGER NOT NULL,
+     started_at INTEGER,
+     finished_at INTEGER,
+     device TEXT,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     error TEXT,
+     outputs_json TEXT NOT NULL DEFAULT '[]',
+     seeds_json TEXT NOT NULL DEFAULT '[]',
+     timings_json TEXT,
+     resume_first INTEGER NOT NULL DEFAULT 0,
+     outputs_expired INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX jobs_state ON jobs(state, seq);
+   CREATE INDEX jobs_finished ON jobs(finished_at) WHERE outputs_expired = 0;
+   CREATE TABLE step_stats (
+     model TEXT NOT NULL,
+     device TEXT NOT NULL,
+     samples INTEGER NOT NULL,
+     ms_per_unit REAL NOT NULL,
+     overhead_ms REAL NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (model, device)
+   );`,
+];
+
+/** Applies pending migrations; returns the schema version afterwards. Safe to call repeatedly. */
+export function migrate(db: Database.Database, migrations: readonly string[] = MIGRATIONS): number {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null };
+  let version = row.v ?? 0;
+  for (let i = version; i < migrations.length; i++) {
+    db.transaction(() => {
+      db.exec(migrations[i]);
+      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(i + 1);
+    })();
+    version = i + 1;
+  }
+  return version;
+}
