@@ -4,7 +4,8 @@ import { pino, type Logger } from 'pino';
 
 export const logger: Logger = pino(
   {
-    level: process.env.LOG_LEVEL ?? (process.env.NODE_ENV === 'test' ? 'warn' : 'info'),
+    // Under `node --test` (NODE_TEST_CONTEXT is set) only warnings and errors, unless asked.
+    level: process.env.LOG_LEVEL ?? (process.env.NODE_ENV === 'test' || process.env.NODE_TEST_CONTEXT ? 'warn' : 'info'),
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
   },

@@ -41,7 +41,17 @@ export const baseEnvSchema = z.object({
   /** Rough memory budget per device for loaded pipelines (0 = cap by count only). */
   DEVICE_MEMORY_BUDGET_MB: intFromEnv(0),
   QUEUE_BACKEND: z.enum(['local', 'redis']).default('local'),
-  REDIS_URL: optionalString,
+  REDIS_URL: optionalString
+    .refine((v) => v === undefined || /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL'),
+  /** BullMQ queue name and key prefix: bots and worker hosts must agree on both. */
+  REDIS_QUEUE: z.string().regex(/^[\w.-]+$/, 'letters, digits, _ . - only').default('imagine'),
+  REDIS_PREFIX: z.string().regex(/^[\w.-]+$/, 'letters, digits, _ . - only').default('bull'),
+  /** Names this worker host's devices in Redis (`<name>/cuda:0`); the host name by default. */
+  WORKER_NAME: optionalString,
+  /** `npm run worker` on SIGTERM: how long running jobs may finish before they are requeued. */
+  WORKER_SHUTDOWN_GRACE_MS: intFromEnv(30_000),
+  /** Which bot process owns the jobs it submits (Redis backend, one per Discord shard process). */
+  QUEUE_OWNER: optionalString,
 });
 
 export type AppConfig = z.infer<typeof baseEnvSchema>;

@@ -4,10 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { logger } from '../log.js';
 
-/** What the server needs from a queue (LocalJobQueue provides it). */
+/** What the server needs from a queue or a worker host (both backends provide it). */
 export interface ObservableQueue {
   readonly metricsRegistry: Registry;
-  health(): { ok: boolean; workers: { device: string; pid: number | undefined; alive: boolean; busy: boolean }[]; queued: number };
+  /** `queued`: waiting jobs, where this process knows them (a worker host does not). */
+  health(): { ok: boolean; workers: { device: string; pid: number | undefined; alive: boolean; busy: boolean }[]; queued?: number };
 }
 
 export interface MetricsServer {

@@ -32,7 +32,8 @@ export class Estimator {
     if (job.kind === 'upscale') return 1000;
     const measured = this.stats.get(statKey(job.model, device));
     if (measured) return measured.overheadMs + measured.msPerUnit * jobUnits(job);
-    const kind = device.split(':')[0];
+    // Device names are `cuda:0`, or `<host>/cuda:0` for Redis worker hosts.
+    const kind = (device.split('/').pop() ?? device).split(':')[0];
     if (kind === 'noop') {
       const r = job.request;
       return (r.steps ?? 20) * this.noopStepMs + 5;
@@ -52,7 +53,7 @@ export interface DeviceLoad {
  * frees up first. Returns each job's position and ETA, and which device it is expected on.
  */
 export function projectPositions(
-  waiting: JobRecord[],
+  waiting: Pick<JobRecord, 'id' | 'kind' | 'request' | 'model'>[],
   devices: DeviceLoad[],
   estimator: Estimator,
 ): { pos: QueuePosition; device: string | undefined }[] {

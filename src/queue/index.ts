@@ -1,17 +1,37 @@
 // Entry point of the job queue: pick the backend from config, and a shutdown helper for main.
 import { logger } from '../log.js';
+import type { ObservableQueue } from '../metrics/server.js';
 import { LocalJobQueue, type QueueConfig, type QueueOptions } from './local-queue.js';
+import { RedisJobQueue, type RedisQueueConfig, type RedisQueueOptions } from './redis-queue.js';
 import type { JobQueue } from './types.js';
 
 export { LocalJobQueue, type QueueConfig, type QueueOptions, type WorkerInfo } from './local-queue.js';
+export { RedisJobQueue, type RedisQueueConfig, type RedisQueueOptions } from './redis-queue.js';
 export * from './types.js';
 
-export function createJobQueue(
-  config: QueueConfig & { QUEUE_BACKEND?: 'local' | 'redis' },
-  opts: QueueOptions = {},
-): LocalJobQueue {
+/** What createJobQueue returns: the bot's API plus what /healthz, /metrics and tests use. */
+export interface ManagedJobQueue extends JobQueue, ObservableQueue {
+  /** Device workers (local: child processes; redis: devices of live worker hosts). */
+  workers(): { device: string; pid: number | undefined; alive: boolean; jobId: string | undefined; loadedModels: string[] }[];
+  /** Resolves once the backend is usable (redis: connected and caught up; local: at once). */
+  whenReady(): Promise<void>;
+}
+
+export type JobQueueConfig = QueueConfig & Partial<Omit<RedisQueueConfig, keyof QueueConfig>> & { QUEUE_BACKEND?: 'local' | 'redis' };
+
+/** The local backend (worker processes here), or with QUEUE_BACKEND=redis the BullMQ producer. */
+export function createJobQueue(config: JobQueueConfig, opts: QueueOptions & RedisQueueOptions = {}): ManagedJobQueue {
   if (config.QUEUE_BACKEND === 'redis') {
-    throw new Error('QUEUE_BACKEND=redis is not available yet; use QUEUE_BACKEND=local (one machine, one worker per device).');
+    return new RedisJobQueue(
+      {
+        ...config,
+        REDIS_QUEUE: config.REDIS_QUEUE ?? 'imagine',
+        REDIS_PREFIX: config.REDIS_PREFIX ?? 'bull',
+        REDIS_URL: config.REDIS_URL,
+        QUEUE_OWNER: config.QUEUE_OWNER,
+      },
+      opts,
+    );
   }
   return new LocalJobQueue(config, opts);
 }

@@ -2,8 +2,8 @@
 // process, with every job state change written to SQLite first so a restart loses nothing.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Registry } from 'prom-client';
 import { jobLogger, logger } from '../log.js';
 import { InputError } from '../diffusion/errors.js';
@@ -16,10 +16,11 @@ import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.
 import type { ObservableQueue } from '../metrics/server.js';
 import { Estimator, jobUnits, projectPositions } from './estimates.js';
 import { FairLines, type Waiting } from './fair-lines.js';
+import { listModelFolders, resolveModelName } from './model-names.js';
 import type { FromWorker } from './ipc.js';
 import { WorkerHandle } from './worker-handle.js';
+import { assertWithinCaps, stallReason, workerDeathMessage } from './admission.js';
 import {
-  QueueLimitError,
   type CancelResult,
   type JobQueue,
   type JobRecord,
@@ -56,10 +57,6 @@ const MAX_ATTEMPTS = 2;
 const RETENTION_SWEEP_MS = 6 * 3_600_000;
 /** A worker that lived this long before dying is not in a crash loop. */
 const STABLE_WORKER_MS = 30_000;
-
-function formatSeconds(ms: number): string {
-  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
-}
 
 interface Entry extends Waiting {
   record: JobRecord;
@@ -170,19 +167,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   async submit(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     const userId = spec.requester.userId;
-    const mine = this.lines.countForUser(userId);
-    if (mine >= this.config.MAX_QUEUED_PER_USER) {
-      throw new QueueLimitError(
-        'user_cap',
-        `You already have ${mine} jobs waiting (the limit); wait for one to finish.`,
-      );
-    }
-    if (this.lines.size >= this.config.MAX_QUEUE) {
-      throw new QueueLimitError(
-        'global_cap',
-        `The queue is full (${this.config.MAX_QUEUE} jobs waiting); try again in a few minutes.`,
-      );
-    }
+    assertWithinCaps(this.lines.countForUser(userId), this.lines.size, this.config);
     const model = spec.kind === 'upscale' ? spec.model : this.resolveModel(spec.model);
     if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
       throw new InputError(`A ${spec.kind} job needs an input image.`);
@@ -276,6 +261,11 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     this.events.off(event, handler as (...args: unknown[]) => void);
   }
 
+  /** Usable at once: jobs wait in the lines until a worker is ready. */
+  whenReady(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** Worker processes (tests kill them by pid; /healthz lists them). */
   workers(): WorkerInfo[] {
     return this.slots.map((s) => ({
@@ -324,7 +314,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     slot.loadedModels = [];
     slot.startedAt = Date.now();
     slot.handle.start();
-    logger.info({ device: slot.device, pid: slot.handle.pid }, 'worker started');
+    logger.info({ device: slot.device, workerPid: slot.handle.pid }, 'worker started');
   }
 
   private onWorkerMessage(slot: Slot, m: FromWorker): void {
@@ -391,11 +381,9 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       for (const w of active.cancelWaiters) w('cancelled');
       return;
     }
-    const why = active.stalled
-      ? `made no progress for ${formatSeconds(this.config.STALL_TIMEOUT_MS)}`
-      : 'crashed';
+    const why = active.stalled ? stallReason(this.config.STALL_TIMEOUT_MS) : 'crashed';
     if (record.attempts >= MAX_ATTEMPTS) {
-      record.error = `The image worker ${why} twice while running this job, so it was not retried. Try smaller images, fewer steps or fewer images.`;
+      record.error = workerDeathMessage(why, true);
       this.finish(record, 'failed');
       return;
     }
@@ -506,26 +494,10 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   }
 
   private resolveModel(requested: string): string {
-    const model = requested.trim() || this.config.DEFAULT_MODEL || this.firstModel();
-    if (!model) throw new InputError(`No model given, and ${this.modelsDir} holds no model folders.`);
-    if (/[\\/]|^\.\.?$/.test(model)) throw new InputError(`"${model}" is not a model name.`);
-    if (!this.noopOnly && !existsSync(join(this.modelsDir, model))) {
-      const known = this.modelNames();
-      throw new InputError(`Unknown model "${model}". Available: ${known.length ? known.join(', ') : 'none'}.`);
-    }
-    return model;
-  }
-
-  private modelNames(): string[] {
-    if (!existsSync(this.modelsDir)) return [];
-    return readdirSync(this.modelsDir, { withFileTypes: true })
-      .filter((d) => d.isDirectory())
-      .map((d) => d.name)
-      .sort();
-  }
-
-  private firstModel(): string | undefined {
-    return this.modelNames()[0] ?? (this.noopOnly ? 'noop' : undefined);
+    const known = listModelFolders(this.modelsDir);
+    const fallback = this.config.DEFAULT_MODEL ?? known[0] ?? (this.noopOnly ? 'noop' : undefined);
+    // Simulated devices run any name; real ones need the folder.
+    return resolveModelName(requested, fallback, this.noopOnly ? undefined : known, this.modelsDir);
   }
 
   // ---- positions --------------------------------------------------------------------------

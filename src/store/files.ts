@@ -1,6 +1,6 @@
 // Where job images live on disk, and the retention sweep that deletes old outputs.
 import { mkdirSync, rmSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { logger } from '../log.js';
 import type { JobStore } from './jobs.js';
@@ -25,6 +25,14 @@ export class FileStore {
     const path = join(this.root, 'inputs', `${jobId}.${imageExtension(bytes)}`);
     await writeFile(path, bytes);
     return path;
+  }
+
+  /** Writes a job's images as outputs/<jobId>/<i>.png; returns their paths in order. */
+  async writeOutputs(jobId: string, pngs: Uint8Array[]): Promise<string[]> {
+    await mkdir(this.outputDir(jobId), { recursive: true });
+    const paths = pngs.map((_, i) => this.outputPath(jobId, i));
+    await Promise.all(pngs.map((png, i) => writeFile(paths[i], png)));
+    return paths;
   }
 
   read(path: string): Promise<Buffer> {

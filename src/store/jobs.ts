@@ -31,6 +31,7 @@ interface JobRow {
   timings_json: string | null;
   resume_first: number;
   outputs_expired: number;
+  owner: string;
 }
 
 const interactionSchema = z.object({ applicationId: z.string(), token: z.string(), createdAt: z.number() });
@@ -78,15 +79,15 @@ export class JobStore {
   constructor(private readonly db: Db) {}
 
   /** Inserts a new job; returns its insertion sequence (the FIFO order). */
-  insert(job: JobRecord): number {
+  insert(job: JobRecord, owner = ''): number {
     const info = this.db
       .prepare(
         `INSERT INTO jobs (id, kind, model, request_json, upscale_factor, user_id, username, guild_id, channel_id,
            interaction_json, parent_json, message_id, state, init_image_path, created_at, started_at, finished_at,
-           device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired)
+           device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, owner)
          VALUES (@id, @kind, @model, @request_json, @upscale_factor, @user_id, @username, @guild_id, @channel_id,
            @interaction_json, @parent_json, @message_id, @state, @init_image_path, @created_at, @started_at, @finished_at,
-           @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired)`,
+           @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired, @owner)`,
       )
       .run({
         id: job.id,
@@ -113,6 +114,7 @@ export class JobStore {
         seeds_json: JSON.stringify(job.seeds),
         timings_json: job.timings ? JSON.stringify(job.timings) : null,
         outputs_expired: job.outputsExpired ? 1 : 0,
+        owner,
       });
     return Number(info.lastInsertRowid);
   }
@@ -149,11 +151,15 @@ export class JobStore {
     return row ? rowToRecord(row) : undefined;
   }
 
-  /** Unfinished jobs in resume order: interrupted ones first, then by submission. */
-  unfinished(): StoredJob[] {
-    const rows = this.db
-      .prepare(`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`)
-      .all() as JobRow[];
+  /** Unfinished jobs in resume order (interrupted ones first, then by submission); all owners unless one is named. */
+  unfinished(owner?: string): StoredJob[] {
+    const rows = (
+      owner === undefined
+        ? this.db.prepare(`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`).all()
+        : this.db
+            .prepare(`SELECT * FROM jobs WHERE owner = ? AND state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`)
+            .all(owner)
+    ) as JobRow[];
     return rows.map((r) => ({ record: rowToRecord(r), seq: r.seq, resumeFirst: r.resume_first === 1 || r.state === 'running' }));
   }
 

@@ -43,6 +43,9 @@ export const MIGRATIONS: readonly string[] = [
      updated_at INTEGER NOT NULL,
      PRIMARY KEY (model, device)
    );`,
+  // 2: which bot process owns a job (Discord shards sharing one DATA_DIR with the Redis backend).
+  `ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+   CREATE INDEX jobs_owner_state ON jobs(owner, state, seq);`,
 ];
 
 /** Applies pending migrations; returns the schema version afterwards. Safe to call repeatedly. */

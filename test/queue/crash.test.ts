@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeQueue, spec, waitForEvent, waitForFinished, waitUntil } from './helpers.js';
-import type { LocalJobQueue } from '../../src/queue/index.js';
+import type { ManagedJobQueue } from '../../src/queue/index.js';
 
-async function killWorkerOf(q: LocalJobQueue, jobId: string): Promise<string> {
+async function killWorkerOf(q: ManagedJobQueue, jobId: string): Promise<string> {
   await waitForEvent(q, 'progress', (j) => j.id === jobId);
   const w = q.workers().find((x) => x.jobId === jobId);
   assert.ok(w?.pid, 'the job runs on a live worker');

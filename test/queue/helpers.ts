@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadEnv } from '../../src/config/env.js';
-import { createJobQueue, type LocalJobQueue, type QueueOptions } from '../../src/queue/index.js';
+import { createJobQueue, type ManagedJobQueue, type QueueOptions } from '../../src/queue/index.js';
 import type { JobRecord, JobSpec, QueueEvents } from '../../src/queue/types.js';
 
 process.env.NODE_ENV ??= 'test';
@@ -19,7 +19,7 @@ export function tempDataDir(): string {
   return d;
 }
 
-export function makeQueue(env: Record<string, string>, opts: QueueOptions = {}): LocalJobQueue {
+export function makeQueue(env: Record<string, string>, opts: QueueOptions = {}): ManagedJobQueue {
   return createJobQueue(loadEnv({ DATA_DIR: tempDataDir(), ...env }), opts);
 }
 
@@ -34,7 +34,7 @@ export function spec(userId: string, overrides: Partial<JobSpec['request']> = {}
 
 /** Resolves with the first event whose arguments pass `test`. */
 export function waitForEvent<E extends keyof QueueEvents>(
-  queue: LocalJobQueue,
+  queue: ManagedJobQueue,
   event: E,
   test: (...args: Parameters<QueueEvents[E]>) => boolean = () => true,
   timeoutMs = 20_000,
@@ -55,7 +55,7 @@ export function waitForEvent<E extends keyof QueueEvents>(
 }
 
 /** Resolves once every listed job has finished (done, failed or cancelled). */
-export function waitForFinished(queue: LocalJobQueue, ids: string[], timeoutMs = 30_000): Promise<Map<string, JobRecord>> {
+export function waitForFinished(queue: ManagedJobQueue, ids: string[], timeoutMs = 30_000): Promise<Map<string, JobRecord>> {
   const pending = new Set(ids);
   const finished = new Map<string, JobRecord>();
   return new Promise((resolve, reject) => {

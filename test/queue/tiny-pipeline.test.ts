@@ -1,35 +1,18 @@
-// The real engine behind the queue: tiny random-weight models on two CPU workers.
+// The local backend end to end on the real engine: tiny random-weight models on two CPU
+// worker processes (the Redis backend runs the same scenario in redis.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename, dirname } from 'node:path';
-import sharp from 'sharp';
 import { tinyModel } from '../support/tiny-models.js';
-import { makeQueue, spec, waitForEvent, waitForFinished } from './helpers.js';
+import { endToEndScenario } from './e2e-scenario.js';
+import { makeQueue, spec } from './helpers.js';
 
-test('jobs run on both CPU workers and produce 64×64 PNGs', async () => {
+test('local backend: fairness, progress, outputs, caps and cancellation on two CPU workers', async () => {
   const dir = await tinyModel();
-  const q = makeQueue({ DEVICES: 'cpu:0,cpu:1', MODELS_DIR: dirname(dir) });
+  const q = makeQueue({ DEVICES: 'cpu:0,cpu:1', MODELS_DIR: dirname(dir), MAX_QUEUED_PER_USER: '3', MAX_QUEUE: '4' });
   try {
-    const ids: string[] = [];
-    for (let i = 0; i < 4; i++) ids.push((await q.submit(spec(`u${i}`, { seed: i, steps: 2 }, basename(dir)))).job.id);
-    const previews: number[] = [];
-    q.on('progress', (_j, p) => previews.push(p.preview?.rgb.length ?? 0));
-    const done = await waitForFinished(q, ids, 35_000);
-    for (const j of done.values()) assert.equal(j.state, 'done', j.error);
-    assert.deepEqual(new Set([...done.values()].map((j) => j.device)), new Set(['cpu:0', 'cpu:1']));
-    const [png] = await q.outputs(ids[0]);
-    const meta = await sharp(png).metadata();
-    assert.equal(meta.width, 64);
-    assert.equal(meta.height, 64);
-    assert.ok(previews.some((n) => n > 0), 'progress carries preview pixels');
-    assert.ok(q.get(ids[0])!.timings!.totalMs > 0);
-    assert.ok(q.workers().every((w) => w.loadedModels.includes(basename(dir))));
-
-    // A running real job stops at its next step when cancelled.
-    const long = (await q.submit(spec('u9', { steps: 150 }, basename(dir)))).job;
-    await waitForEvent(q, 'progress', (j, p) => j.id === long.id && p.step >= 1, 20_000);
-    assert.equal(await q.cancel(long.id, { userId: 'u9' }), 'cancelled');
-    assert.equal(q.get(long.id)?.state, 'cancelled');
+    await endToEndScenario(q, { model: basename(dir), devices: 2, maxPerUser: 3 });
+    assert.ok(q.workers().every((w) => w.loadedModels.includes(basename(dir))), 'both workers keep the model loaded');
   } finally {
     await q.close();
   }

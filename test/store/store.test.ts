@@ -129,3 +129,25 @@ test('image extensions follow the magic bytes', () => {
   assert.equal(imageExtension(new Uint8Array([0x89, 0x50, 0x4e, 0x47])), 'png');
   assert.equal(imageExtension(Buffer.from('RIFF\0\0\0\0WEBPVP8 ')), 'webp');
 });
+
+test('a version-1 database gains job owners; unfinished() filters by owner', async () => {
+  const dir = tempDir();
+  const Database = (await import('better-sqlite3')).default;
+  const old = new Database(join(dir, 'bot.sqlite'));
+  assert.equal(migrate(old, MIGRATIONS.slice(0, 1)), 1);
+  old
+    .prepare(`INSERT INTO jobs (id, kind, model, request_json, user_id, username, channel_id, state, created_at)
+              VALUES ('legacy', 'txt2img', 'm', '{"prompt":"p"}', 'u', 'n', 'c', 'queued', 1)`)
+    .run();
+  assert.throws(() => old.prepare('SELECT owner FROM jobs').all(), /no such column: owner/);
+  old.close();
+
+  const db = openDatabase(dir);
+  const jobs = new JobStore(db);
+  jobs.insert({ ...fullRecord('mine'), state: 'running' }, 'shard-1');
+  jobs.insert({ ...fullRecord('theirs'), state: 'queued' }, 'shard-2');
+  assert.deepEqual(jobs.unfinished('').map((j) => j.record.id), ['legacy']);
+  assert.deepEqual(jobs.unfinished('shard-1').map((j) => j.record.id), ['mine']);
+  assert.deepEqual(jobs.unfinished().map((j) => j.record.id).sort(), ['legacy', 'mine', 'theirs']);
+  db.close();
+});

@@ -1,0 +1,130 @@
+// /imagine: validate cheaply (ephemeral refusal), defer within Discord's 3 s, then fetch the
+// input image if any and queue the job. From there the presenter shows position, progress and
+// the result in the deferred reply.
+import {
+  InteractionContextType,
+  MessageFlags,
+  SlashCommandBuilder,
+  type ApplicationCommandOptionChoiceData,
+  type AutocompleteInteraction,
+  type ChatInputCommandInteraction,
+} from 'discord.js';
+import { SCHEDULER_NAMES } from '../src/diffusion/types.js';
+import { MAX_STEPS } from '../src/diffusion/validate.js';
+import type { BotContext } from '../src/bot/context.js';
+import { downloadAttachment, DownloadError } from '../src/bot/download.js';
+import { NEGATIVE_MAX, parseImagineOptions, PROMPT_MAX, SEED_MAX, type RawImagineOptions } from '../src/bot/imagine-options.js';
+import { limitsFor } from '../src/bot/limits.js';
+import { formatSize, parseWxH, presetSize, SIZE_PRESETS, type SizePreset } from '../src/bot/sizes.js';
+import { requesterOf, submitJob } from '../src/bot/submit.js';
+import { shortPrompt } from '../src/bot/render.js';
+
+// Discord-side bounds are the engine's absolute ones; the guild's tighter limits are checked
+// in parseImagineOptions, which can say what this server allows.
+export const data = new SlashCommandBuilder()
+  .setName('imagine')
+  .setDescription('Generate images from a text prompt')
+  .setContexts(InteractionContextType.Guild)
+  .addStringOption((o) => o.setName('prompt').setDescription('What to draw').setRequired(true).setMaxLength(PROMPT_MAX))
+  .addStringOption((o) => o.setName('negative').setDescription('What to keep out of the picture').setMaxLength(NEGATIVE_MAX))
+  .addIntegerOption((o) => o.setName('seed').setDescription('Seed of the first image (random if empty)').setMinValue(0).setMaxValue(SEED_MAX))
+  .addIntegerOption((o) => o.setName('steps').setDescription('Denoising steps').setMinValue(1).setMaxValue(MAX_STEPS))
+  .addNumberOption((o) => o.setName('guidance').setDescription('How closely to follow the prompt (guidance scale)').setMinValue(0).setMaxValue(30))
+  .addStringOption((o) =>
+    o.setName('size').setDescription('square, portrait, landscape, wide, or WxH such as 512x768').setMaxLength(11).setAutocomplete(true),
+  )
+  .addIntegerOption((o) => o.setName('count').setDescription('How many images (1–4)').setMinValue(1).setMaxValue(4))
+  .addStringOption((o) => o.setName('model').setDescription('Model to draw with').setMaxLength(100).setAutocomplete(true))
+  .addStringOption((o) =>
+    o
+      .setName('scheduler')
+      .setDescription('Sampler (the model’s own by default)')
+      .addChoices(...SCHEDULER_NAMES.map((s) => ({ name: s, value: s }))),
+  )
+  .addAttachmentOption((o) => o.setName('image').setDescription('Start from this image (image-to-image)'))
+  .addNumberOption((o) =>
+    o.setName('strength').setDescription('Image-to-image: how much to change the image (0–1, default 0.75)').setMinValue(0).setMaxValue(1),
+  );
+
+function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
+  const o = i.options;
+  const att = o.getAttachment('image');
+  return {
+    prompt: o.getString('prompt'),
+    negative: o.getString('negative'),
+    seed: o.getInteger('seed'),
+    steps: o.getInteger('steps'),
+    guidance: o.getNumber('guidance'),
+    size: o.getString('size'),
+    count: o.getInteger('count'),
+    model: o.getString('model'),
+    scheduler: o.getString('scheduler'),
+    image: att ? { url: att.url, name: att.name, contentType: att.contentType, size: att.size } : null,
+    strength: o.getNumber('strength'),
+  };
+}
+
+export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
+  const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config), ctx.catalog);
+  if (!parsed.ok) {
+    await i.reply({ content: parsed.message, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+    return;
+  }
+  const response = await i.deferReply({ withResponse: true });
+  const messageId = response.resource?.message?.id;
+  const { model, request, image } = parsed.params;
+  const fail = (message: string) => i.editReply({ content: `**${shortPrompt(request.prompt)}**\n${message}`, allowedMentions: { parse: [] } });
+
+  let initImage: Uint8Array | undefined;
+  if (image) {
+    try {
+      initImage = await downloadAttachment(image.url);
+    } catch (err) {
+      await fail(`⚠️ ${err instanceof DownloadError ? err.message : 'The image could not be downloaded.'}`);
+      return;
+    }
+  }
+  const outcome = await submitJob(
+    ctx,
+    {
+      kind: initImage ? 'img2img' : 'txt2img',
+      model: model.name,
+      request,
+      ...(initImage ? { initImage } : {}),
+      requester: requesterOf(i),
+      interaction: { applicationId: i.applicationId, token: i.token, createdAt: i.createdTimestamp },
+      ...(messageId ? { messageId } : {}),
+    },
+    { uploadLimit: i.attachmentSizeLimit },
+  );
+  if (!outcome.ok) await fail(outcome.message);
+}
+
+function sizeChoices(typed: string, base: number): ApplicationCommandOptionChoiceData<string>[] {
+  const choices: ApplicationCommandOptionChoiceData<string>[] = [];
+  const custom = parseWxH(typed);
+  if (custom) choices.push({ name: formatSize(custom), value: formatSize(custom) });
+  for (const preset of Object.keys(SIZE_PRESETS) as SizePreset[]) {
+    if (typed && !preset.startsWith(typed.toLowerCase()) && !custom) continue;
+    choices.push({ name: `${preset} (${formatSize(presetSize(preset, base))})`, value: preset });
+  }
+  return choices;
+}
+
+export async function autocomplete(i: AutocompleteInteraction, ctx: BotContext): Promise<void> {
+  const focused = i.options.getFocused(true);
+  const typed = String(focused.value ?? '').trim();
+  let choices: ApplicationCommandOptionChoiceData<string>[] = [];
+  if (focused.name === 'model') {
+    const fallback = ctx.catalog.lookup();
+    choices = ctx.catalog
+      .list()
+      .filter((m) => m.name.toLowerCase().includes(typed.toLowerCase()))
+      .map((m) => ({ name: fallback.ok && fallback.model.name === m.name ? `${m.name} (default)` : m.name, value: m.name }));
+  } else if (focused.name === 'size') {
+    const chosen = ctx.catalog.lookup(i.options.getString('model') ?? undefined);
+    const base = chosen.ok ? chosen.model.defaults.width : 512;
+    choices = sizeChoices(typed, base);
+  }
+  await i.respond(choices.slice(0, 25));
+}

@@ -1,0 +1,131 @@
+// Validates /imagine's options against the guild's limits and the chosen model, before any
+// slow work: pure and synchronous (a readdir at most), so it fits well inside Discord's 3 s.
+// A refusal is one message listing every bad option with what is allowed.
+import { randomInt } from 'node:crypto';
+import { z } from 'zod';
+import { SCHEDULER_NAMES, type GenerationRequest, type SchedulerName } from '../diffusion/types.js';
+import { MAX_INPUT_IMAGE_BYTES, type GuildLimits } from './limits.js';
+import type { ModelCatalog, ModelEntry } from './models.js';
+import { formatSize, isPreset, parseWxH, presetSize, SIZE_PRESETS, SIZE_STEP, type Size } from './sizes.js';
+
+export const PROMPT_MAX = 1500;
+export const NEGATIVE_MAX = 1000;
+/** Seeds are 32-bit, as in A1111 and Midjourney; image i uses seed + i. */
+export const SEED_MAX = 2 ** 32 - 1;
+export const DEFAULT_STRENGTH = 0.75;
+const INPUT_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
+
+export interface AttachmentInfo {
+  url: string;
+  name: string;
+  contentType: string | null;
+  size: number;
+}
+
+/** Options as Discord delivers them (absent ones are null or undefined). */
+export interface RawImagineOptions {
+  prompt?: string | null;
+  negative?: string | null;
+  seed?: number | null;
+  steps?: number | null;
+  guidance?: number | null;
+  size?: string | null;
+  count?: number | null;
+  model?: string | null;
+  scheduler?: string | null;
+  image?: AttachmentInfo | null;
+  strength?: number | null;
+}
+
+export interface ImagineParams {
+  model: ModelEntry;
+  request: Omit<GenerationRequest, 'initImage'>;
+  /** Image-to-image input, still to be downloaded. */
+  image?: AttachmentInfo;
+}
+
+export type ImagineParse = { ok: true; params: ImagineParams } | { ok: false; message: string };
+
+export function randomSeed(count = 1): number {
+  return randomInt(0, SEED_MAX - count + 2);
+}
+
+const absent = (v: unknown) => (v === null ? undefined : v);
+
+function sizeSchema(base: number, limits: GuildLimits) {
+  const presets = Object.keys(SIZE_PRESETS).join(', ');
+  const allowed = `${presets}, or WxH with sides that are multiples of ${SIZE_STEP} from ${SIZE_STEP} to ${limits.maxSide} (e.g. 512x768)`;
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx): Size => {
+      const value = (v ?? 'square').trim().toLowerCase();
+      const size = isPreset(value) ? presetSize(value, base) : parseWxH(value);
+      if (!size) {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a size; use ${allowed}` });
+        return z.NEVER;
+      }
+      const sides = [size.width, size.height];
+      if (sides.some((s) => s % SIZE_STEP !== 0 || s < SIZE_STEP || s > limits.maxSide)) {
+        ctx.addIssue({ code: 'custom', message: `${formatSize(size)} is not allowed here; use ${allowed}` });
+        return z.NEVER;
+      }
+      return size;
+    });
+}
+
+function optionsSchema(model: ModelEntry, limits: GuildLimits) {
+  const between = (lo: number, hi: number) => `must be between ${lo} and ${hi} on this server`;
+  return z
+    .object({
+      prompt: z
+        .string({ error: 'is required' })
+        .trim()
+        .min(1, 'must not be empty')
+        .max(PROMPT_MAX, `must be at most ${PROMPT_MAX} characters`),
+      negative: z.string().trim().max(NEGATIVE_MAX, `must be at most ${NEGATIVE_MAX} characters`).optional(),
+      seed: z.number().int('must be a whole number').min(0, `must be between 0 and ${SEED_MAX}`).max(SEED_MAX, `must be between 0 and ${SEED_MAX}`).optional(),
+      steps: z.number().int('must be a whole number').min(1, between(1, limits.maxSteps)).max(limits.maxSteps, between(1, limits.maxSteps)).optional(),
+      guidance: z.number().min(0, between(0, limits.maxGuidance)).max(limits.maxGuidance, between(0, limits.maxGuidance)).optional(),
+      size: sizeSchema(model.defaults.width, limits),
+      count: z.number().int('must be a whole number').min(1, between(1, limits.maxCount)).max(limits.maxCount, between(1, limits.maxCount)).optional(),
+      scheduler: z.enum(SCHEDULER_NAMES, { error: `must be one of ${SCHEDULER_NAMES.join(', ')}` }).optional(),
+      image: z
+        .object({ url: z.string(), name: z.string(), contentType: z.string().nullable(), size: z.number() })
+        .refine((a) => a.contentType !== null && INPUT_TYPES.includes(a.contentType.split(';')[0].trim()), 'must be a PNG, JPEG or WebP image')
+        .refine((a) => a.size <= MAX_INPUT_IMAGE_BYTES, `must be at most ${MAX_INPUT_IMAGE_BYTES / 1024 / 1024} MiB`)
+        .refine(() => model.canImg2Img, `cannot be used with model ${model.name}: it has no VAE encoder (image-to-image)`)
+        .optional(),
+      strength: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').optional(),
+    })
+    .refine((o) => o.strength === undefined || o.image !== undefined, { message: 'only applies together with an image', path: ['strength'] });
+}
+
+/** Checks every option; a refusal lists each problem as "option: what is allowed". */
+export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits, catalog: ModelCatalog): ImagineParse {
+  const found = catalog.lookup(raw.model ?? undefined);
+  if (!found.ok) return { ok: false, message: found.message };
+  const model = found.model;
+  const input = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, absent(v)]));
+  delete input.model;
+  const parsed = optionsSchema(model, limits).safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `• **${String(i.path[0] ?? 'options')}** ${i.message}`);
+    return { ok: false, message: `That /imagine can't run as asked:\n${lines.join('\n')}` };
+  }
+  const o = parsed.data;
+  const count = o.count ?? 1;
+  const request: Omit<GenerationRequest, 'initImage'> = {
+    prompt: o.prompt,
+    seed: o.seed ?? randomSeed(count),
+    steps: o.steps ?? Math.min(model.defaults.steps, limits.maxSteps),
+    guidanceScale: o.guidance ?? Math.min(model.defaults.guidanceScale, limits.maxGuidance),
+    width: o.size.width,
+    height: o.size.height,
+    count,
+  };
+  if (o.negative) request.negativePrompt = o.negative;
+  if (o.scheduler) request.scheduler = o.scheduler as SchedulerName;
+  if (o.image) request.strength = o.strength ?? DEFAULT_STRENGTH;
+  return { ok: true, params: { model, request, ...(o.image ? { image: o.image } : {}) } };
+}

@@ -1,0 +1,73 @@
+// The models people can pick: folders under MODELS_DIR in the diffusers ONNX layout. Rescanned
+// on every call (a readdir and a few small JSON files), so a model pulled while the bot runs
+// shows up without a restart.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { inspectModel, type ModelDefaults } from '../diffusion/model.js';
+import { ModelError } from '../diffusion/errors.js';
+
+export interface ModelEntry {
+  name: string;
+  dir: string;
+  defaults: ModelDefaults;
+  /** Image-to-image (attachments, variations) needs the VAE encoder. */
+  canImg2Img: boolean;
+}
+
+export type ModelLookup = { ok: true; model: ModelEntry } | { ok: false; message: string };
+
+export class ModelCatalog {
+  constructor(
+    readonly modelsDir: string,
+    private readonly defaultName?: string,
+  ) {}
+
+  /** Usable models, sorted by name; broken folders are left out. */
+  list(): ModelEntry[] {
+    if (!existsSync(this.modelsDir)) return [];
+    const out: ModelEntry[] = [];
+    for (const name of readdirSync(this.modelsDir)) {
+      // statSync follows symlinks: a linked model folder counts.
+      const dir = join(this.modelsDir, name);
+      if (!existsSync(join(dir, 'model_index.json')) || !statSync(dir).isDirectory()) continue;
+      const entry = this.inspect(name);
+      if (entry.ok) out.push(entry.model);
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The named model, or the default one (DEFAULT_MODEL, else the first by name). */
+  lookup(name?: string): ModelLookup {
+    if (name) {
+      if (!/^[\w.-]+$/.test(name) || !existsSync(join(this.modelsDir, name))) {
+        return { ok: false, message: `Model "${name}" is not installed. ${this.availableSentence()}` };
+      }
+      return this.inspect(name);
+    }
+    if (this.defaultName) {
+      const found = this.lookup(this.defaultName);
+      if (found.ok) return found;
+    }
+    const first = this.list()[0];
+    if (first) return { ok: true, model: first };
+    return {
+      ok: false,
+      message: 'No model is installed yet: the bot owner can add one with `npm run models -- pull onnxruntime/sd-turbo`.',
+    };
+  }
+
+  availableSentence(): string {
+    const names = this.list().map((m) => m.name);
+    return names.length ? `Available: ${names.join(', ')}.` : 'No model is installed yet.';
+  }
+
+  private inspect(name: string): ModelLookup {
+    try {
+      const info = inspectModel(join(this.modelsDir, name));
+      return { ok: true, model: { name, dir: info.dir, defaults: info.defaults, canImg2Img: info.files.vaeEncoder !== undefined } };
+    } catch (err) {
+      if (err instanceof ModelError) return { ok: false, message: `Model "${name}" cannot be used: ${err.message}` };
+      throw err;
+    }
+  }
+}

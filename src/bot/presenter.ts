@@ -1,0 +1,199 @@
+// Queue events → Discord. Everything it needs comes from the job record (channel, message id,
+// interaction token), so jobs that outlive a restart are still shown and delivered. Per-job
+// state in memory is only an optimisation (throttling, the upload limit the interaction gave).
+import type { Logger } from 'pino';
+import type { PreviewImage } from '../diffusion/types.js';
+import type { JobQueue, JobRecord, QueueEvents, QueuePosition } from '../queue/types.js';
+import { DEFAULT_UPLOAD_LIMIT, fitImage, type OutgoingFile } from './attachments.js';
+import { apiErrorCode, DiscordCodes, type MessagePayload, type Messenger } from './delivery.js';
+import { makeGrid } from './grid.js';
+import type { ModelCatalog } from './models.js';
+import { previewFile } from './preview-image.js';
+import { ThrottledEditor } from './progress.js';
+import {
+  cancelledContent,
+  doneContent,
+  failedContent,
+  pendingComponents,
+  queuedContent,
+  resultComponents,
+  resultEmbed,
+  runningContent,
+  shortPrompt,
+  jobTitle,
+} from './render.js';
+
+/**
+ * Looks at finished images before they are posted (the NSFW checker plugs in here): returns the
+ * images to post and notes for the embed.
+ */
+export type ImageSafetyHook = (job: JobRecord, pngs: Buffer[]) => Promise<{ pngs: Buffer[]; notes: string[] }>;
+
+export interface PresenterDeps {
+  queue: JobQueue;
+  messenger: Messenger;
+  catalog: ModelCatalog;
+  progressIntervalMs: number;
+  log: Logger;
+  safety?: ImageSafetyHook;
+}
+
+interface JobView {
+  editor: ThrottledEditor;
+  uploadLimit?: number;
+  cancelledBy?: string;
+}
+
+export class JobPresenter {
+  private readonly views = new Map<string, JobView>();
+  /** Jobs whose last message went out: late status events for them are ignored. */
+  private readonly finished = new Set<string>();
+  private readonly handlers: { [E in keyof QueueEvents]: QueueEvents[E] };
+
+  constructor(private readonly d: PresenterDeps) {
+    this.handlers = {
+      queued: (job, pos) => this.showQueued(job, pos),
+      position: (pos) => {
+        const job = d.queue.get(pos.jobId);
+        if (job?.state === 'queued') this.showQueued(job, pos);
+      },
+      started: (job) => this.status(job, { content: runningContent(job), components: pendingComponents(job.id), files: [] }),
+      progress: (job, p) => this.showProgress(job, p),
+      // An /imagine result is a new message replying to the request (it pings the requester and
+      // needs no token); a button job's message is already such a reply, so it is edited.
+      done: (job) => void this.final(job, job.interaction ? 'reply' : 'in-place', () => this.resultPayload(job)),
+      failed: (job, message) =>
+        void this.final(job, 'in-place', async () => ({ content: failedContent(job, message), components: [], files: [] })),
+      cancelled: (job) =>
+        void this.final(job, 'in-place', async () => ({
+          content: cancelledContent(job, this.views.get(job.id)?.cancelledBy),
+          components: [],
+          files: [],
+        })),
+    };
+  }
+
+  attach(): void {
+    for (const [event, handler] of Object.entries(this.handlers)) this.d.queue.on(event as keyof QueueEvents, handler as never);
+  }
+
+  detach(): void {
+    for (const [event, handler] of Object.entries(this.handlers)) this.d.queue.off(event as keyof QueueEvents, handler as never);
+  }
+
+  /** What the submitting interaction told us that the job record does not keep. */
+  noteSubmitted(jobId: string, info: { uploadLimit?: number }): void {
+    this.view(jobId).uploadLimit = info.uploadLimit;
+  }
+
+  noteCancelledBy(jobId: string, userId: string): void {
+    this.view(jobId).cancelledBy = userId;
+  }
+
+  showQueued(job: JobRecord, pos: QueuePosition): void {
+    if (this.d.queue.get(job.id)?.state !== 'queued') return;
+    this.status(job, { content: queuedContent(job, pos), components: pendingComponents(job.id) });
+  }
+
+  /** Stops status edits and waits for those in flight (shutdown). */
+  async shutdown(): Promise<void> {
+    this.detach();
+    await Promise.all([...this.views.values()].map((v) => v.editor.finish(async () => undefined)));
+  }
+
+  private view(jobId: string): JobView {
+    let v = this.views.get(jobId);
+    if (!v) {
+      const log = this.d.log.child({ jobId });
+      v = { editor: new ThrottledEditor(this.d.progressIntervalMs, (err) => log.warn({ err: String(err) }, 'progress edit failed')) };
+      this.views.set(jobId, v);
+    }
+    return v;
+  }
+
+  private status(job: JobRecord, p: MessagePayload | (() => Promise<MessagePayload>)): void {
+    if (this.finished.has(job.id)) return;
+    const build = typeof p === 'function' ? p : async () => p;
+    this.view(job.id).editor.update(async () => this.d.messenger.editJobMessage(job, await build()));
+  }
+
+  private showProgress(job: JobRecord, p: { step: number; totalSteps: number; preview?: PreviewImage }): void {
+    this.status(job, async () => {
+      const files: OutgoingFile[] = [];
+      if (p.preview) files.push(await previewFile(p.preview, job.request));
+      return { content: runningContent(job, p), components: pendingComponents(job.id), files };
+    });
+  }
+
+  private scheduler(job: JobRecord): string | undefined {
+    if (job.request.scheduler) return job.request.scheduler;
+    const found = this.d.catalog.lookup(job.model);
+    return found.ok ? found.model.defaults.scheduler : undefined;
+  }
+
+  private async resultPayload(job: JobRecord, limitOverride?: number): Promise<MessagePayload> {
+    const limit = limitOverride ?? this.views.get(job.id)?.uploadLimit ?? DEFAULT_UPLOAD_LIMIT;
+    let pngs = await this.d.queue.outputs(job.id);
+    const notes: string[] = [];
+    if (this.d.safety) {
+      const checked = await this.d.safety(job, pngs);
+      pngs = checked.pngs;
+      notes.push(...checked.notes);
+    }
+    if (pngs.length === 0) return { content: failedContent(job, 'no image came back'), components: [], files: [] };
+    const stem = (i: number) => (job.kind === 'upscale' ? `seed-${job.seeds[i] ?? job.request.seed}-x${job.upscaleFactor ?? 2}` : `seed-${job.seeds[i] ?? job.request.seed + i}`);
+    const files = await Promise.all(pngs.map((png, i) => fitImage(png, stem(i), limit)));
+    let imageName = files[0].name;
+    if (pngs.length > 1) {
+      const grid = await fitImage(await makeGrid(pngs), 'grid', limit);
+      files.unshift(grid);
+      imageName = grid.name;
+    }
+    if (files.some((f) => f.contentType !== 'image/png')) notes.push('PNG exceeded the upload limit here, so some files are WebP/JPEG');
+    const title = jobTitle(job);
+    return {
+      content: `**${shortPrompt(job.request.prompt)}**${title ? ` · ${title}` : ''} — <@${job.requester.userId}>`,
+      embeds: [resultEmbed(job, { scheduler: this.scheduler(job), imageName, notes })],
+      components: resultComponents(job, pngs.length),
+      files,
+    };
+  }
+
+  /** The last message of a job; a failure to post it is logged and reported in the channel. */
+  private async final(job: JobRecord, mode: 'reply' | 'in-place', build: () => Promise<MessagePayload>): Promise<void> {
+    if (this.finished.has(job.id)) return;
+    this.finished.add(job.id);
+    if (this.finished.size > 10_000) this.finished.delete(this.finished.values().next().value!);
+    const view = this.view(job.id);
+    const log = this.d.log.child({ jobId: job.id });
+    try {
+      await view.editor.finish(async () => {
+        const closing = mode === 'reply' ? { content: doneContent(job), components: [] } : undefined;
+        let payload = await build();
+        const replyTo = job.parent ? this.d.queue.get(job.parent.jobId)?.messageId : undefined;
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const messageId = await this.d.messenger.deliverFinal(job, payload, { mode, fallbackReplyTo: replyTo, closing });
+            if (messageId !== job.messageId) this.d.queue.setMessage(job.id, messageId);
+            return;
+          } catch (err) {
+            // The guild's limit is lower than we were told (or a restart lost it): shrink and retry.
+            if (apiErrorCode(err) !== DiscordCodes.RequestEntityTooLarge || attempt >= 2 || job.state !== 'done') throw err;
+            const smaller = Math.floor((view.uploadLimit ?? DEFAULT_UPLOAD_LIMIT) / 4 ** (attempt + 1));
+            log.warn({ limit: smaller }, 'upload too large; re-encoding smaller');
+            payload = await this.resultPayload(job, smaller);
+          }
+        }
+      });
+    } catch (err) {
+      log.error({ err }, 'could not post the job result');
+      const content = `<@${job.requester.userId}> Job \`${job.id}\` ended (${job.state}), but Discord refused its message: ${String((err as Error).message ?? err).slice(0, 300)}`;
+      await this.d.messenger
+        .editJobMessage(job, { content, components: [], files: [] })
+        .catch(() => this.d.messenger.postChannel(job.requester.channelId, { content, mentionUsers: [job.requester.userId] }))
+        .catch((e: unknown) => log.error({ err: e }, 'could not report the failure either'));
+    } finally {
+      this.views.delete(job.id);
+    }
+  }
+}

@@ -1,0 +1,172 @@
+// What a job looks like on Discord: the status lines while it waits and runs, the result embed
+// (Discord strips PNG metadata, so every parameter is spelled out here and behind ℹ️), and the
+// button rows. Pure functions over the job record, returning raw API JSON for REST calls.
+import {
+  ButtonStyle,
+  ComponentType,
+  escapeMarkdown,
+  type APIActionRowComponent,
+  type APIButtonComponentWithCustomId,
+  type APIComponentInMessageActionRow,
+  type APIEmbed,
+  type APIEmbedField,
+} from 'discord.js';
+import type { JobRecord, QueuePosition } from '../queue/types.js';
+import { encodeCustomId, type ButtonAction } from './custom-id.js';
+
+export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
+
+const EMBED_COLOR = 0x5865f2;
+
+/** The prompt for a one-line status, shortened and with Markdown neutralised. */
+export function shortPrompt(prompt: string, max = 180): string {
+  const oneLine = prompt.replace(/\s+/g, ' ').trim();
+  return escapeMarkdown(oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine);
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 9_950) return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/** "upscale ×2 of image 3", "variation of image 1", "" for a plain /imagine. */
+export function jobTitle(job: Pick<JobRecord, 'kind' | 'parent' | 'upscaleFactor'>): string {
+  const n = job.parent ? job.parent.imageIndex + 1 : undefined;
+  if (job.kind === 'upscale') return `Upscale ×${job.upscaleFactor ?? 2}${n ? ` of image ${n}` : ''}`;
+  if (job.kind === 'img2img' && job.parent) return `Variation of image ${n}`;
+  return '';
+}
+
+function headline(job: JobRecord): string {
+  const title = jobTitle(job);
+  return `**${shortPrompt(job.request.prompt)}**${title ? ` · ${title}` : ''} — <@${job.requester.userId}>`;
+}
+
+export function queuedContent(job: JobRecord, pos: QueuePosition): string {
+  const wait = pos.etaMs > 0 ? `, about ${formatDuration(pos.etaMs)} to wait` : '';
+  const place = pos.position > 0 ? `position ${pos.position} in the queue${wait}` : 'starting';
+  return `${headline(job)}\n⏳ Queued: ${place}.`;
+}
+
+export function runningContent(job: JobRecord, step?: { step: number; totalSteps: number }): string {
+  if (!step) return `${headline(job)}\n🎨 Starting${job.device ? ` on ${job.device}` : ''}…`;
+  const pct = Math.round((100 * step.step) / Math.max(1, step.totalSteps));
+  return `${headline(job)}\n🎨 Step ${step.step}/${step.totalSteps} (${pct}%)`;
+}
+
+/** What the request's own message says once the result has been posted as a reply to it. */
+export function doneContent(job: JobRecord): string {
+  const took = job.startedAt && job.finishedAt ? ` in ${formatDuration(job.finishedAt - job.startedAt)}` : '';
+  return `${headline(job)}\n✅ Done${took}: the images are in the reply below.`;
+}
+
+export function cancelledContent(job: JobRecord, byUserId?: string): string {
+  return `${headline(job)}\n❌ Cancelled${byUserId ? ` by <@${byUserId}>` : ''}.`;
+}
+
+export function failedContent(job: JobRecord, message: string): string {
+  return `${headline(job)}\n⚠️ Generation failed (job \`${job.id}\`): ${message}`;
+}
+
+function seedsText(seeds: number[]): string {
+  if (seeds.length === 0) return '—';
+  const consecutive = seeds.every((s, i) => i === 0 || s === seeds[i - 1] + 1);
+  return seeds.length > 2 && consecutive ? `${seeds[0]}–${seeds[seeds.length - 1]}` : seeds.join(', ');
+}
+
+export interface ResultDetails {
+  /** Scheduler the engine used (the request's, or the model's default). */
+  scheduler?: string;
+  /** Name of the attachment the embed shows (the grid, or the single image). */
+  imageName: string;
+  /** Sizes of the files as sent, when they differ from the generated ones (WebP/JPEG fallback). */
+  notes?: string[];
+}
+
+export function resultEmbed(job: JobRecord, d: ResultDetails): APIEmbed {
+  const r = job.request;
+  const fields: APIEmbedField[] = [];
+  const add = (name: string, value: string) => fields.push({ name, value: value.slice(0, 1024), inline: true });
+  const outW = job.kind === 'upscale' ? r.width * (job.upscaleFactor ?? 2) : r.width;
+  const outH = job.kind === 'upscale' ? r.height * (job.upscaleFactor ?? 2) : r.height;
+  add(job.seeds.length > 1 ? 'Seeds' : 'Seed', seedsText(job.seeds.length ? job.seeds : [r.seed]));
+  if (job.kind !== 'upscale') {
+    add('Steps', String(r.steps));
+    add('Guidance', String(r.guidanceScale));
+    add('Scheduler', d.scheduler ?? r.scheduler ?? 'model default');
+  }
+  add('Model', job.kind === 'upscale' ? 'Lanczos' : job.model);
+  add('Size', `${outW}×${outH}`);
+  if (job.kind === 'img2img' && r.strength !== undefined) add('Strength', String(r.strength));
+  if (job.startedAt && job.finishedAt) add('Time', formatDuration(job.finishedAt - job.startedAt));
+  add('Requested by', `<@${job.requester.userId}>`);
+  let description = escapeMarkdown(r.prompt);
+  if (r.negativePrompt) description += `\n**Negative:** ${escapeMarkdown(r.negativePrompt)}`;
+  if (d.notes?.length) description += `\n*${d.notes.join('; ')}*`;
+  const title = jobTitle(job);
+  return {
+    color: EMBED_COLOR,
+    ...(title ? { title } : {}),
+    description: description.slice(0, 4000),
+    fields,
+    image: { url: `attachment://${d.imageName}` },
+    footer: { text: `job ${job.id}` },
+  };
+}
+
+type ActionStyle = APIButtonComponentWithCustomId['style'];
+
+function button(action: ButtonAction, jobId: string, index: number, label: string, style: ActionStyle = ButtonStyle.Secondary): APIButtonComponentWithCustomId {
+  return { type: ComponentType.Button, style, label, custom_id: encodeCustomId({ action, jobId, index }) };
+}
+
+function emojiButton(action: ButtonAction, jobId: string, emoji: string, style: ActionStyle = ButtonStyle.Secondary): APIButtonComponentWithCustomId {
+  return { type: ComponentType.Button, style, emoji: { name: emoji }, custom_id: encodeCustomId({ action, jobId, index: 0 }) };
+}
+
+const row = (components: APIButtonComponentWithCustomId[]): ActionRow => ({ type: ComponentType.ActionRow, components });
+
+/** U1–Un, V1–Vn, then 🔄 and ℹ️; an upscale gets only ℹ️. */
+export function resultComponents(job: JobRecord, imageCount: number): ActionRow[] {
+  if (job.kind === 'upscale') return [row([emojiButton('info', job.id, 'ℹ️')])];
+  const n = Math.min(imageCount, 4);
+  const ids = Array.from({ length: n }, (_, i) => i);
+  return [
+    row(ids.map((i) => button('upscale', job.id, i, `U${i + 1}`))),
+    row(ids.map((i) => button('variation', job.id, i, `V${i + 1}`))),
+    row([emojiButton('reroll', job.id, '🔄'), emojiButton('info', job.id, 'ℹ️')]),
+  ];
+}
+
+/** While waiting or running: ❌ (only the requester's click counts). */
+export function pendingComponents(jobId: string): ActionRow[] {
+  return [row([emojiButton('cancel', jobId, '❌', ButtonStyle.Danger)])];
+}
+
+/** ℹ️: every parameter, plus an /imagine line that reproduces the first image. */
+export function infoText(job: JobRecord, scheduler?: string): string {
+  const r = job.request;
+  const lines = [
+    `**Job** \`${job.id}\` (${job.kind}, ${job.state})`,
+    `**Prompt** ${escapeMarkdown(r.prompt)}`,
+    ...(r.negativePrompt ? [`**Negative** ${escapeMarkdown(r.negativePrompt)}`] : []),
+    `**Seeds** ${seedsText(job.seeds.length ? job.seeds : [r.seed])}`,
+    `**Steps** ${r.steps} · **Guidance** ${r.guidanceScale} · **Scheduler** ${scheduler ?? r.scheduler ?? 'model default'}`,
+    `**Model** ${job.model} · **Size** ${r.width}×${r.height}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
+    ...(job.parent ? [`**From** image ${job.parent.imageIndex + 1} of job \`${job.parent.jobId}\``] : []),
+    ...(job.device ? [`**Device** ${job.device}`] : []),
+  ];
+  if (job.kind === 'txt2img') {
+    const cmd =
+      `/imagine prompt:${r.prompt.replace(/\s+/g, ' ')}` +
+      (r.negativePrompt ? ` negative:${r.negativePrompt.replace(/\s+/g, ' ')}` : '') +
+      ` seed:${job.seeds[0] ?? r.seed} steps:${r.steps} guidance:${r.guidanceScale} size:${r.width}x${r.height} model:${job.model}` +
+      (r.scheduler ? ` scheduler:${r.scheduler}` : '');
+    lines.push('**Again**', '```', cmd.replace(/`/g, "'"), '```');
+  }
+  return lines.join('\n').slice(0, 2000);
+}

@@ -1,0 +1,39 @@
+// Sends each interaction to its handler; an unexpected error still gets an answer the user
+// sees (an ephemeral line) instead of Discord's "The application did not respond".
+import { MessageFlags, type Interaction, type RepliableInteraction } from 'discord.js';
+import { handleButton } from './buttons.js';
+import type { BotContext } from './context.js';
+import { parseCustomId } from './custom-id.js';
+import type { CommandModule } from './registry.js';
+
+async function answerError(i: RepliableInteraction, content: string): Promise<void> {
+  const payload = { content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } } as const;
+  if (i.deferred || i.replied) await i.followUp(payload);
+  else await i.reply(payload);
+}
+
+export async function routeInteraction(i: Interaction, commands: Map<string, CommandModule>, ctx: BotContext): Promise<void> {
+  try {
+    if (i.isChatInputCommand()) {
+      const command = commands.get(i.commandName);
+      if (!command) return await answerError(i, `/${i.commandName} is not available any more.`);
+      return await command.execute(i, ctx);
+    }
+    if (i.isAutocomplete()) {
+      const command = commands.get(i.commandName);
+      return await (command?.autocomplete ? command.autocomplete(i, ctx) : i.respond([]));
+    }
+    if (i.isButton()) {
+      const ref = parseCustomId(i.customId);
+      if (!ref) return await answerError(i, 'This button belongs to an older version of the bot; run /imagine again.');
+      return await handleButton(i, ref, ctx);
+    }
+  } catch (err) {
+    ctx.log.error({ err, interaction: i.id }, 'interaction handler failed');
+    if (i.isRepliable()) {
+      await answerError(i, `⚠️ Something went wrong: ${(err as Error)?.message ?? String(err)}`.slice(0, 1900)).catch((e: unknown) =>
+        ctx.log.warn({ err: String(e) }, 'could not report the error to the user'),
+      );
+    }
+  }
+}

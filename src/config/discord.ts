@@ -1,0 +1,116 @@
+// The Discord side of the environment (the general keys come from env.ts' loadEnv),
+// validated with zod so a missing or malformed setting stops the bot with one sentence that
+// names the variable and the fix, not a stack trace.
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { loadEnv, type AppConfig } from './env.js';
+
+/** A configuration problem; `message` is one sentence meant for the person running the bot. */
+export class DiscordConfigError extends Error {
+  override readonly name = 'DiscordConfigError';
+}
+
+const SNOWFLAKE = /^\d{15,21}$/;
+const SETUP_DOC = 'see docs/discord-setup.md';
+
+/** Empty strings in .env mean "not set". */
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+const intFrom = (def: number, min: number, max: number) => optional(z.coerce.number().int().min(min).max(max)).default(def);
+const numberFrom = (def: number, min: number, max: number) => optional(z.coerce.number().min(min).max(max)).default(def);
+
+export const discordEnvShape = {
+  DISCORD_TOKEN: optional(z.string().trim()),
+  DISCORD_APPLICATION_ID: optional(z.string().trim().regex(SNOWFLAKE, 'must be a snowflake (15–21 digits)')),
+  DEV_GUILD_ID: optional(z.string().trim().regex(SNOWFLAKE, 'must be a snowflake (15–21 digits)')),
+  DISCORD_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+  // Ceilings for /imagine until per-guild admin settings exist.
+  IMAGINE_MAX_STEPS: intFrom(50, 1, 150),
+  IMAGINE_MAX_SIDE: intFrom(1024, 64, 2048),
+  IMAGINE_MAX_COUNT: intFrom(4, 1, 4),
+  IMAGINE_MAX_GUIDANCE: numberFrom(20, 0, 30),
+  VARIATION_STRENGTH: numberFrom(0.6, 0.05, 1),
+  /** Discord allows about 5 edits per 5 s per channel; 2 s per job keeps several jobs under that. */
+  PROGRESS_EDIT_INTERVAL_MS: intFrom(2000, 200, 60_000),
+  /** Test hook: added to the bot's clock when it judges an interaction token's age. */
+  BOT_CLOCK_OFFSET_MS: intFrom(0, 0, 7 * 24 * 3600_000),
+};
+
+const discordEnvSchema = z.object(discordEnvShape);
+
+export interface ImagineCeilings {
+  maxSteps: number;
+  maxSide: number;
+  maxCount: number;
+  maxGuidance: number;
+}
+
+export interface DiscordConfig {
+  token: string;
+  applicationId: string;
+  devGuildId?: string;
+  apiUrl?: string;
+  dataDir: string;
+  modelsDir: string;
+  defaultModel?: string;
+  ceilings: ImagineCeilings;
+  variationStrength: number;
+  progressIntervalMs: number;
+  clockOffsetMs: number;
+  /** The general settings (devices, queue caps, …) for the queue. */
+  app: AppConfig;
+}
+
+/**
+ * A bot token is three base64url parts; the first is the bot's user id, which is also its
+ * application id for every application made since 2019.
+ */
+export function applicationIdFromToken(token: string): string | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts.some((p) => !/^[\w-]+$/.test(p))) return undefined;
+  const id = Buffer.from(parts[0], 'base64url').toString('utf8');
+  return SNOWFLAKE.test(id) ? id : undefined;
+}
+
+function issues(error: z.ZodError): string {
+  return error.issues.map((i) => `${String(i.path[0] ?? 'environment')} ${i.message}`).join('; ');
+}
+
+/**
+ * Parses the whole environment: the Discord keys here (DiscordConfigError, one sentence), the
+ * general ones with env.ts' loadEnv (its "Invalid configuration" message names every bad key).
+ */
+export function loadDiscordConfig(env: NodeJS.ProcessEnv = process.env): DiscordConfig {
+  const parsed = discordEnvSchema.safeParse(env);
+  if (!parsed.success) throw new DiscordConfigError(`Invalid setting: ${issues(parsed.error)} (${SETUP_DOC}).`);
+  const e = parsed.data;
+  if (!e.DISCORD_TOKEN) {
+    throw new DiscordConfigError(`DISCORD_TOKEN is not set: copy your bot's token from the Developer Portal into .env (${SETUP_DOC}).`);
+  }
+  const fromToken = applicationIdFromToken(e.DISCORD_TOKEN);
+  if (!fromToken && !e.DISCORD_APPLICATION_ID) {
+    throw new DiscordConfigError(
+      `DISCORD_TOKEN does not look like a bot token (three dot-separated parts starting with the bot's id): copy it again from the Bot page of the Developer Portal (${SETUP_DOC}).`,
+    );
+  }
+  const app = loadEnv(env);
+  return {
+    token: e.DISCORD_TOKEN,
+    applicationId: e.DISCORD_APPLICATION_ID ?? fromToken!,
+    devGuildId: e.DEV_GUILD_ID,
+    apiUrl: e.DISCORD_API_URL?.replace(/\/+$/, ''),
+    dataDir: resolve(app.DATA_DIR),
+    modelsDir: resolve(app.MODELS_DIR),
+    defaultModel: app.DEFAULT_MODEL,
+    ceilings: {
+      maxSteps: e.IMAGINE_MAX_STEPS,
+      maxSide: e.IMAGINE_MAX_SIDE,
+      maxCount: e.IMAGINE_MAX_COUNT,
+      maxGuidance: e.IMAGINE_MAX_GUIDANCE,
+    },
+    variationStrength: e.VARIATION_STRENGTH,
+    progressIntervalMs: e.PROGRESS_EDIT_INTERVAL_MS,
+    clockOffsetMs: e.BOT_CLOCK_OFFSET_MS,
+    app,
+  };
+}

@@ -1,0 +1,608 @@
+// The Redis backend, bot side (QUEUE_BACKEND=redis): jobs go onto one BullMQ queue that worker
+// hosts (`npm run worker`) consume. SQLite in DATA_DIR stays the bot's record of every job;
+// Redis is the transport. Fairness uses BullMQ priorities (a user's k-th waiting job competes
+// with everyone else's k-th); the caps are the bot's own admission check, as BullMQ has none.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { Queue, QueueEvents, QueueEventsProducer, type Job } from 'bullmq';
+import type { Registry } from 'prom-client';
+import type { AppConfig } from '../config/env.js';
+import { InputError } from '../diffusion/errors.js';
+import { jobLogger, logger } from '../log.js';
+import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
+import type { ObservableQueue } from '../metrics/server.js';
+import { openDatabase, type Db } from '../store/db.js';
+import { FileStore } from '../store/files.js';
+import { JobStore } from '../store/jobs.js';
+import { StepStatsStore } from '../store/step-stats.js';
+import { assertWithinCaps } from './admission.js';
+import { Estimator, jobUnits, projectPositions } from './estimates.js';
+import type { QueueConfig } from './local-queue.js';
+import { resolveModelName } from './model-names.js';
+import { redisConnector, type RedisClient, type RedisConnector } from './redis-connection.js';
+import {
+  CANCEL_EVENT,
+  CANCELLED_REASON,
+  EVENTS_MAX_LEN,
+  HEARTBEAT_STALE_MS,
+  JOB_ATTEMPTS,
+  JOB_NAME,
+  devicesKey,
+  heartbeatSchema,
+  redisJobDataSchema,
+  redisProgressSchema,
+  redisResultSchema,
+  type Heartbeat,
+  type RedisJobData,
+} from './redis-protocol.js';
+import type { CancelResult, JobQueue, JobRecord, JobSpec, QueueEvents as Events, QueuePosition } from './types.js';
+
+export type RedisQueueConfig = QueueConfig & Pick<AppConfig, 'REDIS_URL' | 'REDIS_QUEUE' | 'REDIS_PREFIX' | 'QUEUE_OWNER'>;
+
+export interface RedisQueueOptions {
+  metrics?: QueueMetrics;
+  /** How long cancel() waits for a running job to stop before recording it as cancelled anyway. */
+  cancelGraceMs?: number;
+  /** How often unfinished jobs are checked against Redis (missed events, lost jobs). */
+  reconcileMs?: number;
+}
+
+/** BullMQ priorities run 1 (first) to 2^21. */
+const MAX_PRIORITY = 2_097_151;
+const RESULT_TTL_S = 7 * 86_400;
+const QUEUE_UNAVAILABLE = 'The job queue (Redis) is unavailable right now; try again in a minute.';
+
+type Finished = 'done' | 'failed' | 'cancelled';
+
+export class RedisJobQueue implements JobQueue, ObservableQueue {
+  private readonly db: Db;
+  private readonly store: JobStore;
+  private readonly stats: StepStatsStore;
+  private readonly files: FileStore;
+  private readonly estimator: Estimator;
+  private readonly metrics: QueueMetrics;
+  private readonly events = new EventEmitter();
+  private readonly owner: string;
+  /** Unfinished jobs this process submitted (or restored): only these are reported. */
+  private readonly tracked = new Map<string, JobRecord>();
+  private readonly settling = new Set<string>();
+  private readonly finishWaiters = new Map<string, ((state: Finished) => void)[]>();
+  private readonly lastPublished = new Map<string, QueuePosition>();
+  /** Submitted but not yet announced with 'queued': no 'position' event may come first. */
+  private readonly announcing = new Set<string>();
+  private readonly ready: Promise<void>;
+  private queue?: Queue;
+  private queueEvents?: QueueEvents;
+  private producer?: QueueEventsProducer;
+  private client?: RedisClient;
+  private connector?: RedisConnector;
+  private snapshot: QueuePosition[] = [];
+  private devices: Heartbeat[] = [];
+  private connected = false;
+  private closed = false;
+  private submitting: Promise<unknown> = Promise.resolve();
+  private refreshing?: Promise<Map<string, QueuePosition>>;
+  private refreshAgain = false;
+  private refreshTimer?: NodeJS.Timeout;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly config: RedisQueueConfig,
+    private readonly opts: RedisQueueOptions = {},
+  ) {
+    if (!config.REDIS_URL) throw new Error('QUEUE_BACKEND=redis needs REDIS_URL (e.g. redis://localhost:6379).');
+    this.db = openDatabase(config.DATA_DIR);
+    this.store = new JobStore(this.db);
+    this.stats = new StepStatsStore(this.db);
+    this.files = new FileStore(config.DATA_DIR);
+    this.estimator = new Estimator(this.stats.all(), config.NOOP_STEP_MS);
+    this.metrics = opts.metrics ?? createQueueMetrics({ defaultMetrics: true });
+    this.owner = config.QUEUE_OWNER ?? (process.env.SHARDS ? `shard-${process.env.SHARDS}` : 'bot');
+    this.events.setMaxListeners(50);
+    for (const { record } of this.store.unfinished(this.owner)) this.tracked.set(record.id, record);
+    this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS);
+    this.ready = this.init(config.REDIS_URL);
+    this.ready.catch((err: unknown) => logger.error({ err }, 'redis queue failed to start'));
+  }
+
+  // ---- public API -------------------------------------------------------------------------
+
+  get metricsRegistry(): Registry {
+    return this.metrics.registry;
+  }
+
+  /** Resolves once connected to Redis and caught up with jobs left from the last run. */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  submit(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
+    // One at a time, so the cap check and the add cannot interleave within this process.
+    const next = this.submitting.then(() => this.submitNow(spec));
+    this.submitting = next.catch(() => undefined);
+    return next;
+  }
+
+  async cancel(jobId: string, by: { userId: string; isAdmin?: boolean }): Promise<CancelResult> {
+    const record = this.tracked.get(jobId) ?? this.store.get(jobId);
+    if (!record) return 'not_found';
+    if (!by.isAdmin && record.requester.userId !== by.userId) return 'forbidden';
+    if (record.state !== 'queued' && record.state !== 'running') return 'already_finished';
+    await this.readyWithin(10_000);
+    const queue = this.queue!;
+    if ((await queue.remove(jobId).catch(() => 0)) === 1) {
+      this.finishElsewhere(record, 'cancelled');
+      return 'cancelled';
+    }
+    const job = await queue.getJob(jobId);
+    const state = job ? await job.getState() : 'unknown';
+    if (state === 'completed' || state === 'failed') return 'already_finished';
+    if (!job) {
+      this.finishElsewhere(record, 'cancelled');
+      return 'cancelled';
+    }
+    // Running on a worker host: ask it to stop at the next step, and wait to hear back.
+    const ours = this.tracked.has(jobId);
+    await this.producer!.publishEvent({ eventName: CANCEL_EVENT, jobId }, EVENTS_MAX_LEN);
+    // Another bot process reports that job; ours may have ended while the event went out.
+    if (!ours) return 'cancelled';
+    if (!this.tracked.has(jobId)) return this.get(jobId)?.state === 'cancelled' ? 'cancelled' : 'already_finished';
+    return new Promise<CancelResult>((resolve) => {
+      const timer = setTimeout(() => {
+        // The host did not answer (gone?): record the cancellation; its late result is ignored.
+        const r = this.tracked.get(jobId);
+        if (r) this.finish(r, 'cancelled');
+      }, this.opts.cancelGraceMs ?? 15_000);
+      timer.unref();
+      this.onFinished(jobId, (state) => {
+        clearTimeout(timer);
+        resolve(state === 'cancelled' ? 'cancelled' : 'already_finished');
+      });
+    });
+  }
+
+  get(jobId: string): JobRecord | undefined {
+    return this.tracked.get(jobId) ?? this.store.get(jobId);
+  }
+
+  async outputs(jobId: string): Promise<Buffer[]> {
+    const job = this.get(jobId);
+    if (!job || job.state !== 'done' || job.outputsExpired) return [];
+    return Promise.all(job.outputs.map((p) => this.files.read(p)));
+  }
+
+  async input(jobId: string): Promise<Buffer | undefined> {
+    const job = this.get(jobId);
+    if (!job?.initImagePath || !existsSync(job.initImagePath)) return undefined;
+    return this.files.read(job.initImagePath);
+  }
+
+  /** Running jobs of this process (position 0), then every waiting job, as last refreshed. */
+  positions(): QueuePosition[] {
+    const running = [...this.tracked.values()]
+      .filter((r) => r.state === 'running')
+      .map((r) => ({ jobId: r.id, position: 0, etaMs: 0 }));
+    return [...running, ...this.snapshot];
+  }
+
+  setMessage(jobId: string, messageId: string): void {
+    const record = this.get(jobId);
+    if (!record) return;
+    record.messageId = messageId;
+    this.store.update(record);
+  }
+
+  on<E extends keyof Events>(event: E, handler: Events[E]): void {
+    this.events.on(event, handler as (...args: unknown[]) => void);
+  }
+
+  off<E extends keyof Events>(event: E, handler: Events[E]): void {
+    this.events.off(event, handler as (...args: unknown[]) => void);
+  }
+
+  /** Devices of live worker hosts, from their heartbeats. */
+  workers(): { device: string; pid: number | undefined; alive: boolean; busy: boolean; jobId: string | undefined; loadedModels: string[] }[] {
+    return this.devices.map((d) => ({
+      device: d.device,
+      pid: d.pid,
+      alive: true,
+      busy: d.jobId !== undefined,
+      jobId: d.jobId,
+      loadedModels: d.loadedModels,
+    }));
+  }
+
+  health(): ReturnType<ObservableQueue['health']> {
+    return {
+      ok: !this.closed && this.connected,
+      workers: this.workers().map(({ device, pid, alive, busy }) => ({ device, pid, alive, busy })),
+      queued: this.snapshot.length,
+    };
+  }
+
+  /**
+   * Stops taking work and disconnects. Jobs keep running on the worker hosts and waiting in
+   * Redis; the next start picks up their results (SQLite still lists them as unfinished).
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.refreshTimer);
+    await this.ready.catch(() => undefined);
+    await this.submitting;
+    await Promise.allSettled([this.queueEvents?.close(), this.producer?.close(), this.queue?.close()]);
+    await this.connector?.closeAll();
+    this.db.close();
+    this.events.removeAllListeners();
+  }
+
+  // ---- start-up -----------------------------------------------------------------------------
+
+  private async init(url: string): Promise<void> {
+    const connector = await redisConnector(url, (err) => {
+      this.connected = false;
+      logger.warn({ err: err.message }, 'redis connection error');
+    });
+    this.connector = connector;
+    const connect = () => connector.connect();
+    const base = { prefix: this.config.REDIS_PREFIX };
+    this.client = connect();
+    this.queue = new Queue(this.config.REDIS_QUEUE, {
+      ...base,
+      connection: connect() as never,
+      streams: { events: { maxLen: EVENTS_MAX_LEN } },
+    });
+    this.producer = new QueueEventsProducer(this.config.REDIS_QUEUE, { ...base, connection: connect() as never });
+    this.queueEvents = new QueueEvents(this.config.REDIS_QUEUE, { ...base, connection: connect() as never });
+    this.listen(this.queueEvents);
+    await Promise.all([this.queue.waitUntilReady(), this.queueEvents.waitUntilReady(), this.client.ping()]);
+    this.connected = true;
+    // Events are live from here on; catch up with whatever happened while we were away.
+    await this.reconcile();
+    const reconcile = setInterval(() => void this.reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), this.opts.reconcileMs ?? 30_000);
+    const refresh = setInterval(() => this.scheduleRefresh(), 5000);
+    reconcile.unref();
+    refresh.unref();
+    this.timers.push(reconcile, refresh);
+    await this.refresh();
+    if (this.tracked.size > 0) logger.info({ count: this.tracked.size }, 'following unfinished jobs');
+  }
+
+  private listen(events: QueueEvents): void {
+    const guard =
+      <A>(fn: (args: A) => Promise<void> | void) =>
+      (args: A) => {
+        if (this.closed) return;
+        Promise.resolve(fn(args)).catch((err: unknown) => logger.error({ err }, 'queue event handling failed'));
+      };
+    events.on('progress', guard(({ jobId, data }: { jobId: string; data: unknown }) => this.onProgress(jobId, data)));
+    events.on('completed', guard(({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => this.onCompleted(jobId, returnvalue)));
+    events.on('failed', guard(({ jobId, failedReason }: { jobId: string; failedReason: string }) => this.onFailed(jobId, failedReason)));
+    events.on('waiting', guard(({ jobId }: { jobId: string }) => this.onWaiting(jobId)));
+    events.on('removed', guard(({ jobId }: { jobId: string }) => this.onRemoved(jobId)));
+    events.on('stalled', guard(({ jobId }: { jobId: string }) => jobLogger(jobId).warn('job stalled on its worker host; BullMQ requeues it')));
+    events.on('added', guard(() => this.scheduleRefresh()));
+    events.on('active', guard(() => this.scheduleRefresh()));
+    events.on('error', (err) => logger.warn({ err: err.message }, 'queue events error'));
+  }
+
+  /** Brings every unfinished job of ours in line with Redis; re-adds any that Redis lost. */
+  private async reconcile(): Promise<void> {
+    const queue = this.queue!;
+    for (const record of [...this.tracked.values()]) {
+      if (this.closed) return;
+      const job = await queue.getJob(record.id);
+      if (!job) {
+        if (!this.tracked.has(record.id) || this.settling.has(record.id)) continue;
+        jobLogger(record.id).warn('job missing from Redis; queueing it again');
+        record.state = 'queued';
+        delete record.startedAt;
+        this.store.update(record);
+        await this.enqueue(record, 1);
+        continue;
+      }
+      const state = await job.getState();
+      if (state === 'completed') await this.onCompleted(record.id, job.returnvalue);
+      else if (state === 'failed') await this.onFailed(record.id, job.failedReason);
+      else if (state === 'active') await this.onProgress(record.id, job.progress);
+      else if (record.state === 'running') this.onWaiting(record.id);
+    }
+  }
+
+  // ---- submit -------------------------------------------------------------------------------
+
+  private async submitNow(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
+    if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
+    await this.readyWithin(10_000);
+    if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
+      throw new InputError(`A ${spec.kind} job needs an input image.`);
+    }
+    const model = spec.kind === 'upscale' ? spec.model : this.resolveModel(spec.model);
+    const [waiting, active] = await Promise.all([this.waitingJobs(), this.queue!.getJobs(['active'])]);
+    const userId = spec.requester.userId;
+    const ofUser = (j: Job) => (j.data as Partial<RedisJobData>).userId === userId;
+    const mine = waiting.filter(ofUser);
+    assertWithinCaps(mine.length, waiting.length, this.config);
+    // Rounds: a job's priority is 1 + how many jobs its user already has running or waiting,
+    // so everyone's first job goes before anyone's second. Never ahead of the user's own
+    // waiting jobs; equal priorities are first come, first served.
+    const round = 1 + mine.length + active.filter(ofUser).length;
+    const priority = Math.min(MAX_PRIORITY, mine.reduce((p, j) => Math.max(p, (j.priority || 0) + 1), round));
+
+    const id = randomUUID();
+    const { initImage, ...rest } = spec;
+    const record: JobRecord = { ...rest, model, id, state: 'queued', createdAt: Date.now(), attempts: 0, outputs: [], seeds: [] };
+    if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
+    this.store.insert(record, this.owner);
+    try {
+      await this.enqueue(record, priority, initImage);
+    } catch (err) {
+      // Never announced, so the caller's error is the only report.
+      logger.error({ err, jobId: id }, 'could not add the job to redis');
+      record.state = 'failed';
+      record.error = QUEUE_UNAVAILABLE;
+      record.finishedAt = Date.now();
+      this.store.update(record);
+      throw new Error(QUEUE_UNAVAILABLE, { cause: err });
+    }
+    this.tracked.set(id, record);
+    this.announcing.add(id);
+    jobLogger(id, { userId, kind: spec.kind, model, priority }).info('job queued');
+    const positions = await this.refresh().catch(() => new Map<string, QueuePosition>());
+    const position = positions.get(id) ?? { jobId: id, position: waiting.length + 1, etaMs: 0 };
+    this.lastPublished.set(id, position);
+    this.announcing.delete(id);
+    this.events.emit('queued', record, position);
+    return { job: record, position };
+  }
+
+  private async readyWithin(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('redis not ready')), ms);
+    });
+    try {
+      await Promise.race([this.ready, timeout]);
+    } catch (err) {
+      throw new Error(QUEUE_UNAVAILABLE, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async enqueue(record: JobRecord, priority: number, initImage?: Uint8Array): Promise<void> {
+    const image = initImage ?? (record.initImagePath ? await this.files.read(record.initImagePath) : undefined);
+    const data: RedisJobData = {
+      id: record.id,
+      kind: record.kind,
+      model: record.model,
+      request: record.request as unknown as Record<string, unknown>,
+      upscaleFactor: record.upscaleFactor,
+      initImage: image ? Buffer.from(image).toString('base64') : undefined,
+      userId: record.requester.userId,
+      owner: this.owner,
+    };
+    await this.queue!.add(JOB_NAME, redisJobDataSchema.parse(data), {
+      jobId: record.id,
+      priority,
+      attempts: JOB_ATTEMPTS,
+      // The bot removes a job once it has stored the result; these only sweep up results no
+      // bot collected (its job was given up on) after a week.
+      removeOnComplete: { age: RESULT_TTL_S },
+      removeOnFail: { age: RESULT_TTL_S },
+    });
+  }
+
+  private resolveModel(requested: string): string {
+    // Worker hosts advertise their model folders; with none alive yet, any name may wait for one.
+    const known = [...new Set(this.devices.flatMap((d) => d.models))].sort();
+    const fallback = this.config.DEFAULT_MODEL ?? known[0];
+    return resolveModelName(requested, fallback, known.length > 0 ? known : undefined, 'no worker host');
+  }
+
+  private async waitingJobs(): Promise<Job[]> {
+    return this.queue!.getJobs(['waiting', 'prioritized', 'delayed'], 0, -1, true);
+  }
+
+  // ---- events from Redis --------------------------------------------------------------------
+
+  private async onProgress(jobId: string, raw: unknown): Promise<void> {
+    const record = this.tracked.get(jobId);
+    if (!record || this.settling.has(jobId)) return;
+    const parsed = redisProgressSchema.safeParse(raw);
+    if (!parsed.success) return;
+    const p = parsed.data;
+    if (record.state !== 'running' || record.attempts !== p.attempt || record.device !== p.device) {
+      const now = Date.now();
+      record.state = 'running';
+      record.startedAt = now;
+      record.device = p.device;
+      record.attempts = p.attempt;
+      this.store.update(record);
+      this.lastPublished.delete(jobId);
+      this.metrics.waitSeconds.observe({ device: p.device }, (now - record.createdAt) / 1000);
+      jobLogger(jobId, { device: p.device, attempt: p.attempt }).info('job started');
+      this.events.emit('started', record);
+      this.scheduleRefresh();
+    }
+    if (p.step > 0) {
+      const preview = p.preview && { width: p.preview.width, height: p.preview.height, rgb: new Uint8Array(Buffer.from(p.preview.rgb, 'base64')) };
+      this.events.emit('progress', record, { step: p.step, totalSteps: p.totalSteps, preview });
+    }
+  }
+
+  private async onCompleted(jobId: string, raw: unknown): Promise<void> {
+    const record = this.tracked.get(jobId);
+    if (!record || this.settling.has(jobId)) return;
+    this.settling.add(jobId);
+    try {
+      const parsed = redisResultSchema.safeParse(typeof raw === 'string' ? JSON.parse(raw) : raw);
+      if (!parsed.success) {
+        record.error = 'The worker returned a malformed result.';
+        this.finish(record, 'failed');
+        return;
+      }
+      const result = parsed.data;
+      record.outputs = await this.files.writeOutputs(jobId, result.images.map((b) => Buffer.from(b, 'base64')));
+      record.seeds = result.seeds;
+      record.timings = result.timings;
+      record.device = result.device;
+      if (record.startedAt) this.metrics.runSeconds.observe({ device: result.device, kind: record.kind }, (Date.now() - record.startedAt) / 1000);
+      this.recordSpeed(record, result.device);
+      this.finish(record, 'done');
+    } finally {
+      this.settling.delete(jobId);
+    }
+  }
+
+  private async onFailed(jobId: string, reason: string): Promise<void> {
+    const record = this.tracked.get(jobId);
+    if (!record || this.settling.has(jobId)) return;
+    if (reason === CANCELLED_REASON) {
+      this.finish(record, 'cancelled');
+      return;
+    }
+    record.error = reason || 'The job failed.';
+    this.finish(record, 'failed');
+  }
+
+  /** Back to waiting: a retry after a worker death, or a shutdown of its worker host. */
+  private onWaiting(jobId: string): void {
+    const record = this.tracked.get(jobId);
+    this.scheduleRefresh();
+    if (!record || record.state !== 'running') return;
+    record.state = 'queued';
+    delete record.startedAt;
+    this.store.update(record);
+    jobLogger(jobId).info('job back in the queue');
+  }
+
+  private onRemoved(jobId: string): void {
+    this.scheduleRefresh();
+    const record = this.tracked.get(jobId);
+    // Removed from Redis while unfinished: cancelled by another bot process.
+    if (record && !this.settling.has(jobId)) this.finish(record, 'cancelled', false);
+  }
+
+  // ---- bookkeeping --------------------------------------------------------------------------
+
+  private finish(record: JobRecord, state: Finished, removeFromRedis = true): void {
+    if (!this.tracked.has(record.id)) return;
+    record.state = state;
+    record.finishedAt = Date.now();
+    this.store.update(record);
+    this.tracked.delete(record.id);
+    this.lastPublished.delete(record.id);
+    this.metrics.jobsTotal.inc({ outcome: state });
+    const log = jobLogger(record.id, { device: record.device });
+    if (state === 'done') {
+      log.info({ timings: record.timings }, 'job done');
+      this.events.emit('done', record);
+    } else if (state === 'failed') {
+      log.warn({ error: record.error }, 'job failed');
+      this.events.emit('failed', record, record.error ?? 'The job failed.');
+    } else {
+      log.info('job cancelled');
+      this.events.emit('cancelled', record);
+    }
+    for (const w of this.finishWaiters.get(record.id) ?? []) w(state);
+    this.finishWaiters.delete(record.id);
+    if (removeFromRedis && this.queue) void this.queue.remove(record.id).catch(() => 0);
+    this.scheduleRefresh();
+  }
+
+  /** A job of another process (or already untracked) ended through us: store it only. */
+  private finishElsewhere(record: JobRecord, state: Finished): void {
+    if (this.tracked.has(record.id)) {
+      this.finish(record, state, false);
+      return;
+    }
+    record.state = state;
+    record.finishedAt = Date.now();
+    this.store.update(record);
+  }
+
+  private onFinished(jobId: string, fn: (state: Finished) => void): void {
+    const list = this.finishWaiters.get(jobId) ?? [];
+    list.push(fn);
+    this.finishWaiters.set(jobId, list);
+  }
+
+  private recordSpeed(record: JobRecord, device: string): void {
+    const t = record.timings;
+    if (!t || record.kind === 'upscale') return;
+    const area = ((record.request.width ?? 512) * (record.request.height ?? 512)) / (512 * 512);
+    const msPerUnit = t.stepMs / Math.max(1e-9, area * Math.max(1, record.request.count ?? 1));
+    const overheadMs = Math.max(0, t.totalMs - msPerUnit * jobUnits(record));
+    this.estimator.update(record.model, device, this.stats.record(record.model, device, msPerUnit, overheadMs));
+  }
+
+  // ---- positions ----------------------------------------------------------------------------
+
+  private scheduleRefresh(): void {
+    if (this.refreshTimer || this.closed) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      void this.refresh().catch((err: unknown) => logger.warn({ err }, 'position refresh failed'));
+    }, 50);
+  }
+
+  /** Re-reads the waiting line and the devices, then publishes changed positions. */
+  private refresh(): Promise<Map<string, QueuePosition>> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = this.refreshOnce().finally(() => {
+      this.refreshing = undefined;
+      if (this.refreshAgain) {
+        this.refreshAgain = false;
+        this.scheduleRefresh();
+      }
+    });
+    return this.refreshing;
+  }
+
+  private async refreshOnce(): Promise<Map<string, QueuePosition>> {
+    if (this.closed || !this.queue || !this.client) return new Map();
+    const [waiting, active, beats] = await Promise.all([
+      this.queue.getJobs(['waiting', 'prioritized'], 0, -1, true),
+      this.queue.getJobs(['active']),
+      this.client.hgetall(devicesKey(this.config.REDIS_PREFIX, this.config.REDIS_QUEUE)),
+    ]);
+    const now = Date.now();
+    this.devices = Object.values(beats)
+      .map((v) => heartbeatSchema.safeParse(JSON.parse(v)))
+      .flatMap((r) => (r.success ? [r.data] : []))
+      .filter((d) => now - d.at < HEARTBEAT_STALE_MS)
+      .sort((a, b) => a.device.localeCompare(b.device));
+    const describe = (j: Job) => {
+      const d = j.data as Partial<RedisJobData>;
+      return { id: String(j.id), kind: d.kind ?? 'txt2img', model: d.model ?? '', request: (d.request ?? {}) as JobRecord['request'] };
+    };
+    const activeById = new Map(active.map((j) => [String(j.id), j]));
+    const loads = this.devices.map((d) => {
+      const job = d.jobId ? activeById.get(d.jobId) : undefined;
+      const busyForMs = job && d.startedAt ? this.estimator.runMs(describe(job), d.device) - (now - d.startedAt) : 0;
+      return { device: d.device, busyForMs };
+    });
+    const projected = projectPositions(waiting.map(describe), loads, this.estimator);
+    this.snapshot = projected.map((p) => p.pos);
+    const perDevice = new Map<string, number>(this.devices.map((d) => [d.device, d.jobId ? 1 : 0]));
+    for (const { pos, device } of projected) {
+      if (device) perDevice.set(device, (perDevice.get(device) ?? 0) + 1);
+      if (!this.tracked.has(pos.jobId) || this.announcing.has(pos.jobId)) continue;
+      const prev = this.lastPublished.get(pos.jobId);
+      if (prev && prev.position === pos.position && Math.abs(prev.etaMs - pos.etaMs) < 1000) continue;
+      this.lastPublished.set(pos.jobId, pos);
+      this.events.emit('position', pos);
+    }
+    for (const [device, n] of perDevice) this.metrics.queueLength.set({ device }, n);
+    this.metrics.waitingJobs.set(waiting.length);
+    // Connection errors clear this; a successful round trip sets it again (for /healthz).
+    this.connected = true;
+    return new Map(this.snapshot.map((p) => [p.jobId, p]));
+  }
+}

@@ -1,0 +1,34 @@
+// `npm run worker`: a worker host for QUEUE_BACKEND=redis. Runs one device worker per entry of
+// DEVICES against the Redis queue at REDIS_URL; any number of hosts may share one queue.
+// SIGINT/SIGTERM: stop taking jobs, let running ones finish for a while, requeue the rest.
+import 'dotenv/config';
+import { loadEnv } from '../config/env.js';
+import { logger } from '../log.js';
+import { startMetricsServer } from '../metrics/server.js';
+import { RedisWorkerHost } from './redis-worker.js';
+
+async function main(): Promise<void> {
+  const config = loadEnv();
+  if (!config.REDIS_URL) throw new Error('Invalid configuration:\n  REDIS_URL: required by `npm run worker`');
+  const host = await RedisWorkerHost.start(config, { shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS });
+  const metrics = config.METRICS_PORT === undefined ? undefined : await startMetricsServer(config.METRICS_PORT, host);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'worker host shutting down');
+    void Promise.all([host.close(), metrics?.close()])
+      .catch((err: unknown) => logger.error({ err }, 'shutdown failed'))
+      .finally(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  // Tests and supervisors read this line to know the host is taking jobs.
+  process.stdout.write(`${JSON.stringify({ ready: true, devices: host.workers().map((w) => w.device) })}\n`);
+}
+
+main().catch((err: unknown) => {
+  logger.fatal({ err }, 'worker host failed to start');
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
