@@ -2,7 +2,6 @@
 // process, with every job state change written to SQLite first so a restart loses nothing.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Registry } from 'prom-client';
 import { jobLogger, logger } from '../log.js';
@@ -227,16 +226,12 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     return this.unfinished.get(jobId) ?? this.store.get(jobId);
   }
 
-  async outputs(jobId: string): Promise<Buffer[]> {
-    const job = this.get(jobId);
-    if (!job || job.state !== 'done' || job.outputsExpired) return [];
-    return Promise.all(job.outputs.map((p) => this.files.read(p)));
+  outputs(jobId: string): Promise<Buffer[]> {
+    return this.files.jobOutputs(this.get(jobId));
   }
 
-  async input(jobId: string): Promise<Buffer | undefined> {
-    const job = this.get(jobId);
-    if (!job?.initImagePath || !existsSync(job.initImagePath)) return undefined;
-    return this.files.read(job.initImagePath);
+  input(jobId: string): Promise<Buffer | undefined> {
+    return this.files.jobInput(this.get(jobId));
   }
 
   positions(): QueuePosition[] {

@@ -4,7 +4,6 @@
 // with everyone else's k-th); the caps are the bot's own admission check, as BullMQ has none.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
 import { Queue, QueueEvents, QueueEventsProducer, type Job } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { AppConfig } from '../config/env.js';
@@ -166,16 +165,12 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     return this.tracked.get(jobId) ?? this.store.get(jobId);
   }
 
-  async outputs(jobId: string): Promise<Buffer[]> {
-    const job = this.get(jobId);
-    if (!job || job.state !== 'done' || job.outputsExpired) return [];
-    return Promise.all(job.outputs.map((p) => this.files.read(p)));
+  outputs(jobId: string): Promise<Buffer[]> {
+    return this.files.jobOutputs(this.get(jobId));
   }
 
-  async input(jobId: string): Promise<Buffer | undefined> {
-    const job = this.get(jobId);
-    if (!job?.initImagePath || !existsSync(job.initImagePath)) return undefined;
-    return this.files.read(job.initImagePath);
+  input(jobId: string): Promise<Buffer | undefined> {
+    return this.files.jobInput(this.get(jobId));
   }
 
   /** Running jobs of this process (position 0), then every waiting job, as last refreshed. */

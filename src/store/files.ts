@@ -1,9 +1,10 @@
 // Where job images live on disk, and the retention sweep that deletes old outputs.
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { logger } from '../log.js';
 import type { JobStore } from './jobs.js';
+import type { JobRecord } from '../queue/types.js';
 
 export class FileStore {
   readonly root: string;
@@ -33,6 +34,18 @@ export class FileStore {
     const paths = pngs.map((_, i) => this.outputPath(jobId, i));
     await Promise.all(pngs.map((png, i) => writeFile(paths[i], png)));
     return paths;
+  }
+
+  /** A finished job's PNGs, in order ([] unless it is done and its files are still kept). */
+  async jobOutputs(job: JobRecord | undefined): Promise<Buffer[]> {
+    if (!job || job.state !== 'done' || job.outputsExpired) return [];
+    return Promise.all(job.outputs.map((p) => this.read(p)));
+  }
+
+  /** A job's stored input image, if it had one and it is still kept. */
+  async jobInput(job: JobRecord | undefined): Promise<Buffer | undefined> {
+    if (!job?.initImagePath || !existsSync(job.initImagePath)) return undefined;
+    return this.read(job.initImagePath);
   }
 
   read(path: string): Promise<Buffer> {

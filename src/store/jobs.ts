@@ -75,6 +75,23 @@ export interface StoredJob {
   resumeFirst: boolean;
 }
 
+/** The columns a job's life changes; written on insert and on every update. */
+function mutableColumns(job: JobRecord) {
+  return {
+    state: job.state,
+    started_at: job.startedAt ?? null,
+    finished_at: job.finishedAt ?? null,
+    device: job.device ?? null,
+    attempts: job.attempts,
+    error: job.error ?? null,
+    outputs_json: JSON.stringify(job.outputs),
+    seeds_json: JSON.stringify(job.seeds),
+    timings_json: job.timings ? JSON.stringify(job.timings) : null,
+    message_id: job.messageId ?? null,
+    outputs_expired: job.outputsExpired ? 1 : 0,
+  };
+}
+
 export class JobStore {
   constructor(private readonly db: Db) {}
 
@@ -101,19 +118,9 @@ export class JobStore {
         channel_id: job.requester.channelId,
         interaction_json: job.interaction ? JSON.stringify(job.interaction) : null,
         parent_json: job.parent ? JSON.stringify(job.parent) : null,
-        message_id: job.messageId ?? null,
-        state: job.state,
         init_image_path: job.initImagePath ?? null,
         created_at: job.createdAt,
-        started_at: job.startedAt ?? null,
-        finished_at: job.finishedAt ?? null,
-        device: job.device ?? null,
-        attempts: job.attempts,
-        error: job.error ?? null,
-        outputs_json: JSON.stringify(job.outputs),
-        seeds_json: JSON.stringify(job.seeds),
-        timings_json: job.timings ? JSON.stringify(job.timings) : null,
-        outputs_expired: job.outputsExpired ? 1 : 0,
+        ...mutableColumns(job),
         owner,
       });
     return Number(info.lastInsertRowid);
@@ -131,18 +138,8 @@ export class JobStore {
       )
       .run({
         id: job.id,
-        state: job.state,
-        started_at: job.startedAt ?? null,
-        finished_at: job.finishedAt ?? null,
-        device: job.device ?? null,
-        attempts: job.attempts,
-        error: job.error ?? null,
-        outputs_json: JSON.stringify(job.outputs),
-        seeds_json: JSON.stringify(job.seeds),
-        timings_json: job.timings ? JSON.stringify(job.timings) : null,
-        message_id: job.messageId ?? null,
+        ...mutableColumns(job),
         resume_first: opts.resumeFirst === undefined ? null : opts.resumeFirst ? 1 : 0,
-        outputs_expired: job.outputsExpired ? 1 : 0,
       });
   }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { createTinyModel, type TinyModelOptions } from '../../src/models/tiny/index.js';
-import { float16ToFloat32, float32ToFloat16, fromFloat16Bits, toFloat16Bits } from '../../src/models/onnx/float16.js';
+import { float16ToFloat32, float32ToFloat16, fromFloat16Bits, toFloat16Bits } from '../../src/diffusion/float16.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tiny-model-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));

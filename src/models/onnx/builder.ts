@@ -4,7 +4,7 @@
 // model.onnx + model.onnx_data or weights.pb), and nodes. Values are plain names; node and
 // value names come from a counter, so the same build calls always give the same bytes.
 import onnxProto from 'onnx-proto';
-import { float32ToFloat16 } from './float16.js';
+import { float32ToFloat16 } from '../../diffusion/float16.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
