@@ -1,7 +1,22 @@
 // Shared vocabulary of the diffusion engine: what a caller asks for and what it gets back.
 // Names follow diffusers' pipeline parameters (num_inference_steps → steps, guidance_scale, …).
 
-export const SCHEDULER_NAMES = ['pndm', 'ddim', 'euler', 'euler_a', 'dpmpp_2m', 'lcm'] as const;
+// The full set users can pick. The `_karras` names force `use_karras_sigmas` on that class.
+export const SCHEDULER_NAMES = [
+  'pndm',
+  'ddim',
+  'ddpm',
+  'euler',
+  'euler_karras',
+  'euler_a',
+  'heun',
+  'lms',
+  'dpmpp_2m',
+  'dpmpp_2m_karras',
+  'dpmpp_sde',
+  'unipc',
+  'lcm',
+] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
 /** One text-to-image (later image-to-image / inpainting) request, as the queue stores it. */
@@ -22,6 +37,10 @@ export interface GenerationRequest {
   initImage?: Uint8Array;
   /** Image-to-image strength in [0, 1] (diffusers' `strength`); 0 returns the input, 1 ignores it. */
   strength?: number;
+  /** Inpainting mask (any image; white = repaint, black = keep). Needs `initImage`. */
+  mask?: Uint8Array;
+  /** Gaussian blur radius in pixels applied to the mask edge before thresholding to the latent grid (0 = none). */
+  maskBlur?: number;
 }
 
 export interface PreviewImage {
@@ -45,6 +64,8 @@ export interface GeneratedImage {
   seed: number;
   width: number;
   height: number;
+  /** Set when the model folder has a safety checker: true when it flagged this image. */
+  nsfw?: boolean;
 }
 
 export interface GenerationTimings {

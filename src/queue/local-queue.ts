@@ -182,6 +182,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       attempts: 0,
       outputs: [],
       seeds: [],
+      nsfw: [],
     };
     if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');

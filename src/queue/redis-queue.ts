@@ -328,7 +328,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
 
     const id = randomUUID();
     const { initImage, ...rest } = spec;
-    const record: JobRecord = { ...rest, model, id, state: 'queued', createdAt: Date.now(), attempts: 0, outputs: [], seeds: [] };
+    const record: JobRecord = { ...rest, model, id, state: 'queued', createdAt: Date.now(), attempts: 0, outputs: [], seeds: [], nsfw: [] };
     if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
     this.store.insert(record, this.owner);
     try {

@@ -3,6 +3,8 @@ import type { GenerationRequest, PreviewImage } from '../diffusion/types.js';
 
 export type JobKind = 'txt2img' | 'img2img' | 'upscale';
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+/** What draws a job: a local device worker, or Google's Imagen API. */
+export type JobProvider = 'local' | 'imagen';
 
 /** Who asked, and where the answer goes on Discord. */
 export interface Requester {
@@ -37,6 +39,8 @@ export interface JobSpec {
   parent?: { jobId: string; imageIndex: number };
   /** The channel message showing this job's progress/result, once the bot knows it. */
   messageId?: string;
+  /** Who draws it ('local' when absent). */
+  provider?: JobProvider;
 }
 
 export interface JobRecord extends Omit<JobSpec, 'initImage'> {
@@ -54,6 +58,8 @@ export interface JobRecord extends Omit<JobSpec, 'initImage'> {
   outputs: string[];
   /** Seeds of the outputs, in order. */
   seeds: number[];
+  /** Safety-checker flags of the outputs, in order ([] when no checker ran). */
+  nsfw: boolean[];
   timings?: { totalMs: number; stepMs: number };
   /** True once the retention sweep deleted the output files (the row stays). */
   outputsExpired?: boolean;

@@ -32,6 +32,8 @@ interface JobRow {
   resume_first: number;
   outputs_expired: number;
   owner: string;
+  provider: string;
+  nsfw_json: string;
 }
 
 const interactionSchema = z.object({ applicationId: z.string(), token: z.string(), createdAt: z.number() });
@@ -54,7 +56,9 @@ function rowToRecord(r: JobRow): JobRecord {
     attempts: r.attempts,
     outputs: z.array(z.string()).parse(JSON.parse(r.outputs_json)),
     seeds: z.array(z.number()).parse(JSON.parse(r.seeds_json)),
+    nsfw: z.array(z.boolean()).parse(JSON.parse(r.nsfw_json)),
   };
+  if (r.provider === 'imagen') rec.provider = 'imagen';
   if (r.upscale_factor === 2 || r.upscale_factor === 4) rec.upscaleFactor = r.upscale_factor;
   if (r.interaction_json) rec.interaction = interactionSchema.parse(JSON.parse(r.interaction_json));
   if (r.parent_json) rec.parent = parentSchema.parse(JSON.parse(r.parent_json));
@@ -89,6 +93,8 @@ function mutableColumns(job: JobRecord) {
     timings_json: job.timings ? JSON.stringify(job.timings) : null,
     message_id: job.messageId ?? null,
     outputs_expired: job.outputsExpired ? 1 : 0,
+    nsfw_json: JSON.stringify(job.nsfw),
+    provider: job.provider ?? 'local',
   };
 }
 
@@ -101,10 +107,10 @@ export class JobStore {
       .prepare(
         `INSERT INTO jobs (id, kind, model, request_json, upscale_factor, user_id, username, guild_id, channel_id,
            interaction_json, parent_json, message_id, state, init_image_path, created_at, started_at, finished_at,
-           device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, owner)
+           device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, nsfw_json, provider, owner)
          VALUES (@id, @kind, @model, @request_json, @upscale_factor, @user_id, @username, @guild_id, @channel_id,
            @interaction_json, @parent_json, @message_id, @state, @init_image_path, @created_at, @started_at, @finished_at,
-           @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired, @owner)`,
+           @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired, @nsfw_json, @provider, @owner)`,
       )
       .run({
         id: job.id,
@@ -133,7 +139,7 @@ export class JobStore {
         `UPDATE jobs SET state = @state, started_at = @started_at, finished_at = @finished_at, device = @device,
            attempts = @attempts, error = @error, outputs_json = @outputs_json, seeds_json = @seeds_json,
            timings_json = @timings_json, message_id = @message_id, resume_first = COALESCE(@resume_first, resume_first),
-           outputs_expired = @outputs_expired
+           outputs_expired = @outputs_expired, nsfw_json = @nsfw_json, provider = @provider
          WHERE id = @id`,
       )
       .run({

@@ -46,6 +46,28 @@ export const MIGRATIONS: readonly string[] = [
   // 2: which bot process owns a job (Discord shards sharing one DATA_DIR with the Redis backend).
   `ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
    CREATE INDEX jobs_owner_state ON jobs(owner, state, seq);`,
+  // 3: who drew a job (local pipeline or Imagen), safety-checker flags per output, per-guild
+  // admin settings with an audit trail, and indexes for per-user / per-guild usage counts.
+  `ALTER TABLE jobs ADD COLUMN provider TEXT NOT NULL DEFAULT 'local';
+   ALTER TABLE jobs ADD COLUMN nsfw_json TEXT NOT NULL DEFAULT '[]';
+   CREATE INDEX jobs_user_created ON jobs(user_id, created_at);
+   CREATE INDEX jobs_guild_provider_created ON jobs(guild_id, provider, created_at);
+   CREATE TABLE guild_settings (
+     guild_id TEXT PRIMARY KEY,
+     settings_json TEXT NOT NULL,
+     updated_at INTEGER NOT NULL,
+     updated_by TEXT NOT NULL
+   );
+   CREATE TABLE settings_audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     guild_id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     setting TEXT NOT NULL,
+     before_json TEXT,
+     after_json TEXT
+   );
+   CREATE INDEX settings_audit_guild ON settings_audit(guild_id, at);`,
 ];
 
 /** Applies pending migrations; returns the schema version afterwards. Safe to call repeatedly. */

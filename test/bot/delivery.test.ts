@@ -54,6 +54,7 @@ function job(over: Partial<JobRecord> = {}): JobRecord {
     attempts: 1,
     outputs: [],
     seeds: [1],
+    nsfw: [],
     ...over,
   };
 }

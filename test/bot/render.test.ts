@@ -19,6 +19,7 @@ function job(over: Partial<JobRecord> = {}): JobRecord {
     attempts: 1,
     outputs: [],
     seeds: [10, 11, 12, 13],
+    nsfw: [],
     ...over,
   };
 }

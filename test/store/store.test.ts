@@ -38,6 +38,7 @@ function fullRecord(id: string): JobRecord {
     error: 'none',
     outputs: ['/x/0.png', '/x/1.png'],
     seeds: [42, 43],
+    nsfw: [false, true],
     timings: { totalMs: 1234.5, stepMs: 50.25 },
   };
 }
@@ -79,6 +80,7 @@ test('a JobRecord round-trips through the jobs table', () => {
     attempts: 0,
     outputs: [],
     seeds: [],
+        nsfw: [],
   };
   jobs.insert(minimal);
   assert.deepEqual(jobs.get('j2'), minimal);

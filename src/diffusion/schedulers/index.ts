@@ -28,7 +28,30 @@ const SCHEDULERS: Record<SchedulerName, SchedulerEntry> = {
   euler_a: { className: 'EulerAncestralDiscreteScheduler', label: 'Euler a', create: (c) => new EulerAncestralScheduler(c) },
   dpmpp_2m: { className: 'DPMSolverMultistepScheduler', label: 'DPM++ 2M', create: (c) => new DpmMultistepScheduler(c) },
   lcm: { className: 'LCMScheduler', label: 'LCM', create: (c) => new LcmScheduler(c) },
+  // Karras variants: the same classes with Karras sigmas forced, as A1111-style UIs list them.
+  euler_karras: {
+    className: 'EulerDiscreteScheduler',
+    label: 'Euler Karras',
+    create: (c) => new EulerScheduler({ ...c, use_karras_sigmas: true, use_exponential_sigmas: false }),
+  },
+  dpmpp_2m_karras: {
+    className: 'DPMSolverMultistepScheduler',
+    label: 'DPM++ 2M Karras',
+    create: (c) => new DpmMultistepScheduler({ ...c, use_karras_sigmas: true, use_exponential_sigmas: false }),
+  },
+  // TODO(engine II, in progress this session): replaced by real implementations.
+  ddpm: { className: 'DDPMScheduler', label: 'DDPM', create: notYet('ddpm') },
+  heun: { className: 'HeunDiscreteScheduler', label: 'Heun', create: notYet('heun') },
+  lms: { className: 'LMSDiscreteScheduler', label: 'LMS', create: notYet('lms') },
+  dpmpp_sde: { className: 'DPMSolverSDEScheduler', label: 'DPM++ SDE', create: notYet('dpmpp_sde') },
+  unipc: { className: 'UniPCMultistepScheduler', label: 'UniPC', create: notYet('unipc') },
 };
+
+function notYet(name: string): () => never {
+  return () => {
+    throw new RangeError(`scheduler ${name} is not implemented yet`);
+  };
+}
 
 /** Human names, as A1111-style UIs show them. */
 export const SCHEDULER_LABELS: Readonly<Record<SchedulerName, string>> = Object.fromEntries(
