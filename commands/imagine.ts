@@ -15,6 +15,8 @@ import type { BotContext } from '../src/bot/context.js';
 import { downloadAttachment, DownloadError } from '../src/bot/download.js';
 import { NEGATIVE_MAX, parseImagineOptions, PROMPT_MAX, SEED_MAX, type RawImagineOptions } from '../src/bot/imagine-options.js';
 import { limitsFor } from '../src/bot/limits.js';
+import { admit } from '../src/bot/admission.js';
+import { modelAllowed } from '../src/settings/effective.js';
 import { formatSize, parseWxH, presetSize, SIZE_PRESETS, type SizePreset } from '../src/bot/sizes.js';
 import { requesterOf, submitJob } from '../src/bot/submit.js';
 import { shortPrompt } from '../src/bot/render.js';
@@ -65,9 +67,23 @@ function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
 }
 
 export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
-  const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config), ctx.catalog);
+  const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog);
   if (!parsed.ok) {
     await i.reply({ content: parsed.message, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+    return;
+  }
+  // Refused by the server's settings or quotas: say so to the user alone, before the public
+  // reply exists (submitJob checks again, for buttons and races).
+  const probe = { kind: parsed.params.image ? ('img2img' as const) : ('txt2img' as const), model: parsed.params.model.name, request: parsed.params.request, requester: requesterOf(i) };
+  const admission = admit(ctx, probe);
+  if (!admission.ok) {
+    await i.reply({ content: admission.message, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+    return;
+  }
+  // Nothing on this bot may draw it (no local device and Imagen off, Imagen's daily cap used up).
+  const routed = ctx.providers?.route(probe);
+  if (routed && !routed.ok) {
+    await i.reply({ content: `⚠️ ${routed.message}`, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     return;
   }
   const response = await i.deferReply({ withResponse: true });
@@ -116,10 +132,13 @@ export async function autocomplete(i: AutocompleteInteraction, ctx: BotContext):
   const typed = String(focused.value ?? '').trim();
   let choices: ApplicationCommandOptionChoiceData<string>[] = [];
   if (focused.name === 'model') {
-    const fallback = ctx.catalog.lookup();
+    // Only what this server allows, with its own default marked.
+    const settings = ctx.settings.effective(i.guildId);
+    const guildDefault = settings.model.default ? ctx.catalog.lookup(settings.model.default) : undefined;
+    const fallback = guildDefault?.ok ? guildDefault : ctx.catalog.lookup();
     choices = ctx.catalog
       .list()
-      .filter((m) => m.name.toLowerCase().includes(typed.toLowerCase()))
+      .filter((m) => m.name.toLowerCase().includes(typed.toLowerCase()) && modelAllowed(settings, m.name))
       .map((m) => ({ name: fallback.ok && fallback.model.name === m.name ? `${m.name} (default)` : m.name, value: m.name }));
   } else if (focused.name === 'size') {
     const chosen = ctx.catalog.lookup(i.options.getString('model') ?? undefined);

@@ -4,13 +4,17 @@ import { Events, type Client } from 'discord.js';
 import type { Logger } from 'pino';
 import type { DiscordConfig } from '../config/discord.js';
 import type { JobQueue } from '../queue/types.js';
+import type { GuildProviderPolicy } from '../providers/policy-types.js';
+import { openSettingsService, type SettingsService } from '../settings/service.js';
 import { createClient, login } from './client.js';
 import type { BotContext } from './context.js';
 import { Messenger } from './delivery.js';
 import { ModelCatalog } from './models.js';
+import { ProviderRouter, type RoutingQueue } from './provider-routing.js';
 import { JobPresenter, type ImageSafetyHook } from './presenter.js';
 import type { CommandModule } from './registry.js';
 import { routeInteraction } from './router.js';
+import { SafetyDelivery } from './safety-delivery.js';
 
 export interface BotAppOptions {
   config: DiscordConfig;
@@ -18,6 +22,12 @@ export interface BotAppOptions {
   commands: Map<string, CommandModule>;
   log: Logger;
   safety?: ImageSafetyHook;
+  /** Per-guild settings; opened on DATA_DIR/bot.sqlite when not given. */
+  settings?: SettingsService;
+  /** The provider policy for guilds that set none (the environment's). */
+  providerDefault?: GuildProviderPolicy;
+  /** Imagen beside the devices (main passes its ProviderQueue); without it every job runs locally. */
+  providers?: RoutingQueue;
 }
 
 export class BotApp {
@@ -30,8 +40,31 @@ export class BotApp {
     this.client.rest.setToken(config.token);
     const messenger = new Messenger(this.client.rest, () => Date.now() + config.clockOffsetMs);
     const catalog = new ModelCatalog(config.modelsDir, config.defaultModel);
-    const presenter = new JobPresenter({ queue, messenger, catalog, progressIntervalMs: config.progressIntervalMs, log, safety: opts.safety });
-    this.ctx = { config, queue, catalog, messenger, presenter, log };
+    const settings =
+      opts.settings ??
+      openSettingsService(config, {
+        providerDefault: opts.providerDefault,
+        onProblem: (guildId, problem) => log.warn({ guildId, problem }, 'stored guild settings no longer fit; using the valid parts'),
+      });
+    const safety = new SafetyDelivery({
+      settings,
+      catalog,
+      channelIsNsfw: (id) => this.channelIsNsfw(id),
+      getJob: (id) => queue.get(id),
+    });
+    const presenter = new JobPresenter({
+      queue,
+      messenger,
+      catalog,
+      progressIntervalMs: config.progressIntervalMs,
+      log,
+      safety: opts.safety ?? safety.hook,
+      previewsAllowed: (job) => safety.previewsAllowed(job),
+    });
+    const providers = opts.providers
+      ? new ProviderRouter({ queue: opts.providers, policies: settings.policy, config: config.providerRouting, log })
+      : undefined;
+    this.ctx = { config, queue, catalog, messenger, presenter, settings, safety, log, ...(providers ? { providers } : {}) };
     // At once, not at login: jobs resumed after a restart report from the first moment, and
     // showing them needs only REST (the token is set), not the gateway.
     presenter.attach();
@@ -49,5 +82,17 @@ export class BotApp {
   async stop(): Promise<void> {
     await this.ctx.presenter.shutdown();
     await this.client.destroy();
+    if (!this.opts.settings) this.ctx.settings.close();
+  }
+
+  /** The channel's age-restricted flag (cache, else REST); false when it cannot be read. */
+  private async channelIsNsfw(channelId: string): Promise<boolean> {
+    try {
+      const channel = await this.client.channels.fetch(channelId);
+      return channel !== null && 'nsfw' in channel && channel.nsfw === true;
+    } catch (err) {
+      this.opts.log.warn({ channelId, err: String(err) }, 'cannot read the channel; treating it as not age-restricted');
+      return false;
+    }
   }
 }

@@ -8,6 +8,7 @@ import type { ButtonRef } from './custom-id.js';
 import { randomSeed } from './imagine-options.js';
 import { infoText, jobTitle, shortPrompt } from './render.js';
 import { requesterOf, submitJob } from './submit.js';
+import { admit } from './admission.js';
 
 const GONE = 'That job is no longer stored (outputs are kept for a limited time); run /imagine again.';
 
@@ -56,6 +57,8 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
   if (ref.action === 'reroll') {
     // A fresh run of the same request, not derived from one image: no `parent`.
     const fresh = { model: parent.model, requester: base.requester, request: { ...parent.request, seed: randomSeed(parent.request.count) } };
+    // 🔄 on an Imagen result asks Imagen again (the provider policy may still keep it local).
+    if (parent.provider === 'imagen') return { ...fresh, kind: 'txt2img', provider: 'imagen' };
     if (parent.kind === 'txt2img') return { ...fresh, kind: 'txt2img' };
     const input = await ctx.queue.input(parent.id);
     if (!input) return GONE;
@@ -63,9 +66,17 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
   }
   const image = (await ctx.queue.outputs(parent.id))[ref.index];
   if (!image) return GONE;
+  // A withheld image stays withheld: no upscale or variation of it.
+  if ((await ctx.safety.verdictOf(parent, ref.index)) === 'block') {
+    return `Image ${ref.index + 1} was withheld (the safety checker flagged it), so it has no ${ref.action === 'upscale' ? 'upscale' : 'variations'}.`;
+  }
   const seed = parent.seeds[ref.index] ?? parent.request.seed + ref.index;
   if (ref.action === 'upscale') {
     return { ...base, kind: 'upscale', request: { ...parent.request, seed, count: 1 }, initImage: image, upscaleFactor: 2 };
+  }
+  if (parent.provider === 'imagen') {
+    // Imagen has no image-to-image here: its variation is a new run of the same prompt.
+    return { ...base, kind: 'txt2img', request: { ...parent.request, seed: randomSeed(parent.request.count) }, provider: 'imagen' };
   }
   const strength = ctx.config.variationStrength;
   return {
@@ -84,6 +95,11 @@ async function derive(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Pr
   if (!parent) return ephemeral(GONE);
   const spec = await deriveSpec(ref, parent, i, ctx);
   if (typeof spec === 'string') return ephemeral(spec);
+  const admission = admit(ctx, spec);
+  if (!admission.ok) return ephemeral(admission.message);
+  // Nothing here may draw it (no local device, Imagen's cap): say so before posting anything.
+  const routed = ctx.providers?.route(spec);
+  if (routed && !routed.ok) return ephemeral(`⚠️ ${routed.message}`);
 
   const title = ref.action === 'reroll' ? 'New seeds' : jobTitle({ kind: spec.kind, parent: spec.parent, upscaleFactor: spec.upscaleFactor });
   const headline = `**${shortPrompt(spec.request.prompt)}** · ${title} — <@${i.user.id}>`;

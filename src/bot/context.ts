@@ -2,9 +2,12 @@
 import type { Logger } from 'pino';
 import type { DiscordConfig } from '../config/discord.js';
 import type { JobQueue } from '../queue/types.js';
+import type { SettingsService } from '../settings/service.js';
 import type { Messenger } from './delivery.js';
 import type { ModelCatalog } from './models.js';
+import type { ProviderRouter } from './provider-routing.js';
 import type { JobPresenter } from './presenter.js';
+import type { SafetyDelivery } from './safety-delivery.js';
 
 export interface BotContext {
   config: DiscordConfig;
@@ -12,5 +15,11 @@ export interface BotContext {
   catalog: ModelCatalog;
   messenger: Messenger;
   presenter: JobPresenter;
+  /** Per-guild admin settings, usage counters and the admission check. */
+  settings: SettingsService;
+  /** What happens to images the safety checker flagged, per guild and channel. */
+  safety: SafetyDelivery;
+  /** Picks local or Imagen for each job (absent: everything runs locally). */
+  providers?: ProviderRouter;
   log: Logger;
 }

@@ -59,7 +59,7 @@ function sizeSchema(base: number, limits: GuildLimits) {
     .string()
     .optional()
     .transform((v, ctx): Size => {
-      const value = (v ?? 'square').trim().toLowerCase();
+      const value = (v ?? limits.defaults?.size ?? 'square').trim().toLowerCase();
       const size = isPreset(value) ? presetSize(value, base) : parseWxH(value);
       if (!size) {
         ctx.addIssue({ code: 'custom', message: `"${v}" is not a size; use ${allowed}` });
@@ -103,7 +103,9 @@ function optionsSchema(model: ModelEntry, limits: GuildLimits) {
 
 /** Checks every option; a refusal lists each problem as "option: what is allowed". */
 export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits, catalog: ModelCatalog): ImagineParse {
-  const found = catalog.lookup(raw.model ?? undefined);
+  // The guild's default model, unless it has since been removed from disk.
+  const guildDefault = !raw.model && limits.defaultModel ? catalog.lookup(limits.defaultModel) : undefined;
+  const found = guildDefault?.ok ? guildDefault : catalog.lookup(raw.model ?? undefined);
   if (!found.ok) return { ok: false, message: found.message };
   const model = found.model;
   const input = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, absent(v)]));
@@ -115,17 +117,20 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   }
   const o = parsed.data;
   const count = o.count ?? 1;
+  const d = limits.defaults ?? {};
   const request: Omit<GenerationRequest, 'initImage'> = {
     prompt: o.prompt,
     seed: o.seed ?? randomSeed(count),
-    steps: o.steps ?? Math.min(model.defaults.steps, limits.maxSteps),
-    guidanceScale: o.guidance ?? Math.min(model.defaults.guidanceScale, limits.maxGuidance),
+    steps: o.steps ?? Math.min(d.steps ?? model.defaults.steps, limits.maxSteps),
+    guidanceScale: o.guidance ?? Math.min(d.guidance ?? model.defaults.guidanceScale, limits.maxGuidance),
     width: o.size.width,
     height: o.size.height,
     count,
   };
-  if (o.negative) request.negativePrompt = o.negative;
-  if (o.scheduler) request.scheduler = o.scheduler as SchedulerName;
+  const negative = o.negative || d.negativePrompt;
+  if (negative) request.negativePrompt = negative;
+  const scheduler = o.scheduler ?? d.scheduler;
+  if (scheduler) request.scheduler = scheduler as SchedulerName;
   if (o.image) request.strength = o.strength ?? DEFAULT_STRENGTH;
   return { ok: true, params: { model, request, ...(o.image ? { image: o.image } : {}) } };
 }

@@ -2,6 +2,7 @@
 // interaction token), so jobs that outlive a restart are still shown and delivered. Per-job
 // state in memory is only an optimisation (throttling, the upload limit the interaction gave).
 import type { Logger } from 'pino';
+import sharp from 'sharp';
 import type { PreviewImage } from '../diffusion/types.js';
 import type { JobQueue, JobRecord, QueueEvents, QueuePosition } from '../queue/types.js';
 import { DEFAULT_UPLOAD_LIMIT, fitImage, type OutgoingFile } from './attachments.js';
@@ -21,13 +22,19 @@ import {
   runningContent,
   shortPrompt,
   jobTitle,
+  withheldContent,
 } from './render.js';
+import { SPOILER_PREFIX } from './safety-delivery.js';
 
 /**
  * Looks at finished images before they are posted (the NSFW checker plugs in here): returns the
- * images to post and notes for the embed.
+ * images to post and notes for the embed. `indices` says which of the job's images each posted
+ * one is (default: all, in order); `spoiler` marks those to send as spoilers.
  */
-export type ImageSafetyHook = (job: JobRecord, pngs: Buffer[]) => Promise<{ pngs: Buffer[]; notes: string[] }>;
+export type ImageSafetyHook = (
+  job: JobRecord,
+  pngs: Buffer[],
+) => Promise<{ pngs: Buffer[]; notes: string[]; indices?: number[]; spoiler?: boolean[] }>;
 
 export interface PresenterDeps {
   queue: JobQueue;
@@ -36,12 +43,16 @@ export interface PresenterDeps {
   progressIntervalMs: number;
   log: Logger;
   safety?: ImageSafetyHook;
+  /** Whether step previews may show this job's picture (not when a safety check is pending). */
+  previewsAllowed?: (job: JobRecord) => Promise<boolean>;
 }
 
 interface JobView {
   editor: ThrottledEditor;
   uploadLimit?: number;
   cancelledBy?: string;
+  /** Said under the queue position (e.g. why Imagen was not used). */
+  note?: string;
 }
 
 export class JobPresenter {
@@ -82,8 +93,10 @@ export class JobPresenter {
   }
 
   /** What the submitting interaction told us that the job record does not keep. */
-  noteSubmitted(jobId: string, info: { uploadLimit?: number }): void {
-    this.view(jobId).uploadLimit = info.uploadLimit;
+  noteSubmitted(jobId: string, info: { uploadLimit?: number; note?: string }): void {
+    const view = this.view(jobId);
+    view.uploadLimit = info.uploadLimit;
+    if (info.note) view.note = info.note;
   }
 
   noteCancelledBy(jobId: string, userId: string): void {
@@ -92,7 +105,7 @@ export class JobPresenter {
 
   showQueued(job: JobRecord, pos: QueuePosition): void {
     if (this.d.queue.get(job.id)?.state !== 'queued') return;
-    this.status(job, { content: queuedContent(job, pos), components: pendingComponents(job.id) });
+    this.status(job, { content: queuedContent(job, pos, this.views.get(job.id)?.note), components: pendingComponents(job.id) });
   }
 
   /** Stops status edits and waits for those in flight (shutdown). */
@@ -120,7 +133,7 @@ export class JobPresenter {
   private showProgress(job: JobRecord, p: { step: number; totalSteps: number; preview?: PreviewImage }): void {
     this.status(job, async () => {
       const files: OutgoingFile[] = [];
-      if (p.preview) files.push(await previewFile(p.preview, job.request));
+      if (p.preview && (await (this.d.previewsAllowed?.(job) ?? true))) files.push(await previewFile(p.preview, job.request));
       return { content: runningContent(job, p), components: pendingComponents(job.id), files };
     });
   }
@@ -134,27 +147,46 @@ export class JobPresenter {
   private async resultPayload(job: JobRecord, limitOverride?: number): Promise<MessagePayload> {
     const limit = limitOverride ?? this.views.get(job.id)?.uploadLimit ?? DEFAULT_UPLOAD_LIMIT;
     let pngs = await this.d.queue.outputs(job.id);
+    // The size as drawn: Imagen picks its own, close to the requested aspect ratio.
+    const drawn = pngs[0] ? await sharp(pngs[0]).metadata().catch(() => undefined) : undefined;
+    const imageSize = drawn?.width && drawn.height ? { width: drawn.width, height: drawn.height } : undefined;
     const notes: string[] = [];
-    if (this.d.safety) {
+    let indices = pngs.map((_, i) => i);
+    let spoiler: boolean[] = [];
+    if (this.d.safety && pngs.length > 0) {
       const checked = await this.d.safety(job, pngs);
       pngs = checked.pngs;
       notes.push(...checked.notes);
+      indices = checked.indices ?? pngs.map((_, i) => i);
+      spoiler = checked.spoiler ?? [];
     }
-    if (pngs.length === 0) return { content: failedContent(job, 'no image came back'), components: [], files: [] };
-    const stem = (i: number) => (job.kind === 'upscale' ? `seed-${job.seeds[i] ?? job.request.seed}-x${job.upscaleFactor ?? 2}` : `seed-${job.seeds[i] ?? job.request.seed + i}`);
-    const files = await Promise.all(pngs.map((png, i) => fitImage(png, stem(i), limit)));
-    let imageName = files[0].name;
+    if (pngs.length === 0) {
+      if (notes.length) return { content: withheldContent(job, notes.join('; ')), components: resultComponents(job, []), files: [] };
+      return { content: failedContent(job, 'no image came back'), components: [], files: [] };
+    }
+    const spoilers = spoiler.some(Boolean);
+    const hide = (hidden: boolean | undefined, stem: string) => (hidden ? `${SPOILER_PREFIX}${stem}` : stem);
+    // Seeds Imagen picked itself are unknown (-1): those files are numbered instead.
+    const name = (seed: number, i: number) => (seed >= 0 ? `seed-${seed}` : `image-${i + 1}`);
+    const stem = (i: number) =>
+      job.kind === 'upscale'
+        ? `${name(job.seeds[i] ?? job.request.seed, job.parent?.imageIndex ?? i)}-x${job.upscaleFactor ?? 2}`
+        : name(job.seeds[i] ?? job.request.seed + i, i);
+    const files = await Promise.all(pngs.map((png, k) => fitImage(png, hide(spoiler[k], stem(indices[k])), limit)));
+    let imageName: string | undefined = files[0].name;
     if (pngs.length > 1) {
-      const grid = await fitImage(await makeGrid(pngs), 'grid', limit);
+      const grid = await fitImage(await makeGrid(pngs), hide(spoilers, 'grid'), limit);
       files.unshift(grid);
       imageName = grid.name;
     }
+    // An embed shows its image openly: spoilers stay attachments only.
+    if (spoilers) imageName = undefined;
     if (files.some((f) => f.contentType !== 'image/png')) notes.push('PNG exceeded the upload limit here, so some files are WebP/JPEG');
     const title = jobTitle(job);
     return {
       content: `**${shortPrompt(job.request.prompt)}**${title ? ` · ${title}` : ''} — <@${job.requester.userId}>`,
-      embeds: [resultEmbed(job, { scheduler: this.scheduler(job), imageName, notes })],
-      components: resultComponents(job, pngs.length),
+      embeds: [resultEmbed(job, { scheduler: this.scheduler(job), imageName, notes, ...(imageSize ? { imageSize } : {}) })],
+      components: resultComponents(job, indices),
       files,
     };
   }

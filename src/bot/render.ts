@@ -13,6 +13,7 @@ import {
 } from 'discord.js';
 import type { JobRecord, QueuePosition } from '../queue/types.js';
 import { encodeCustomId, type ButtonAction } from './custom-id.js';
+import { imagenModelText, imagenNotes, imagenStatusLine, isImagenJob, localFailureBehind, seedsPickedByImagen } from './imagen-embed.js';
 
 export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
 
@@ -37,7 +38,8 @@ export function formatDuration(ms: number): string {
 export function jobTitle(job: Pick<JobRecord, 'kind' | 'parent' | 'upscaleFactor'>): string {
   const n = job.parent ? job.parent.imageIndex + 1 : undefined;
   if (job.kind === 'upscale') return `Upscale ×${job.upscaleFactor ?? 2}${n ? ` of image ${n}` : ''}`;
-  if (job.kind === 'img2img' && job.parent) return `Variation of image ${n}`;
+  // Variations are image-to-image locally, a new run of the prompt on Imagen (txt2img with a parent).
+  if (job.parent) return `Variation of image ${n}`;
   return '';
 }
 
@@ -46,13 +48,15 @@ function headline(job: JobRecord): string {
   return `**${shortPrompt(job.request.prompt)}**${title ? ` · ${title}` : ''} — <@${job.requester.userId}>`;
 }
 
-export function queuedContent(job: JobRecord, pos: QueuePosition): string {
+export function queuedContent(job: JobRecord, pos: QueuePosition, note?: string): string {
   const wait = pos.etaMs > 0 ? `, about ${formatDuration(pos.etaMs)} to wait` : '';
   const place = pos.position > 0 ? `position ${pos.position} in the queue${wait}` : 'starting';
-  return `${headline(job)}\n⏳ Queued: ${place}.`;
+  const imagen = isImagenJob(job) ? imagenStatusLine(job) : '';
+  return `${headline(job)}${imagen ? `\n${imagen}` : ''}\n⏳ Queued${isImagenJob(job) ? ' for Imagen' : ''}: ${place}.${note ? `\n${note}` : ''}`;
 }
 
 export function runningContent(job: JobRecord, step?: { step: number; totalSteps: number }): string {
+  if (isImagenJob(job)) return `${headline(job)}\n${imagenStatusLine(job)}`;
   if (!step) return `${headline(job)}\n🎨 Starting${job.device ? ` on ${job.device}` : ''}…`;
   const pct = Math.round((100 * step.step) / Math.max(1, step.totalSteps));
   return `${headline(job)}\n🎨 Step ${step.step}/${step.totalSteps} (${pct}%)`;
@@ -61,7 +65,8 @@ export function runningContent(job: JobRecord, step?: { step: number; totalSteps
 /** What the request's own message says once the result has been posted as a reply to it. */
 export function doneContent(job: JobRecord): string {
   const took = job.startedAt && job.finishedAt ? ` in ${formatDuration(job.finishedAt - job.startedAt)}` : '';
-  return `${headline(job)}\n✅ Done${took}: the images are in the reply below.`;
+  const rescued = localFailureBehind(job) ? ' (by Imagen: the local engine failed)' : '';
+  return `${headline(job)}\n✅ Done${took}${rescued}: the images are in the reply below.`;
 }
 
 export function cancelledContent(job: JobRecord, byUserId?: string): string {
@@ -72,8 +77,14 @@ export function failedContent(job: JobRecord, message: string): string {
   return `${headline(job)}\n⚠️ Generation failed (job \`${job.id}\`): ${message}`;
 }
 
+/** Every image of the job was held back (the server blocks what the safety checker flags). */
+export function withheldContent(job: JobRecord, why: string): string {
+  return `${headline(job)}\n🚫 Nothing to show (job \`${job.id}\`): ${why}.`;
+}
+
 function seedsText(seeds: number[]): string {
   if (seeds.length === 0) return '—';
+  if (seedsPickedByImagen(seeds)) return 'picked by Imagen';
   const consecutive = seeds.every((s, i) => i === 0 || s === seeds[i - 1] + 1);
   return seeds.length > 2 && consecutive ? `${seeds[0]}–${seeds[seeds.length - 1]}` : seeds.join(', ');
 }
@@ -81,39 +92,46 @@ function seedsText(seeds: number[]): string {
 export interface ResultDetails {
   /** Scheduler the engine used (the request's, or the model's default). */
   scheduler?: string;
-  /** Name of the attachment the embed shows (the grid, or the single image). */
-  imageName: string;
+  /** Name of the attachment the embed shows (the grid, or the single image); none for spoilers. */
+  imageName?: string;
   /** Sizes of the files as sent, when they differ from the generated ones (WebP/JPEG fallback). */
   notes?: string[];
+  /** Size of the first image as drawn (Imagen picks its own sizes). */
+  imageSize?: { width: number; height: number };
 }
 
 export function resultEmbed(job: JobRecord, d: ResultDetails): APIEmbed {
   const r = job.request;
   const fields: APIEmbedField[] = [];
   const add = (name: string, value: string) => fields.push({ name, value: value.slice(0, 1024), inline: true });
-  const outW = job.kind === 'upscale' ? r.width * (job.upscaleFactor ?? 2) : r.width;
-  const outH = job.kind === 'upscale' ? r.height * (job.upscaleFactor ?? 2) : r.height;
+  const outW = d.imageSize?.width ?? (job.kind === 'upscale' ? r.width * (job.upscaleFactor ?? 2) : r.width);
+  const outH = d.imageSize?.height ?? (job.kind === 'upscale' ? r.height * (job.upscaleFactor ?? 2) : r.height);
+  const imagen = isImagenJob(job);
   add(job.seeds.length > 1 ? 'Seeds' : 'Seed', seedsText(job.seeds.length ? job.seeds : [r.seed]));
-  if (job.kind !== 'upscale') {
+  if (imagen) {
+    // Imagen has no steps, guidance or scheduler to show.
+    add('Provider', 'Imagen (Google)');
+  } else if (job.kind !== 'upscale') {
     add('Steps', String(r.steps));
     add('Guidance', String(r.guidanceScale));
     add('Scheduler', d.scheduler ?? r.scheduler ?? 'model default');
   }
-  add('Model', job.kind === 'upscale' ? 'Lanczos' : job.model);
+  add('Model', job.kind === 'upscale' ? 'Lanczos' : imagen ? imagenModelText(job) : job.model);
   add('Size', `${outW}×${outH}`);
   if (job.kind === 'img2img' && r.strength !== undefined) add('Strength', String(r.strength));
   if (job.startedAt && job.finishedAt) add('Time', formatDuration(job.finishedAt - job.startedAt));
   add('Requested by', `<@${job.requester.userId}>`);
   let description = escapeMarkdown(r.prompt);
   if (r.negativePrompt) description += `\n**Negative:** ${escapeMarkdown(r.negativePrompt)}`;
-  if (d.notes?.length) description += `\n*${d.notes.join('; ')}*`;
+  const notes = [...(imagen ? imagenNotes(job) : []), ...(d.notes ?? [])];
+  if (notes.length) description += `\n*${notes.join('; ')}*`;
   const title = jobTitle(job);
   return {
     color: EMBED_COLOR,
     ...(title ? { title } : {}),
     description: description.slice(0, 4000),
     fields,
-    image: { url: `attachment://${d.imageName}` },
+    ...(d.imageName ? { image: { url: `attachment://${d.imageName}` } } : {}),
     footer: { text: `job ${job.id}` },
   };
 }
@@ -130,11 +148,14 @@ function emojiButton(action: ButtonAction, jobId: string, emoji: string, style: 
 
 const row = (components: APIButtonComponentWithCustomId[]): ActionRow => ({ type: ComponentType.ActionRow, components });
 
-/** U1–Un, V1–Vn, then 🔄 and ℹ️; an upscale gets only ℹ️. */
-export function resultComponents(job: JobRecord, imageCount: number): ActionRow[] {
+/**
+ * U1–Un, V1–Vn, then 🔄 and ℹ️; an upscale gets only ℹ️. `images` is a count, or the indices of
+ * the images actually posted (withheld ones get no buttons).
+ */
+export function resultComponents(job: JobRecord, images: number | number[]): ActionRow[] {
   if (job.kind === 'upscale') return [row([emojiButton('info', job.id, 'ℹ️')])];
-  const n = Math.min(imageCount, 4);
-  const ids = Array.from({ length: n }, (_, i) => i);
+  const ids = (typeof images === 'number' ? Array.from({ length: images }, (_, i) => i) : images).slice(0, 4);
+  if (ids.length === 0) return [row([emojiButton('reroll', job.id, '🔄'), emojiButton('info', job.id, 'ℹ️')])];
   return [
     row(ids.map((i) => button('upscale', job.id, i, `U${i + 1}`))),
     row(ids.map((i) => button('variation', job.id, i, `V${i + 1}`))),
@@ -155,8 +176,10 @@ export function infoText(job: JobRecord, scheduler?: string): string {
     `**Prompt** ${escapeMarkdown(r.prompt)}`,
     ...(r.negativePrompt ? [`**Negative** ${escapeMarkdown(r.negativePrompt)}`] : []),
     `**Seeds** ${seedsText(job.seeds.length ? job.seeds : [r.seed])}`,
-    `**Steps** ${r.steps} · **Guidance** ${r.guidanceScale} · **Scheduler** ${scheduler ?? r.scheduler ?? 'model default'}`,
-    `**Model** ${job.model} · **Size** ${r.width}×${r.height}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
+    isImagenJob(job)
+      ? `**Provider** Imagen (Google) · **Model** ${imagenModelText(job)}`
+      : `**Steps** ${r.steps} · **Guidance** ${r.guidanceScale} · **Scheduler** ${scheduler ?? r.scheduler ?? 'model default'}`,
+    `${isImagenJob(job) ? '' : `**Model** ${job.model} · `}**Size** ${r.width}×${r.height}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
     ...(job.parent ? [`**From** image ${job.parent.imageIndex + 1} of job \`${job.parent.jobId}\``] : []),
     ...(job.device ? [`**Device** ${job.device}`] : []),
   ];
@@ -164,7 +187,8 @@ export function infoText(job: JobRecord, scheduler?: string): string {
     const cmd =
       `/imagine prompt:${r.prompt.replace(/\s+/g, ' ')}` +
       (r.negativePrompt ? ` negative:${r.negativePrompt.replace(/\s+/g, ' ')}` : '') +
-      ` seed:${job.seeds[0] ?? r.seed} steps:${r.steps} guidance:${r.guidanceScale} size:${r.width}x${r.height} model:${job.model}` +
+      ((job.seeds[0] ?? r.seed) >= 0 ? ` seed:${job.seeds[0] ?? r.seed}` : '') +
+      ` steps:${r.steps} guidance:${r.guidanceScale} size:${r.width}x${r.height} model:${job.model}` +
       (r.scheduler ? ` scheduler:${r.scheduler}` : '');
     lines.push('**Again**', '```', cmd.replace(/`/g, "'"), '```');
   }

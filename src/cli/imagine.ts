@@ -10,6 +10,9 @@ import { z } from 'zod';
 import { loadPipeline } from '../diffusion/pipeline.js';
 import { isUserFacingError } from '../diffusion/errors.js';
 import { SCHEDULER_NAMES } from '../diffusion/types.js';
+import { gridSizeForImage, imageSize } from '../diffusion/image-prep.js';
+import { engineSettingsFromEnv } from '../diffusion/engine-settings.js';
+import { postProcess } from './imagine-post.js';
 
 const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
   --model dir        model folder (default: the first folder in $MODELS_DIR or ./models)
@@ -17,12 +20,19 @@ const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
   --seed n           seed of the first image (default: random)
   --scheduler name   ${SCHEDULER_NAMES.join(' | ')}
   --guidance g       guidance_scale (default: the model's)
-  --size WxH         image size, multiples of 8 (default: the model's)
+  --size WxH         image size, multiples of 8 (default: the model's; with --image, the image's
+                     aspect at about the model's area, multiples of 64)
   --negative text    negative prompt
   --count n          images (seeds seed, seed+1, …); files get -1, -2 … suffixes
-  --image file       input image for image-to-image
-  --strength s       image-to-image strength, 0–1 (default 0.75)
-  --device d         cpu | cuda | cuda:N (default: cpu)`;
+  --image file       input image for image-to-image (any PNG/JPEG/WebP; cropped to --size)
+  --strength s       how much of --image to redo, 0–1 (default 0.75; 1 with --mask)
+  --mask file        inpainting mask for --image: white = repaint, black = keep (any size)
+  --mask-blur px     feathers the mask edge (Gaussian sigma in pixels, default 0)
+  --device d         cpu | cuda | cuda:N (default: cpu)
+  --hires            creative upscale: Lanczos 2×, then image-to-image at strength 0.3
+  --upscale 2|4      upscale the result (after --hires) with the upscaler model, else Lanczos
+  --upscaler dir     upscaler folder with model.onnx (default: UPSCALER, or the only one in $MODELS_DIR/upscalers)
+Memory options come from the environment: LOW_MEMORY, RELEASE_SESSIONS, VAE_SLICING, VAE_TILING (see README).`;
 
 const argsSchema = z.object({
   prompt: z.string({ error: 'a prompt is required' }).min(1, 'a prompt is required'),
@@ -40,7 +50,12 @@ const argsSchema = z.object({
   count: z.coerce.number().int().min(1).max(8).default(1),
   image: z.string().optional(),
   strength: z.coerce.number().min(0).max(1).optional(),
+  mask: z.string().optional(),
+  'mask-blur': z.coerce.number().min(0).optional(),
   device: z.string().default('cpu'),
+  hires: z.boolean().default(false),
+  upscale: z.enum(['2', '4'], { error: '--upscale must be 2 or 4' }).transform((v) => (v === '2' ? 2 : 4)).optional(),
+  upscaler: z.string().optional(),
 });
 
 function defaultModel(): string {
@@ -78,7 +93,12 @@ async function main(): Promise<void> {
       count: { type: 'string' },
       image: { type: 'string' },
       strength: { type: 'string' },
+      mask: { type: 'string' },
+      'mask-blur': { type: 'string' },
       device: { type: 'string' },
+      hires: { type: 'boolean' },
+      upscale: { type: 'string' },
+      upscaler: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -97,9 +117,13 @@ async function main(): Promise<void> {
   const seed = a.seed ?? randomInt(0, 2 ** 32);
 
   const loadStart = performance.now();
-  const pipe = await loadPipeline(modelDir, { device: a.device });
+  const settings = engineSettingsFromEnv();
+  const pipe = await loadPipeline(modelDir, { ...settings.pipeline, device: a.device });
   const loadMs = performance.now() - loadStart;
   const initImage = a.image ? new Uint8Array(await readFile(a.image)) : undefined;
+  const mask = a.mask ? new Uint8Array(await readFile(a.mask)) : undefined;
+  // No --size with --image: the image's own aspect ratio (image-prep.ts's grid rule).
+  const fromImage = initImage && !a.size ? gridSizeForImage(await imageSize(initImage), pipe.defaults.width * pipe.defaults.height) : undefined;
 
   const bar = new cliProgress.SingleBar(
     { format: 'steps {bar} {value}/{total} | {duration_formatted} elapsed | eta {eta_formatted}', hideCursor: true, noTTYOutput: false },
@@ -113,12 +137,14 @@ async function main(): Promise<void> {
       seed,
       steps: a.steps ?? pipe.defaults.steps,
       guidanceScale: a.guidance ?? pipe.defaults.guidanceScale,
-      width: width ?? pipe.defaults.width,
-      height: height ?? pipe.defaults.height,
+      width: width ?? fromImage?.width ?? pipe.defaults.width,
+      height: height ?? fromImage?.height ?? pipe.defaults.height,
       count: a.count,
       scheduler: a.scheduler,
       initImage,
-      strength: initImage ? (a.strength ?? 0.75) : a.strength,
+      strength: a.strength,
+      mask,
+      maskBlur: a['mask-blur'],
     },
     {
       onProgress: (p) => {
@@ -131,13 +157,19 @@ async function main(): Promise<void> {
     },
   );
   if (barStarted) bar.stop();
+  const post = await postProcess(
+    pipe,
+    { prompt: a.prompt, negativePrompt: a.negative, guidanceScale: a.guidance ?? pipe.defaults.guidanceScale, scheduler: a.scheduler },
+    result.images,
+    { hires: a.hires, upscale: a.upscale, upscalerDir: a.upscaler, device: a.device, settings },
+  );
 
   const paths = outPaths(a.out, result.images.length);
   // Write beside the target and rename, so a crash never leaves a half-written PNG.
   for (let i = 0; i < paths.length; i++) {
     const tmp = `${paths[i]}.tmp-${process.pid}`;
     try {
-      await writeFile(tmp, result.images[i].png);
+      await writeFile(tmp, post.pngs[i]);
       await rename(tmp, paths[i]);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
@@ -148,7 +180,8 @@ async function main(): Promise<void> {
   const model = basename(pipe.modelDir);
   console.log(`model ${model} on ${pipe.device}, scheduler ${result.scheduler}, loaded in ${(loadMs / 1000).toFixed(2)} s`);
   if (result.truncatedTokens > 0) console.log(`prompt truncated: ${result.truncatedTokens} tokens past the model's window were dropped`);
-  for (let i = 0; i < paths.length; i++) console.log(`seed ${result.images[i].seed} → ${paths[i]}`);
+  for (let i = 0; i < paths.length; i++) console.log(`seed ${result.images[i].seed} → ${paths[i]}${result.images[i].nsfw ? ' (flagged by the safety checker)' : ''}`);
+  for (const note of post.notes) console.log(note);
   console.log(
     `${t.stepMs.toFixed(1)} ms per step, ${(t.totalMs / 1000).toFixed(2)} s in all ` +
       `(text encoder ${t.textEncoderMs.toFixed(0)} ms, unet ${t.unetMs.toFixed(0)} ms, vae ${t.vaeMs.toFixed(0)} ms)`,

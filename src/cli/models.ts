@@ -174,11 +174,18 @@ async function list(argv: string[]): Promise<void> {
 
 const createTinyArgsSchema = z.object({
   dir: z.string({ error: 'create-tiny needs a target folder, e.g. `create-tiny models/tiny`' }).min(1),
+  layout: z.enum(['sd', 'sdxl', 'lcm', 'sdxl-lcm']).optional(),
   fp16: z.boolean().optional(),
   timestep: z.enum(['int64', 'float', 'float-scalar']).optional(),
   'vae-encoder': z.enum(['latent_sample', 'latent_parameters']).optional(),
   'v-prediction': z.boolean().optional(),
   'external-data': z.boolean().optional(),
+  // never | always | a number t: flags pictures whose CLIP-normalised mean exceeds t.
+  'safety-checker': z
+    .string()
+    .regex(/^(never|always|-?\d+(\.\d+)?)$/, 'use never, always or a number (flag when the CLIP input mean exceeds it)')
+    .transform((v) => (v === 'never' || v === 'always' ? v : { meanAbove: Number(v) }))
+    .optional(),
 });
 
 async function createTiny(argv: string[]): Promise<void> {
@@ -186,11 +193,13 @@ async function createTiny(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
+      layout: { type: 'string' },
       fp16: { type: 'boolean' },
       timestep: { type: 'string' },
       'vae-encoder': { type: 'string' },
       'v-prediction': { type: 'boolean' },
       'external-data': { type: 'boolean' },
+      'safety-checker': { type: 'string' },
     },
   });
   if (positionals.length > 1) throw new UsageError('create-tiny takes one folder');
@@ -201,13 +210,39 @@ async function createTiny(argv: string[]): Promise<void> {
   const { createTinyModel } = await import('../models/tiny/index.js');
   const dir = resolve(a.dir);
   await createTinyModel(dir, {
+    layout: a.layout,
     float16: a.fp16,
     timestep: a.timestep,
     vaeEncoderOutput: a['vae-encoder'],
     predictionType: a['v-prediction'] ? 'v_prediction' : undefined,
     externalData: a['external-data'],
+    safetyChecker: a['safety-checker'],
   });
   console.log(`Created a tiny random-weight model in ${dir}.`);
+}
+
+// ---- create-tiny-upscaler ---------------------------------------------------------------
+
+const createTinyUpscalerArgsSchema = z.object({
+  dir: z.string({ error: 'create-tiny-upscaler needs a target folder, e.g. `create-tiny-upscaler models/upscalers/tiny-x4`' }).min(1),
+  scale: z.enum(['2', '4'], { error: '--scale must be 2 or 4' }).optional(),
+  fp16: z.boolean().optional(),
+});
+
+async function createTinyUpscalerCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { scale: { type: 'string' }, fp16: { type: 'boolean' } },
+  });
+  if (positionals.length > 1) throw new UsageError('create-tiny-upscaler takes one folder');
+  const args = createTinyUpscalerArgsSchema.safeParse({ ...values, dir: positionals[0] });
+  if (!args.success) throw new UsageError(zodMessage(args.error, { dir: 'folder' }));
+  const { createTinyUpscaler } = await import('../models/tiny/upscaler.js');
+  const dir = resolve(args.data.dir);
+  const scale = args.data.scale === '2' ? 2 : 4;
+  await createTinyUpscaler(dir, { scale, float16: args.data.fp16 });
+  console.log(`Created a tiny random-weight ${scale}× upscaler in ${dir}.`);
 }
 
 // ---- table and entry --------------------------------------------------------------------
@@ -227,9 +262,14 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   'create-tiny': {
     usage:
-      'create-tiny <dir> [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data]',
+      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--safety-checker never|always|<mean>]',
     summary: 'write a tiny random-weight model (for tests and trying the bot without a download)',
     run: createTiny,
+  },
+  'create-tiny-upscaler': {
+    usage: 'create-tiny-upscaler <dir> [--scale 2|4] [--fp16]',
+    summary: 'write a tiny random-weight Real-ESRGAN-style upscaler (put it in MODELS_DIR/upscalers/<name>)',
+    run: createTinyUpscalerCommand,
   },
   help: {
     usage: 'help',

@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { loadEnv, type AppConfig } from './env.js';
+import { providerRoutingEnvShape, providerRoutingFrom, type ProviderRoutingConfig } from '../providers/policy.js';
 
 /** A configuration problem; `message` is one sentence meant for the person running the bot. */
 export class DiscordConfigError extends Error {
@@ -24,16 +25,22 @@ export const discordEnvShape = {
   DISCORD_APPLICATION_ID: optional(z.string().trim().regex(SNOWFLAKE, 'must be a snowflake (15–21 digits)')),
   DEV_GUILD_ID: optional(z.string().trim().regex(SNOWFLAKE, 'must be a snowflake (15–21 digits)')),
   DISCORD_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
-  // Ceilings for /imagine until per-guild admin settings exist.
+  // Ceilings for /imagine: server admins (/settings limits) may only go below them.
   IMAGINE_MAX_STEPS: intFrom(50, 1, 150),
   IMAGINE_MAX_SIDE: intFrom(1024, 64, 2048),
   IMAGINE_MAX_COUNT: intFrom(4, 1, 4),
   IMAGINE_MAX_GUIDANCE: numberFrom(20, 0, 30),
+  // Per-user quotas for every server (0 = none); server admins may only tighten them.
+  IMAGINE_MAX_JOBS_PER_HOUR: intFrom(0, 0, 100_000),
+  IMAGINE_MAX_IMAGES_PER_DAY: intFrom(0, 0, 1_000_000),
+  IMAGINE_MIN_COOLDOWN_S: intFrom(0, 0, 86_400),
   VARIATION_STRENGTH: numberFrom(0.6, 0.05, 1),
   /** Discord allows about 5 edits per 5 s per channel; 2 s per job keeps several jobs under that. */
   PROGRESS_EDIT_INTERVAL_MS: intFrom(2000, 200, 60_000),
   /** Test hook: added to the bot's clock when it judges an interaction token's age. */
   BOT_CLOCK_OFFSET_MS: intFrom(0, 0, 7 * 24 * 3600_000),
+  // When Imagen draws (IMAGE_PROVIDER, IMAGEN_DAILY_CAP, IMAGEN_FALLBACK_WAIT_S, IMAGEN_CONCURRENCY).
+  ...providerRoutingEnvShape,
 };
 
 const discordEnvSchema = z.object(discordEnvShape);
@@ -45,6 +52,13 @@ export interface ImagineCeilings {
   maxGuidance: number;
 }
 
+/** Per-user quotas the owner sets for every server (0 = none). */
+export interface OwnerQuotas {
+  jobsPerHour: number;
+  imagesPerDay: number;
+  minCooldownSeconds: number;
+}
+
 export interface DiscordConfig {
   token: string;
   applicationId: string;
@@ -54,6 +68,11 @@ export interface DiscordConfig {
   modelsDir: string;
   defaultModel?: string;
   ceilings: ImagineCeilings;
+  quotas: OwnerQuotas;
+  /** GOOGLE_API_KEY is set, so Imagen can draw (admins see why not when it is off). */
+  imagenConfigured: boolean;
+  /** The default provider policy, the owner's Imagen cap, the fallback wait threshold. */
+  providerRouting: ProviderRoutingConfig;
   variationStrength: number;
   progressIntervalMs: number;
   clockOffsetMs: number;
@@ -108,6 +127,13 @@ export function loadDiscordConfig(env: NodeJS.ProcessEnv = process.env): Discord
       maxCount: e.IMAGINE_MAX_COUNT,
       maxGuidance: e.IMAGINE_MAX_GUIDANCE,
     },
+    quotas: {
+      jobsPerHour: e.IMAGINE_MAX_JOBS_PER_HOUR,
+      imagesPerDay: e.IMAGINE_MAX_IMAGES_PER_DAY,
+      minCooldownSeconds: e.IMAGINE_MIN_COOLDOWN_S,
+    },
+    imagenConfigured: Boolean(env.GOOGLE_API_KEY?.trim()),
+    providerRouting: providerRoutingFrom(e),
     variationStrength: e.VARIATION_STRENGTH,
     progressIntervalMs: e.PROGRESS_EDIT_INTERVAL_MS,
     clockOffsetMs: e.BOT_CLOCK_OFFSET_MS,

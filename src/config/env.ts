@@ -13,12 +13,19 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/** 1/0, true/false, yes/no, on/off; empty = unset. */
+const optionalBool = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+  z.stringbool({ error: 'must be 1 or 0 (true/false, yes/no, on/off)' }).optional(),
+);
+
 export const baseEnvSchema = z.object({
+  // `none`: no local device (an Imagen-only bot; the provider policy then sends jobs to Imagen).
   DEVICES: z
     .string()
     .default('cpu')
-    .transform((s) => s.split(',').map((d) => d.trim().toLowerCase()).filter((d) => d.length > 0))
-    .refine((list) => list.length > 0, 'needs at least one device')
+    .refine((s) => s.trim() !== '', 'needs at least one device, or `none` for a bot without local devices')
+    .transform((s) => (s.trim().toLowerCase() === 'none' ? [] : s.split(',').map((d) => d.trim().toLowerCase()).filter((d) => d.length > 0)))
     .refine(
       (list) => list.every((d) => DEVICE_PATTERN.test(d)),
       'each entry must be cpu, cpu:N, cuda, cuda:N or noop:N (comma separated)',
@@ -50,8 +57,22 @@ export const baseEnvSchema = z.object({
   WORKER_NAME: optionalString,
   /** `npm run worker` on SIGTERM: how long running jobs may finish before they are requeued. */
   WORKER_SHUTDOWN_GRACE_MS: intFromEnv(30_000),
+  /** `npm run worker`: how long an idle device waits, per model it has loaded, before it takes jobs for other models (0: no affinity). */
+  AFFINITY_GRACE_MS: intFromEnv(2000),
+  /** `npm run worker`: a job waiting this long goes to the next device that frees up, loaded model or not. */
+  AFFINITY_MAX_WAIT_MS: intFromEnv(30_000, 100),
   /** Which bot process owns the jobs it submits (Redis backend, one per Discord shard process). */
   QUEUE_OWNER: optionalString,
+  /** Engine memory savers (README "Memory options"); LOW_MEMORY turns on the ones left unset. */
+  LOW_MEMORY: optionalBool,
+  RELEASE_SESSIONS: optionalBool,
+  VAE_SLICING: optionalBool,
+  VAE_TILING: optionalBool,
+  VAE_TILE_SIZE: intFromEnv(512, 64).refine((v) => v % 8 === 0, 'must be a multiple of 8'),
+  /** Folder under MODELS_DIR/upscalers, or `lanczos`; the only one installed when unset. */
+  UPSCALER: optionalString,
+  UPSCALER_TILE_SIZE: intFromEnv(256, 16).refine((v) => v % 8 === 0, 'must be a multiple of 8'),
+  UPSCALER_TILE_OVERLAP: intFromEnv(16),
 });
 
 export type AppConfig = z.infer<typeof baseEnvSchema>;

@@ -1,4 +1,5 @@
-// Image ↔ tensor conversions for the VAE, and input normalisation for image-to-image.
+// Image ↔ tensor conversions for the VAE, and size helpers for input images (their
+// normalisation to the generation grid is image-prep.ts).
 import sharp from 'sharp';
 import { InputError } from './errors.js';
 
@@ -34,27 +35,6 @@ export function fitSizeToArea(inputWidth: number, inputHeight: number, area: num
   const scale = Math.sqrt(area / (inputWidth * inputHeight));
   const snap = (v: number) => Math.max(64, Math.round((v * scale) / 64) * 64);
   return { width: snap(inputWidth), height: snap(inputHeight) };
-}
-
-/**
- * Decodes any PNG/JPEG/WebP/GIF/TIFF (EXIF rotation applied, alpha flattened onto white,
- * greyscale expanded) and scales it to cover width×height, centre-cropping the overflow:
- * the aspect ratio is kept and nothing is stretched.
- */
-export async function loadImageRgb(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array> {
-  try {
-    const { data } = await sharp(bytes, { failOn: 'error' })
-      .rotate()
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb')
-      .resize(width, height, { fit: 'cover', position: 'centre', kernel: 'lanczos3' })
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    return new Uint8Array(data.buffer, data.byteOffset, data.length);
-  } catch (err) {
-    throw new InputError(`The input image could not be read (${(err as Error).message}). Use a PNG, JPEG or WebP file.`);
-  }
 }
 
 export async function imageSize(bytes: Uint8Array): Promise<{ width: number; height: number }> {

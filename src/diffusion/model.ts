@@ -5,9 +5,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ModelError } from './errors.js';
+import { detectFamily, FAMILY_DEFAULTS, isSdxlFamily, LCM_LORA_GUIDANCE, type ModelFamily } from './families.js';
 import type { SchedulerName } from './types.js';
 
-export type ModelFamily = 'sd1' | 'sd2' | 'sd-turbo';
+export { FAMILY_DEFAULTS, type ModelFamily } from './families.js';
 
 export interface ModelDefaults {
   width: number;
@@ -23,20 +24,35 @@ export interface ModelInfo {
   family: ModelFamily;
   files: {
     textEncoder: string;
+    /** SDXL's second text encoder (CLIPTextModelWithProjection). */
+    textEncoder2?: string;
     unet: string;
     vaeDecoder: string;
     vaeEncoder?: string;
     safetyChecker?: string;
   };
   tokenizerDir: string;
+  /** SDXL's tokenizer_2 (pads with '!'). */
+  tokenizer2Dir?: string;
+  /** num_hidden_layers of text_encoder and text_encoder_2, when their configs say (SDXL reads layer n − 1). */
+  textEncoderLayers: { textEncoder?: number; textEncoder2?: number };
+  /** SDXL: an absent negative prompt gives zero embeddings, not the encoded "" (model_index.json, default true). */
+  forceZerosForEmptyPrompt: boolean;
+  /** LCM: width of the guidance-scale embedding the UNet takes as timestep_cond. */
+  timeCondProjDim?: number;
+  /** The model's scheduler config, with the family's required overrides (turbo: trailing spacing). */
   schedulerConfig: Record<string, unknown>;
   vaeScalingFactor: number;
   defaults: ModelDefaults;
 }
 
+const componentSchema = z.array(z.string().nullable()).optional();
 const modelIndexSchema = z.looseObject({
   _class_name: z.string().optional(),
-  text_encoder_2: z.unknown().optional(),
+  _name_or_path: z.string().optional(),
+  text_encoder: componentSchema,
+  text_encoder_2: componentSchema,
+  force_zeros_for_empty_prompt: z.boolean().optional(),
 });
 
 const schedulerConfigSchema = z.looseObject({
@@ -46,14 +62,24 @@ const schedulerConfigSchema = z.looseObject({
 });
 
 const vaeConfigSchema = z.looseObject({ scaling_factor: z.number().positive().optional() });
-const unetConfigSchema = z.looseObject({ sample_size: z.number().int().positive().optional() });
+const unetConfigSchema = z.looseObject({
+  sample_size: z.number().int().positive().optional(),
+  cross_attention_dim: z.union([z.number().int().positive(), z.array(z.number().int().positive())]).optional(),
+  time_cond_proj_dim: z.number().int().positive().nullable().optional(),
+});
+const textEncoderConfigSchema = z.looseObject({ num_hidden_layers: z.number().int().positive().optional() });
 
 const SCHEDULER_CLASSES: Record<string, SchedulerName> = {
   PNDMScheduler: 'pndm',
   DDIMScheduler: 'ddim',
+  DDPMScheduler: 'ddpm',
   EulerDiscreteScheduler: 'euler',
   EulerAncestralDiscreteScheduler: 'euler_a',
+  HeunDiscreteScheduler: 'heun',
+  LMSDiscreteScheduler: 'lms',
   DPMSolverMultistepScheduler: 'dpmpp_2m',
+  DPMSolverSDEScheduler: 'dpmpp_sde',
+  UniPCMultistepScheduler: 'unipc',
   LCMScheduler: 'lcm',
 };
 
@@ -89,11 +115,16 @@ export function inspectModel(dirArg: string): ModelInfo {
   }
   const exportHint = 'Expected the diffusers ONNX layout (see models/README.md); re-export with optimum-cli export onnx or re-download.';
   const index = readOptionalJson(need(dir, 'model_index.json', exportHint), modelIndexSchema, 'model_index.json');
-  if (index?.text_encoder_2 !== undefined) {
-    throw new ModelError(`Model ${basename(dir)} is an SDXL model (it has text_encoder_2); SDXL support is not available yet.`);
+  const listed = (component: z.infer<typeof componentSchema>) => component !== undefined && component[1] !== null;
+  const twoTextEncoders = listed(index?.text_encoder_2) || existsSync(join(dir, 'text_encoder_2'));
+  if (twoTextEncoders && index?.text_encoder !== undefined && !listed(index.text_encoder)) {
+    throw new ModelError(
+      `Model ${basename(dir)} is an SDXL refiner (text_encoder_2 only), which refines other models' images and cannot draw from a prompt. Use an SDXL base model.`,
+    );
   }
   const files = {
     textEncoder: need(dir, 'text_encoder/model.onnx', exportHint),
+    textEncoder2: twoTextEncoders ? need(dir, 'text_encoder_2/model.onnx', exportHint) : undefined,
     unet: need(dir, 'unet/model.onnx', exportHint),
     vaeDecoder: need(dir, 'vae_decoder/model.onnx', exportHint),
     vaeEncoder: existsSync(join(dir, 'vae_encoder/model.onnx')) ? join(dir, 'vae_encoder/model.onnx') : undefined,
@@ -101,26 +132,40 @@ export function inspectModel(dirArg: string): ModelInfo {
   };
   const tokenizerDir = join(dir, 'tokenizer');
   for (const f of ['vocab.json', 'merges.txt']) need(dir, `tokenizer/${f}`, exportHint);
+  const tokenizer2Dir = twoTextEncoders ? join(dir, 'tokenizer_2') : undefined;
+  if (tokenizer2Dir) for (const f of ['vocab.json', 'merges.txt']) need(dir, `tokenizer_2/${f}`, exportHint);
 
-  const schedulerConfig =
+  const modelScheduler =
     readOptionalJson(need(dir, 'scheduler/scheduler_config.json', exportHint), schedulerConfigSchema, 'scheduler_config.json') ?? {};
   const vae =
     readOptionalJson(join(dir, 'vae_decoder/config.json'), vaeConfigSchema, 'vae_decoder/config.json') ??
     readOptionalJson(join(dir, 'vae/config.json'), vaeConfigSchema, 'vae/config.json');
   const unet = readOptionalJson(join(dir, 'unet/config.json'), unetConfigSchema, 'unet/config.json');
+  const layers = (part: string) => readOptionalJson(join(dir, part, 'config.json'), textEncoderConfigSchema, `${part}/config.json`)?.num_hidden_layers;
 
   const name = basename(dir);
-  const vPrediction = schedulerConfig.prediction_type === 'v_prediction';
-  const turbo = /turbo/i.test(name);
-  const family: ModelFamily = turbo ? 'sd-turbo' : vPrediction ? 'sd2' : 'sd1';
-  const side = (unet?.sample_size ?? (family === 'sd2' ? 96 : 64)) * 8;
-  const scheduler = SCHEDULER_CLASSES[schedulerConfig._class_name ?? ''] ?? 'pndm';
-
-  // Defaults from each family's model card: SD-Turbo is a 1-step, guidance-free model.
-  const defaults: ModelDefaults =
-    family === 'sd-turbo'
-      ? { width: side, height: side, steps: 1, guidanceScale: 0, scheduler }
-      : { width: side, height: side, steps: 30, guidanceScale: 7.5, scheduler };
+  const timeCondProjDim = unet?.time_cond_proj_dim ?? undefined;
+  const crossAttentionDim = Array.isArray(unet?.cross_attention_dim) ? unet.cross_attention_dim[0] : unet?.cross_attention_dim;
+  const family: ModelFamily = detectFamily({
+    names: [name, index?._name_or_path ?? ''],
+    twoTextEncoders,
+    vPrediction: modelScheduler.prediction_type === 'v_prediction',
+    crossAttentionDim,
+    timeCondProjDim,
+    schedulerClass: modelScheduler._class_name,
+  });
+  const card = FAMILY_DEFAULTS[family];
+  const schedulerConfig = card.timestepSpacing ? { ...modelScheduler, timestep_spacing: card.timestepSpacing } : modelScheduler;
+  const side = card.sizeFrom === 'config' && unet?.sample_size ? unet.sample_size * 8 : card.size;
+  const scheduler = card.scheduler === 'model' ? (SCHEDULER_CLASSES[modelScheduler._class_name ?? ''] ?? 'pndm') : card.scheduler;
+  const lcmLora = (family === 'lcm' || family === 'sdxl-lcm') && timeCondProjDim === undefined;
+  const defaults: ModelDefaults = {
+    width: side,
+    height: side,
+    steps: card.steps,
+    guidanceScale: lcmLora ? LCM_LORA_GUIDANCE : card.guidanceScale,
+    scheduler,
+  };
 
   return {
     name,
@@ -128,6 +173,11 @@ export function inspectModel(dirArg: string): ModelInfo {
     family,
     files,
     tokenizerDir,
+    tokenizer2Dir,
+    textEncoderLayers: { textEncoder: layers('text_encoder'), textEncoder2: twoTextEncoders ? layers('text_encoder_2') : undefined },
+    // diffusers' StableDiffusionXLPipeline registers force_zeros_for_empty_prompt=True by default.
+    forceZerosForEmptyPrompt: isSdxlFamily(family) && (index?.force_zeros_for_empty_prompt ?? true),
+    timeCondProjDim,
     schedulerConfig,
     vaeScalingFactor: vae?.scaling_factor ?? 0.18215,
     defaults,

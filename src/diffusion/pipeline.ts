@@ -1,22 +1,30 @@
-// Stable Diffusion on ONNX Runtime: text-to-image and image-to-image, following diffusers'
+// Stable Diffusion on ONNX Runtime: text-to-image, image-to-image and inpainting, following diffusers'
 // pipelines step for step so that a seed gives the same picture here as there.
 import * as ort from 'onnxruntime-node';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { ClipTokenizer } from './tokenizer.js';
 import { TorchGenerator } from './rng.js';
-import { createScheduler } from './schedulers/index.js';
+import { createScheduler, stepCounter } from './schedulers/index.js';
 import { inspectModel, type ModelDefaults, type ModelInfo } from './model.js';
 import { createSession, deviceLabel, firstLine, parseDevice, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
 import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
 import { GenerationAbortedError, InputError, ModelError } from './errors.js';
-import { chwToRgb, loadImageRgb, rgbToChw } from './image-io.js';
+import { chwToRgb } from './image-io.js';
+import { defaultStrength, initTimestep, type EncodedImage } from './img2img.js';
+import { prepareImageStart } from './image-start.js';
 import { latentPreview } from './preview.js';
 import { encodePng, formatParameters } from './png.js';
 import { validateRequest } from './validate.js';
+import { loadSecondTextEncoder, PromptEncoder, type TextEncoderPart } from './prompt-encoding.js';
+import { classifierFreeGuidance, describeUnetConditioning, unetExtraFeeds, type UnetConditioning } from './unet-inputs.js';
 import type { GenerateOptions, GenerationRequest, GenerationResult, SchedulerName } from './types.js';
+import { memoryOptionsKey, resolveMemoryOptions, type MemoryOptions, type PipelineLoadOptions } from './memory-options.js';
+import { decodeLatents } from './vae-decode.js';
+import { SafetyChecker } from './safety-checker.js';
 
 const LATENT_CHANNELS = 4;
+const INPAINT_UNET_CHANNELS = 9;
 const VAE_SCALE = 8;
 
 /** Counts and times every session.run, so overhead and "one UNet call per step" are measurable. */
@@ -49,6 +57,15 @@ export class StableDiffusionPipeline {
   readonly device: string;
   private vaeEncoder?: LoadedSession;
   private stats: RunStats = emptyStats();
+  /** Memory savers chosen at load (memory-options.ts). */
+  private memory: MemoryOptions = resolveMemoryOptions();
+  private safetyChecker?: SafetyChecker;
+  /** SDXL's second text encoder and tokenizer. */
+  private textEncoder2?: { tokenizer: ClipTokenizer; session: LoadedSession };
+  private prompts!: PromptEncoder;
+  private unetConditioning: UnetConditioning = {};
+  /** 4, or 9 for an inpainting UNet. */
+  private unetChannels: 4 | 9 = LATENT_CHANNELS;
 
   private constructor(
     readonly model: ModelInfo,
@@ -74,35 +91,61 @@ export class StableDiffusionPipeline {
     return this.stats;
   }
 
-  static async load(modelDir: string, opts: { device?: string } = {}): Promise<StableDiffusionPipeline> {
+  static async load(modelDir: string, opts: PipelineLoadOptions = {}): Promise<StableDiffusionPipeline> {
+    const memory = resolveMemoryOptions(opts);
+    const keep = { releaseWhenIdle: memory.releaseSessions };
     const model = inspectModel(modelDir);
     const device = parseDevice(opts.device ?? 'cpu');
     const tokenizer = await ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
       throw new ModelError(`Tokenizer files in ${model.tokenizerDir} cannot be read: ${firstLine(err)}`);
     });
     // Sequential on purpose: parallel creation would hold every graph's load peak at once.
-    const textEncoder = await createSession(model.files.textEncoder, device, 'text_encoder');
+    const textEncoder = await createSession(model.files.textEncoder, device, 'text_encoder', keep);
+    const textEncoder2 = await loadSecondTextEncoder(model, device);
     const unet = await createSession(model.files.unet, device, 'unet');
-    const vaeDecoder = await createSession(model.files.vaeDecoder, device, 'vae_decoder');
+    const vaeDecoder = await createSession(model.files.vaeDecoder, device, 'vae_decoder', keep);
     const p = new StableDiffusionPipeline(model, device, tokenizer, textEncoder, unet, vaeDecoder);
+    p.memory = memory;
+    if (memory.safetyChecker && model.files.safetyChecker) {
+      p.safetyChecker = await SafetyChecker.load(model.files.safetyChecker, model.dir, device, keep);
+    }
+    p.textEncoder2 = textEncoder2;
     p.checkSignatures();
     return p;
   }
 
   /** Fails at load time, with the fix, when a graph is not a Stable Diffusion export. */
   private checkSignatures(): void {
-    requireInput(this.textEncoder, 'text_encoder', ['input_ids']);
+    this.prompts = this.createPromptEncoder();
+    this.unetConditioning = describeUnetConditioning(this.unet, {
+      name: this.model.name,
+      pooledPrompt: this.prompts.pooled,
+      timeCondProjDim: this.model.timeCondProjDim,
+    });
     requireInput(this.unet, 'unet', ['sample']);
     requireInput(this.unet, 'unet', ['timestep']);
     requireInput(this.unet, 'unet', ['encoder_hidden_states']);
     requireInput(this.vaeDecoder, 'vae_decoder', ['latent_sample']);
     const sample = requireInput(this.unet, 'unet', ['sample']);
     const channels = sample.shape[1];
-    if (typeof channels === 'number' && channels !== LATENT_CHANNELS) {
+    // 9 = an inpainting UNet (latents + mask + masked-image latents, inpaint.ts).
+    if (typeof channels === 'number' && channels !== LATENT_CHANNELS && channels !== INPAINT_UNET_CHANNELS) {
       throw new ModelError(
-        `unet takes ${channels}-channel samples; this is an inpainting or otherwise special UNet, which text-to-image cannot use.`,
+        `unet takes ${channels}-channel samples; only 4 (Stable Diffusion) and 9 (its inpainting variant) are supported. Use another model.`,
       );
     }
+    this.unetChannels = channels === INPAINT_UNET_CHANNELS ? INPAINT_UNET_CHANNELS : LATENT_CHANNELS;
+  }
+
+  /** SD 1.x / 2.x: text_encoder; SDXL: both encoders (prompt-encoding.ts). */
+  private createPromptEncoder(): PromptEncoder {
+    const layers = this.model.textEncoderLayers;
+    const parts: TextEncoderPart[] = [{ part: 'text_encoder', tokenizer: this.tokenizer, session: this.textEncoder, layers: layers.textEncoder }];
+    if (this.textEncoder2) parts.push({ part: 'text_encoder_2', ...this.textEncoder2, layers: layers.textEncoder2 });
+    return new PromptEncoder(parts, {
+      forceZerosForEmptyPrompt: this.model.forceZerosForEmptyPrompt,
+      run: (session, feeds) => this.run(session, 'text_encoder', feeds),
+    });
   }
 
   resetStats(): void {
@@ -110,8 +153,9 @@ export class StableDiffusionPipeline {
   }
 
   async dispose(): Promise<void> {
-    const sessions = [this.textEncoder, this.unet, this.vaeDecoder, this.vaeEncoder];
+    const sessions = [this.textEncoder, this.textEncoder2?.session, this.unet, this.vaeDecoder, this.vaeEncoder];
     for (const s of sessions) await s?.session.release();
+    await this.safetyChecker?.dispose();
     this.vaeEncoder = undefined;
   }
 
@@ -129,9 +173,9 @@ export class StableDiffusionPipeline {
     };
     throwIfAborted();
 
-    const guided = req.guidanceScale > 1;
-    const cond = await this.encodePrompt(req.prompt);
-    const uncond = guided ? await this.encodePrompt(req.negativePrompt ?? '') : undefined;
+    // LCM UNets take the guidance scale as an input instead of a second batch half.
+    const guided = classifierFreeGuidance(req.guidanceScale, this.unetConditioning);
+    const { cond, uncond } = await this.prompts.encodePair(req.prompt, req.negativePrompt, guided);
 
     // One scheduler and one generator per image, as diffusers does with a list of generators:
     // image i is exactly what seed + i alone would give.
@@ -144,25 +188,19 @@ export class StableDiffusionPipeline {
     let timesteps = schedulers[0].timesteps;
     let latents: Float32Array[];
 
-    let initRgb: Uint8Array | undefined;
-    if (req.initImage) {
-      const strength = req.strength ?? 0.75;
-      initRgb = await loadImageRgb(req.initImage, width, height);
-      // diffusers' get_timesteps: keep the last int(steps × strength) timesteps.
-      const initTimestep = Math.min(Math.floor(req.steps * strength), req.steps);
-      if (initTimestep === 0) {
-        // Strength 0 (or too few steps for it): nothing to denoise; the input is the answer.
-        return this.finish(req, schedulerName, started, before, cond.truncated, [initRgb], count);
-      }
-      const tStart = Math.max(req.steps - initTimestep, 0);
-      timesteps = timesteps.slice(tStart);
-      // As diffusers' img2img: the schedulers start part-way through their timesteps.
-      for (const s of schedulers) s.setBeginIndex?.(tStart);
-      const initLatents = await this.encodeImage(rgbToChw(initRgb, width, height), lh, lw, generators);
-      latents = initLatents.map((x0, i) => {
-        const noise = generators[i].randn(latentSize);
-        return schedulers[i].addNoise(x0, noise, timesteps[0]);
-      });
+    // Image-to-image and inpainting (image-start.ts): the tail of the timesteps and its start latents.
+    const imageStart = await prepareImageStart(
+      { ...req, strength: defaultStrength(req) },
+      { unetChannels: this.unetChannels, scalingFactor: this.model.vaeScalingFactor, generators, schedulers, encode: (chw) => this.encodeImage(chw, lh, lw) },
+    );
+    if (imageStart?.kind === 'unchanged') {
+      // Strength 0 (or too few steps for it): nothing to denoise; the input is the answer.
+      return this.finish(req, schedulerName, started, before, cond.truncated, [imageStart.rgb], count);
+    }
+    const inpainter = imageStart?.inpainter;
+    if (imageStart) {
+      timesteps = imageStart.timesteps;
+      latents = imageStart.latents;
     } else {
       latents = generators.map((g, i) => {
         const noise = g.randn(latentSize);
@@ -180,7 +218,13 @@ export class StableDiffusionPipeline {
     // [uncond × count, cond × count], like diffusers' prompt_embeds = cat([negative, positive]).
     const hidden = stackRepeated(guided ? [uncond!.hidden, cond.hidden] : [cond.hidden], count);
     const hiddenTensor = floatTensor(hiddenDtype, hidden, [batch, cond.seqLen, cond.dim]);
+    // SDXL's text_embeds/time_ids, LCM's timestep_cond: the same every step.
+    const extraFeeds = unetExtraFeeds(this.unetConditioning, { count, guided, width, height, guidanceScale: req.guidanceScale, cond, uncond });
 
+    // Progress counts the run's steps as diffusers does, not UNet calls (Heun and DPM++ SDE make
+    // two per step, PNDM one extra to warm up).
+    const runSteps = initTimestep(req.steps, defaultStrength(req) ?? 1);
+    const completedStep = stepCounter(timesteps.length, runSteps, schedulers[0].order);
     for (let stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
       throwIfAborted();
       const t = timesteps[stepIndex];
@@ -191,9 +235,10 @@ export class StableDiffusionPipeline {
         if (guided) input.set(scaled, (count + i) * latentSize);
       }
       const feeds: Record<string, ort.Tensor> = {
-        sample: floatTensor(unetDtype, input, [batch, LATENT_CHANNELS, lh, lw]),
+        sample: floatTensor(unetDtype, inpainter ? inpainter.unetSample(input, count) : input, [batch, this.unetChannels, lh, lw]),
         timestep: this.timestepTensor(t, batch),
         encoder_hidden_states: hiddenTensor,
+        ...extraFeeds,
       };
       const out = await this.run(this.unet, 'unet', feeds, batch);
       const noise = tensorToFloat32(out[unetOut] as ort.Tensor);
@@ -211,19 +256,17 @@ export class StableDiffusionPipeline {
           pred = noise.subarray(i * latentSize, (i + 1) * latentSize);
         }
         const res = schedulers[i].step(pred, t, latents[i], generators[i]);
-        latents[i] = res.prevSample;
+        // 4-channel inpainting puts the known region back after every step.
+        latents[i] = inpainter ? inpainter.afterStep(i, stepIndex, res.prevSample) : res.prevSample;
         if (i === 0) firstX0 = res.predOriginalSample;
       }
-      opts.onProgress?.({
-        step: stepIndex + 1,
-        totalSteps: timesteps.length,
-        preview: latentPreview(firstX0 ?? latents[0], lw, lh),
-      });
+      const step = completedStep(stepIndex);
+      if (step !== undefined) opts.onProgress?.({ step, totalSteps: runSteps, preview: latentPreview(firstX0 ?? latents[0], lw, lh) });
     }
     throwIfAborted();
 
-    const rgbs: Uint8Array[] = [];
-    for (const l of latents) rgbs.push(await this.decode(l, lh, lw));
+    const decoded = await decodeLatents(latents, lh, lw, this.model.vaeScalingFactor, (x, n, h, w) => this.decode(x, n, h, w), this.memory);
+    const rgbs = inpainter ? inpainter.pasteOver(decoded) : decoded;
     return this.finish(req, schedulerName, started, before, cond.truncated, rgbs, count);
   }
 
@@ -237,6 +280,8 @@ export class StableDiffusionPipeline {
     count: number,
   ): Promise<GenerationResult> {
     const images = [];
+    // The checker only flags (GeneratedImage.nsfw); what to do with a flagged picture is the caller's call.
+    const nsfw = await this.safetyChecker?.check(Array.from({ length: count }, (_, i) => rgbs[i] ?? rgbs[0]), req.width, req.height);
     for (let i = 0; i < count; i++) {
       const rgb = rgbs[i] ?? rgbs[0];
       const seed = req.seed + i;
@@ -250,9 +295,9 @@ export class StableDiffusionPipeline {
         width: req.width,
         height: req.height,
         model: this.model.name,
-        strength: req.initImage ? (req.strength ?? 0.75) : undefined,
+        strength: defaultStrength(req),
       });
-      images.push({ png: await encodePng(rgb, req.width, req.height, params), seed, width: req.width, height: req.height });
+      images.push({ png: await encodePng(rgb, req.width, req.height, params), seed, width: req.width, height: req.height, nsfw: nsfw?.[i] });
     }
     const s = this.stats;
     const unetCalls = s.unetCalls - before.unetCalls;
@@ -301,20 +346,6 @@ export class StableDiffusionPipeline {
     return out;
   }
 
-  private async encodePrompt(text: string): Promise<{ hidden: Float32Array; seqLen: number; dim: number; truncated: number }> {
-    const { ids, truncatedTokens } = this.tokenizer.encodeWithInfo(text);
-    const meta = requireInput(this.textEncoder, 'text_encoder', ['input_ids']);
-    const dims = [1, ids.length];
-    const tensor =
-      meta.type === 'int64'
-        ? new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), dims)
-        : new ort.Tensor('int32', Int32Array.from(ids), dims);
-    const out = await this.run(this.textEncoder, 'text_encoder', { [meta.name]: tensor });
-    const name = requireOutput(this.textEncoder, 'text_encoder', ['last_hidden_state', 'hidden_states']);
-    const t = out[name] as ort.Tensor;
-    return { hidden: tensorToFloat32(t), seqLen: t.dims[1], dim: t.dims[2], truncated: truncatedTokens };
-  }
-
   /** The UNet's timestep as its graph declares it: int64 or float, [batch], [1] or rank 0. */
   private timestepTensor(t: number, batch: number): ort.Tensor {
     const meta = requireInput(this.unet, 'unet', ['timestep']);
@@ -335,47 +366,28 @@ export class StableDiffusionPipeline {
     }
   }
 
-  private async decode(latents: Float32Array, lh: number, lw: number): Promise<Uint8Array> {
+  /** One VAE decoder call on `n` latents, already divided by the scaling factor (vae-decode.ts picks the batching). */
+  private async decode(scaled: Float32Array, n: number, lh: number, lw: number): Promise<Float32Array> {
     const meta = requireInput(this.vaeDecoder, 'vae_decoder', ['latent_sample']);
-    const scaled = new Float32Array(latents.length);
-    const f = 1 / this.model.vaeScalingFactor;
-    for (let i = 0; i < latents.length; i++) scaled[i] = latents[i] * f;
     const out = await this.run(this.vaeDecoder, 'vae', {
-      [meta.name]: floatTensor(floatType(meta), scaled, [1, LATENT_CHANNELS, lh, lw]),
+      [meta.name]: floatTensor(floatType(meta), scaled, [n, LATENT_CHANNELS, lh, lw]),
     });
-    const img = tensorToFloat32(out[requireOutput(this.vaeDecoder, 'vae_decoder', ['sample'])] as ort.Tensor);
-    return chwToRgb(img, lw * VAE_SCALE, lh * VAE_SCALE);
+    return tensorToFloat32(out[requireOutput(this.vaeDecoder, 'vae_decoder', ['sample'])] as ort.Tensor);
   }
 
-  /** VAE-encodes the input once per image; a distribution output draws from that image's generator. */
-  private async encodeImage(chw: Float32Array, lh: number, lw: number, generators: TorchGenerator[]): Promise<Float32Array[]> {
+  /** One vae_encoder call; sampling a latent_parameters output, with each image's generator, is img2img.ts's job. */
+  private async encodeImage(chw: Float32Array, lh: number, lw: number): Promise<EncodedImage> {
     if (!this.model.files.vaeEncoder) {
-      throw new ModelError(`Model ${this.model.name} has no vae_encoder/model.onnx, which image-to-image needs. Re-download the full model.`);
+      throw new ModelError(`Model ${this.model.name} has no vae_encoder/model.onnx, which image-to-image and inpainting need. Re-download the full model.`);
     }
-    this.vaeEncoder ??= await createSession(this.model.files.vaeEncoder, this.dev, 'vae_encoder');
+    this.vaeEncoder ??= await createSession(this.model.files.vaeEncoder, this.dev, 'vae_encoder', { releaseWhenIdle: this.memory.releaseSessions });
     const enc = this.vaeEncoder;
     const meta = requireInput(enc, 'vae_encoder', ['sample']);
     const out = await this.run(enc, 'vae', {
       [meta.name]: floatTensor(floatType(meta), chw, [1, 3, lh * VAE_SCALE, lw * VAE_SCALE]),
     });
-    const name = requireOutput(enc, 'vae_encoder', ['latent_sample', 'latent_parameters']);
-    const data = tensorToFloat32(out[name] as ort.Tensor);
-    const n = LATENT_CHANNELS * lh * lw;
-    const k = this.model.vaeScalingFactor;
-    return generators.map((g) => {
-      const z = new Float32Array(n);
-      if (name === 'latent_parameters') {
-        // mean and log-variance stacked on channels; sample = mean + std × ε, ε from the generator.
-        const eps = g.randn(n);
-        for (let i = 0; i < n; i++) {
-          const logvar = Math.min(Math.max(data[n + i], -30), 20);
-          z[i] = (data[i] + Math.exp(0.5 * logvar) * eps[i]) * k;
-        }
-      } else {
-        for (let i = 0; i < n; i++) z[i] = data[i] * k;
-      }
-      return z;
-    });
+    const output = requireOutput(enc, 'vae_encoder', ['latent_sample', 'latent_parameters']) as EncodedImage['output'];
+    return { output, data: tensorToFloat32(out[output] as ort.Tensor) };
   }
 }
 
@@ -393,11 +405,11 @@ function stackRepeated(parts: Float32Array[], count: number): Float32Array {
 const cache = new Map<string, Promise<StableDiffusionPipeline>>();
 
 /**
- * Contract: one pipeline (and so one set of sessions) per model folder and device; later
- * calls reuse it until `dispose`.
+ * Contract: one pipeline (and so one set of sessions) per model folder, device and memory
+ * options; later calls reuse it until `dispose`.
  */
-export async function loadPipeline(modelDir: string, opts: { device?: string } = {}): Promise<StableDiffusionPipeline> {
-  const key = `${inspectModel(modelDir).dir}|${deviceLabel(parseDevice(opts.device ?? 'cpu'))}`;
+export async function loadPipeline(modelDir: string, opts: PipelineLoadOptions = {}): Promise<StableDiffusionPipeline> {
+  const key = `${inspectModel(modelDir).dir}|${deviceLabel(parseDevice(opts.device ?? 'cpu'))}|${memoryOptionsKey(resolveMemoryOptions(opts))}`;
   let p = cache.get(key);
   if (!p) {
     p = StableDiffusionPipeline.load(modelDir, opts);

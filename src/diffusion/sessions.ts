@@ -58,7 +58,33 @@ function baseOptions(): ort.InferenceSession.SessionOptions {
   };
 }
 
-export async function createSession(path: string, device: Device, part: string): Promise<LoadedSession> {
+/** How a session is kept. */
+export interface SessionKeepOptions {
+  /**
+   * Release the native session (and its memory) as soon as the caller stops using it, and
+   * re-create it on the next run: for parts used once per job (text encoder, VAE) when memory
+   * is tight. "Stops using" = no run is in flight once the event loop turns, so back-to-back
+   * runs in one job (conditional + unconditional prompt, one VAE call per image) share a load.
+   */
+  releaseWhenIdle?: boolean;
+}
+
+/** Native sessions currently alive and ever created through createSession (tests, benchmarks). */
+export const sessionCounters = { live: 0, created: 0 };
+
+async function createNative(path: string, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  const session = await ort.InferenceSession.create(path, options);
+  sessionCounters.live++;
+  sessionCounters.created++;
+  return session;
+}
+
+async function releaseNative(session: ort.InferenceSession): Promise<void> {
+  sessionCounters.live--;
+  await session.release();
+}
+
+export async function createSession(path: string, device: Device, part: string, keep: SessionKeepOptions = {}): Promise<LoadedSession> {
   let effective = device;
   if (device.kind === 'cuda' && !cudaInstalled()) {
     if (!warnedNoCuda) {
@@ -75,26 +101,155 @@ export async function createSession(path: string, device: Device, part: string):
     effective.kind === 'cuda' ? [{ name: 'cuda', deviceId: effective.id }, 'cpu'] : ['cpu'];
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(path, options);
+    session = await createNative(path, options);
   } catch (err) {
     if (effective.kind === 'cuda') {
       logger.warn({ err: String(err), part }, 'CUDA session failed to start; falling back to CPU');
       effective = { kind: 'cpu' };
       options.executionProviders = ['cpu'];
-      session = await ort.InferenceSession.create(path, options).catch((e: unknown) => {
+      session = await createNative(path, options).catch((e: unknown) => {
         throw new ModelError(`Cannot load ${part} (${path}): ${firstLine(e)}. Re-export or re-download the model.`);
       });
     } else {
       throw new ModelError(`Cannot load ${part} (${path}): ${firstLine(err)}. Re-export or re-download the model.`);
     }
   }
-  return {
-    session,
-    path,
-    device: effective,
-    inputs: tensorMeta(session.inputMetadata),
-    outputs: tensorMeta(session.outputMetadata),
-  };
+  const meta = { inputs: tensorMeta(session.inputMetadata), outputs: tensorMeta(session.outputMetadata) };
+  if (keep.releaseWhenIdle) session = new IdleReleasingSession(session, path, part, options);
+  else session = new CountedSession(session);
+  return { session, path, device: effective, ...meta };
+}
+
+/** A session whose release() keeps sessionCounters right. */
+class CountedSession implements ort.InferenceSession {
+  private released = false;
+  constructor(protected readonly inner: ort.InferenceSession) {}
+
+  run(feeds: ort.InferenceSession.FeedsType, options?: ort.InferenceSession.RunOptions): Promise<ort.InferenceSession.ReturnType>;
+  run(
+    feeds: ort.InferenceSession.FeedsType,
+    fetches: ort.InferenceSession.FetchesType,
+    options?: ort.InferenceSession.RunOptions,
+  ): Promise<ort.InferenceSession.ReturnType>;
+  run(feeds: ort.InferenceSession.FeedsType, a?: unknown, b?: unknown): Promise<ort.InferenceSession.ReturnType> {
+    return this.inner.run(feeds, a as ort.InferenceSession.FetchesType, b as ort.InferenceSession.RunOptions);
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await releaseNative(this.inner);
+  }
+
+  startProfiling(): void {
+    this.inner.startProfiling();
+  }
+  endProfiling(): void {
+    this.inner.endProfiling();
+  }
+  get inputNames(): readonly string[] {
+    return this.inner.inputNames;
+  }
+  get outputNames(): readonly string[] {
+    return this.inner.outputNames;
+  }
+  get inputMetadata(): readonly ort.InferenceSession.ValueMetadata[] {
+    return this.inner.inputMetadata;
+  }
+  get outputMetadata(): readonly ort.InferenceSession.ValueMetadata[] {
+    return this.inner.outputMetadata;
+  }
+}
+
+/**
+ * Looks like one session to the pipeline; underneath, the native session is released once idle
+ * and re-created (same file, options and device) by the next run. Metadata is kept from the
+ * first load, so signature checks never trigger a load. release() only unloads: a later run
+ * loads again, which is what "released between jobs" means.
+ */
+export class IdleReleasingSession implements ort.InferenceSession {
+  private current?: ort.InferenceSession;
+  private loading?: Promise<ort.InferenceSession>;
+  private inFlight = 0;
+  private idleTimer?: NodeJS.Immediate;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+  readonly outputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+
+  constructor(
+    first: ort.InferenceSession,
+    private readonly path: string,
+    private readonly part: string,
+    private readonly options: ort.InferenceSession.SessionOptions,
+  ) {
+    this.current = first;
+    this.inputNames = first.inputNames;
+    this.outputNames = first.outputNames;
+    this.inputMetadata = first.inputMetadata;
+    this.outputMetadata = first.outputMetadata;
+    this.scheduleRelease();
+  }
+
+  /** Whether the native session is loaded right now. */
+  get loaded(): boolean {
+    return this.current !== undefined;
+  }
+
+  run(feeds: ort.InferenceSession.FeedsType, options?: ort.InferenceSession.RunOptions): Promise<ort.InferenceSession.ReturnType>;
+  run(
+    feeds: ort.InferenceSession.FeedsType,
+    fetches: ort.InferenceSession.FetchesType,
+    options?: ort.InferenceSession.RunOptions,
+  ): Promise<ort.InferenceSession.ReturnType>;
+  async run(feeds: ort.InferenceSession.FeedsType, a?: unknown, b?: unknown): Promise<ort.InferenceSession.ReturnType> {
+    this.inFlight++;
+    try {
+      const s = await this.acquire();
+      return await s.run(feeds, a as ort.InferenceSession.FetchesType, b as ort.InferenceSession.RunOptions);
+    } finally {
+      this.inFlight--;
+      this.scheduleRelease();
+    }
+  }
+
+  private async acquire(): Promise<ort.InferenceSession> {
+    if (this.current) return this.current;
+    this.loading ??= createNative(this.path, this.options)
+      .then((s) => {
+        this.current = s;
+        return s;
+      })
+      .catch((e: unknown) => {
+        throw new ModelError(`Cannot reload ${this.part} (${this.path}): ${firstLine(e)}. Re-export or re-download the model.`);
+      })
+      .finally(() => {
+        this.loading = undefined;
+      });
+    return this.loading;
+  }
+
+  /** Unloads after the current chain of runs: one event-loop turn with nothing in flight. */
+  private scheduleRelease(): void {
+    if (this.idleTimer) clearImmediate(this.idleTimer);
+    this.idleTimer = setImmediate(() => {
+      this.idleTimer = undefined;
+      if (this.inFlight === 0 && !this.loading) void this.release();
+    });
+  }
+
+  async release(): Promise<void> {
+    const s = this.current;
+    this.current = undefined;
+    if (s) await releaseNative(s);
+  }
+
+  startProfiling(): void {
+    this.current?.startProfiling();
+  }
+  endProfiling(): void {
+    this.current?.endProfiling();
+  }
 }
 
 function tensorMeta(list: readonly ort.InferenceSession.ValueMetadata[]) {

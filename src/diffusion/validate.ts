@@ -9,6 +9,8 @@ export const MIN_SIDE = 64;
 export const MAX_SIDE = 2048;
 export const MAX_STEPS = 150;
 export const MAX_COUNT = 8;
+/** The largest mask blur (Gaussian sigma, pixels): beyond this the mask is mostly blur. */
+export const MAX_MASK_BLUR = 64;
 
 const side = (what: string) =>
   z
@@ -34,6 +36,13 @@ export const generationRequestSchema = z.object({
   scheduler: z.enum(SCHEDULER_NAMES, { error: `scheduler must be one of ${SCHEDULER_NAMES.join(', ')}` }).optional(),
   initImage: z.instanceof(Uint8Array).optional(),
   strength: z.number().min(0, 'strength must be between 0 and 1').max(1, 'strength must be between 0 and 1').optional(),
+  // Any size: the mask is resized onto the input image (image-prep.ts).
+  mask: z.instanceof(Uint8Array).optional(),
+  maskBlur: z
+    .number()
+    .min(0, 'mask blur must be 0 or more')
+    .max(MAX_MASK_BLUR, `mask blur must be at most ${MAX_MASK_BLUR} pixels`)
+    .optional(),
 });
 
 export type ValidRequest = z.infer<typeof generationRequestSchema>;
@@ -55,6 +64,12 @@ export function validateRequest(req: Partial<GenerationRequest> & { prompt: stri
   }
   if (parsed.data.strength !== undefined && !parsed.data.initImage) {
     throw new InputError('strength only applies to image-to-image: give an input image too');
+  }
+  if (parsed.data.mask && !parsed.data.initImage) {
+    throw new InputError('a mask needs the image it masks: give an input image too');
+  }
+  if (parsed.data.maskBlur && !parsed.data.mask) {
+    throw new InputError('mask blur only applies to inpainting: give a mask too');
   }
   return parsed.data;
 }

@@ -7,12 +7,16 @@ import sharp from 'sharp';
 import { loadPipeline, upscaleImage, type StableDiffusionPipeline } from '../diffusion/pipeline.js';
 import { GenerationAbortedError, InputError } from '../diffusion/errors.js';
 import type { GenerationProgress, GenerationRequest } from '../diffusion/types.js';
+import { engineSettingsFromEnv, upscaleServiceFor } from '../diffusion/engine-settings.js';
+import type { UpscaleService } from '../diffusion/upscale.js';
 import { folderSizeMb, ModelCache } from './model-cache.js';
 import type { RunJob, WorkerOptions } from './ipc.js';
 
 export interface EngineResult {
   outputs: string[];
   seeds: number[];
+  /** Safety-checker flags per output ([] when the model has no checker). */
+  nsfw: boolean[];
   timings: { totalMs: number; stepMs: number };
 }
 
@@ -35,18 +39,25 @@ async function readInput(job: RunJob): Promise<Buffer> {
   });
 }
 
-async function upscale(job: RunJob): Promise<EngineResult> {
+/** With the configured upscaler network (UPSCALER) when given, else Lanczos. */
+async function upscale(job: RunJob, upscaler?: UpscaleService): Promise<EngineResult> {
   const started = performance.now();
-  const png = await upscaleImage(await readInput(job), job.upscaleFactor ?? 2);
+  const input = await readInput(job);
+  const factor = job.upscaleFactor ?? 2;
+  const png = upscaler ? await upscaler.upscale(input, factor) : await upscaleImage(input, factor);
   const outputs = await writeOutputs(job, [png]);
   const seed = typeof job.request.seed === 'number' ? job.request.seed : 0;
-  return { outputs, seeds: [seed], timings: { totalMs: performance.now() - started, stepMs: 0 } };
+  return { outputs, seeds: [seed], nsfw: [], timings: { totalMs: performance.now() - started, stepMs: 0 } };
 }
 
 export class DiffusionEngine implements Engine {
   private readonly cache: ModelCache<StableDiffusionPipeline>;
+  /** Memory savers and upscaler from the environment (LOW_MEMORY, UPSCALER, …). */
+  private readonly settings = engineSettingsFromEnv();
+  private readonly upscaler: UpscaleService;
   constructor(private readonly options: WorkerOptions) {
     this.cache = new ModelCache(options.maxLoadedModels, options.memoryBudgetMb);
+    this.upscaler = upscaleServiceFor(this.settings, { device: options.device, modelsDir: options.modelsDir });
   }
 
   loadedModels(): string[] {
@@ -54,9 +65,9 @@ export class DiffusionEngine implements Engine {
   }
 
   async run(job: RunJob, opts: { onProgress: (p: GenerationProgress) => void; signal: AbortSignal }): Promise<EngineResult> {
-    if (job.kind === 'upscale') return upscale(job);
+    if (job.kind === 'upscale') return upscale(job, this.upscaler);
     const dir = join(this.options.modelsDir, job.model);
-    const pipe = await this.cache.get(job.model, folderSizeMb(dir), () => loadPipeline(dir, { device: this.options.device }));
+    const pipe = await this.cache.get(job.model, folderSizeMb(dir), () => loadPipeline(dir, { ...this.settings.pipeline, device: this.options.device }));
     const request = { ...(job.request as unknown as GenerationRequest) };
     if (job.kind === 'img2img') request.initImage = await readInput(job);
     const result = await pipe.generate(request, opts);
@@ -64,6 +75,7 @@ export class DiffusionEngine implements Engine {
     return {
       outputs,
       seeds: result.images.map((i) => i.seed),
+      nsfw: result.images.some((i) => i.nsfw !== undefined) ? result.images.map((i) => i.nsfw === true) : [],
       timings: { totalMs: result.timings.totalMs, stepMs: result.timings.stepMs },
     };
   }
@@ -118,6 +130,6 @@ export class NoopEngine implements Engine {
     );
     const outputs = await writeOutputs(job, pngs);
     const totalMs = performance.now() - started;
-    return { outputs, seeds: pngs.map((_, i) => seed + i), timings: { totalMs, stepMs: this.options.noopStepMs } };
+    return { outputs, seeds: pngs.map((_, i) => seed + i), nsfw: [], timings: { totalMs, stepMs: this.options.noopStepMs } };
   }
 }

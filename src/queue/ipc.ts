@@ -48,6 +48,8 @@ export const fromWorkerSchema = z.discriminatedUnion('type', [
     jobId: z.string(),
     outputs: z.array(z.string()),
     seeds: z.array(z.number()),
+    /** Safety-checker flags per output; older workers send none. */
+    nsfw: z.array(z.boolean()).default([]),
     timings: z.object({ totalMs: z.number(), stepMs: z.number() }),
     loadedModels: z.array(z.string()),
   }),

@@ -21,9 +21,11 @@ import { WorkerHandle } from './worker-handle.js';
 import { assertWithinCaps, stallReason, workerDeathMessage } from './admission.js';
 import {
   type CancelResult,
+  type CapacityProbe,
   type JobQueue,
   type JobRecord,
   type JobSpec,
+  type LocalCapacity,
   type QueueEvents,
   type QueuePosition,
 } from './types.js';
@@ -242,6 +244,19 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     return [...running, ...[...this.projection().values()].map((p) => p.pos)];
   }
 
+  /** The devices, and when one would start `job` if it were submitted now (fair order included). */
+  localCapacity(job: CapacityProbe): LocalCapacity {
+    if (this.slots.length === 0) return { devices: 0, etaMs: 0 };
+    const id = '#capacity-probe';
+    const record: JobRecord = { ...job, id, state: 'queued', createdAt: Date.now(), attempts: 0, outputs: [], seeds: [], nsfw: [] };
+    this.lines.push({ id, userId: job.requester.userId, seq: Number.MAX_SAFE_INTEGER, record });
+    try {
+      return { devices: this.slots.length, etaMs: this.projection().get(id)?.pos.etaMs ?? 0 };
+    } finally {
+      this.lines.remove(id);
+    }
+  }
+
   setMessage(jobId: string, messageId: string): void {
     const record = this.get(jobId);
     if (!record) return;
@@ -336,6 +351,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     if (m.type === 'done') {
       record.outputs = m.outputs;
       record.seeds = m.seeds;
+      record.nsfw = m.nsfw;
       record.timings = m.timings;
       this.recordSpeed(record, slot.device);
       this.finish(record, 'done');
@@ -538,6 +554,8 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   /** Queued jobs line up again in their order; jobs interrupted mid-run go first. */
   private restoreUnfinished(): void {
     for (const { record, seq, resumeFirst } of this.store.unfinished()) {
+      // Imagen jobs are run in the bot process by ProviderQueue, not on a device.
+      if (record.provider === 'imagen') continue;
       if (record.state === 'running') {
         // The parent died mid-run: not the job's fault, so the run does not count.
         record.state = 'queued';

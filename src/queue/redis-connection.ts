@@ -6,6 +6,8 @@ export interface RedisClient {
   hset(key: string, field: string, value: string): Promise<number>;
   hdel(key: string, ...fields: string[]): Promise<number>;
   hgetall(key: string): Promise<Record<string, string>>;
+  sadd(key: string, ...members: string[]): Promise<number>;
+  smembers(key: string): Promise<string[]>;
   ping(): Promise<string>;
   quit(): Promise<string>;
   disconnect(): void;

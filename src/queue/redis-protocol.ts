@@ -1,6 +1,7 @@
 // What travels through Redis between the bot (producer) and worker hosts (`npm run worker`):
 // BullMQ job data, progress payloads and return values, all validated on arrival because the
 // two sides may run different builds. Images travel as base64: a worker host may be elsewhere.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /** Job name on the BullMQ queue (one queue; the name only labels jobs in dashboards). */
@@ -49,6 +50,8 @@ export const redisResultSchema = z.object({
   /** PNG bytes, base64, in order. */
   images: z.array(z.string()),
   seeds: z.array(z.number()),
+  /** Safety-checker flags per image; older worker hosts send none. */
+  nsfw: z.array(z.boolean()).default([]),
   timings: z.object({ totalMs: z.number(), stepMs: z.number() }),
 });
 export type RedisResult = z.infer<typeof redisResultSchema>;
@@ -70,4 +73,29 @@ export type Heartbeat = z.infer<typeof heartbeatSchema>;
 /** Redis key of the hash where worker hosts publish one heartbeat per device. */
 export function devicesKey(prefix: string, queueName: string): string {
   return `${prefix}:${queueName}:devices`;
+}
+
+// ---- model lanes (affinity) -------------------------------------------------------------------
+// Jobs that need a model wait on that model's own BullMQ queue (a "lane"), so a device can take
+// jobs for the models it has loaded first (src/queue/affinity.ts). Upscales need no model and,
+// like jobs from builds before lanes, use the base queue, which also carries the custom events.
+
+/** Custom event on the base queue: a bot queued the first job for a model (payload: `model`). */
+export const LANE_EVENT = 'imagine-lane';
+
+/** Redis key of the set of models bots have queued jobs for (worker hosts open their lanes). */
+export function lanesKey(prefix: string, queueName: string): string {
+  return `${prefix}:${queueName}:lanes`;
+}
+
+/** The BullMQ queue of `model`'s jobs: `<base>.model.<name>` (BullMQ names cannot hold ':'). */
+export function laneName(baseQueue: string, model: string): string {
+  const safe = model.replace(/[^\w.-]/g, '_');
+  const suffix = safe === model ? '' : `-${createHash('sha1').update(model).digest('hex').slice(0, 8)}`;
+  return `${baseQueue}.model.${safe}${suffix}`;
+}
+
+/** Where a job waits: its model's lane, or the base queue for upscales. */
+export function laneOf(baseQueue: string, job: { kind: string; model: string }): string {
+  return job.kind === 'upscale' ? baseQueue : laneName(baseQueue, job.model);
 }

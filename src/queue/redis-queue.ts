@@ -1,10 +1,11 @@
-// The Redis backend, bot side (QUEUE_BACKEND=redis): jobs go onto one BullMQ queue that worker
-// hosts (`npm run worker`) consume. SQLite in DATA_DIR stays the bot's record of every job;
-// Redis is the transport. Fairness uses BullMQ priorities (a user's k-th waiting job competes
-// with everyone else's k-th); the caps are the bot's own admission check, as BullMQ has none.
+// The Redis backend, bot side (QUEUE_BACKEND=redis): jobs go onto BullMQ queues that worker
+// hosts (`npm run worker`) consume, one "lane" per model so hosts can prefer the models they
+// have loaded (redis-lanes.ts, affinity.ts). SQLite in DATA_DIR stays the bot's record of every
+// job; Redis is the transport. Fairness uses BullMQ priorities (a user's k-th waiting job
+// competes with everyone else's k-th); the caps are the bot's own admission check, as BullMQ has none.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { Queue, QueueEvents, QueueEventsProducer, type Job } from 'bullmq';
+import { QueueEventsProducer, type Job, type QueueEvents } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { AppConfig } from '../config/env.js';
 import { InputError } from '../diffusion/errors.js';
@@ -12,6 +13,7 @@ import { jobLogger, logger } from '../log.js';
 import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
 import type { ObservableQueue } from '../metrics/server.js';
 import { openDatabase, type Db } from '../store/db.js';
+import { ownsOrphansOf, shardOfThisProcess, shardOwner, type ShardIdentity } from '../sharding.js';
 import { FileStore } from '../store/files.js';
 import { JobStore } from '../store/jobs.js';
 import { StepStatsStore } from '../store/step-stats.js';
@@ -20,6 +22,7 @@ import { Estimator, jobUnits, projectPositions } from './estimates.js';
 import type { QueueConfig } from './local-queue.js';
 import { resolveModelName } from './model-names.js';
 import { redisConnector, type RedisClient, type RedisConnector } from './redis-connection.js';
+import { LaneSet } from './redis-lanes.js';
 import {
   CANCEL_EVENT,
   CANCELLED_REASON,
@@ -27,7 +30,9 @@ import {
   HEARTBEAT_STALE_MS,
   JOB_ATTEMPTS,
   JOB_NAME,
+  LANE_EVENT,
   devicesKey,
+  laneName,
   heartbeatSchema,
   redisJobDataSchema,
   redisProgressSchema,
@@ -35,7 +40,7 @@ import {
   type Heartbeat,
   type RedisJobData,
 } from './redis-protocol.js';
-import type { CancelResult, JobQueue, JobRecord, JobSpec, QueueEvents as Events, QueuePosition } from './types.js';
+import type { CancelResult, CapacityProbe, JobQueue, JobRecord, JobSpec, LocalCapacity, QueueEvents as Events, QueuePosition } from './types.js';
 
 export type RedisQueueConfig = QueueConfig & Pick<AppConfig, 'REDIS_URL' | 'REDIS_QUEUE' | 'REDIS_PREFIX' | 'QUEUE_OWNER'>;
 
@@ -62,7 +67,8 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   private readonly estimator: Estimator;
   private readonly metrics: QueueMetrics;
   private readonly events = new EventEmitter();
-  private readonly owner: string;
+  /** Which bot process reports a job (QUEUE_OWNER); ProviderQueue stores its Imagen jobs under it too. */
+  readonly owner: string;
   /** Unfinished jobs this process submitted (or restored): only these are reported. */
   private readonly tracked = new Map<string, JobRecord>();
   private readonly settling = new Set<string>();
@@ -71,13 +77,14 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   /** Submitted but not yet announced with 'queued': no 'position' event may come first. */
   private readonly announcing = new Set<string>();
   private readonly ready: Promise<void>;
-  private queue?: Queue;
-  private queueEvents?: QueueEvents;
+  private lanes?: LaneSet;
   private producer?: QueueEventsProducer;
   private client?: RedisClient;
   private connector?: RedisConnector;
   private snapshot: QueuePosition[] = [];
   private devices: Heartbeat[] = [];
+  /** What the last refresh projected positions from (for localCapacity). */
+  private lastLoad: { waiting: Pick<JobRecord, 'id' | 'kind' | 'model' | 'request'>[]; loads: { device: string; busyForMs: number }[] } = { waiting: [], loads: [] };
   private connected = false;
   private closed = false;
   private submitting: Promise<unknown> = Promise.resolve();
@@ -97,9 +104,12 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     this.files = new FileStore(config.DATA_DIR);
     this.estimator = new Estimator(this.stats.all(), config.NOOP_STEP_MS);
     this.metrics = opts.metrics ?? createQueueMetrics({ defaultMetrics: true });
-    this.owner = config.QUEUE_OWNER ?? (process.env.SHARDS ? `shard-${process.env.SHARDS}` : 'bot');
+    const shard = shardOfThisProcess();
+    this.owner = config.QUEUE_OWNER ?? (shard ? shardOwner(shard) : 'bot');
     this.events.setMaxListeners(50);
-    for (const { record } of this.store.unfinished(this.owner)) this.tracked.set(record.id, record);
+    this.adoptOrphans(shard, config.QUEUE_OWNER !== undefined);
+    // Imagen jobs never go to Redis: ProviderQueue runs them in this process.
+    for (const { record } of this.store.unfinished(this.owner)) if (record.provider !== 'imagen') this.tracked.set(record.id, record);
     this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS);
     this.ready = this.init(config.REDIS_URL);
     this.ready.catch((err: unknown) => logger.error({ err }, 'redis queue failed to start'));
@@ -129,12 +139,12 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     if (!by.isAdmin && record.requester.userId !== by.userId) return 'forbidden';
     if (record.state !== 'queued' && record.state !== 'running') return 'already_finished';
     await this.readyWithin(10_000);
-    const queue = this.queue!;
-    if ((await queue.remove(jobId).catch(() => 0)) === 1) {
+    const found = await this.lanes!.find(record);
+    if (found && (await found.lane.queue.remove(jobId).catch(() => 0)) === 1) {
       this.finishElsewhere(record, 'cancelled');
       return 'cancelled';
     }
-    const job = await queue.getJob(jobId);
+    const job = found ? await found.lane.queue.getJob(jobId) : undefined;
     const state = job ? await job.getState() : 'unknown';
     if (state === 'completed' || state === 'failed') return 'already_finished';
     if (!job) {
@@ -174,6 +184,14 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   }
 
   /** Running jobs of this process (position 0), then every waiting job, as last refreshed. */
+  /** Live worker devices, and when one would start `job` behind the waiting line as last refreshed. */
+  localCapacity(job: CapacityProbe): LocalCapacity {
+    if (this.devices.length === 0) return { devices: 0, etaMs: 0 };
+    const probe = { id: '#capacity-probe', kind: job.kind, model: job.model, request: job.request };
+    const projected = projectPositions([...this.lastLoad.waiting, probe], this.lastLoad.loads, this.estimator);
+    return { devices: this.devices.length, etaMs: projected.at(-1)?.pos.etaMs ?? 0 };
+  }
+
   positions(): QueuePosition[] {
     const running = [...this.tracked.values()]
       .filter((r) => r.state === 'running')
@@ -227,13 +245,27 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     clearTimeout(this.refreshTimer);
     await this.ready.catch(() => undefined);
     await this.submitting;
-    await Promise.allSettled([this.queueEvents?.close(), this.producer?.close(), this.queue?.close()]);
+    await Promise.allSettled([this.lanes?.close(), this.producer?.close()]);
     await this.connector?.closeAll();
     this.db.close();
     this.events.removeAllListeners();
   }
 
   // ---- start-up -----------------------------------------------------------------------------
+
+  /**
+   * Re-owns unfinished jobs of bot processes that no longer exist (the shard count went down,
+   * or sharding was turned on or off), so exactly one process reports each of them.
+   */
+  private adoptOrphans(shard: ShardIdentity | undefined, customOwner: boolean): void {
+    const rows = this.db.prepare(`SELECT DISTINCT owner FROM jobs WHERE state IN ('queued', 'running')`).all() as { owner: string }[];
+    const adopt = this.db.prepare(`UPDATE jobs SET owner = ? WHERE owner = ? AND state IN ('queued', 'running')`);
+    for (const { owner } of rows) {
+      if (owner === this.owner || !ownsOrphansOf(owner, shard, customOwner)) continue;
+      const { changes } = adopt.run(this.owner, owner);
+      if (changes > 0) logger.info({ from: owner, to: this.owner, jobs: changes }, 'took over unfinished jobs of a bot process that no longer runs');
+    }
+  }
 
   private async init(url: string): Promise<void> {
     const connector = await redisConnector(url, (err) => {
@@ -244,15 +276,11 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     const connect = () => connector.connect();
     const base = { prefix: this.config.REDIS_PREFIX };
     this.client = connect();
-    this.queue = new Queue(this.config.REDIS_QUEUE, {
-      ...base,
-      connection: connect() as never,
-      streams: { events: { maxLen: EVENTS_MAX_LEN } },
-    });
     this.producer = new QueueEventsProducer(this.config.REDIS_QUEUE, { ...base, connection: connect() as never });
-    this.queueEvents = new QueueEvents(this.config.REDIS_QUEUE, { ...base, connection: connect() as never });
-    this.listen(this.queueEvents);
-    await Promise.all([this.queue.waitUntilReady(), this.queueEvents.waitUntilReady(), this.client.ping()]);
+    this.lanes = new LaneSet({ baseQueue: this.config.REDIS_QUEUE, prefix: this.config.REDIS_PREFIX, connect, client: this.client, listen: (e) => this.listen(e) });
+    await this.client.ping();
+    // Lanes of our unfinished jobs first: their events must be live before reconcile reads them.
+    await Promise.all([this.lanes.base(), this.lanes.openRegistered(), ...[...this.tracked.values()].map((r) => this.lanes!.laneFor(r))]);
     this.connected = true;
     // Events are live from here on; catch up with whatever happened while we were away.
     await this.reconcile();
@@ -285,10 +313,9 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
 
   /** Brings every unfinished job of ours in line with Redis; re-adds any that Redis lost. */
   private async reconcile(): Promise<void> {
-    const queue = this.queue!;
     for (const record of [...this.tracked.values()]) {
       if (this.closed) return;
-      const job = await queue.getJob(record.id);
+      const job = (await this.lanes!.find(record))?.job;
       if (!job) {
         if (!this.tracked.has(record.id) || this.settling.has(record.id)) continue;
         jobLogger(record.id).warn('job missing from Redis; queueing it again');
@@ -315,7 +342,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       throw new InputError(`A ${spec.kind} job needs an input image.`);
     }
     const model = spec.kind === 'upscale' ? spec.model : this.resolveModel(spec.model);
-    const [waiting, active] = await Promise.all([this.waitingJobs(), this.queue!.getJobs(['active'])]);
+    const [waiting, active] = await Promise.all([this.waitingJobs(), this.lanes!.jobs(['active'])]);
     const userId = spec.requester.userId;
     const ofUser = (j: Job) => (j.data as Partial<RedisJobData>).userId === userId;
     const mine = waiting.filter(ofUser);
@@ -379,7 +406,13 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       userId: record.requester.userId,
       owner: this.owner,
     };
-    await this.queue!.add(JOB_NAME, redisJobDataSchema.parse(data), {
+    const route = this.routeOf(record);
+    const lane = await this.lanes!.open(route);
+    if (route !== this.config.REDIS_QUEUE && (await this.lanes!.register(record.model))) {
+      // The first job for this model anywhere: worker hosts open its lane now, not at their next heartbeat.
+      await this.producer!.publishEvent({ eventName: LANE_EVENT, model: record.model }, EVENTS_MAX_LEN);
+    }
+    await lane.queue.add(JOB_NAME, redisJobDataSchema.parse(data), {
       jobId: record.id,
       priority,
       attempts: JOB_ATTEMPTS,
@@ -390,6 +423,16 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     });
   }
 
+  /**
+   * Affinity (src/queue/affinity.ts): a model that some live device has loaded waits on its own
+   * lane, where those devices take it first; any other job waits on the base queue, where the
+   * device idle longest takes it (BullMQ serves the longest-blocked worker first).
+   */
+  private routeOf(record: Pick<JobRecord, 'kind' | 'model'>): string {
+    const warm = record.kind !== 'upscale' && this.devices.some((d) => d.loadedModels.includes(record.model));
+    return warm ? laneName(this.config.REDIS_QUEUE, record.model) : this.config.REDIS_QUEUE;
+  }
+
   private resolveModel(requested: string): string {
     // Worker hosts advertise their model folders; with none alive yet, any name may wait for one.
     const known = [...new Set(this.devices.flatMap((d) => d.models))].sort();
@@ -398,7 +441,9 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   }
 
   private async waitingJobs(): Promise<Job[]> {
-    return this.queue!.getJobs(['waiting', 'prioritized', 'delayed'], 0, -1, true);
+    // Lanes other bots opened count towards the global cap as well.
+    await this.lanes!.openRegistered();
+    return this.lanes!.jobs(['waiting', 'prioritized', 'delayed']);
   }
 
   // ---- events from Redis --------------------------------------------------------------------
@@ -442,6 +487,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       const result = parsed.data;
       record.outputs = await this.files.writeOutputs(jobId, result.images.map((b) => Buffer.from(b, 'base64')));
       record.seeds = result.seeds;
+      record.nsfw = result.nsfw;
       record.timings = result.timings;
       record.device = result.device;
       if (record.startedAt) this.metrics.runSeconds.observe({ device: result.device, kind: record.kind }, (Date.now() - record.startedAt) / 1000);
@@ -504,7 +550,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     }
     for (const w of this.finishWaiters.get(record.id) ?? []) w(state);
     this.finishWaiters.delete(record.id);
-    if (removeFromRedis && this.queue) void this.queue.remove(record.id).catch(() => 0);
+    if (removeFromRedis && this.lanes) void this.lanes.find(record).then((found) => found?.lane.queue.remove(record.id)).catch(() => 0);
     this.scheduleRefresh();
   }
 
@@ -561,10 +607,12 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   }
 
   private async refreshOnce(): Promise<Map<string, QueuePosition>> {
-    if (this.closed || !this.queue || !this.client) return new Map();
+    if (this.closed || !this.lanes || !this.client) return new Map();
+    // Other bots' lanes too: their waiting jobs are ahead of ours.
+    await this.lanes.openRegistered();
     const [waiting, active, beats] = await Promise.all([
-      this.queue.getJobs(['waiting', 'prioritized'], 0, -1, true),
-      this.queue.getJobs(['active']),
+      this.lanes.jobs(['waiting', 'prioritized']),
+      this.lanes.jobs(['active']),
       this.client.hgetall(devicesKey(this.config.REDIS_PREFIX, this.config.REDIS_QUEUE)),
     ]);
     const now = Date.now();
@@ -584,6 +632,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       return { device: d.device, busyForMs };
     });
     const projected = projectPositions(waiting.map(describe), loads, this.estimator);
+    this.lastLoad = { waiting: waiting.map(describe), loads };
     this.snapshot = projected.map((p) => p.pos);
     const perDevice = new Map<string, number>(this.devices.map((d) => [d.device, d.jobId ? 1 : 0]));
     for (const { pos, device } of projected) {

@@ -53,6 +53,7 @@ export interface JobRecord extends Omit<JobSpec, 'initImage'> {
   finishedAt?: number;
   device?: string;
   attempts: number;
+  /** Why the job failed; on an Imagen job re-run after its local run failed, that local failure. */
   error?: string;
   /** Stored output images (PNG paths), in order. */
   outputs: string[];
@@ -70,6 +71,16 @@ export interface QueuePosition {
   /** 1-based place among waiting jobs (0 when running). */
   position: number;
   /** Estimated ms until the job starts. */
+  etaMs: number;
+}
+
+/** A job not yet submitted, as localCapacity() sees it. */
+export type CapacityProbe = Pick<JobSpec, 'kind' | 'model' | 'request' | 'requester'>;
+
+export interface LocalCapacity {
+  /** Local devices that could run the job (0: none, e.g. DEVICES=none or no live worker host). */
+  devices: number;
+  /** Estimated wait before one of them would start it. */
   etaMs: number;
 }
 
@@ -108,6 +119,8 @@ export interface JobQueue {
   input(jobId: string): Promise<Buffer | undefined>;
   /** Waiting and running jobs with positions and estimates. */
   positions(): QueuePosition[];
+  /** What the local devices offer a job like this right now (the provider policy asks before routing). */
+  localCapacity?(job: CapacityProbe): LocalCapacity;
   /** Record where the job's message lives (for posting results after restarts). */
   setMessage(jobId: string, messageId: string): void;
   on<E extends keyof QueueEvents>(event: E, handler: QueueEvents[E]): void;

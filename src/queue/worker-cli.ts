@@ -10,6 +10,7 @@ import { RedisWorkerHost } from './redis-worker.js';
 async function main(): Promise<void> {
   const config = loadEnv();
   if (!config.REDIS_URL) throw new Error('Invalid configuration:\n  REDIS_URL: required by `npm run worker`');
+  if (config.DEVICES.length === 0) throw new Error('Invalid configuration:\n  DEVICES: a worker host needs at least one device (cpu, cuda:0, …), not none');
   const host = await RedisWorkerHost.start(config, { shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS });
   const metrics = config.METRICS_PORT === undefined ? undefined : await startMetricsServer(config.METRICS_PORT, host);
   let stopping = false;

@@ -2,7 +2,7 @@
 // "resume first" after an interruption) stays here and out of the public record.
 import { z } from 'zod';
 import type { Db } from './db.js';
-import type { JobKind, JobRecord, JobState } from '../queue/types.js';
+import type { JobKind, JobProvider, JobRecord, JobState } from '../queue/types.js';
 
 interface JobRow {
   seq: number;
@@ -172,5 +172,21 @@ export class JobStore {
       .prepare(`SELECT * FROM jobs WHERE outputs_expired = 0 AND finished_at IS NOT NULL AND finished_at < ? AND state IN ('done', 'failed', 'cancelled')`)
       .all(before) as JobRow[];
     return rows.map(rowToRecord);
+  }
+
+  /**
+   * Images asked of `provider` by jobs created since `since`, in one guild (null: outside
+   * guilds) or, with `guildId` undefined, everywhere. Failed jobs and jobs cancelled before they
+   * started do not count (as in the per-user quotas): nothing was drawn for them.
+   */
+  imagesSince(provider: JobProvider, since: number, guildId?: string | null): number {
+    const counts = `provider = ? AND created_at >= ? AND state != 'failed' AND NOT (state = 'cancelled' AND started_at IS NULL)`;
+    const images = `COALESCE(SUM(COALESCE(json_extract(request_json, '$.count'), 1)), 0)`;
+    const row = (
+      guildId === undefined
+        ? this.db.prepare(`SELECT ${images} AS n FROM jobs WHERE ${counts}`).get(provider, since)
+        : this.db.prepare(`SELECT ${images} AS n FROM jobs WHERE guild_id IS ? AND ${counts}`).get(guildId, provider, since)
+    ) as { n: number };
+    return row.n;
   }
 }

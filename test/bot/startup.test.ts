@@ -60,6 +60,6 @@ test('npm run register puts the commands on the dev guild', async () => {
   const guild = discord.guild().id;
   const r = await run('src/bot/register-cli.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.restUrl, DEV_GUILD_ID: guild });
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, `Registered /imagine for guild ${guild} (available now).\n`);
-  assert.deepEqual(discord.commands(guild).map((c) => (c as { name: string }).name), ['imagine']);
+  assert.equal(r.stdout, `Registered /cancel, /imagine, /models, /queue, /settings, /stats for guild ${guild} (available now).\n`);
+  assert.deepEqual(discord.commands(guild).map((c) => (c as { name: string }).name), ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats']);
 });

@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { readTextChunks } from '../../src/diffusion/png.js';
 import { tinyModel } from '../support/tiny-models.js';
+import { createTinyUpscaler } from '../../src/models/tiny/upscaler.js';
 
-function imagine(args: string[]) {
+function imagine(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/imagine.ts', ...args], {
     encoding: 'utf8',
-    env: { ...process.env, LOG_LEVEL: 'warn' },
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     timeout: 60_000,
   });
 }
@@ -47,4 +48,76 @@ test('bad input: one clear line, exit 1, no stack trace, no output file', async 
   }
   assert.equal(existsSync(out), false);
   assert.deepEqual(readdirSync(dir), []);
+});
+
+test('--upscale 2|4: Lanczos without an upscaler, the --upscaler model when given; --hires redraws at 2×', async () => {
+  const model = await tinyModel();
+  const dir = mkdtempSync(join(tmpdir(), 'cli-up-'));
+  const env = { MODELS_DIR: join(dir, 'no-models') }; // no installed upscaler: Lanczos
+  const size = async (path: string) => {
+    const m = await sharp(readFileSync(path)).metadata();
+    return [m.width, m.height];
+  };
+  const common = ['a photo of a cat', '--model', model, '--steps', '2', '--seed', '3', '--size', '64x72'];
+
+  const lanczos = join(dir, 'lanczos.png');
+  let r = imagine([...common, '--upscale', '2', '--out', lanczos], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /upscaled 2× with Lanczos/);
+  assert.deepEqual(await size(lanczos), [128, 144]);
+  assert.match(readTextChunks(readFileSync(lanczos)).parameters, /Seed: 3, Size: 64x72.*Postprocess upscale by: 2, Postprocess upscaler: Lanczos/);
+
+  const upscaler = join(dir, 'tiny-x2');
+  await createTinyUpscaler(upscaler, { scale: 2 });
+  const withModel = join(dir, 'model.png');
+  r = imagine([...common, '--upscale', '4', '--upscaler', upscaler, '--out', withModel], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /upscaled 4× with tiny-x2/);
+  assert.deepEqual(await size(withModel), [256, 288]);
+
+  const hires = join(dir, 'hires.png');
+  r = imagine([...common, '--hires', '--out', hires], env);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /hires fix/);
+  assert.deepEqual(await size(hires), [128, 144]);
+  assert.match(readTextChunks(readFileSync(hires)).parameters, /Denoising strength: 0\.3, Hires upscale: 2/);
+
+  r = imagine([...common, '--upscale', '3', '--out', join(dir, 'bad.png')], env);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--upscale must be 2 or 4/);
+});
+
+test('--image/--strength/--mask/--mask-blur: image-to-image and inpainting from files', async () => {
+  const model = await tinyModel();
+  const dir = mkdtempSync(join(tmpdir(), 'cli-inpaint-'));
+  // A 90 × 60 input and a smaller mask (right half white). Without --size the output keeps the
+  // input's aspect at about the model's area, in multiples of 64.
+  const input = join(dir, 'in.jpg');
+  await sharp({ create: { width: 90, height: 60, channels: 3, background: '#4a7bd0' } }).jpeg().toFile(input);
+  const maskFile = join(dir, 'mask.png');
+  await sharp({ create: { width: 30, height: 20, channels: 3, background: '#000' } })
+    .composite([{ input: { create: { width: 15, height: 20, channels: 3, background: '#fff' } }, left: 15, top: 0 }])
+    .png()
+    .toFile(maskFile);
+
+  const img2img = join(dir, 'img2img.png');
+  let r = imagine(['a lake', '--model', model, '--steps', '4', '--seed', '1', '--image', input, '--strength', '0.5', '--out', img2img]);
+  assert.equal(r.status, 0, r.stderr);
+  const meta = await sharp(readFileSync(img2img)).metadata();
+  // 90 × 60 at about 256 × 256 (the tiny model's default) is 314 × 209: 320 × 192 in multiples of 64.
+  assert.deepEqual([meta.width, meta.height], [320, 192]);
+  assert.match(readTextChunks(readFileSync(img2img)).parameters, /Denoising strength: 0\.5/);
+
+  const inpainted = join(dir, 'inpainted.png');
+  r = imagine(['a boat', '--model', model, '--steps', '3', '--seed', '1', '--size', '96x64', '--image', input, '--mask', maskFile, '--mask-blur', '2', '--out', inpainted]);
+  assert.equal(r.status, 0, r.stderr);
+  const { data } = await sharp(readFileSync(inpainted)).raw().toBuffer({ resolveWithObject: true });
+  const kept = await sharp(input).resize(96, 64, { fit: 'cover' }).raw().toBuffer();
+  assert.ok(data.subarray(0, 30 * 3).equals(kept.subarray(0, 30 * 3)), 'left of the mask is the input');
+  assert.match(readTextChunks(readFileSync(inpainted)).parameters, /Denoising strength: 1\b/, 'inpainting defaults to strength 1');
+
+  r = imagine(['a boat', '--model', model, '--mask', maskFile, '--out', join(dir, 'bad.png')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /mask needs the image it masks/);
+  assert.doesNotMatch(r.stderr, /^\s+at /m);
 });

@@ -2,14 +2,20 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTinyModel, type TinyModelOptions } from '../../src/models/tiny/index.js';
+import { createTinyModel, type SafetyCheckerMode, type TinyModelOptions, type TinyLayout } from '../../src/models/tiny/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tiny-models-'));
 const made = new Map<string, Promise<string>>();
 process.on('exit', () => rmSync(root, { recursive: true, force: true }));
 
-/** Path of a tiny model with these options (created on first use). */
-export function tinyModel(options: TinyModelOptions = {}, name = 'tiny'): Promise<string> {
+/**
+ * Path of a tiny model with these options (created on first use). A layout name alone, e.g.
+ * tinyModel('sdxl'), is that layout's model in a folder named after it.
+ */
+export function tinyModel(optionsOrLayout: TinyModelOptions | TinyLayout = {}, name?: string): Promise<string> {
+  const layoutOnly = typeof optionsOrLayout === 'string';
+  const options: TinyModelOptions = layoutOnly ? { layout: optionsOrLayout } : optionsOrLayout;
+  name ??= layoutOnly ? optionsOrLayout : 'tiny';
   const key = `${name}:${JSON.stringify(options)}`;
   let p = made.get(key);
   if (!p) {
@@ -18,6 +24,14 @@ export function tinyModel(options: TinyModelOptions = {}, name = 'tiny'): Promis
     made.set(key, p);
   }
   return p;
+}
+
+/**
+ * A tiny model with a safety checker that flags 'always', 'never', or { meanAbove: t } when the
+ * mean of its CLIP-normalised input exceeds t (about -1.8 for black, +1.9 for white).
+ */
+export function tinyModelWithSafetyChecker(mode: SafetyCheckerMode, options: TinyModelOptions = {}): Promise<string> {
+  return tinyModel({ ...options, safetyChecker: mode }, 'nsfw');
 }
 
 export const tinyModelsRoot = root;

@@ -60,7 +60,7 @@ function vpCoordinates(sigma: number): { alpha: number; sigmaT: number; lambda: 
 }
 
 export class DpmMultistepScheduler implements Scheduler<DpmMultistepConfig> {
-  readonly name = 'dpmpp_2m';
+  readonly name: 'dpmpp_2m' | 'dpmpp_2m_karras';
   readonly config: Readonly<DpmMultistepConfig>;
   readonly order = 1;
   readonly stochastic: boolean;
@@ -74,7 +74,9 @@ export class DpmMultistepScheduler implements Scheduler<DpmMultistepConfig> {
   private modelOutputs: (Float32Array | undefined)[] = [];
   private lowerOrderNums = 0;
 
-  constructor(config: unknown) {
+  /** `name` tells a registry variant (DPM++ 2M Karras) from the plain class. */
+  constructor(config: unknown, name: 'dpmpp_2m' | 'dpmpp_2m_karras' = 'dpmpp_2m') {
+    this.name = name;
     this.config = parseSchedulerConfig(dpmConfigSchema, config, CLASS);
     const c = this.config;
     if (c.thresholding) unsupportedOption(CLASS, 'thresholding', 'dynamic thresholding is for pixel-space models');
@@ -169,7 +171,7 @@ export class DpmMultistepScheduler implements Scheduler<DpmMultistepConfig> {
     const converted = this.convertModelOutput(modelOutput, sample, index);
     this.modelOutputs.shift();
     this.modelOutputs.push(converted);
-    const noise = this.stochastic ? drawNoise(generator, modelOutput.length, 'DPM++ SDE') : undefined;
+    const noise = this.stochastic ? drawNoise(generator, modelOutput.length, 'DPM++ 2M SDE') : undefined;
 
     // A repeated sigma (rounded timesteps at very high step counts) makes a step of size 0 in λ,
     // and the multistep formulas divide by it: diffusers returns NaN there, this falls back to

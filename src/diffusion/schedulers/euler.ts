@@ -36,7 +36,7 @@ export type EulerConfig = z.output<typeof eulerConfigSchema>;
 const ZERO_SNR_ALPHA_CUMPROD = 2 ** -24;
 
 export class EulerScheduler implements Scheduler<EulerConfig> {
-  readonly name = 'euler';
+  readonly name: 'euler' | 'euler_karras';
   readonly config: Readonly<EulerConfig>;
   readonly order = 1;
   readonly stochastic = false;
@@ -47,7 +47,9 @@ export class EulerScheduler implements Scheduler<EulerConfig> {
   private readonly alphasCumprod: Float32Array;
   private readonly stepIndex = new StepIndex();
 
-  constructor(config: unknown) {
+  /** `name` tells a registry variant (Euler Karras) from the plain class. */
+  constructor(config: unknown, name: 'euler' | 'euler_karras' = 'euler') {
+    this.name = name;
     this.config = parseSchedulerConfig(eulerConfigSchema, config, 'EulerDiscreteScheduler');
     const c = this.config;
     if (c.use_beta_sigmas) unsupportedOption('EulerDiscreteScheduler', 'use_beta_sigmas', 'it needs scipy’s beta.ppf');

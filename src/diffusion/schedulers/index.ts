@@ -3,16 +3,33 @@
 import type { SchedulerName } from '../types.js';
 import type { SchedulerConfig } from './config.js';
 import { DdimScheduler, type DdimConfig } from './ddim.js';
+import { DdpmScheduler, type DdpmConfig } from './ddpm.js';
 import { DpmMultistepScheduler, type DpmMultistepConfig } from './dpm-multistep.js';
+import { DpmSdeScheduler, type DpmSdeConfig } from './dpm-sde.js';
 import { EulerAncestralScheduler, type EulerAncestralConfig } from './euler-ancestral.js';
 import { EulerScheduler, type EulerConfig } from './euler.js';
+import { HeunScheduler, type HeunConfig } from './heun.js';
 import { LcmScheduler, type LcmConfig } from './lcm.js';
+import { LmsScheduler, type LmsConfig } from './lms.js';
 import { PndmScheduler, type PndmConfig } from './pndm.js';
 import type { Scheduler } from './types.js';
+import { UniPcScheduler, type UniPcConfig } from './unipc.js';
 
 export type { SchedulerConfig } from './config.js';
 export type { NoiseGenerator, Scheduler, StepOutput } from './types.js';
-export type ResolvedConfig = PndmConfig | DdimConfig | EulerConfig | EulerAncestralConfig | DpmMultistepConfig | LcmConfig;
+export { stepCounter } from './step-progress.js';
+export type ResolvedConfig =
+  | PndmConfig
+  | DdimConfig
+  | DdpmConfig
+  | EulerConfig
+  | EulerAncestralConfig
+  | HeunConfig
+  | LmsConfig
+  | DpmMultistepConfig
+  | DpmSdeConfig
+  | UniPcConfig
+  | LcmConfig;
 
 interface SchedulerEntry {
   /** diffusers' class name, as in scheduler_config.json's _class_name. */
@@ -24,34 +41,32 @@ interface SchedulerEntry {
 const SCHEDULERS: Record<SchedulerName, SchedulerEntry> = {
   pndm: { className: 'PNDMScheduler', label: 'PNDM', create: (c) => new PndmScheduler(c) },
   ddim: { className: 'DDIMScheduler', label: 'DDIM', create: (c) => new DdimScheduler(c) },
+  ddpm: { className: 'DDPMScheduler', label: 'DDPM', create: (c) => new DdpmScheduler(c) },
   euler: { className: 'EulerDiscreteScheduler', label: 'Euler', create: (c) => new EulerScheduler(c) },
   euler_a: { className: 'EulerAncestralDiscreteScheduler', label: 'Euler a', create: (c) => new EulerAncestralScheduler(c) },
+  heun: { className: 'HeunDiscreteScheduler', label: 'Heun', create: (c) => new HeunScheduler(c) },
+  lms: { className: 'LMSDiscreteScheduler', label: 'LMS', create: (c) => new LmsScheduler(c) },
   dpmpp_2m: { className: 'DPMSolverMultistepScheduler', label: 'DPM++ 2M', create: (c) => new DpmMultistepScheduler(c) },
+  // k-diffusion's DPM++ SDE (2 UNet calls per step); its Brownian noise comes from the job's seed,
+  // not from torchsde as in diffusers (see dpm-sde.ts).
+  dpmpp_sde: { className: 'DPMSolverSDEScheduler', label: 'DPM++ SDE', create: (c) => new DpmSdeScheduler(c) },
+  unipc: { className: 'UniPCMultistepScheduler', label: 'UniPC', create: (c) => new UniPcScheduler(c) },
   lcm: { className: 'LCMScheduler', label: 'LCM', create: (c) => new LcmScheduler(c) },
   // Karras variants: the same classes with Karras sigmas forced, as A1111-style UIs list them.
   euler_karras: {
     className: 'EulerDiscreteScheduler',
     label: 'Euler Karras',
-    create: (c) => new EulerScheduler({ ...c, use_karras_sigmas: true, use_exponential_sigmas: false }),
+    create: (c) => new EulerScheduler({ ...c, use_karras_sigmas: true, use_exponential_sigmas: false }, 'euler_karras'),
   },
   dpmpp_2m_karras: {
     className: 'DPMSolverMultistepScheduler',
     label: 'DPM++ 2M Karras',
-    create: (c) => new DpmMultistepScheduler({ ...c, use_karras_sigmas: true, use_exponential_sigmas: false }),
+    create: (c) => new DpmMultistepScheduler({ ...c, use_karras_sigmas: true, use_exponential_sigmas: false }, 'dpmpp_2m_karras'),
   },
-  // TODO(engine II, in progress this session): replaced by real implementations.
-  ddpm: { className: 'DDPMScheduler', label: 'DDPM', create: notYet('ddpm') },
-  heun: { className: 'HeunDiscreteScheduler', label: 'Heun', create: notYet('heun') },
-  lms: { className: 'LMSDiscreteScheduler', label: 'LMS', create: notYet('lms') },
-  dpmpp_sde: { className: 'DPMSolverSDEScheduler', label: 'DPM++ SDE', create: notYet('dpmpp_sde') },
-  unipc: { className: 'UniPCMultistepScheduler', label: 'UniPC', create: notYet('unipc') },
 };
 
-function notYet(name: string): () => never {
-  return () => {
-    throw new RangeError(`scheduler ${name} is not implemented yet`);
-  };
-}
+/** Names whose class takes use_karras_sigmas from the config (the *_karras names force it). */
+const KARRAS_CAPABLE: ReadonlySet<SchedulerName> = new Set(['euler', 'heun', 'lms', 'dpmpp_2m', 'dpmpp_sde', 'unipc']);
 
 /** Human names, as A1111-style UIs show them. */
 export const SCHEDULER_LABELS: Readonly<Record<SchedulerName, string>> = Object.fromEntries(
@@ -75,13 +90,13 @@ export function schedulerFromModelConfig(config: { _class_name?: unknown }): Sch
   return found?.[0] as SchedulerName | undefined;
 }
 
-/** The label with the options that change its name, e.g. "DPM++ 2M Karras", "DPM++ 2M SDE". */
+/** The label with the options that change its name, e.g. "DPM++ 2M Karras", "DPM++ 2M SDE", "LMS Karras". */
 export function schedulerLabel(name: SchedulerName, config: Partial<SchedulerConfig> = {}): string {
   let label = SCHEDULER_LABELS[name];
-  if (name === 'dpmpp_2m') {
-    if (config.algorithm_type === 'sde-dpmsolver++') label = 'DPM++ 2M SDE';
+  if (name === 'dpmpp_2m' || name === 'dpmpp_2m_karras') {
+    if (config.algorithm_type === 'sde-dpmsolver++') label = label.replace('2M', '2M SDE');
     if (config.solver_order === 3) label = label.replace('2M', '3M');
   }
-  if (config.use_karras_sigmas === true && (name === 'euler' || name === 'dpmpp_2m')) label += ' Karras';
+  if (config.use_karras_sigmas === true && KARRAS_CAPABLE.has(name)) label += ' Karras';
   return label;
 }

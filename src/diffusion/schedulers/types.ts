@@ -17,7 +17,11 @@ export interface StepOutput {
 export interface Scheduler<C extends CommonConfig = CommonConfig> {
   readonly name: SchedulerName;
   readonly config: Readonly<C>;
-  /** diffusers' `order`: UNet calls per timestep entry (1 for every scheduler here). */
+  /**
+   * diffusers' `order`: timestep entries (UNet calls) per step. 2 for Heun and DPM++ SDE, whose
+   * `timesteps` list each step's second evaluation (N steps: 2N − 1 entries); 1 otherwise.
+   * Image-to-image starts at entry t_start × order.
+   */
   readonly order: number;
   /** True when step() draws noise and therefore needs a generator. */
   readonly stochastic: boolean;

@@ -8,15 +8,25 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { EncodedModel } from '../onnx/builder.js';
 import { writeClipTokenizerFiles } from '../tokenizer-files.js';
-import { modelIndex, schedulerConfig, SCHEDULER_CLASSES, textEncoderConfig, unetConfig, vaeConfig, type SchedulerClass } from './configs.js';
+import { SCHEDULER_CLASSES, unetConfig, vaeConfig, type SchedulerClass } from './configs.js';
+import { LAYOUT_ONLY_PARTS, layoutPlan, TINY_LAYOUTS, type TinyLayout } from './layouts.js';
 import { buildTextEncoder } from './text-encoder.js';
 import { buildUnet, type PredictionType, type TimestepInput } from './unet.js';
 import { buildVaeDecoder, buildVaeEncoder } from './vae.js';
+import { safetyCheckerModeSchema, writeTinySafetyChecker, type SafetyCheckerMode } from './safety-checker.js';
 
 export type { SchedulerClass } from './configs.js';
+export { TINY_LAYOUTS, type TinyLayout } from './layouts.js';
 export type { PredictionType, TimestepInput } from './unet.js';
+export type { SafetyCheckerMode } from './safety-checker.js';
+export { createTinyUpscaler, type TinyUpscalerOptions } from './upscaler.js';
 
 export interface TinyModelOptions {
+  /**
+   * Which family's export to imitate: 'sd' (SD 1.x, the default), 'sdxl' (two text encoders,
+   * text_embeds + time_ids), 'lcm' (timestep_cond, LCMScheduler) or 'sdxl-lcm' (see layouts.ts).
+   */
+  layout?: TinyLayout;
   /** float16 graph inputs, outputs and weights, as fp16 exports have (default false). */
   float16?: boolean;
   /**
@@ -28,7 +38,7 @@ export interface TinyModelOptions {
   vaeEncoderOutput?: 'latent_sample' | 'latent_parameters';
   /** Written to scheduler_config.json; the UNet predicts accordingly (default 'epsilon'). */
   predictionType?: PredictionType;
-  /** scheduler_config.json's _class_name (default SD 1.5's 'PNDMScheduler'). */
+  /** scheduler_config.json's _class_name (default: the layout's, SD 1.5's 'PNDMScheduler'). */
   scheduler?: SchedulerClass;
   /** The tokenizer's pad token: SD 1.x pads with '<|endoftext|>' (default), SD 2.x with '!'. */
   padToken?: '<|endoftext|>' | '!';
@@ -40,9 +50,22 @@ export interface TinyModelOptions {
   channels?: number;
   /** Weight seed (default 1234). */
   seed?: number;
+  /**
+   * Adds safety_checker/ (real exports' IO) + feature_extractor/ with a checker that flags on
+   * demand: 'never', 'always', or { meanAbove: t } = when the mean of the CLIP-normalised input
+   * exceeds t (about -1.8 black … +1.9 white), so bright pictures get flagged. Default: none.
+   */
+  safetyChecker?: SafetyCheckerMode;
+  /**
+   * An inpainting model, as runwayml/stable-diffusion-inpainting exports: a UNet whose sample
+   * has 9 channels (latents, mask, masked-image latents), unet in_channels 9, and model_index
+   * _class_name StableDiffusion(XL)InpaintPipeline. Default false.
+   */
+  inpainting?: boolean;
 }
 
 const optionsSchema = z.object({
+  layout: z.enum(TINY_LAYOUTS).optional(),
   float16: z.boolean().optional(),
   timestep: z.enum(['int64', 'float', 'float-scalar']).optional(),
   vaeEncoderOutput: z.enum(['latent_sample', 'latent_parameters']).optional(),
@@ -53,6 +76,8 @@ const optionsSchema = z.object({
   hidden: z.number().int().min(2).max(1024).optional(),
   channels: z.number().int().min(2).max(1024).refine((c) => c % 2 === 0, 'channels must be even').optional(),
   seed: z.number().int().min(0).max(0xffffffff).optional(),
+  safetyChecker: safetyCheckerModeSchema.optional(),
+  inpainting: z.boolean().optional(),
 });
 
 const PARTS = ['scheduler', 'tokenizer', 'text_encoder', 'unet', 'vae_decoder', 'vae_encoder'] as const;
@@ -94,24 +119,47 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
   const channels = o.channels ?? 32;
   const seed = o.seed ?? 1234;
   const predictionType = o.predictionType ?? 'epsilon';
-  const scheduler = o.scheduler ?? 'PNDMScheduler';
+  const plan = layoutPlan(o.layout ?? 'sd', hidden);
+  const scheduler = o.scheduler ?? plan.defaultScheduler;
   const externalData = o.externalData === true ? 'model.onnx_data' : o.externalData || undefined;
 
-  for (const part of PARTS) await mkdir(join(dir, part), { recursive: true });
+  const parts = [...PARTS, ...plan.textEncoders.flatMap((te) => [te.part, te.tokenizer])];
+  for (const part of parts) await mkdir(join(dir, part), { recursive: true });
+  // A previous layout's extra parts would make the folder look like another family.
+  for (const part of LAYOUT_ONLY_PARTS) if (!parts.includes(part)) await rm(join(dir, part), { recursive: true, force: true });
+  // SDXL's second tokenizer (OpenCLIP bigG's) pads with '!'.
   const { vocabSize } = await writeClipTokenizerFiles(join(dir, 'tokenizer'), { padToken: o.padToken });
+  if (plan.sdxl) await writeClipTokenizerFiles(join(dir, 'tokenizer_2'), { padToken: '!' });
 
-  await writeJson(join(dir, 'model_index.json'), modelIndex(scheduler));
-  await writeJson(join(dir, 'scheduler', 'scheduler_config.json'), schedulerConfig(scheduler, predictionType));
-  await writeJson(join(dir, 'text_encoder', 'config.json'), textEncoderConfig(hidden, vocabSize));
-  await writeJson(join(dir, 'unet', 'config.json'), unetConfig(channels, hidden));
+  const inpaintIndex = o.inpainting ? { _class_name: plan.sdxl ? 'StableDiffusionXLInpaintPipeline' : 'StableDiffusionInpaintPipeline' } : {};
+  await writeJson(join(dir, 'model_index.json'), { ...plan.modelIndex(scheduler), ...inpaintIndex });
+  await writeJson(join(dir, 'scheduler', 'scheduler_config.json'), plan.schedulerConfig(scheduler, predictionType));
+  for (const te of plan.textEncoders) await writeJson(join(dir, te.part, 'config.json'), plan.textEncoderConfig(te, vocabSize));
+  const inpaintUnet = o.inpainting ? { in_channels: 9 } : {};
+  await writeJson(join(dir, 'unet', 'config.json'), { ...unetConfig(channels, plan.crossAttentionDim), ...plan.unetConfigExtras, ...inpaintUnet });
   await writeJson(join(dir, 'vae_decoder', 'config.json'), vaeConfig());
   await writeJson(join(dir, 'vae_encoder', 'config.json'), vaeConfig());
 
-  await writeModel(join(dir, 'text_encoder'), buildTextEncoder({ vocabSize, hidden, float, seed }));
+  for (const te of plan.textEncoders) {
+    const { part, hidden: width, layers, hiddenStates, projection } = te;
+    await writeModel(join(dir, part), buildTextEncoder({ vocabSize, hidden: width, float, seed, layers, hiddenStates, projection, part }));
+  }
   await writeModel(
     join(dir, 'unet'),
-    buildUnet({ channels, hidden, float, timestep: o.timestep ?? 'int64', predictionType, seed, externalData }),
+    buildUnet({
+      channels,
+      hidden: plan.crossAttentionDim,
+      float,
+      timestep: o.timestep ?? 'int64',
+      predictionType,
+      seed,
+      externalData,
+      textTime: plan.textTime,
+      timeCondDim: plan.timeCondDim,
+      inpainting: o.inpainting,
+    }),
   );
   await writeModel(join(dir, 'vae_decoder'), buildVaeDecoder({ float, seed }));
   await writeModel(join(dir, 'vae_encoder'), buildVaeEncoder({ float, output: o.vaeEncoderOutput ?? 'latent_sample' }));
+  await writeTinySafetyChecker(dir, o.safetyChecker, float);
 }

@@ -1,7 +1,11 @@
 // The tiny text encoder: CLIPTextModel's structure in miniature, with optimum's signature
 // (input_ids int32 [batch_size, sequence_length] → last_hidden_state, pooler_output).
-// One pre-norm transformer layer (causal single-head attention + quick_gelu MLP) and the
-// final LayerNorm; the causal attention lets padding positions carry the prompt, as in CLIP.
+// Pre-norm transformer layers (causal single-head attention + quick_gelu MLP) and the final
+// LayerNorm; the causal attention lets padding positions carry the prompt, as in CLIP.
+// SDXL exports add hidden_states.0..N (the embeddings, then each layer's output, as
+// transformers' output_hidden_states gives them), and text_encoder_2 is a
+// CLIPTextModelWithProjection: text_embeds (the pooled state through a bias-free projection)
+// instead of pooler_output.
 import { GraphBuilder, type EncodedModel } from '../onnx/builder.js';
 import { Layers } from './layers.js';
 import { WeightStream } from './weights.js';
@@ -13,12 +17,21 @@ export interface TextEncoderSpec {
   hidden: number;
   float: 'float32' | 'float16';
   seed: number;
+  /** Transformer layers (default 1). */
+  layers?: number;
+  /** Adds the hidden_states.0..layers outputs, as optimum exports SDXL's encoders. */
+  hiddenStates?: boolean;
+  /** CLIPTextModelWithProjection: a text_embeds output of this width replaces pooler_output. */
+  projection?: number;
+  /** Weight stream and graph name (default 'text_encoder'). */
+  part?: string;
 }
 
 export function buildTextEncoder(spec: TextEncoderSpec): EncodedModel {
   const { vocabSize, hidden: d, float } = spec;
-  const g = new GraphBuilder({ name: 'text_encoder', floatStorage: float });
-  const w = new WeightStream(spec.seed, 'text_encoder');
+  const part = spec.part ?? 'text_encoder';
+  const g = new GraphBuilder({ name: part, floatStorage: float });
+  const w = new WeightStream(spec.seed, part);
   const L = new Layers(g, w);
 
   const ids = g.input('input_ids', 'int32', ['batch_size', 'sequence_length']);
@@ -34,20 +47,37 @@ export function buildTextEncoder(spec: TextEncoderSpec): EncodedModel {
   const mask = g.op('Slice', [g.floats('causal_mask', causal, [MAX_POSITIONS, MAX_POSITIONS]), g.int64s('mask_starts', [0, 0]), g.op('Concat', [seqLen, seqLen], { axis: 0 }), g.int64s('mask_axes', [0, 1])]);
 
   let x = g.op('Add', [g.op('Gather', [tokens, ids], { axis: 0 }), pos]);
+  const states = [x];
+  for (let layer = 0; layer < (spec.layers ?? 1); layer++) {
+    // Layer 0 keeps the original weight names, so single-layer encoders stay byte-identical.
+    const n = (name: string) => (layer === 0 ? name : `${name}_${layer}`);
+    const n1 = L.layerNorm(x, d, n('ln_attn'));
+    const q = L.linear(n1, d, d, { name: n('q_proj'), bias: true });
+    const k = L.linear(n1, d, d, { name: n('k_proj'), bias: true });
+    const v = L.linear(n1, d, d, { name: n('v_proj'), bias: true });
+    x = g.op('Add', [x, L.linear(L.attention(q, k, v, d, mask), d, d, { name: n('out_proj'), bias: true })]);
 
-  const n1 = L.layerNorm(x, d, 'ln_attn');
-  const q = L.linear(n1, d, d, { name: 'q_proj', bias: true });
-  const k = L.linear(n1, d, d, { name: 'k_proj', bias: true });
-  const v = L.linear(n1, d, d, { name: 'v_proj', bias: true });
-  x = g.op('Add', [x, L.linear(L.attention(q, k, v, d, mask), d, d, { name: 'out_proj', bias: true })]);
-
-  const n2 = L.layerNorm(x, d, 'ln_mlp');
-  const mlp = L.linear(L.quickGelu(L.linear(n2, d, 4 * d, { name: 'fc1', bias: true })), 4 * d, d, { name: 'fc2', bias: true });
-  x = L.layerNorm(g.op('Add', [x, mlp]), d, 'final_layer_norm');
-  g.floatOutput(x, 'last_hidden_state', float, ['batch_size', 'sequence_length', d]);
+    const n2 = L.layerNorm(x, d, n('ln_mlp'));
+    const mlp = L.linear(L.quickGelu(L.linear(n2, d, 4 * d, { name: n('fc1'), bias: true })), 4 * d, d, { name: n('fc2'), bias: true });
+    x = g.op('Add', [x, mlp]);
+    states.push(x);
+  }
+  const last = L.layerNorm(x, d, 'final_layer_norm');
+  // Outputs in the order optimum writes them (CLIPTextModel: last_hidden_state first).
+  const projection = spec.projection;
+  if (projection === undefined) g.floatOutput(last, 'last_hidden_state', float, ['batch_size', 'sequence_length', d]);
 
   // CLIP pools the state at the first end-of-text token, which has the highest id.
   const eos = g.op('ArgMax', [ids], { axis: 1, keepdims: 1 });
-  g.floatOutput(g.op('GatherND', [x, eos], { batch_dims: 1 }), 'pooler_output', float, ['batch_size', d]);
+  const pooled = g.op('GatherND', [last, eos], { batch_dims: 1 });
+  if (projection !== undefined) {
+    g.floatOutput(L.linear(pooled, d, projection, { name: 'text_projection' }), 'text_embeds', float, ['batch_size', projection]);
+    g.floatOutput(last, 'last_hidden_state', float, ['batch_size', 'sequence_length', d]);
+  } else {
+    g.floatOutput(pooled, 'pooler_output', float, ['batch_size', d]);
+  }
+  if (spec.hiddenStates) {
+    states.forEach((state, i) => g.floatOutput(state, `hidden_states.${i}`, float, ['batch_size', 'sequence_length', d]));
+  }
   return g.encode();
 }

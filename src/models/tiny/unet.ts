@@ -1,6 +1,7 @@
-// The tiny UNet, with the signature of real exports: sample [batch, 4, h, w], timestep
-// (int64 [n], float [n] or rank-0 float; n is the batch or 1), encoder_hidden_states
-// [batch, sequence, hidden] → out_sample [batch, 4, h, w].
+// The tiny UNet, with the signature of real exports: sample [batch, 4, h, w] (9 channels for
+// an inpainting UNet), timestep (int64 [n], float [n] or rank-0 float; n is the batch or 1),
+// encoder_hidden_states [batch, sequence, hidden] → out_sample [batch, 4, h, w]. The SDXL and
+// LCM layouts add text_embeds + time_ids or timestep_cond (unet-conditioning.ts).
 //
 // Random weights alone make a poor denoiser: samplers blow its output up into saturated noise.
 // So the network predicts a clean latent μ (conv_in, a sinusoidal timestep embedding, smooth
@@ -12,6 +13,7 @@
 import { GraphBuilder, ONNX_DATA_TYPE, type EncodedModel } from '../onnx/builder.js';
 import { Layers } from './layers.js';
 import { WeightStream } from './weights.js';
+import { declareConditioningInputs, textTimeEmbedding, timestepCondProjection, type TextTimeSpec } from './unet-conditioning.js';
 
 export type TimestepInput = 'int64' | 'float' | 'float-scalar';
 export type PredictionType = 'epsilon' | 'v_prediction';
@@ -26,6 +28,15 @@ export interface UnetSpec {
   seed: number;
   /** Side file for the weights, as big exports ship (model.onnx_data or weights.pb). */
   externalData?: string;
+  /** SDXL: text_embeds and time_ids inputs feeding an added embedding. */
+  textTime?: TextTimeSpec;
+  /** LCM: a timestep_cond input of this width (unet config time_cond_proj_dim). */
+  timeCondDim?: number;
+  /**
+   * An inpainting UNet: sample has 9 channels, [latents, mask, masked-image latents] as diffusers
+   * concatenates them; μ is pulled to the masked-image latents where the mask keeps (mask 0).
+   */
+  inpainting?: boolean;
 }
 
 const TRAIN_STEPS = 1000;
@@ -92,10 +103,15 @@ export function buildUnet(spec: UnetSpec): EncodedModel {
   const w = new WeightStream(spec.seed, 'unet');
   const L = new Layers(g, w);
 
-  const x = g.floatInput('sample', float, ['batch_size', 4, 'height', 'width']);
+  const inChannels = spec.inpainting ? 9 : 4;
+  const sample = g.floatInput('sample', float, ['batch_size', inChannels, 'height', 'width']);
+  const channels = (from: number, to: number) =>
+    g.op('Slice', [sample, g.int64s('slice_start', [from]), g.int64s('slice_end', [to]), g.int64s('slice_axis', [1])]);
+  const x = spec.inpainting ? channels(0, 4) : sample;
   const tDims = spec.timestep === 'float-scalar' ? [] : ['steps'];
   const tIn = g.input('timestep', spec.timestep === 'int64' ? 'int64' : float, tDims);
   const text = g.floatInput('encoder_hidden_states', float, ['batch_size', 'sequence_length', hidden]);
+  const conditioning = declareConditioningInputs(g, float, spec);
 
   // Timestep as float [n] (n = batch, or 1 for a shared or rank-0 timestep).
   const t = g.op('Reshape', [L.toFloat(tIn), g.int64s('flat', [-1])]);
@@ -104,8 +120,10 @@ export function buildUnet(spec: UnetSpec): EncodedModel {
   const half = c / 2;
   const freqs = Float32Array.from({ length: half }, (_, i) => Math.exp((-Math.log(10000) * i) / half));
   const angles = g.op('Mul', [g.op('Unsqueeze', [t, g.int64s('axis1', [1])]), g.floats('freqs', freqs, [1, half])]);
-  const sinusoid = g.op('Concat', [g.op('Cos', [angles]), g.op('Sin', [angles])], { axis: 1 });
-  const temb = L.linear(L.silu(L.linear(sinusoid, c, c, { name: 'time_1', bias: true })), c, c, { name: 'time_2', gain: GAIN.time });
+  let sinusoid = g.op('Concat', [g.op('Cos', [angles]), g.op('Sin', [angles])], { axis: 1 });
+  if (spec.timeCondDim !== undefined) sinusoid = g.op('Add', [sinusoid, timestepCondProjection(g, conditioning, spec.timeCondDim, c, spec.seed)]);
+  let temb = L.linear(L.silu(L.linear(sinusoid, c, c, { name: 'time_1', bias: true })), c, c, { name: 'time_2', gain: GAIN.time });
+  if (spec.textTime) temb = g.op('Add', [temb, textTimeEmbedding(g, conditioning, spec.textTime, c, spec.seed)]);
 
   // Smooth positional waves over relative coordinates, so the layout is the same at any size.
   const shape = g.op('Shape', [x]);
@@ -122,7 +140,7 @@ export function buildUnet(spec: UnetSpec): EncodedModel {
   };
   const waves = g.op('Mul', [wave(coords(2, [1, 1, -1, 1]), 'wave_y'), wave(coords(3, [1, 1, 1, -1]), 'wave_x')]);
 
-  let h = L.conv(x, 4, c, 3, { name: 'conv_in', gain: GAIN.sample, padding: 'edge' });
+  let h = L.conv(sample, inChannels, c, 3, { name: 'conv_in', gain: GAIN.sample, padding: 'edge' });
   h = g.op('Add', [h, L.conv(waves, WAVES, c, 1, { name: 'wave_proj', gain: GAIN.waves })]);
   h = g.op('Add', [h, g.op('Unsqueeze', [temb, g.int64s('hw_axes', [2, 3])])]);
   h = L.silu(h);
@@ -139,7 +157,12 @@ export function buildUnet(spec: UnetSpec): EncodedModel {
   const up = g.op('Resize', [attendedMap, '', '', g.op('Shape', [h])], { mode: 'linear' });
   h = g.op('Add', [h, up]);
 
-  const mu = L.conv(L.silu(h), c, 4, 3, { name: 'conv_out', gain: GAIN.out, padding: 'edge' });
+  let mu = L.conv(L.silu(h), c, 4, 3, { name: 'conv_out', gain: GAIN.out, padding: 'edge' });
+  if (spec.inpainting) {
+    // μ + (1 − mask)(masked latents − μ): the kept region's prior is the input's latents.
+    const keep = g.op('Sub', [g.scalar('one', 1), channels(4, 5)]);
+    mu = g.op('Add', [mu, g.op('Mul', [keep, g.op('Sub', [channels(5, 9), mu])])]);
+  }
 
   // Schedule coefficients at t, linearly interpolated (Euler-type samplers pass fractional t).
   const tc = g.op('Clip', [t, g.scalar('t_min', 0), g.scalar('t_max', TRAIN_STEPS - 1)]);

@@ -37,20 +37,44 @@ describe('scheduler registry', () => {
 
   it('maps diffusers class names, undefined for others', () => {
     assert.equal(schedulerFromModelConfig(sd15Config), 'pndm');
-    assert.equal(schedulerFromModelConfig({ _class_name: 'DDIMScheduler' }), 'ddim');
-    assert.equal(schedulerFromModelConfig({ _class_name: 'EulerDiscreteScheduler' }), 'euler');
-    assert.equal(schedulerFromModelConfig({ _class_name: 'EulerAncestralDiscreteScheduler' }), 'euler_a');
-    assert.equal(schedulerFromModelConfig({ _class_name: 'DPMSolverMultistepScheduler' }), 'dpmpp_2m');
-    assert.equal(schedulerFromModelConfig({ _class_name: 'LCMScheduler' }), 'lcm');
-    assert.equal(schedulerFromModelConfig({ _class_name: 'UniPCMultistepScheduler' }), undefined);
+    const classes: [string, string][] = [
+      ['DDIMScheduler', 'ddim'],
+      ['DDPMScheduler', 'ddpm'],
+      ['EulerDiscreteScheduler', 'euler'],
+      ['EulerAncestralDiscreteScheduler', 'euler_a'],
+      ['HeunDiscreteScheduler', 'heun'],
+      ['LMSDiscreteScheduler', 'lms'],
+      ['DPMSolverMultistepScheduler', 'dpmpp_2m'],
+      ['DPMSolverSDEScheduler', 'dpmpp_sde'],
+      ['UniPCMultistepScheduler', 'unipc'],
+      ['LCMScheduler', 'lcm'],
+    ];
+    for (const [className, name] of classes) assert.equal(schedulerFromModelConfig({ _class_name: className }), name, className);
+    assert.equal(schedulerFromModelConfig({ _class_name: 'KDPM2DiscreteScheduler' }), undefined);
     assert.equal(schedulerFromModelConfig({}), undefined);
+  });
+
+  it('Karras variants are their classes with Karras sigmas forced', () => {
+    const eulerKarras = createScheduler('euler_karras', sd15Config);
+    assert.equal(eulerKarras.config.timestep_spacing, 'linspace');
+    assert.equal('use_karras_sigmas' in eulerKarras.config && eulerKarras.config.use_karras_sigmas, true);
+    const dpmKarras = createScheduler('dpmpp_2m_karras', { ...sd15Config, use_karras_sigmas: false });
+    assert.equal('use_karras_sigmas' in dpmKarras.config && dpmKarras.config.use_karras_sigmas, true);
   });
 
   it('labels name the options that change them', () => {
     assert.equal(SCHEDULER_LABELS.euler_a, 'Euler a');
+    assert.equal(SCHEDULER_LABELS.dpmpp_sde, 'DPM++ SDE');
+    assert.equal(SCHEDULER_LABELS.unipc, 'UniPC');
     assert.equal(schedulerLabel('euler', { use_karras_sigmas: true }), 'Euler Karras');
+    assert.equal(schedulerLabel('euler_karras', { use_karras_sigmas: true }), 'Euler Karras');
     assert.equal(schedulerLabel('dpmpp_2m', { use_karras_sigmas: true }), 'DPM++ 2M Karras');
+    assert.equal(schedulerLabel('dpmpp_2m_karras', { algorithm_type: 'sde-dpmsolver++' }), 'DPM++ 2M SDE Karras');
+    assert.equal(schedulerLabel('lms', { use_karras_sigmas: true }), 'LMS Karras');
+    assert.equal(schedulerLabel('dpmpp_sde', { use_karras_sigmas: true }), 'DPM++ SDE Karras');
+    assert.equal(schedulerLabel('heun', {}), 'Heun');
     assert.equal(schedulerLabel('ddim', { use_karras_sigmas: true }), 'DDIM');
+    assert.equal(schedulerLabel('ddpm', { use_karras_sigmas: true }), 'DDPM');
   });
 });
 
@@ -66,6 +90,18 @@ describe('scheduler config', () => {
     const lcm = createScheduler('lcm', {}).config;
     assert.equal(lcm.beta_schedule, 'scaled_linear');
     assert.equal(lcm.beta_start, 0.00085);
+    // diffusers' per-class defaults for the second set.
+    assert.equal(createScheduler('ddpm', {}).config.timestep_spacing, 'leading');
+    for (const name of ['heun', 'lms', 'dpmpp_sde', 'unipc'] as const) {
+      assert.equal(createScheduler(name, {}).config.timestep_spacing, 'linspace', name);
+    }
+    assert.equal(createScheduler('heun', {}).config.beta_start, 0.00085);
+    assert.equal(createScheduler('dpmpp_sde', {}).config.beta_end, 0.012);
+    assert.equal(createScheduler('lms', {}).config.beta_start, 0.0001);
+    const unipc = createScheduler('unipc', {}).config;
+    assert.equal('solver_type' in unipc && unipc.solver_type, 'bh2');
+    const ddpm = createScheduler('ddpm', {}).config;
+    assert.equal('variance_type' in ddpm && ddpm.variance_type, 'fixed_small');
   });
 
   it('ignores unknown keys and other classes’ keys', () => {

@@ -21,6 +21,14 @@ export const GatewayIntents = {
 const VALID_INTENTS = 0x1ffff | (1 << 20) | (1 << 21) | (1 << 24) | (1 << 25);
 const PRIVILEGED = GatewayIntents.GuildMembers | GatewayIntents.GuildPresences | GatewayIntents.MessageContent;
 const REPLAY_BUFFER = 1000;
+/** Discord's cap on shards for one bot (large bot sharding goes further; not modelled). */
+const MAX_SHARDS = 1024;
+
+/** Discord's rule: a guild's events go to shard `(guild_id >> 22) % num_shards`; DMs to shard 0. */
+export function shardOf(guildId: string | undefined, numShards: number): number {
+  if (guildId === undefined || numShards <= 1) return 0;
+  return Number((BigInt(guildId) >> 22n) % BigInt(numShards));
+}
 
 const Op = {
   Dispatch: 0,
@@ -87,6 +95,8 @@ export interface DispatchRecord {
 export interface GatewaySession {
   readonly id: string;
   readonly intents: number;
+  /** `[shard_id, num_shards]` from IDENTIFY; `[0, 1]` when the client sent none. */
+  readonly shard: readonly [number, number];
   seq: number;
   connected: boolean;
   resumes: number;
@@ -145,6 +155,8 @@ export interface GatewayOptions {
   privilegedIntents: number;
   heartbeatIntervalMs: number;
   url: () => string;
+  /** What GET /gateway/bot recommends; clients may identify with any shard count. */
+  recommendedShards: number;
   now: () => number;
   notify: () => void;
   log: (line: string) => void;
@@ -169,6 +181,16 @@ export class Gateway {
   /** The newest identified session that has a live connection. */
   activeSession(): GatewaySession | undefined {
     return [...this.sessions.values()].reverse().find((s) => s.connected);
+  }
+
+  /** The newest connected session whose shard receives `guildId`'s events (DMs: shard 0). */
+  sessionFor(guildId: string | undefined): GatewaySession | undefined {
+    return this.sessionsFor(guildId).find((s) => s.connected);
+  }
+
+  /** Sessions (newest first) of the shard that gets `guildId`'s events, for any shard count. */
+  private sessionsFor(guildId: string | undefined): SessionState[] {
+    return [...this.sessions.values()].reverse().filter((s) => shardOf(guildId, s.shard[1]) === s.shard[0]);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -249,7 +271,8 @@ export class Gateway {
     if (!parsed.success) return this.closeWith(conn, CloseCodes.DecodeError, 'Error while decoding payload.');
     const identify = parsed.data;
     if (identify.token !== this.opts.token) return this.closeWith(conn, CloseCodes.AuthenticationFailed, 'Authentication failed.');
-    if (identify.shard && (identify.shard[0] !== 0 || identify.shard[1] !== 1)) {
+    const shard: [number, number] = identify.shard ?? [0, 1];
+    if (shard[1] < 1 || shard[1] > MAX_SHARDS || shard[0] < 0 || shard[0] >= shard[1]) {
       return this.closeWith(conn, CloseCodes.InvalidShard, 'Invalid shard.');
     }
     if ((identify.intents & ~VALID_INTENTS) !== 0) return this.closeWith(conn, CloseCodes.InvalidIntents, 'Invalid intent(s).');
@@ -259,6 +282,7 @@ export class Gateway {
     const session: SessionState = {
       id: randomBytes(16).toString('hex'),
       intents: identify.intents,
+      shard,
       seq: 0,
       connected: true,
       resumes: 0,
@@ -277,11 +301,13 @@ export class Gateway {
       at: this.opts.now(),
     });
     const { world } = this.opts;
+    // A shard is told about, and gets GUILD_CREATE for, its own guilds only.
+    const guilds = world.guilds.filter((g) => shardOf(g.id, shard[1]) === shard[0]);
     this.send(session, 'READY', {
       v: 10,
       user: { ...userJson(world.bot), verified: true, mfa_enabled: false, email: null },
       user_settings: {},
-      guilds: world.guilds.map((g) => ({ id: g.id, unavailable: true })),
+      guilds: guilds.map((g) => ({ id: g.id, unavailable: true })),
       guild_join_requests: [],
       relationships: [],
       private_channels: [],
@@ -289,13 +315,13 @@ export class Gateway {
       session_id: session.id,
       session_type: 'normal',
       resume_gateway_url: this.opts.url(),
-      shard: [0, 1],
+      shard,
       application: { id: world.applicationId, flags: this.opts.applicationFlags },
       geo_ordered_rtc_regions: [],
       _trace: ['["stand-in-gateway"]'],
     });
     if (identify.intents & GatewayIntents.Guilds) {
-      for (const guild of world.guilds) this.send(session, 'GUILD_CREATE', guildCreateJson(guild));
+      for (const guild of guilds) this.send(session, 'GUILD_CREATE', guildCreateJson(guild));
     }
   }
 
@@ -327,7 +353,8 @@ export class Gateway {
     if (!session || !parsed.success) return this.closeWith(conn, CloseCodes.DecodeError, 'Error while decoding payload.');
     const { guild_id: guildId, query, limit, user_ids: userIds, nonce } = parsed.data;
     const guild = this.opts.world.guilds.find((g) => g.id === guildId);
-    if (!guild) return;
+    // Discord ignores requests for guilds of another shard.
+    if (!guild || shardOf(guild.id, session.shard[1]) !== session.shard[0]) return;
     const wanted = userIds === undefined ? undefined : Array.isArray(userIds) ? userIds : [userIds];
     if (wanted === undefined && !query && (session.intents & GatewayIntents.GuildMembers) === 0) {
       return this.closeWith(conn, CloseCodes.DisallowedIntents, 'Requesting all members needs the GUILD_MEMBERS intent.');
@@ -359,12 +386,14 @@ export class Gateway {
   }
 
   /**
-   * Sends a dispatch to the bot's current session (the newest one; events for a session that
-   * is reconnecting are buffered and replayed on RESUME, as Discord does).
-   * Returns false when no bot has identified.
+   * Sends a dispatch to the session of the shard that gets it: `d.guild_id`'s shard, shard 0
+   * without one. The newest such session; events for a session that is reconnecting are
+   * buffered and replayed on RESUME, as Discord does. Returns false when no such shard has identified.
    */
   dispatch(t: string, d: unknown, needsIntent = 0): boolean {
-    const session = [...this.sessions.values()].reverse().find((s) => s.connected) ?? [...this.sessions.values()].pop();
+    const guildId = d && typeof d === 'object' && typeof (d as { guild_id?: unknown }).guild_id === 'string' ? (d as { guild_id: string }).guild_id : undefined;
+    const candidates = this.sessionsFor(guildId);
+    const session = candidates.find((s) => s.connected) ?? candidates[0];
     if (!session) return false;
     if (needsIntent && (session.intents & needsIntent) === 0) return true;
     this.send(session, t, d);
@@ -372,14 +401,14 @@ export class Gateway {
   }
 
   /** Asks the bot to reconnect and resume (op 7), as Discord does during maintenance. */
-  requestReconnect(): void {
-    const conn = this.requireConnection();
+  requestReconnect(shard?: number): void {
+    const conn = this.requireConnection(shard);
     conn.send({ op: Op.Reconnect, d: null, s: null, t: null });
   }
 
   /** Sends INVALID_SESSION; with resumable=false the bot must identify again. */
-  invalidateSession(resumable: boolean): void {
-    const conn = this.requireConnection();
+  invalidateSession(resumable: boolean, shard?: number): void {
+    const conn = this.requireConnection(shard);
     if (!resumable && conn.session) {
       this.sessions.delete(conn.session.id);
       conn.session.connected = false;
@@ -389,13 +418,14 @@ export class Gateway {
   }
 
   /** Drops the bot's connection with `code` (4000 = resumable unknown error). */
-  dropConnection(code: number = CloseCodes.UnknownError): void {
-    this.closeWith(this.requireConnection(), code, 'Dropped by the test.');
+  dropConnection(code: number = CloseCodes.UnknownError, shard?: number): void {
+    this.closeWith(this.requireConnection(shard), code, 'Dropped by the test.');
   }
 
-  private requireConnection(): Connection {
-    const session = [...this.sessions.values()].reverse().find((s) => s.connected);
-    if (!session?.connection) throw new Error('no bot is connected to the gateway');
+  /** The newest live connection, or the newest of shard `shard` when given. */
+  private requireConnection(shard?: number): Connection {
+    const session = [...this.sessions.values()].reverse().find((s) => s.connected && (shard === undefined || s.shard[0] === shard));
+    if (!session?.connection) throw new Error(shard === undefined ? 'no bot is connected to the gateway' : `no bot is connected as shard ${shard}`);
     return session.connection;
   }
 

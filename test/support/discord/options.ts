@@ -85,6 +85,8 @@ export const standInOptionsSchema = z.strictObject({
   /** retry_after of injected 429s. */
   retryAfterMs: z.number().int().min(0).optional(),
   heartbeatIntervalMs: z.number().int().positive().optional(),
+  /** What GET /gateway/bot recommends (`shards`); bots may identify with any count (1 by default). */
+  shards: z.number().int().min(1).max(1024).optional(),
   /** How long a bot has to acknowledge an interaction (Discord: 3 s). */
   interactionAckTimeoutMs: z.number().int().positive().optional(),
   now: numberFn.optional(),

@@ -17,6 +17,8 @@ export interface RestCore {
   commands: CommandStore;
   interactions: InteractionStore;
   gatewayUrl(): string;
+  /** `shards` of GET /gateway/bot: the shard count Discord recommends. */
+  recommendedShards: number;
   recordTyping(channel: ChannelRecord): void;
 }
 
@@ -84,7 +86,7 @@ export function buildRoutes(core: RestCore): Route[] {
       handle: () =>
         ok({
           url: core.gatewayUrl(),
-          shards: 1,
+          shards: core.recommendedShards,
           session_start_limit: { total: 1000, remaining: 999, reset_after: 86_400_000, max_concurrency: 1 },
         }),
     },

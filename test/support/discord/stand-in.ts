@@ -144,6 +144,7 @@ export class DiscordStandIn {
       privilegedIntents: privileged,
       heartbeatIntervalMs: o.heartbeatIntervalMs ?? 41_250,
       url: () => this.gatewayUrl,
+      recommendedShards: o.shards ?? 1,
       now: () => this.clock.now(),
       notify,
       log: (line) => o.log?.(line),
@@ -162,6 +163,7 @@ export class DiscordStandIn {
       commands: this.commandStore,
       interactions: this.interactionStore,
       gatewayUrl: () => this.gatewayUrl,
+      recommendedShards: o.shards ?? 1,
       recordTyping: (channel) => {
         this.typing.push({ channelId: channel.id, at: this.clock.now() });
         notify();
@@ -428,9 +430,11 @@ export class DiscordStandIn {
     closeCodes: readonly number[];
     sessions: () => GatewaySession[];
     activeSession: () => GatewaySession | undefined;
-    requestReconnect: () => void;
-    invalidateSession: (resumable: boolean) => void;
-    dropConnection: (code?: number) => void;
+    /** The connected session of the shard that gets `guild`'s events (name or id; none: DMs, shard 0). */
+    sessionFor: (guild?: string) => GatewaySession | undefined;
+    requestReconnect: (shard?: number) => void;
+    invalidateSession: (resumable: boolean, shard?: number) => void;
+    dropConnection: (code?: number, shard?: number) => void;
     dispatch: (t: string, d: unknown) => void;
   } {
     const gw = this.gw;
@@ -440,11 +444,12 @@ export class DiscordStandIn {
       closeCodes: gw.closeCodes,
       sessions: () => gw.allSessions(),
       activeSession: () => gw.activeSession(),
-      requestReconnect: () => gw.requestReconnect(),
-      invalidateSession: (resumable) => gw.invalidateSession(resumable),
-      dropConnection: (code) => gw.dropConnection(code),
+      sessionFor: (guild) => gw.sessionFor(guild === undefined ? undefined : this.world.guild(guild).id),
+      requestReconnect: (shard) => gw.requestReconnect(shard),
+      invalidateSession: (resumable, shard) => gw.invalidateSession(resumable, shard),
+      dropConnection: (code, shard) => gw.dropConnection(code, shard),
       dispatch: (t, d) => {
-        if (!gw.dispatch(t, d)) throw new Error('no bot has identified on the gateway');
+        if (!gw.dispatch(t, d)) throw new Error('no bot shard that gets this event has identified on the gateway');
       },
     };
   }
@@ -612,8 +617,12 @@ export class DiscordStandIn {
     ctx: InteractionContext,
     extra: { data: Json; commandName?: string; message?: StoredMessage },
   ): Promise<InteractionHandle> {
-    await this.waitForBot({ timeoutMs: ctx.connectTimeoutMs ?? 5000 });
     const { guild, channel, user } = where;
+    // The shard that gets this guild's events must be connected (with one shard: the bot).
+    await this.signal.waitFor(() => this.gw.sessionFor(guild.id), {
+      timeoutMs: ctx.connectTimeoutMs ?? 5000,
+      message: `the bot's shard for guild ${guild.name} to identify on the gateway`,
+    });
     const member = this.world.member(guild, user.id);
     if (!member) throw new Error(`user ${user.username} is not a member of ${guild.name}`);
     const memberPerms = ctx.memberPermissions !== undefined ? permissionsOf(ctx.memberPermissions) : this.world.permissionsIn(channel, user.id);
@@ -669,7 +678,7 @@ export class DiscordStandIn {
       if (event === 'delete') {
         this.gw.dispatch('MESSAGE_DELETE', { id: message.id, channel_id: message.channel.id, guild_id: message.channel.guildId }, needs);
       } else {
-        const session = this.gw.activeSession();
+        const session = this.gw.sessionFor(message.channel.guildId);
         let d: Json = { ...this.messageStore.toApi(message), guild_id: message.channel.guildId };
         const member = this.world.member(this.world.guild(message.channel.guildId), message.author.id);
         if (member) {

@@ -1,0 +1,82 @@
+// Where denoising starts when a request brings an image (or the UNet is an inpainting one):
+// - input, no mask, regular UNet: image-to-image (img2img.ts);
+// - input + mask, or an inpainting UNet with or without an input: inpainting (inpaint.ts). An
+//   inpainting UNet without a mask repaints everything (mask all white; with no input, the
+//   masked picture is plain grey), as A1111 runs such models for text-to-image;
+// - strength 0 (or too few steps for the strength): nothing to denoise, the prepared input is
+//   the result.
+// Plain text-to-image (no input, regular UNet) gets undefined: the pipeline's own noise start.
+import { rgbToChw } from './image-io.js';
+import { img2imgStartLatents, initTimestep, startSchedulersAt, DEFAULT_INPAINT_STRENGTH, type EncodedImage } from './img2img.js';
+import { fullMask, prepareMask } from './inpaint-mask.js';
+import { prepareInpaint, type Inpainter } from './inpaint.js';
+import { imageSize, prepareImage } from './image-prep.js';
+import type { TorchGenerator } from './rng.js';
+import type { Scheduler } from './schedulers/index.js';
+
+const LATENT_CHANNELS = 4;
+
+export interface ImageStartRequest {
+  initImage?: Uint8Array;
+  mask?: Uint8Array;
+  maskBlur?: number;
+  /** Already defaulted (img2img.ts's defaultStrength); ignored without an input. */
+  strength?: number;
+  steps: number;
+  width: number;
+  height: number;
+}
+
+export interface ImageStartContext {
+  unetChannels: 4 | 9;
+  scalingFactor: number;
+  generators: readonly TorchGenerator[];
+  schedulers: readonly Scheduler[];
+  encode(chw: Float32Array): Promise<EncodedImage>;
+}
+
+export type ImageStart =
+  | { kind: 'unchanged'; rgb: Uint8Array }
+  | { kind: 'denoise'; timesteps: number[]; latents: Float32Array[]; inpainter?: Inpainter };
+
+export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartContext): Promise<ImageStart | undefined> {
+  const { width, height, steps } = req;
+  const inpainting = req.mask !== undefined || ctx.unetChannels !== LATENT_CHANNELS;
+  if (!req.initImage && !inpainting) return undefined;
+
+  const imageRgb = req.initImage ? await prepareImage(req.initImage, width, height) : undefined;
+  const strength = imageRgb ? (req.strength ?? 1) : DEFAULT_INPAINT_STRENGTH;
+  if (imageRgb && initTimestep(steps, strength) === 0) {
+    return { kind: 'unchanged', rgb: imageRgb };
+  }
+  const lh = height / 8;
+  const lw = width / 8;
+  const imageChw = imageRgb ? rgbToChw(imageRgb, width, height) : new Float32Array(3 * width * height);
+
+  if (!inpainting) {
+    const timesteps = startSchedulersAt(ctx.schedulers, steps, strength);
+    const enc = await ctx.encode(imageChw);
+    const latents = img2imgStartLatents(enc, LATENT_CHANNELS * lh * lw, ctx.generators, ctx.schedulers, timesteps[0], ctx.scalingFactor);
+    return { kind: 'denoise', timesteps, latents };
+  }
+
+  const mask =
+    req.mask && req.initImage
+      ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0)
+      : fullMask(width, height);
+  const start = await prepareInpaint({
+    unetChannels: ctx.unetChannels,
+    mask,
+    imageChw,
+    imageRgb,
+    strength,
+    steps,
+    lh,
+    lw,
+    scalingFactor: ctx.scalingFactor,
+    generators: ctx.generators,
+    schedulers: ctx.schedulers,
+    encode: ctx.encode,
+  });
+  return { kind: 'denoise', ...start };
+}

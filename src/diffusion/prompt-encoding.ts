@@ -1,0 +1,156 @@
+// Prompt → the UNet's text conditioning, as diffusers' encode_prompt does it per family.
+// SD 1.x / 2.x: text_encoder's last_hidden_state.
+// SDXL (StableDiffusionXLPipeline.encode_prompt): each encoder's penultimate hidden state
+// (hidden_states[-2]) concatenated on the feature axis, [77, 768 + 1280]; the pooled embedding
+// is text_encoder_2's projected text_embeds. With guidance and no negative prompt, a model
+// with force_zeros_for_empty_prompt gets zeros for the unconditional side instead of the
+// encoded "".
+import * as ort from 'onnxruntime-node';
+import { ModelError } from './errors.js';
+import type { ModelInfo } from './model.js';
+import { createSession, firstLine, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
+import { tensorToFloat32 } from './tensors.js';
+import { ClipTokenizer } from './tokenizer.js';
+
+export interface TextEncoderPart {
+  part: 'text_encoder' | 'text_encoder_2';
+  tokenizer: ClipTokenizer;
+  session: LoadedSession;
+  /** num_hidden_layers from its config.json; without it, the highest hidden_states.N is the last layer. */
+  layers?: number;
+}
+
+/** One prompt's conditioning: hidden [seqLen, dim] and, for SDXL, pooled [pooledDim]. */
+export interface PromptEmbedding {
+  hidden: Float32Array;
+  seqLen: number;
+  dim: number;
+  pooled?: Float32Array;
+  /** Prompt tokens cut off by the 77-token window. */
+  truncated: number;
+}
+
+export interface PromptPair {
+  cond: PromptEmbedding;
+  /** Present when guidance batches an unconditional half. */
+  uncond?: PromptEmbedding;
+}
+
+/** Runs one text encoder (the pipeline's runner, which also counts and times the call). */
+export type RunTextEncoder = (session: LoadedSession, feeds: Record<string, ort.Tensor>) => Promise<ort.InferenceSession.ReturnType>;
+
+/** SDXL's tokenizer_2 and text_encoder_2; undefined for models with one text encoder. */
+export async function loadSecondTextEncoder(
+  model: Pick<ModelInfo, 'files' | 'tokenizer2Dir'>,
+  device: Device,
+): Promise<{ tokenizer: ClipTokenizer; session: LoadedSession } | undefined> {
+  const dir = model.tokenizer2Dir;
+  if (!model.files.textEncoder2 || !dir) return undefined;
+  const tokenizer = await ClipTokenizer.fromDir(dir).catch((err: unknown) => {
+    throw new ModelError(`Tokenizer files in ${dir} cannot be read: ${firstLine(err)}`);
+  });
+  return { tokenizer, session: await createSession(model.files.textEncoder2, device, 'text_encoder_2') };
+}
+
+const HIDDEN_STATE = /^hidden_states\.(\d+)$/;
+
+/** The output holding hidden_states[-2]: layer n − 1 of n (hidden_states.0 is the embeddings). */
+function penultimateOutput(te: TextEncoderPart): string {
+  const indices = [...te.session.outputs.keys()].flatMap((n) => {
+    const m = HIDDEN_STATE.exec(n);
+    return m ? [Number(m[1])] : [];
+  });
+  const layers = te.layers ?? (indices.length > 0 ? Math.max(...indices) : 0);
+  const name = `hidden_states.${layers - 1}`;
+  if (layers < 1 || !te.session.outputs.has(name)) {
+    throw new ModelError(
+      `${te.part} has outputs [${[...te.session.outputs.keys()].join(', ')}] but SDXL needs its penultimate layer (${name}). ` +
+        'Re-export the model with optimum-cli export onnx, which adds the hidden_states outputs for SDXL.',
+    );
+  }
+  return name;
+}
+
+interface PreparedEncoder extends TextEncoderPart {
+  hiddenOutput: string;
+  pooledOutput?: string;
+}
+
+export class PromptEncoder {
+  private readonly encoders: PreparedEncoder[];
+
+  /**
+   * `encoders`: [text_encoder] for SD 1.x / 2.x, [text_encoder, text_encoder_2] for SDXL.
+   * Checks the graphs' outputs now, so a wrong export fails at load time with the fix.
+   */
+  constructor(
+    encoders: TextEncoderPart[],
+    private readonly options: { forceZerosForEmptyPrompt: boolean; run: RunTextEncoder },
+  ) {
+    const sdxl = encoders.length > 1;
+    this.encoders = encoders.map((te, i) => {
+      requireInput(te.session, te.part, ['input_ids']);
+      if (!sdxl) return { ...te, hiddenOutput: requireOutput(te.session, te.part, ['last_hidden_state', 'hidden_states']) };
+      // Only the last encoder's pooled output is used, as in diffusers.
+      const last = i === encoders.length - 1;
+      return { ...te, hiddenOutput: penultimateOutput(te), pooledOutput: last ? requireOutput(te.session, te.part, ['text_embeds']) : undefined };
+    });
+  }
+
+  /** True for SDXL: a pooled embedding comes with every prompt. */
+  get pooled(): boolean {
+    return this.encoders.some((e) => e.pooledOutput !== undefined);
+  }
+
+  /** The prompt, and with guidance the negative prompt (or zeros where the model asks for them). */
+  async encodePair(prompt: string, negativePrompt: string | undefined, guided: boolean): Promise<PromptPair> {
+    const cond = await this.encode(prompt);
+    if (!guided) return { cond };
+    // diffusers zeroes only a missing negative prompt; an empty one means the same here.
+    if (!negativePrompt && this.options.forceZerosForEmptyPrompt) {
+      return { cond, uncond: { ...cond, hidden: new Float32Array(cond.hidden.length), pooled: cond.pooled && new Float32Array(cond.pooled.length), truncated: 0 } };
+    }
+    return { cond, uncond: await this.encode(negativePrompt ?? '') };
+  }
+
+  async encode(text: string): Promise<PromptEmbedding> {
+    const parts: { hidden: Float32Array; dim: number }[] = [];
+    let seqLen = 0;
+    let truncated = 0;
+    let pooled: Float32Array | undefined;
+    for (const te of this.encoders) {
+      const { ids, truncatedTokens } = te.tokenizer.encodeWithInfo(text);
+      truncated = Math.max(truncated, truncatedTokens);
+      const meta = requireInput(te.session, te.part, ['input_ids']);
+      const dims = [1, ids.length];
+      const tensor =
+        meta.type === 'int64'
+          ? new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), dims)
+          : new ort.Tensor('int32', Int32Array.from(ids), dims);
+      const out = await this.options.run(te.session, { [meta.name]: tensor });
+      const hidden = out[te.hiddenOutput] as ort.Tensor;
+      if (seqLen !== 0 && hidden.dims[1] !== seqLen) {
+        throw new ModelError(`${te.part} gives ${hidden.dims[1]} positions where text_encoder gives ${seqLen}; the tokenizers do not match.`);
+      }
+      seqLen = hidden.dims[1];
+      parts.push({ hidden: tensorToFloat32(hidden), dim: hidden.dims[2] });
+      if (te.pooledOutput) pooled = tensorToFloat32(out[te.pooledOutput] as ort.Tensor);
+    }
+    return { hidden: concatFeatures(parts, seqLen), seqLen, dim: parts.reduce((s, p) => s + p.dim, 0), pooled, truncated };
+  }
+}
+
+/** [seqLen, a] ‖ [seqLen, b] → [seqLen, a + b], like torch.concat(..., dim=-1). */
+export function concatFeatures(parts: { hidden: Float32Array; dim: number }[], seqLen: number): Float32Array {
+  if (parts.length === 1) return parts[0].hidden;
+  const width = parts.reduce((s, p) => s + p.dim, 0);
+  const out = new Float32Array(seqLen * width);
+  for (let pos = 0; pos < seqLen; pos++) {
+    let offset = pos * width;
+    for (const p of parts) {
+      out.set(p.hidden.subarray(pos * p.dim, (pos + 1) * p.dim), offset);
+      offset += p.dim;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,226 @@
+// Runs provider-'imagen' jobs in the bot process: no device worker is needed to wait on a web
+// API, so a few calls run at once (IMAGEN_CONCURRENCY) and the rest wait in arrival order.
+// Every state change goes to the same jobs table and the outputs to the same files as device
+// jobs, so restarts, buttons and delivery work the same whatever drew the picture.
+import { GenerationAbortedError } from '../diffusion/errors.js';
+import type { GenerationRequest } from '../diffusion/types.js';
+import { jobLogger } from '../log.js';
+import type { CancelResult, JobRecord, QueueEvents, QueuePosition } from '../queue/types.js';
+import type { FileStore } from '../store/files.js';
+import type { JobStore } from '../store/jobs.js';
+import { ProviderError, type ImageProvider } from './types.js';
+
+/** What the runner needs of the Imagen provider (ImagenProvider, or any provider in tests). */
+export interface RunnerProvider extends ImageProvider {
+  /** Model id, recorded as the job's device while it runs (e.g. imagen-4.0-fast-generate-001). */
+  readonly model: string;
+}
+
+type Emit = <E extends keyof QueueEvents>(event: E, ...args: Parameters<QueueEvents[E]>) => void;
+
+export interface ImagenRunnerDeps {
+  provider: RunnerProvider;
+  store: JobStore;
+  files: FileStore;
+  /** Calls to Imagen in flight at once. */
+  concurrency: number;
+  emit: Emit;
+}
+
+interface Active {
+  record: JobRecord;
+  controller: AbortController;
+  cancelRequested: boolean;
+  cancelWaiters: ((r: CancelResult) => void)[];
+  done: Promise<void>;
+}
+
+/** The text-to-image request a stored job describes (Imagen jobs have no input image). */
+function requestOf(record: JobRecord): GenerationRequest {
+  return { ...record.request };
+}
+
+/** What the user reads when the Imagen call failed; a job re-run after a local failure says both. */
+function failureMessage(err: unknown, localFailure: string | undefined): string {
+  const why =
+    err instanceof ProviderError
+      ? err.userMessage
+      : err instanceof GenerationAbortedError
+        ? 'The Imagen call was interrupted.'
+        : `Imagen failed: ${err instanceof Error ? err.message : String(err)}`;
+  return localFailure ? `The local engine failed (${localFailure}), and Imagen failed too: ${why}` : why;
+}
+
+export class ImagenRunner {
+  private readonly waiting: JobRecord[] = [];
+  private readonly active = new Map<string, Active>();
+  /** Last position told per waiting job. */
+  private readonly published = new Map<string, number>();
+  private closed = false;
+
+  constructor(private readonly d: ImagenRunnerDeps) {}
+
+  has(jobId: string): boolean {
+    return this.active.has(jobId) || this.waiting.some((r) => r.id === jobId);
+  }
+
+  get(jobId: string): JobRecord | undefined {
+    return this.active.get(jobId)?.record ?? this.waiting.find((r) => r.id === jobId);
+  }
+
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  waitingFor(userId: string): number {
+    return this.waiting.filter((r) => r.requester.userId === userId).length;
+  }
+
+  /** Lines up a stored, queued job; call pump() once it is announced. */
+  add(record: JobRecord): QueuePosition {
+    this.waiting.push(record);
+    const pos = this.positionOf(record.id);
+    this.published.set(record.id, pos.position);
+    return pos;
+  }
+
+  /** Starts waiting jobs while fewer than `concurrency` calls are in flight. */
+  pump(): void {
+    while (!this.closed && this.active.size < this.d.concurrency && this.waiting.length > 0) {
+      this.start(this.waiting.shift()!);
+    }
+    if (this.closed) return;
+    // Tell waiting jobs whose place changed (positions only ever move up).
+    for (const r of this.waiting) {
+      const pos = this.positionOf(r.id);
+      if (this.published.get(r.id) === pos.position) continue;
+      this.published.set(r.id, pos.position);
+      this.d.emit('position', pos);
+    }
+  }
+
+  positions(): QueuePosition[] {
+    const running = [...this.active.keys()].map((jobId) => ({ jobId, position: 0, etaMs: 0 }));
+    return [...running, ...this.waiting.map((r) => this.positionOf(r.id))];
+  }
+
+  setMessage(jobId: string, messageId: string): void {
+    const record = this.get(jobId);
+    if (!record) return;
+    record.messageId = messageId;
+    this.d.store.update(record);
+  }
+
+  async cancel(jobId: string, by: { userId: string; isAdmin?: boolean }): Promise<CancelResult> {
+    const record = this.get(jobId);
+    if (!record) return 'not_found';
+    if (!by.isAdmin && record.requester.userId !== by.userId) return 'forbidden';
+    const i = this.waiting.findIndex((r) => r.id === jobId);
+    if (i >= 0) {
+      this.waiting.splice(i, 1);
+      this.finish(record, 'cancelled');
+      this.pump();
+      return 'cancelled';
+    }
+    const active = this.active.get(jobId)!;
+    active.cancelRequested = true;
+    return new Promise<CancelResult>((resolve) => {
+      active.cancelWaiters.push(resolve);
+      active.controller.abort();
+    });
+  }
+
+  /** Stops taking work; calls in flight are abandoned and their jobs go back to `queued`, first in line next start. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const active = [...this.active.values()];
+    for (const a of active) {
+      const r = a.record;
+      // Interrupted, not failed: the next start runs it again and this try does not count.
+      r.state = 'queued';
+      r.attempts = Math.max(0, r.attempts - 1);
+      delete r.startedAt;
+      delete r.device;
+      this.d.store.update(r, { resumeFirst: true });
+      for (const w of a.cancelWaiters) w('cancelled');
+      a.controller.abort();
+      jobLogger(r.id).info('Imagen job interrupted by shutdown; it resumes on the next start');
+    }
+    await Promise.all(active.map((a) => a.done));
+  }
+
+  private positionOf(jobId: string): QueuePosition {
+    const i = this.waiting.findIndex((r) => r.id === jobId);
+    return { jobId, position: i + 1, etaMs: 0 };
+  }
+
+  private start(record: JobRecord): void {
+    this.published.delete(record.id);
+    record.state = 'running';
+    record.startedAt = Date.now();
+    record.device = this.d.provider.model;
+    record.attempts += 1;
+    this.d.store.update(record);
+    const active: Active = { record, controller: new AbortController(), cancelRequested: false, cancelWaiters: [], done: Promise.resolve() };
+    this.active.set(record.id, active);
+    jobLogger(record.id, { device: record.device, attempt: record.attempts }).info('Imagen job started');
+    this.d.emit('started', record);
+    active.done = this.run(active);
+  }
+
+  private async run(active: Active): Promise<void> {
+    const record = active.record;
+    // Set before the run only on a job re-run after its local run failed (see ProviderQueue).
+    const localFailure = record.error;
+    try {
+      if (record.kind !== 'txt2img') {
+        throw new ProviderError({ kind: 'config', retryable: false, userMessage: 'Imagen only draws from a text prompt; this job needs the local engine.' });
+      }
+      const result = await this.d.provider.generate(requestOf(record), { signal: active.controller.signal });
+      if (this.closed) return;
+      const outputs = await this.d.files.writeOutputs(record.id, result.images.map((i) => i.png));
+      if (this.closed) return;
+      record.outputs = outputs;
+      record.seeds = result.images.map((i) => i.seed);
+      record.nsfw = [];
+      record.timings = { totalMs: result.timings.totalMs, stepMs: 0 };
+      record.device = result.model;
+      if (result.filtered.length > 0) jobLogger(record.id).info({ filtered: result.filtered }, "Google's filters withheld some images");
+      this.settle(active, 'done');
+    } catch (err) {
+      if (this.closed) return;
+      if (active.cancelRequested && (err instanceof GenerationAbortedError || active.controller.signal.aborted)) {
+        this.settle(active, 'cancelled');
+        return;
+      }
+      record.error = failureMessage(err, localFailure);
+      jobLogger(record.id).warn({ err: err instanceof Error ? err.message : String(err) }, 'Imagen job failed');
+      this.settle(active, 'failed');
+    }
+  }
+
+  private settle(active: Active, state: 'done' | 'failed' | 'cancelled'): void {
+    this.active.delete(active.record.id);
+    this.finish(active.record, state);
+    for (const w of active.cancelWaiters) w(state === 'cancelled' ? 'cancelled' : 'already_finished');
+    this.pump();
+  }
+
+  private finish(record: JobRecord, state: 'done' | 'failed' | 'cancelled'): void {
+    this.published.delete(record.id);
+    record.state = state;
+    record.finishedAt = Date.now();
+    this.d.store.update(record);
+    const log = jobLogger(record.id, { device: record.device });
+    if (state === 'done') {
+      log.info({ timings: record.timings }, 'Imagen job done');
+      this.d.emit('done', record);
+    } else if (state === 'failed') {
+      this.d.emit('failed', record, record.error ?? 'The job failed.');
+    } else {
+      log.info('Imagen job cancelled');
+      this.d.emit('cancelled', record);
+    }
+  }
+}

@@ -1,0 +1,263 @@
+// The bot's queue with Imagen beside the devices: provider-'imagen' jobs are run in this process
+// by an ImagenRunner (a web API needs no device worker), everything else goes to the backend
+// (local worker processes or Redis) as before. Both kinds are rows of the same jobs table with
+// the same events, so caps, quotas, restarts, progress and delivery treat them alike. A local
+// job that failed for good can be re-run on Imagen once, when the bot's provider policy says so.
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Registry } from 'prom-client';
+import { InputError } from '../diffusion/errors.js';
+import { jobLogger, logger } from '../log.js';
+import { ImagenRunner, type RunnerProvider } from '../providers/imagen-runner.js';
+import { openDatabase, type Db } from '../store/db.js';
+import { FileStore } from '../store/files.js';
+import { JobStore } from '../store/jobs.js';
+import { assertWithinCaps, type Caps } from './admission.js';
+import type { ManagedJobQueue } from './index.js';
+import type {
+  CancelResult,
+  CapacityProbe,
+  JobProvider,
+  JobRecord,
+  JobSpec,
+  LocalCapacity,
+  QueueEvents,
+  QueuePosition,
+} from './types.js';
+
+export interface ImagenProviderLike extends RunnerProvider {
+  /** False until GOOGLE_API_KEY is set. */
+  readonly configured: boolean;
+}
+
+export interface ProviderQueueOptions {
+  dataDir: string;
+  /** Draws provider-'imagen' jobs (an unconfigured one fails them with a message saying so). */
+  imagen: ImagenProviderLike;
+  /** Imagen calls in flight at once. */
+  concurrency: number;
+  /** Caps on waiting Imagen jobs (the same numbers as for device jobs). */
+  caps: Caps;
+  /** Store owner of this process's jobs (the Redis backend's QUEUE_OWNER); all owners when absent. */
+  owner?: string;
+}
+
+/** Asked when a local job failed for good: true re-runs it on Imagen. */
+export type LocalFailureHandler = (job: JobRecord, error: string) => boolean;
+
+const EVENTS = ['queued', 'position', 'started', 'progress', 'done', 'failed', 'cancelled'] as const;
+
+export class ProviderQueue implements ManagedJobQueue {
+  private readonly db: Db;
+  private readonly store: JobStore;
+  private readonly files: FileStore;
+  private readonly runner: ImagenRunner;
+  private readonly events = new EventEmitter();
+  private onLocalFailure?: LocalFailureHandler;
+  private closed = false;
+
+  constructor(
+    private readonly inner: ManagedJobQueue,
+    private readonly opts: ProviderQueueOptions,
+  ) {
+    this.db = openDatabase(opts.dataDir);
+    this.store = new JobStore(this.db);
+    this.files = new FileStore(opts.dataDir);
+    this.events.setMaxListeners(50);
+    this.runner = new ImagenRunner({
+      provider: opts.imagen,
+      store: this.store,
+      files: this.files,
+      concurrency: opts.concurrency,
+      emit: (event, ...args) => this.events.emit(event, ...args),
+    });
+    for (const event of EVENTS) {
+      inner.on(event, ((...args: unknown[]) => {
+        if (event === 'failed' && this.fallBack(args[0] as JobRecord, args[1] as string)) return;
+        this.events.emit(event, ...args);
+      }) as QueueEvents[typeof event]);
+    }
+    this.restore();
+  }
+
+  // ---- routing helpers for the provider policy ------------------------------------------------
+
+  /** Sets who decides whether a failed local job is re-run on Imagen (the bot's provider policy). */
+  setLocalFailureHandler(handler: LocalFailureHandler): void {
+    this.onLocalFailure = handler;
+  }
+
+  get imagenConfigured(): boolean {
+    return this.opts.imagen.configured;
+  }
+
+  /** The Imagen model new jobs go to, e.g. imagen-4.0-fast-generate-001. */
+  get imagenModel(): string {
+    return this.opts.imagen.model;
+  }
+
+  /** Why Imagen cannot draw this request at all, if it cannot. */
+  imagenUnsupported(job: Pick<JobSpec, 'kind' | 'request'>): string | undefined {
+    if (job.kind !== 'txt2img') {
+      return job.kind === 'upscale' ? 'Upscaling runs on the local engine only.' : "Imagen can't start from an image; image-to-image runs on the local engine only.";
+    }
+    return this.opts.imagen.unsupported?.({ ...job.request });
+  }
+
+  localCapacity(job: CapacityProbe): LocalCapacity {
+    return this.inner.localCapacity?.(job) ?? { devices: this.inner.workers().length, etaMs: 0 };
+  }
+
+  /** Imagen images asked for since `since`, in one guild, or in all with `guildId` undefined. */
+  imagesSince(provider: JobProvider, since: number, guildId?: string | null): number {
+    return this.store.imagesSince(provider, since, guildId);
+  }
+
+  // ---- JobQueue -------------------------------------------------------------------------------
+
+  get metricsRegistry(): Registry {
+    return this.inner.metricsRegistry;
+  }
+
+  submit(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
+    if (spec.provider !== 'imagen') return this.inner.submit(spec);
+    // Synchronous up to the insert, so a daily-cap check just before cannot race another submit.
+    try {
+      return Promise.resolve(this.submitImagen(spec));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  cancel(jobId: string, by: { userId: string; isAdmin?: boolean }): Promise<CancelResult> {
+    return this.runner.has(jobId) ? this.runner.cancel(jobId, by) : this.inner.cancel(jobId, by);
+  }
+
+  get(jobId: string): JobRecord | undefined {
+    return this.runner.get(jobId) ?? this.inner.get(jobId);
+  }
+
+  outputs(jobId: string): Promise<Buffer[]> {
+    return this.runner.has(jobId) ? Promise.resolve([]) : this.inner.outputs(jobId);
+  }
+
+  input(jobId: string): Promise<Buffer | undefined> {
+    return this.inner.input(jobId);
+  }
+
+  positions(): QueuePosition[] {
+    return [...this.inner.positions(), ...this.runner.positions()];
+  }
+
+  setMessage(jobId: string, messageId: string): void {
+    if (this.runner.has(jobId)) this.runner.setMessage(jobId, messageId);
+    else this.inner.setMessage(jobId, messageId);
+  }
+
+  on<E extends keyof QueueEvents>(event: E, handler: QueueEvents[E]): void {
+    this.events.on(event, handler as (...args: unknown[]) => void);
+  }
+
+  off<E extends keyof QueueEvents>(event: E, handler: QueueEvents[E]): void {
+    this.events.off(event, handler as (...args: unknown[]) => void);
+  }
+
+  whenReady(): Promise<void> {
+    return this.inner.whenReady();
+  }
+
+  workers(): ReturnType<ManagedJobQueue['workers']> {
+    return this.inner.workers();
+  }
+
+  /** Healthy with no device at all when Imagen draws instead (DEVICES=none). */
+  health(): ReturnType<ManagedJobQueue['health']> {
+    const h = this.inner.health();
+    const imagenOnly = !this.closed && h.workers.length === 0 && this.opts.imagen.configured;
+    return { ...h, ok: h.ok || imagenOnly, queued: (h.queued ?? 0) + this.runner.waitingCount };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.runner.close();
+    this.db.close();
+    await this.inner.close();
+    this.events.removeAllListeners();
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private submitImagen(spec: JobSpec): { job: JobRecord; position: QueuePosition } {
+    if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
+    const userId = spec.requester.userId;
+    assertWithinCaps(this.runner.waitingFor(userId), this.runner.waitingCount, this.opts.caps);
+    const why = this.imagenUnsupported(spec);
+    if (why) throw new InputError(why);
+    const { initImage: _none, ...rest } = spec;
+    const record: JobRecord = {
+      ...rest,
+      provider: 'imagen',
+      id: randomUUID(),
+      state: 'queued',
+      createdAt: Date.now(),
+      attempts: 0,
+      outputs: [],
+      seeds: [],
+      nsfw: [],
+    };
+    this.store.insert(record, this.opts.owner ?? '');
+    jobLogger(record.id, { userId, kind: spec.kind, provider: 'imagen' }).info('job queued');
+    const position = this.runner.add(record);
+    this.events.emit('queued', record, position);
+    this.runner.pump();
+    return { job: record, position };
+  }
+
+  /** A local job failed for good: when the policy says so, the same job is re-run on Imagen. */
+  private fallBack(job: JobRecord, error: string): boolean {
+    if (this.closed || job.provider === 'imagen' || !this.onLocalFailure) return false;
+    let again = false;
+    try {
+      again = this.onLocalFailure(job, error);
+    } catch (err) {
+      logger.error({ err, jobId: job.id }, 'provider policy failed on a failed job');
+    }
+    if (!again) return false;
+    job.provider = 'imagen';
+    job.state = 'queued';
+    job.error = error;
+    delete job.startedAt;
+    delete job.finishedAt;
+    delete job.device;
+    this.store.update(job);
+    jobLogger(job.id).info({ error }, 'local job failed; re-running it on Imagen');
+    const position = this.runner.add(job);
+    this.events.emit('queued', job, position);
+    this.runner.pump();
+    return true;
+  }
+
+  /** Unfinished Imagen jobs from the last run line up again, interrupted ones first. */
+  private restore(): void {
+    let count = 0;
+    // The store lists interrupted jobs first, then the rest in submission order.
+    for (const { record } of this.store.unfinished(this.opts.owner)) {
+      if (record.provider !== 'imagen') continue;
+      if (record.state === 'running') {
+        // The bot died mid-call: not the job's fault, so that try does not count.
+        record.state = 'queued';
+        record.attempts = Math.max(0, record.attempts - 1);
+        delete record.startedAt;
+        delete record.device;
+        this.store.update(record, { resumeFirst: true });
+      }
+      this.runner.add(record);
+      count++;
+    }
+    if (count === 0) return;
+    logger.info({ count }, 'resumed unfinished Imagen jobs');
+    // After the bot has attached its listeners, so their start is shown.
+    setImmediate(() => this.runner.pump());
+  }
+}

@@ -1,0 +1,127 @@
+// The admission check: may this job be queued here, now? One function for /imagine and every
+// button, run before a job reaches the queue (local or Imagen alike). A refusal says which limit
+// was hit and, for quotas and cooldowns, when the next slot opens.
+import type { JobKind } from '../queue/types.js';
+import { findBlocked } from './blocked-words.js';
+import { channelAllowed, modelAllowed, type EffectiveSettings } from './effective.js';
+import { DAY_MS, HOUR_MS, type UsageStore } from './usage.js';
+
+export interface AdmissionRequest {
+  guildId: string | null;
+  userId: string;
+  channelId: string;
+  kind: JobKind;
+  model: string;
+  prompt: string;
+  /** Images the job makes. */
+  images: number;
+  steps: number;
+  width: number;
+  height: number;
+}
+
+export type AdmissionReason =
+  | 'channel'
+  | 'model'
+  | 'blocked_word'
+  | 'steps'
+  | 'size'
+  | 'count'
+  | 'queued'
+  | 'cooldown'
+  | 'jobs_per_hour'
+  | 'images_per_day';
+
+export type Admission = { ok: true } | { ok: false; reason: AdmissionReason; message: string; retryInMs?: number };
+
+/** "45 s", "12 min", "3 h 5 min": rounded up, so the slot is open when the user comes back. */
+export function formatWait(ms: number): string {
+  const s = Math.max(1, Math.ceil(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.ceil(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+}
+
+const refuse = (reason: AdmissionReason, message: string, retryInMs?: number): Admission => ({
+  ok: false,
+  reason,
+  message,
+  ...(retryInMs !== undefined ? { retryInMs } : {}),
+});
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+function channelList(ids: string[]): string {
+  return ids.map((id) => `<#${id}>`).join(', ');
+}
+
+/** Checks the job's place and content against the settings, then the user's quotas at `now`. */
+export function checkAdmission(req: AdmissionRequest, s: EffectiveSettings, usage: UsageStore, now: number): Admission {
+  if (!channelAllowed(s, req.channelId)) {
+    const where = s.channels.allow.filter((id) => !s.channels.deny.includes(id));
+    return refuse('channel', `🚫 /imagine is turned off in this channel by the server's admins${where.length ? `; use ${channelList(where)}` : ''}.`);
+  }
+  if (req.kind !== 'upscale' && !modelAllowed(s, req.model)) {
+    const allowed = s.model.allow.filter((m) => !s.model.deny.includes(m));
+    const which = allowed.length ? `allowed: ${allowed.join(', ')}` : '/models shows the ones that are';
+    return refuse('model', `🚫 Model ${req.model} is not allowed on this server; ${which}.`);
+  }
+  const blocked = findBlocked(req.prompt, s.safety.blockedWords);
+  if (blocked !== undefined) {
+    return refuse('blocked_word', `🚫 Your prompt contains "${blocked}", which this server blocks; rephrase it and try again.`);
+  }
+  const l = s.limits;
+  if (req.kind !== 'upscale') {
+    if (req.steps > l.maxSteps.value) return refuse('steps', `🚫 This server allows at most ${l.maxSteps.value} steps; this job asks for ${req.steps}.`);
+    if (Math.max(req.width, req.height) > l.maxSide.value) {
+      return refuse('size', `🚫 This server allows images up to ${l.maxSide.value} px a side; this job asks for ${req.width}×${req.height}.`);
+    }
+    if (req.images > l.maxCount.value) return refuse('count', `🚫 This server allows at most ${plural(l.maxCount.value, 'image')} per job; this job asks for ${req.images}.`);
+  }
+
+  // The owner's cap (MAX_QUEUED_PER_USER) is the queue's own check; a server's lower one is here.
+  if (l.maxQueuedPerUser.source === 'server' && usage.waitingCount(req.guildId, req.userId) >= l.maxQueuedPerUser.value) {
+    return refuse('queued', `⏳ ${plural(l.maxQueuedPerUser.value, 'waiting job')} per user on this server: wait for one of yours to start (/queue shows them).`);
+  }
+
+  const cooldown = l.cooldownSeconds.value;
+  const last = cooldown > 0 ? usage.lastJobAt(req.guildId, req.userId) : undefined;
+  if (last !== undefined && now - last < cooldown * 1000) {
+    const wait = last + cooldown * 1000 - now;
+    return refuse('cooldown', `⏳ One job every ${formatWait(cooldown * 1000)} on this server: next slot in ${formatWait(wait)}.`, wait);
+  }
+
+  const perHour = l.jobsPerHour.value;
+  if (perHour !== null) {
+    const jobs = usage.userJobsSince(req.guildId, req.userId, now - HOUR_MS + 1);
+    if (jobs.length >= perHour) {
+      // The slot opens when enough of the oldest jobs leave the window.
+      const wait = jobs[jobs.length - perHour].createdAt + HOUR_MS - now;
+      return refuse('jobs_per_hour', `⏳ ${plural(perHour, 'job')} per hour: next slot in ${formatWait(wait)}.`, wait);
+    }
+  }
+
+  const perDay = l.imagesPerDay.value;
+  if (perDay !== null) {
+    if (req.images > perDay) {
+      return refuse('images_per_day', `🚫 ${plural(perDay, 'image')} per day on this server, and this job asks for ${req.images}; ask for fewer.`);
+    }
+    const jobs = usage.userJobsSince(req.guildId, req.userId, now - DAY_MS + 1);
+    let used = jobs.reduce((n, j) => n + j.images, 0);
+    if (used + req.images > perDay) {
+      const left = Math.max(0, perDay - used);
+      let opensAt = now;
+      for (const j of jobs) {
+        used -= j.images;
+        opensAt = j.createdAt + DAY_MS;
+        if (used + req.images <= perDay) break;
+      }
+      const wait = opensAt - now;
+      const fewer = left > 0 ? ` (or ask for ${left} now)` : '';
+      return refuse('images_per_day', `⏳ ${plural(perDay, 'image')} per day: next slot in ${formatWait(wait)}${fewer}.`, wait);
+    }
+  }
+  return { ok: true };
+}
