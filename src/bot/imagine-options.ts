@@ -4,6 +4,7 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { SCHEDULER_NAMES, type GenerationRequest, type SchedulerName } from '../diffusion/types.js';
+import { isDistilledFamily } from '../diffusion/families.js';
 import { MAX_INPUT_IMAGE_BYTES, type GuildLimits } from './limits.js';
 import type { ModelCatalog, ModelEntry } from './models.js';
 import { formatSize, isPreset, parseWxH, presetSize, SIZE_PRESETS, SIZE_STEP, type Size } from './sizes.js';
@@ -117,7 +118,9 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   }
   const o = parsed.data;
   const count = o.count ?? 1;
-  const d = limits.defaults ?? {};
+  // A server's step/guidance/scheduler defaults are for ordinary models; turbo and LCM models
+  // keep their own (a guidance of 7 or 30 steps would ruin a one-step model).
+  const d = isDistilledFamily(model.family) ? { negativePrompt: limits.defaults?.negativePrompt, size: limits.defaults?.size } : (limits.defaults ?? {});
   const request: Omit<GenerationRequest, 'initImage'> = {
     prompt: o.prompt,
     seed: o.seed ?? randomSeed(count),

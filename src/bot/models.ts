@@ -4,11 +4,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectModel, type ModelDefaults } from '../diffusion/model.js';
+import type { ModelFamily } from '../diffusion/families.js';
 import { ModelError } from '../diffusion/errors.js';
 
 export interface ModelEntry {
   name: string;
   dir: string;
+  family: ModelFamily;
   defaults: ModelDefaults;
   /** Image-to-image (attachments, variations) needs the VAE encoder. */
   canImg2Img: boolean;
@@ -64,7 +66,7 @@ export class ModelCatalog {
   private inspect(name: string): ModelLookup {
     try {
       const info = inspectModel(join(this.modelsDir, name));
-      return { ok: true, model: { name, dir: info.dir, defaults: info.defaults, canImg2Img: info.files.vaeEncoder !== undefined } };
+      return { ok: true, model: { name, dir: info.dir, family: info.family, defaults: info.defaults, canImg2Img: info.files.vaeEncoder !== undefined } };
     } catch (err) {
       if (err instanceof ModelError) return { ok: false, message: `Model "${name}" cannot be used: ${err.message}` };
       throw err;

@@ -180,6 +180,7 @@ const createTinyArgsSchema = z.object({
   'vae-encoder': z.enum(['latent_sample', 'latent_parameters']).optional(),
   'v-prediction': z.boolean().optional(),
   'external-data': z.boolean().optional(),
+  inpainting: z.boolean().optional(),
   // never | always | a number t: flags pictures whose CLIP-normalised mean exceeds t.
   'safety-checker': z
     .string()
@@ -199,6 +200,7 @@ async function createTiny(argv: string[]): Promise<void> {
       'vae-encoder': { type: 'string' },
       'v-prediction': { type: 'boolean' },
       'external-data': { type: 'boolean' },
+      inpainting: { type: 'boolean' },
       'safety-checker': { type: 'string' },
     },
   });
@@ -216,6 +218,7 @@ async function createTiny(argv: string[]): Promise<void> {
     vaeEncoderOutput: a['vae-encoder'],
     predictionType: a['v-prediction'] ? 'v_prediction' : undefined,
     externalData: a['external-data'],
+    inpainting: a.inpainting,
     safetyChecker: a['safety-checker'],
   });
   console.log(`Created a tiny random-weight model in ${dir}.`);
@@ -262,7 +265,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   'create-tiny': {
     usage:
-      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--safety-checker never|always|<mean>]',
+      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--inpainting] [--safety-checker never|always|<mean>]',
     summary: 'write a tiny random-weight model (for tests and trying the bot without a download)',
     run: createTiny,
   },

@@ -47,6 +47,14 @@ export const FAMILY_DEFAULTS: Readonly<Record<ModelFamily, FamilyDefaults>> = {
 };
 
 /**
+ * Few-step distilled families: their steps, guidance and scheduler are part of the model, so
+ * a server's general defaults (meant for ordinary models) must not override them.
+ */
+export function isDistilledFamily(family: ModelFamily): boolean {
+  return family === 'sd-turbo' || family === 'sdxl-turbo' || family === 'lcm' || family === 'sdxl-lcm';
+}
+
+/**
  * LCM-LoRA merges have an LCM scheduler but no timestep_cond: guidance there is real
  * classifier-free guidance, which their cards turn off (guidance 1).
  */

@@ -10,7 +10,6 @@ import { inspectModel, type ModelDefaults, type ModelInfo } from './model.js';
 import { createSession, deviceLabel, firstLine, parseDevice, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
 import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
 import { GenerationAbortedError, InputError, ModelError } from './errors.js';
-import { chwToRgb } from './image-io.js';
 import { defaultStrength, initTimestep, type EncodedImage } from './img2img.js';
 import { prepareImageStart } from './image-start.js';
 import { latentPreview } from './preview.js';
@@ -101,7 +100,7 @@ export class StableDiffusionPipeline {
     });
     // Sequential on purpose: parallel creation would hold every graph's load peak at once.
     const textEncoder = await createSession(model.files.textEncoder, device, 'text_encoder', keep);
-    const textEncoder2 = await loadSecondTextEncoder(model, device);
+    const textEncoder2 = await loadSecondTextEncoder(model, device, keep);
     const unet = await createSession(model.files.unet, device, 'unet');
     const vaeDecoder = await createSession(model.files.vaeDecoder, device, 'vae_decoder', keep);
     const p = new StableDiffusionPipeline(model, device, tokenizer, textEncoder, unet, vaeDecoder);

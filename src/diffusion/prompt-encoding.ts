@@ -43,13 +43,14 @@ export type RunTextEncoder = (session: LoadedSession, feeds: Record<string, ort.
 export async function loadSecondTextEncoder(
   model: Pick<ModelInfo, 'files' | 'tokenizer2Dir'>,
   device: Device,
+  keep: { releaseWhenIdle?: boolean } = {},
 ): Promise<{ tokenizer: ClipTokenizer; session: LoadedSession } | undefined> {
   const dir = model.tokenizer2Dir;
   if (!model.files.textEncoder2 || !dir) return undefined;
   const tokenizer = await ClipTokenizer.fromDir(dir).catch((err: unknown) => {
     throw new ModelError(`Tokenizer files in ${dir} cannot be read: ${firstLine(err)}`);
   });
-  return { tokenizer, session: await createSession(model.files.textEncoder2, device, 'text_encoder_2') };
+  return { tokenizer, session: await createSession(model.files.textEncoder2, device, 'text_encoder_2', keep) };
 }
 
 const HIDDEN_STATE = /^hidden_states\.(\d+)$/;

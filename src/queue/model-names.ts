@@ -3,11 +3,17 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../diffusion/errors.js';
 
-/** Model folders in `modelsDir` (symlinked folders too), sorted ([] when the folder is missing). */
+/**
+ * Model folders in `modelsDir` (symlinked folders too), sorted ([] when the folder is missing).
+ * `upscalers/` holds upscaler networks, not diffusion models, so it is not a model name.
+ */
 export function listModelFolders(modelsDir: string): string[] {
   if (!existsSync(modelsDir)) return [];
   return readdirSync(modelsDir)
-    .filter((name) => !name.startsWith('.') && statSync(join(modelsDir, name), { throwIfNoEntry: false })?.isDirectory())
+    .filter(
+      (name) =>
+        !name.startsWith('.') && name !== 'upscalers' && statSync(join(modelsDir, name), { throwIfNoEntry: false })?.isDirectory(),
+    )
     .sort();
 }
 

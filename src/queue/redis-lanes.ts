@@ -40,15 +40,11 @@ export class LaneSet {
     return this.open(laneOf(this.opts.baseQueue, job));
   }
 
-  /**
-   * Adds `model` to the registry worker hosts read their lanes from. Returns true when no bot
-   * had registered it before (the caller then tells the hosts at once with LANE_EVENT).
-   */
-  async register(model: string): Promise<boolean> {
-    if (this.registered.has(model)) return false;
-    const added = await this.opts.client.sadd(lanesKey(this.opts.prefix, this.opts.baseQueue), model);
+  /** Adds `model` to the registry worker hosts read their lanes from (once per process). */
+  async register(model: string): Promise<void> {
+    if (this.registered.has(model)) return;
+    await this.opts.client.sadd(lanesKey(this.opts.prefix, this.opts.baseQueue), model);
     this.registered.add(model);
-    return added === 1;
   }
 
   /** Opens the lanes of every model any bot has registered (their waiting jobs count for caps and positions). */

@@ -80,7 +80,7 @@ export function devicesKey(prefix: string, queueName: string): string {
 // jobs for the models it has loaded first (src/queue/affinity.ts). Upscales need no model and,
 // like jobs from builds before lanes, use the base queue, which also carries the custom events.
 
-/** Custom event on the base queue: a bot queued the first job for a model (payload: `model`). */
+/** Custom event on the base queue: a bot queued a job on a model's lane (payload: `model`). */
 export const LANE_EVENT = 'imagine-lane';
 
 /** Redis key of the set of models bots have queued jobs for (worker hosts open their lanes). */

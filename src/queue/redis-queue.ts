@@ -183,15 +183,17 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     return this.files.jobInput(this.get(jobId));
   }
 
-  /** Running jobs of this process (position 0), then every waiting job, as last refreshed. */
-  /** Live worker devices, and when one would start `job` behind the waiting line as last refreshed. */
+  /** Live worker devices whose host has the job's model, and when one would start it behind the waiting line as last refreshed. */
   localCapacity(job: CapacityProbe): LocalCapacity {
-    if (this.devices.length === 0) return { devices: 0, etaMs: 0 };
+    // As the hosts decide: upscales need no model, simulated (noop) devices run any name.
+    const able = this.devices.filter((d) => job.kind === 'upscale' || d.models.includes(job.model) || /(^|\/)noop:/.test(d.device));
+    if (able.length === 0) return { devices: 0, etaMs: 0 };
     const probe = { id: '#capacity-probe', kind: job.kind, model: job.model, request: job.request };
     const projected = projectPositions([...this.lastLoad.waiting, probe], this.lastLoad.loads, this.estimator);
-    return { devices: this.devices.length, etaMs: projected.at(-1)?.pos.etaMs ?? 0 };
+    return { devices: able.length, etaMs: projected.at(-1)?.pos.etaMs ?? 0 };
   }
 
+  /** Running jobs of this process (position 0), then every waiting job, as last refreshed. */
   positions(): QueuePosition[] {
     const running = [...this.tracked.values()]
       .filter((r) => r.state === 'running')
@@ -300,6 +302,8 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
         if (this.closed) return;
         Promise.resolve(fn(args)).catch((err: unknown) => logger.error({ err }, 'queue event handling failed'));
       };
+    events.on('progress', (a: { jobId: string }) => console.error('DBG bot progress', events.name, a.jobId, Date.now()));
+    void events.waitUntilReady().then(() => console.error('DBG events ready', events.name, Date.now()));
     events.on('progress', guard(({ jobId, data }: { jobId: string; data: unknown }) => this.onProgress(jobId, data)));
     events.on('completed', guard(({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => this.onCompleted(jobId, returnvalue)));
     events.on('failed', guard(({ jobId, failedReason }: { jobId: string; failedReason: string }) => this.onFailed(jobId, failedReason)));
@@ -336,6 +340,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   // ---- submit -------------------------------------------------------------------------------
 
   private async submitNow(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
+    console.error('DBG submit', spec.model, Date.now());
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     await this.readyWithin(10_000);
     if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
@@ -408,10 +413,8 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     };
     const route = this.routeOf(record);
     const lane = await this.lanes!.open(route);
-    if (route !== this.config.REDIS_QUEUE && (await this.lanes!.register(record.model))) {
-      // The first job for this model anywhere: worker hosts open its lane now, not at their next heartbeat.
-      await this.producer!.publishEvent({ eventName: LANE_EVENT, model: record.model }, EVENTS_MAX_LEN);
-    }
+    const onLane = route !== this.config.REDIS_QUEUE;
+    if (onLane) await this.lanes!.register(record.model);
     await lane.queue.add(JOB_NAME, redisJobDataSchema.parse(data), {
       jobId: record.id,
       priority,
@@ -421,6 +424,9 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       removeOnComplete: { age: RESULT_TTL_S },
       removeOnFail: { age: RESULT_TTL_S },
     });
+    // After the add: worker hosts open the lane if it is new, and idle devices without the model
+    // read when the job was queued, to know when they may take it.
+    if (onLane) await this.producer!.publishEvent({ eventName: LANE_EVENT, model: record.model }, EVENTS_MAX_LEN);
   }
 
   /**

@@ -14,7 +14,7 @@ import { jobLogger, logger } from '../log.js';
 import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
 import type { ObservableQueue } from '../metrics/server.js';
 import { workerDeathMessage } from './admission.js';
-import { planIdleDevice, starvingLanes, type AffinitySettings } from './affinity.js';
+import { planLanes, type AffinitySettings } from './affinity.js';
 import { listModelFolders } from './model-names.js';
 import { DeviceRunner, JobFailedError, WorkerDiedError, type ProgressMessage } from './device-runner.js';
 import type { RunJob } from './ipc.js';
@@ -70,9 +70,7 @@ interface Device {
   /** By queue name. */
   lanes: Map<string, Lane>;
   active?: { job: Job; startedAt: number; interrupted: boolean };
-  /** When the device last finished a job (or started): the grace counts from here. */
-  idleSince: number;
-  /** Plans again when the grace is up, or to catch lanes that start starving meanwhile. */
+  /** Plans again when a closed lane's next job has waited long enough for this device. */
   graceTimer?: NodeJS.Timeout;
   /** Lane plans run one at a time. */
   planning: Promise<void>;
@@ -80,7 +78,7 @@ interface Device {
 
 const HEARTBEAT_MS = 5000;
 /** How long the age of each lane's next job is reused between plans (one read per lane). */
-const HEADS_TTL_MS = 500;
+const HEADS_TTL_MS = 200;
 
 export class RedisWorkerHost implements ObservableQueue {
   private readonly devices: Device[] = [];
@@ -182,7 +180,7 @@ export class RedisWorkerHost implements ObservableQueue {
       if (args.jobId) this.onCancel(args.jobId);
     });
     (this.events as EventEmitter).on(LANE_EVENT, (args: { model?: string }) => {
-      if (args.model) void this.addLanes([args.model]).catch((err: unknown) => logger.warn({ err }, 'could not open a lane'));
+      if (args.model) void this.onLaneJob(args.model).catch((err: unknown) => logger.warn({ err }, 'could not open a lane'));
     });
     await this.events.waitUntilReady();
 
@@ -205,7 +203,7 @@ export class RedisWorkerHost implements ObservableQueue {
         },
       );
       runner.start();
-      const device: Device = { name, kind, runner, lanes: new Map(), idleSince: Date.now(), planning: Promise.resolve() };
+      const device: Device = { name, kind, runner, lanes: new Map(), planning: Promise.resolve() };
       this.addLane(device, this.config.REDIS_QUEUE, undefined);
       this.devices.push(device);
     }
@@ -214,8 +212,8 @@ export class RedisWorkerHost implements ObservableQueue {
     await Promise.all(this.devices.flatMap((d) => [...d.lanes.values()].map((l) => l.worker.waitUntilReady())));
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), HEARTBEAT_MS);
     this.heartbeatTimer.unref();
+    // The first heartbeat also makes the first lane plans, which start the Workers.
     await this.heartbeat();
-    await Promise.all(this.devices.map((d) => this.replan(d)));
     logger.info({ devices: this.devices.map((d) => d.name), queue: this.config.REDIS_QUEUE, affinity: this.affinity }, 'worker host ready');
   }
 
@@ -265,6 +263,18 @@ export class RedisWorkerHost implements ObservableQueue {
     }
   }
 
+  /** A job was queued on `model`'s lane: open the lane if new, and let idle devices time their take. */
+  private async onLaneJob(model: string): Promise<void> {
+    await this.addLanes([model]);
+    await this.replanIdle();
+  }
+
+  /** Plans idle devices again with fresh lane heads (a new job, or the heartbeat's catch-up). */
+  private async replanIdle(): Promise<void> {
+    this.heads = undefined;
+    await Promise.all(this.devices.filter((d) => !d.active).map((d) => this.replan(d)));
+  }
+
   private async heartbeat(device?: Device): Promise<void> {
     const client = this.heartbeatClient;
     if (!client || this.closing) return;
@@ -286,6 +296,7 @@ export class RedisWorkerHost implements ObservableQueue {
     this.folders = models;
     const registered = await client.smembers(this.lanesKey).catch(() => [] as string[]);
     await this.addLanes(registered).catch((err: unknown) => logger.warn({ err }, 'could not open a lane'));
+    await this.replanIdle();
   }
 
   // ---- affinity -----------------------------------------------------------------------------
@@ -298,26 +309,22 @@ export class RedisWorkerHost implements ObservableQueue {
   }
 
   private async replanNow(device: Device): Promise<void> {
+    logger.info({ d: device.name, active: !!device.active }, 'DBG replan start');
     if (this.closing || device.active) return;
     clearTimeout(device.graceTimer);
     const models = [...device.lanes.values()].flatMap((l) => (l.model === undefined ? [] : [l.model]));
     const since = await this.headsSince().catch(() => new Map<string | undefined, number>());
     if (this.closing || device.active) return;
-    const now = Date.now();
-    const starving = starvingLanes(since, now, this.affinity);
-    const plan = planIdleDevice(
-      { lanes: models, loaded: device.runner.loadedModels, starving: starving.filter((m) => m !== undefined), baseStarving: starving.includes(undefined) },
-      this.affinity,
-    );
-    // The grace counts from when the device went idle.
-    const left = device.idleSince + plan.afterMs - now;
-    const open = new Set(left <= 0 ? models : plan.now);
+    const headSince = new Map([...since].flatMap(([m, t]) => (m === undefined ? [] : [[m, t] as const])));
+    const plan = planLanes({ lanes: models, loaded: device.runner.loadedModels, headSince, baseSince: since.get(undefined), now: Date.now() }, this.affinity);
+    const open = new Set(plan.open);
     const lanes = [...device.lanes.values()];
     // Close first, then open, so two lanes of one device are rarely open to the same burst.
     await Promise.all(lanes.filter((l) => l.model !== undefined && !open.has(l.model)).map((l) => l.worker.pause(true)));
     for (const l of lanes) if (l.model === undefined || open.has(l.model)) void l.worker.resume();
-    if (open.size === models.length) return;
-    device.graceTimer = setTimeout(() => void this.replan(device), Math.max(10, Math.min(left, this.affinity.maxWaitMs / 2)));
+    logger.info({ d: device.name, plan, lanes: lanes.map((l) => [l.model, l.worker.isPaused(), l.worker.isRunning()]) }, 'DBG replan done');
+    if (plan.recheckAt === undefined) return;
+    device.graceTimer = setTimeout(() => void this.replan(device), Math.max(20, plan.recheckAt - Date.now()));
     device.graceTimer.unref();
   }
 
@@ -373,6 +380,7 @@ export class RedisWorkerHost implements ObservableQueue {
   }
 
   private async process(device: Device, lane: Lane, job: Job, token: string | undefined): Promise<RedisResult> {
+    logger.info({ d: device.name, lane: lane.model, job: job.id, active: device.active?.job.id, paused: lane.worker.isPaused() }, 'DBG process');
     // Synchronously, before any await: one job per device.
     if (device.active || lane.worker.isPaused()) return this.giveBack(lane, job, token);
     const started = Date.now();
@@ -394,7 +402,6 @@ export class RedisWorkerHost implements ObservableQueue {
       return await this.run(device, job, token, data, { dir, log, attempt, totalSteps, started });
     } finally {
       device.active = undefined;
-      device.idleSince = Date.now();
       void this.heartbeat(device);
       if (dir) await rm(dir, { recursive: true, force: true });
       // Before BullMQ completes the job: a lane this plan closes must not fetch the next one.

@@ -74,7 +74,7 @@ test('/settings view shows the effective settings and which come from the owner'
   const view = await ask('settings view');
   assert.ok(view.ephemeral);
   assert.match(view.content, /max steps: 50 \(owner: IMAGINE_MAX_STEPS\)/);
-  assert.match(view.content, /max size: 1024 px \(owner: IMAGINE_MAX_SIDE\)/);
+  assert.match(view.content, /max size: 1536 px \(owner: IMAGINE_MAX_SIDE\)/);
   assert.match(view.content, /jobs per user per hour: none \(owner: IMAGINE_MAX_JOBS_PER_HOUR\)/);
   assert.match(view.content, /\/imagine works everywhere/);
   assert.match(view.content, /Provider\*\* local \(owner's default\)/);
@@ -119,7 +119,7 @@ test('every setting is validated, confirmed with its new value, audited, applied
   // Refusals name the limit, change nothing and write no audit row.
   const refusals: [string, SlashOptions, RegExp][] = [
     ['settings limits', { max_steps: 80 }, /max steps 80 is above the owner's ceiling IMAGINE_MAX_STEPS=50/],
-    ['settings limits', { max_size: 1536 }, /max size 1536 is above the owner's ceiling IMAGINE_MAX_SIDE=1024/],
+    ['settings limits', { max_size: 2048 }, /max size 2048 is above the owner's ceiling IMAGINE_MAX_SIDE=1536/],
     ['settings limits', { max_queued: 9 }, /max waiting jobs per user 9 is above the owner's ceiling MAX_QUEUED_PER_USER=5/],
     ['settings model default', { name: 'broken' }, /broken is not allowed on this server; run `\/settings model allow broken` first/],
     ['settings model allow', { name: 'nope' }, /Model "nope" is not installed\. Installed: broken, tiny\./],

@@ -97,7 +97,8 @@ test('the UNet runs exactly the tail of the timesteps', async () => {
       tail.map((t) => Math.trunc(t)),
       `${what}: timesteps fed`,
     );
-    if (calls) assert.equal(totals.at(-1), calls);
+    // Progress counts steps, not UNet calls: PNDM's repeated warm-up timestep is not a step.
+    if (calls) assert.equal(totals.at(-1), scheduler === 'pndm' ? calls - 1 : calls, `${what}: progress total`);
   }
 });
 

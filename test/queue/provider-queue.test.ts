@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadEnv } from '../../src/config/env.js';
 import { ImagenProvider, type ImagenConfig } from '../../src/providers/imagen.js';
-import { createJobQueue } from '../../src/queue/index.js';
+import { createJobQueue, type RedisJobQueue } from '../../src/queue/index.js';
 import { ProviderQueue } from '../../src/queue/provider-queue.js';
-import type { JobSpec } from '../../src/queue/types.js';
+import type { JobRecord, JobSpec } from '../../src/queue/types.js';
 import { startGoogleStandIn, type GoogleStandIn } from '../support/google/index.js';
 import { spec, tempDataDir, waitForEvent, waitForFinished, waitUntil } from './helpers.js';
+import { redisQueue, redisSkipReason, startWorkerHost, withRedis } from './redis-support.js';
 
 let google: GoogleStandIn;
 // The SDK prints a one-time deprecation warning for generateImages; keep test output readable.
@@ -60,7 +61,7 @@ test('an Imagen job runs in-process: same events, store and outputs as a device 
   const q = providerQueue({});
   try {
     const seen: string[] = [];
-    for (const e of ['queued', 'started', 'done'] as const) q.on(e, (job) => seen.push(`${e}:${job.provider}`));
+    for (const e of ['queued', 'started', 'done'] as const) q.on(e, (job: JobRecord) => seen.push(`${e}:${job.provider}`));
     const { job } = await q.submit(onImagen('A', 2));
     const [done] = (await waitForFinished(q, [job.id])).values();
     assert.deepEqual(seen, ['queued:imagen', 'started:imagen', 'done:imagen']);
@@ -213,4 +214,39 @@ test('local capacity: an idle device starts at once; behind a long job the wait 
   } finally {
     await q.close();
   }
+});
+
+test('redis backend: Imagen jobs run in the bot process, never on a worker host, also after a restart', { skip: redisSkipReason() }, async () => {
+  await withRedis(async (redis) => {
+    const host = await startWorkerHost({ REDIS_URL: redis.url, DEVICES: 'noop:0', NOOP_STEP_MS: '5', WORKER_NAME: 'h' });
+    const DATA_DIR = tempDataDir();
+    const open = async () => {
+      const inner = (await redisQueue(redis.url, { DATA_DIR })) as RedisJobQueue;
+      return new ProviderQueue(inner, { dataDir: DATA_DIR, imagen: imagen(), concurrency: 1, caps: { MAX_QUEUE: 100, MAX_QUEUED_PER_USER: 5 }, owner: inner.owner });
+    };
+    let q = await open();
+    try {
+      await waitUntil(() => q.workers().length > 0, 15_000, "the worker host's heartbeat");
+      assert.equal(q.localCapacity(spec('A')).devices, 1, 'a noop device runs any model');
+      const local = (await q.submit(spec('A'))).job;
+      const imagenJob = (await q.submit(onImagen('A'))).job;
+      const done = await waitForFinished(q, [local.id, imagenJob.id]);
+      assert.equal(done.get(local.id)?.device, 'h/noop:0');
+      assert.equal(done.get(imagenJob.id)?.device, 'imagen-4.0-fast-generate-001');
+
+      // Interrupted mid-call: the next bot resumes it itself; Redis never sees it.
+      google.enqueue({ kind: 'delay', ms: 5_000 });
+      const calls = google.predictCalls().length;
+      const cut = (await q.submit(onImagen('A'))).job;
+      await waitUntil(() => google.predictCalls().length > calls, 5_000, 'the call to reach Google');
+      await q.close();
+      q = await open();
+      const [resumed] = (await waitForFinished(q, [cut.id])).values();
+      assert.equal(resumed.state, 'done');
+      assert.equal(resumed.device, 'imagen-4.0-fast-generate-001');
+    } finally {
+      await q.close();
+      await host.stop();
+    }
+  });
 });
