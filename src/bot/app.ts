@@ -39,7 +39,7 @@ export class BotApp {
     this.client = createClient(config);
     this.client.rest.setToken(config.token);
     const messenger = new Messenger(this.client.rest, () => Date.now() + config.clockOffsetMs);
-    const catalog = new ModelCatalog(config.modelsDir, config.defaultModel);
+    const catalog = new ModelCatalog(config.modelsDir, config.defaultModel, config.imagenConfigured);
     const settings =
       opts.settings ??
       openSettingsService(config, {

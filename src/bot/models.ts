@@ -18,10 +18,27 @@ export interface ModelEntry {
 
 export type ModelLookup = { ok: true; model: ModelEntry } | { ok: false; message: string };
 
+/**
+ * The stand-in model of a host with no model folder that can still draw with Imagen: it gives
+ * /imagine its size defaults (Imagen's own 1024² square) and never reaches a local worker.
+ */
+export const IMAGEN_ONLY_MODEL: ModelEntry = {
+  // Not a valid folder name (see lookup), so it can never shadow or be shadowed by a real model.
+  name: 'imagen (no local model)',
+  dir: '',
+  family: 'sdxl',
+  defaults: { width: 1024, height: 1024, steps: 30, guidanceScale: 7.5, scheduler: 'euler' },
+  canImg2Img: false,
+};
+
+export const NO_MODEL_MESSAGE = 'No model is installed yet: the bot owner can add one with `npm run models -- pull onnxruntime/sd-turbo`.';
+
 export class ModelCatalog {
   constructor(
     readonly modelsDir: string,
     private readonly defaultName?: string,
+    /** With Imagen configured, a host without models still takes /imagine (see IMAGEN_ONLY_MODEL). */
+    private readonly imagenConfigured = false,
   ) {}
 
   /** Usable models, sorted by name; broken folders are left out. */
@@ -52,10 +69,8 @@ export class ModelCatalog {
     }
     const first = this.list()[0];
     if (first) return { ok: true, model: first };
-    return {
-      ok: false,
-      message: 'No model is installed yet: the bot owner can add one with `npm run models -- pull onnxruntime/sd-turbo`.',
-    };
+    if (this.imagenConfigured) return { ok: true, model: IMAGEN_ONLY_MODEL };
+    return { ok: false, message: NO_MODEL_MESSAGE };
   }
 
   availableSentence(): string {

@@ -6,6 +6,7 @@ import { decideProvider, fallbackAfterFailure, utcDayStart, type ImagenUsageToda
 import type { ProviderPolicySource } from '../providers/policy-types.js';
 import type { ProviderQueue } from '../queue/provider-queue.js';
 import type { JobRecord, JobSpec } from '../queue/types.js';
+import { IMAGEN_ONLY_MODEL, NO_MODEL_MESSAGE } from './models.js';
 import { formatDuration } from './render.js';
 
 /** What routing needs of the queue (ProviderQueue provides it). */
@@ -51,6 +52,10 @@ export class ProviderRouter {
     });
     if ('refused' in decision) return { ok: false, message: decision.refused };
     const { provider: _asked, ...rest } = spec;
+    // A host without model folders only has Imagen; a guild whose policy keeps jobs local cannot use it.
+    if (decision.provider === 'local' && spec.model === IMAGEN_ONLY_MODEL.name && spec.kind !== 'upscale') {
+      return { ok: false, message: `${NO_MODEL_MESSAGE} Imagen is configured, but this server's provider setting keeps jobs local.` };
+    }
     if (decision.provider === 'local') return { ok: true, spec: rest, ...(decision.note ? { note: decision.note } : {}) };
     this.d.log.debug({ guildId, reason: decision.reason, localWaitMs: local.etaMs }, 'job routed to Imagen');
     const note =

@@ -74,8 +74,11 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   private readonly settling = new Set<string>();
   private readonly finishWaiters = new Map<string, ((state: Finished) => void)[]>();
   private readonly lastPublished = new Map<string, QueuePosition>();
-  /** Submitted but not yet announced with 'queued': no 'position' event may come first. */
-  private readonly announcing = new Set<string>();
+  /**
+   * Submitted but not yet announced with 'queued': no 'position' event may come first, and the
+   * job's events from Redis (a worker may start, even finish, it at once) wait for `gate`.
+   */
+  private readonly announcing = new Map<string, { gate: Promise<void>; open: () => void }>();
   private readonly ready: Promise<void>;
   private lanes?: LaneSet;
   private producer?: QueueEventsProducer;
@@ -300,10 +303,13 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       <A>(fn: (args: A) => Promise<void> | void) =>
       (args: A) => {
         if (this.closed) return;
-        Promise.resolve(fn(args)).catch((err: unknown) => logger.error({ err }, 'queue event handling failed'));
+        const handle = () => Promise.resolve(fn(args)).catch((err: unknown) => logger.error({ err }, 'queue event handling failed'));
+        const jobId = (args as { jobId?: unknown }).jobId;
+        const pending = typeof jobId === 'string' ? this.announcing.get(jobId) : undefined;
+        // In arrival order, once the submit has announced the job.
+        if (pending) void pending.gate.then(() => (this.closed ? undefined : handle()));
+        else void handle();
       };
-    events.on('progress', (a: { jobId: string }) => console.error('DBG bot progress', events.name, a.jobId, Date.now()));
-    void events.waitUntilReady().then(() => console.error('DBG events ready', events.name, Date.now()));
     events.on('progress', guard(({ jobId, data }: { jobId: string; data: unknown }) => this.onProgress(jobId, data)));
     events.on('completed', guard(({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => this.onCompleted(jobId, returnvalue)));
     events.on('failed', guard(({ jobId, failedReason }: { jobId: string; failedReason: string }) => this.onFailed(jobId, failedReason)));
@@ -319,6 +325,8 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   private async reconcile(): Promise<void> {
     for (const record of [...this.tracked.values()]) {
       if (this.closed) return;
+      // Being submitted right now: not in Redis yet, or its events are waiting for 'queued'.
+      if (this.announcing.has(record.id)) continue;
       const job = (await this.lanes!.find(record))?.job;
       if (!job) {
         if (!this.tracked.has(record.id) || this.settling.has(record.id)) continue;
@@ -340,7 +348,6 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   // ---- submit -------------------------------------------------------------------------------
 
   private async submitNow(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
-    console.error('DBG submit', spec.model, Date.now());
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     await this.readyWithin(10_000);
     if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
@@ -363,9 +370,16 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     const record: JobRecord = { ...rest, model, id, state: 'queued', createdAt: Date.now(), attempts: 0, outputs: [], seeds: [], nsfw: [] };
     if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
     this.store.insert(record, this.owner);
+    // Before the add: the job's events may arrive before enqueue() returns.
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    this.announcing.set(id, { gate, open });
+    this.tracked.set(id, record);
     try {
       await this.enqueue(record, priority, initImage);
     } catch (err) {
+      this.tracked.delete(id);
+      this.announcing.delete(id);
       // Never announced, so the caller's error is the only report.
       logger.error({ err, jobId: id }, 'could not add the job to redis');
       record.state = 'failed';
@@ -374,14 +388,16 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       this.store.update(record);
       throw new Error(QUEUE_UNAVAILABLE, { cause: err });
     }
-    this.tracked.set(id, record);
-    this.announcing.add(id);
     jobLogger(id, { userId, kind: spec.kind, model, priority }).info('job queued');
     const positions = await this.refresh().catch(() => new Map<string, QueuePosition>());
     const position = positions.get(id) ?? { jobId: id, position: waiting.length + 1, etaMs: 0 };
     this.lastPublished.set(id, position);
-    this.announcing.delete(id);
     this.events.emit('queued', record, position);
+    // Events that came meanwhile run after this returns, so callers can subscribe first.
+    setImmediate(() => {
+      this.announcing.delete(id);
+      open();
+    });
     return { job: record, position };
   }
 

@@ -309,7 +309,6 @@ export class RedisWorkerHost implements ObservableQueue {
   }
 
   private async replanNow(device: Device): Promise<void> {
-    logger.info({ d: device.name, active: !!device.active }, 'DBG replan start');
     if (this.closing || device.active) return;
     clearTimeout(device.graceTimer);
     const models = [...device.lanes.values()].flatMap((l) => (l.model === undefined ? [] : [l.model]));
@@ -322,7 +321,6 @@ export class RedisWorkerHost implements ObservableQueue {
     // Close first, then open, so two lanes of one device are rarely open to the same burst.
     await Promise.all(lanes.filter((l) => l.model !== undefined && !open.has(l.model)).map((l) => l.worker.pause(true)));
     for (const l of lanes) if (l.model === undefined || open.has(l.model)) void l.worker.resume();
-    logger.info({ d: device.name, plan, lanes: lanes.map((l) => [l.model, l.worker.isPaused(), l.worker.isRunning()]) }, 'DBG replan done');
     if (plan.recheckAt === undefined) return;
     device.graceTimer = setTimeout(() => void this.replan(device), Math.max(20, plan.recheckAt - Date.now()));
     device.graceTimer.unref();
@@ -380,7 +378,6 @@ export class RedisWorkerHost implements ObservableQueue {
   }
 
   private async process(device: Device, lane: Lane, job: Job, token: string | undefined): Promise<RedisResult> {
-    logger.info({ d: device.name, lane: lane.model, job: job.id, active: device.active?.job.id, paused: lane.worker.isPaused() }, 'DBG process');
     // Synchronously, before any await: one job per device.
     if (device.active || lane.worker.isPaused()) return this.giveBack(lane, job, token);
     const started = Date.now();

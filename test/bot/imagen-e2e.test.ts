@@ -2,7 +2,8 @@
 // real @google/genai client talking to the Google stand-in. Each block starts a bot with one
 // environment (the policy comes from IMAGE_PROVIDER, as for a guild without settings) and its
 // own DATA_DIR, so Imagen's daily counts start from zero.
-import { cpSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -273,5 +274,21 @@ describe('without GOOGLE_API_KEY', () => {
       await refusal(run),
       '⚠️ This bot has no local device and Imagen is off (GOOGLE_API_KEY is not set): the bot owner needs to set DEVICES or GOOGLE_API_KEY.',
     );
+  });
+});
+
+describe('a host with no model folder at all (DEVICES=none, MODELS_DIR empty)', () => {
+  const emptyModels = mkdtempSync(join(tmpdir(), 'no-models-'));
+  after(() => rmSync(emptyModels, { recursive: true, force: true }));
+  const { h } = withBot((g) => ({ ...imagenKey(g), DEVICES: 'none', IMAGE_PROVIDER: 'fallback', MODELS_DIR: emptyModels }));
+
+  test('/imagine without a model is drawn by Imagen at its own square size', async () => {
+    const calls = google.predictCalls().length;
+    const run = await h().discord.slash('imagine', { prompt: 'a cloud-only bot' });
+    assert.equal((await run.ack()).typeName, 'DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE');
+    const result = await resultIn(h().discord, run);
+    assert.equal(google.predictCalls().length, calls + 1);
+    assert.equal((google.predictCalls().at(-1)!.body as { parameters: { aspectRatio: string } }).parameters.aspectRatio, '1:1');
+    assert.match(field(result, 'Provider') ?? '', /Imagen/);
   });
 });
