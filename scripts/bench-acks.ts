@@ -67,8 +67,9 @@ try {
       MAX_QUEUED_PER_USER: '10',
     }),
   );
-  // Warm-up: the first command loads code paths lazily.
+  // Warm-up: the first commands load code paths lazily and fill caches (every channel, several users).
   await round(discord, 1);
+  await round(discord, 50);
   console.log(`acks: concurrent /imagine through the Discord stand-in, real bot process (DEVICES=noop:${DEVICES}), ${ACK_WINDOW_MS / 1000} s window`);
   for (const n of ROUNDS) {
     const r = await round(discord, n);

@@ -320,10 +320,22 @@ export class RedisWorkerHost implements ObservableQueue {
     const lanes = [...device.lanes.values()];
     // Close first, then open, so two lanes of one device are rarely open to the same burst.
     await Promise.all(lanes.filter((l) => l.model !== undefined && !open.has(l.model)).map((l) => l.worker.pause(true)));
-    for (const l of lanes) if (l.model === undefined || open.has(l.model)) void l.worker.resume();
+    for (const l of lanes) if (l.model === undefined || open.has(l.model)) this.openLane(l);
     if (plan.recheckAt === undefined) return;
     device.graceTimer = setTimeout(() => void this.replan(device), Math.max(20, plan.recheckAt - Date.now()));
     device.graceTimer.unref();
+  }
+
+  /** Lets a lane's Worker fetch jobs (again). */
+  private openLane(lane: Lane): void {
+    const worker = lane.worker;
+    if (worker.isRunning() && !worker.isPaused()) return;
+    void worker.resume().then(() =>
+      // resume() landing just as a paused main loop winds down starts nothing: start it then.
+      setImmediate(() => {
+        if (!this.closing && !worker.isPaused() && !worker.isRunning()) void worker.run().catch((err: unknown) => logger.warn({ err }, 'lane worker failed'));
+      }),
+    );
   }
 
   /**

@@ -167,3 +167,17 @@ describe('Discord shards sharing the Redis queue', { skip, timeout: 240_000 }, (
     assert.deepEqual(discord.errors, []);
   });
 });
+
+test('start:sharded refuses several shards on the local backend, saying what to set', async () => {
+  const discord = await startDiscordStandIn();
+  const ws = await createWorkspace();
+  try {
+    const proc = spawnBot(botEnv(discord, ws, { DISCORD_SHARDS: '2' }), 'src/shard-manager.ts');
+    assert.equal(await proc.exited, 1);
+    assert.match(proc.output(), /2 shards need QUEUE_BACKEND=redis and REDIS_URL/);
+    assert.equal(discord.gateway.identifies.length, 0, 'no shard was started');
+  } finally {
+    await discord.close();
+    ws.cleanup();
+  }
+});

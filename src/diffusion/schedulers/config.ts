@@ -80,6 +80,29 @@ export function noiseScheduleFields(defaults: NoiseScheduleDefaults) {
 }
 
 /**
+ * Zod fields of the sigma respacing options (Karras or exponential sigmas): the same keys and
+ * defaults in every class that has them. Beta sigmas are parsed only to be rejected.
+ */
+export function sigmaSpacingFields() {
+  return {
+    use_karras_sigmas: z.boolean().default(false),
+    use_exponential_sigmas: z.boolean().default(false),
+    use_beta_sigmas: z.boolean().default(false),
+  };
+}
+
+/** diffusers' checks on the respacing options, plus the one this port lacks (beta sigmas). */
+export function checkSigmaSpacing(
+  className: string,
+  c: { use_karras_sigmas: boolean; use_exponential_sigmas: boolean; use_beta_sigmas: boolean },
+): void {
+  if (c.use_beta_sigmas) unsupportedOption(className, 'use_beta_sigmas', 'it needs scipy’s beta.ppf');
+  if (Number(c.use_karras_sigmas) + Number(c.use_exponential_sigmas) > 1) {
+    throw new RangeError(`${className}: use only one of use_karras_sigmas and use_exponential_sigmas`);
+  }
+}
+
+/**
  * Validates `input` against one class's schema. JSON nulls count as missing (diffusers reads
  * None as "off" for its flags), so a config written by any diffusers version still loads.
  */

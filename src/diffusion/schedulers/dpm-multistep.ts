@@ -2,30 +2,25 @@
 // (2022b) multistep solvers of order 1–3. Its defaults (dpmsolver++, order 2, midpoint) are
 // "DPM++ 2M"; with use_karras_sigmas it is "DPM++ 2M Karras", with sde-dpmsolver++ "DPM++ 2M SDE".
 import { z } from 'zod';
-import { noiseScheduleFields, parseSchedulerConfig, unsupportedOption } from './config.js';
+import { parseSchedulerConfig, unsupportedOption } from './config.js';
 import { drawNoise, linearCombination, type Term } from './elementwise.js';
+import { MultistepSolver, multistepSolverFields, multistepTimesteps, vpCoordinates } from './multistep-solver.js';
 import {
-  arange,
   exponentialSigmas,
   interpOnIndexGrid,
   karrasSigmas,
   linspace,
   logSigmasOf,
-  noiseSchedule,
   roundHalfEven,
   sigmaToT,
   trainSigmas,
 } from './noise-schedule.js';
-import { StepIndex } from './step-index.js';
-import type { NoiseGenerator, Scheduler, StepOutput } from './types.js';
+import type { NoiseGenerator, StepOutput } from './types.js';
 
 const CLASS = 'DPMSolverMultistepScheduler';
 
 const dpmConfigSchema = z.object({
-  ...noiseScheduleFields({ timestep_spacing: 'linspace' }),
-  solver_order: z.number().int().min(1).max(3).default(2),
-  prediction_type: z.enum(['epsilon', 'sample', 'v_prediction']).default('epsilon'),
-  thresholding: z.boolean().default(false),
+  ...multistepSolverFields(),
   // diffusers maps the DEIS and UniPC names it may inherit from a switched config.
   algorithm_type: z
     .enum(['dpmsolver', 'dpmsolver++', 'sde-dpmsolver', 'sde-dpmsolver++', 'deis'])
@@ -35,57 +30,23 @@ const dpmConfigSchema = z.object({
     .enum(['midpoint', 'heun', 'logrho', 'bh1', 'bh2'])
     .transform((s) => (s === 'heun' ? 'heun' : 'midpoint'))
     .default('midpoint'),
-  lower_order_final: z.boolean().default(true),
   euler_at_final: z.boolean().default(false),
-  use_karras_sigmas: z.boolean().default(false),
-  use_exponential_sigmas: z.boolean().default(false),
-  use_beta_sigmas: z.boolean().default(false),
   use_lu_lambdas: z.boolean().default(false),
-  use_flow_sigmas: z.boolean().default(false),
-  use_dynamic_shifting: z.boolean().default(false),
-  final_sigmas_type: z.enum(['zero', 'sigma_min']).default('zero'),
   lambda_min_clipped: z.union([z.number(), z.literal(-Infinity)]).default(-Infinity),
   variance_type: z.enum(['learned', 'learned_range']).nullable().default(null),
-  rescale_betas_zero_snr: z.boolean().default(false),
 });
 export type DpmMultistepConfig = z.output<typeof dpmConfigSchema>;
 
-const ZERO_SNR_ALPHA_CUMPROD = 2 ** -24;
-
-/** A sigma in the VP parameterisation: α_t = 1/sqrt(σ² + 1), σ_t = σ α_t, λ_t = log(α_t / σ_t). */
-function vpCoordinates(sigma: number): { alpha: number; sigmaT: number; lambda: number } {
-  const alpha = 1 / Math.sqrt(sigma ** 2 + 1);
-  const sigmaT = sigma * alpha;
-  return { alpha, sigmaT, lambda: Math.log(alpha) - Math.log(sigmaT) };
-}
-
-export class DpmMultistepScheduler implements Scheduler<DpmMultistepConfig> {
+export class DpmMultistepScheduler extends MultistepSolver<DpmMultistepConfig> {
   readonly name: 'dpmpp_2m' | 'dpmpp_2m_karras';
-  readonly config: Readonly<DpmMultistepConfig>;
-  readonly order = 1;
   readonly stochastic: boolean;
-  readonly initNoiseSigma = 1;
-  timesteps: number[];
-  sigmas: Float32Array;
-
-  private readonly alphasCumprod: Float32Array;
-  private readonly stepIndex = new StepIndex((schedule) => schedule.length - 1);
-  /** The last `solver_order` converted model outputs, oldest first. */
-  private modelOutputs: (Float32Array | undefined)[] = [];
-  private lowerOrderNums = 0;
 
   /** `name` tells a registry variant (DPM++ 2M Karras) from the plain class. */
   constructor(config: unknown, name: 'dpmpp_2m' | 'dpmpp_2m_karras' = 'dpmpp_2m') {
+    super(parseSchedulerConfig(dpmConfigSchema, config, CLASS), CLASS);
     this.name = name;
-    this.config = parseSchedulerConfig(dpmConfigSchema, config, CLASS);
     const c = this.config;
-    if (c.thresholding) unsupportedOption(CLASS, 'thresholding', 'dynamic thresholding is for pixel-space models');
     if (c.variance_type) unsupportedOption(CLASS, `variance_type ${c.variance_type}`, 'it needs a UNet that predicts variance');
-    if (c.use_beta_sigmas) unsupportedOption(CLASS, 'use_beta_sigmas', 'it needs scipy’s beta.ppf');
-    if (c.use_flow_sigmas || c.use_dynamic_shifting) unsupportedOption(CLASS, 'flow sigmas', 'they are for flow-matching models');
-    if (Number(c.use_karras_sigmas) + Number(c.use_exponential_sigmas) > 1) {
-      throw new RangeError(`${CLASS}: use only one of use_karras_sigmas and use_exponential_sigmas`);
-    }
     if (!c.algorithm_type.endsWith('++') && c.final_sigmas_type === 'zero') {
       throw new RangeError(`${CLASS}: final_sigmas_type "zero" needs algorithm_type dpmsolver++ or sde-dpmsolver++`);
     }
@@ -93,33 +54,15 @@ export class DpmMultistepScheduler implements Scheduler<DpmMultistepConfig> {
       throw new RangeError(`${CLASS}: sde-dpmsolver has no third-order solver`);
     }
     this.stochastic = c.algorithm_type.startsWith('sde-');
-    this.alphasCumprod = noiseSchedule(c).alphasCumprod;
-    if (c.rescale_betas_zero_snr) this.alphasCumprod[this.alphasCumprod.length - 1] = ZERO_SNR_ALPHA_CUMPROD;
-    this.sigmas = trainSigmas(this.alphasCumprod);
-    this.timesteps = Array.from({ length: c.num_train_timesteps }, (_, i) => c.num_train_timesteps - 1 - i);
+  }
+
+  protected get predictsData(): boolean {
+    return this.config.algorithm_type.endsWith('++');
   }
 
   setTimesteps(steps: number): void {
     const c = this.config;
-    const last = this.lastTimestep();
-    let timesteps: number[];
-    switch (c.timestep_spacing) {
-      case 'linspace':
-        timesteps = linspace(0, last - 1, steps + 1).map(roundHalfEven).reverse().slice(0, -1);
-        break;
-      case 'leading': {
-        const ratio = Math.floor(last / (steps + 1));
-        timesteps = Array.from({ length: steps + 1 }, (_, i) => i * ratio)
-          .reverse()
-          .slice(0, -1)
-          .map((t) => t + c.steps_offset);
-        break;
-      }
-      case 'trailing':
-        timesteps = arange(last, 0, -c.num_train_timesteps / steps).map((t) => roundHalfEven(t) - 1);
-        break;
-    }
-
+    let timesteps = multistepTimesteps(c.timestep_spacing, this.lastTimestep(), c.num_train_timesteps, steps, c.steps_offset);
     const train = trainSigmas(this.alphasCumprod);
     const logSigmas = logSigmasOf(train);
     const sigmaMin = train[0];
@@ -141,25 +84,11 @@ export class DpmMultistepScheduler implements Scheduler<DpmMultistepConfig> {
     } else {
       sigmas = timesteps.map((t) => interpOnIndexGrid(t, train));
     }
-    const sigmaLast = c.final_sigmas_type === 'sigma_min' ? train[0] : 0;
-    this.sigmas = Float32Array.from([...sigmas, sigmaLast]);
-    // torch's float → int64 conversion truncates.
-    this.timesteps = timesteps.map(Math.trunc);
-    this.modelOutputs = new Array(c.solver_order).fill(undefined);
-    this.lowerOrderNums = 0;
-    this.stepIndex.reset();
-  }
-
-  setBeginIndex(index: number): void {
-    this.stepIndex.setBegin(index);
-  }
-
-  scaleModelInput(sample: Float32Array): Float32Array {
-    return sample;
+    this.useSchedule(timesteps, sigmas, c.final_sigmas_type === 'sigma_min' ? train[0] : 0);
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array, generator?: NoiseGenerator): StepOutput {
-    if (this.modelOutputs.length === 0) throw new Error('DPM-Solver: call setTimesteps() before step()');
+    this.requireTimesteps('DPM-Solver');
     const c = this.config;
     const index = this.stepIndex.current(this.timesteps, t);
     const n = this.timesteps.length;
@@ -169,8 +98,7 @@ export class DpmMultistepScheduler implements Scheduler<DpmMultistepConfig> {
     const lowerOrderSecond = index === n - 2 && c.lower_order_final && n < 15;
 
     const converted = this.convertModelOutput(modelOutput, sample, index);
-    this.modelOutputs.shift();
-    this.modelOutputs.push(converted);
+    this.remember(converted);
     const noise = this.stochastic ? drawNoise(generator, modelOutput.length, 'DPM++ 2M SDE') : undefined;
 
     // A repeated sigma (rounded timesteps at very high step counts) makes a step of size 0 in λ,
@@ -185,14 +113,8 @@ export class DpmMultistepScheduler implements Scheduler<DpmMultistepConfig> {
     } else {
       prevSample = this.thirdOrderUpdate(sample, index, noise);
     }
-    if (this.lowerOrderNums < c.solver_order) this.lowerOrderNums++;
-    this.stepIndex.advance();
+    this.finishStep();
     return { prevSample, predOriginalSample: this.predOriginal(converted, sample, index) };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    const { alpha, sigmaT } = vpCoordinates(this.sigmas[this.stepIndex.forAddNoise(this.timesteps, t)]);
-    return linearCombination([alpha, original], [sigmaT, noise]);
   }
 
   /** The last training timestep whose λ is above lambda_min_clipped (all of them by default). */
@@ -207,28 +129,6 @@ export class DpmMultistepScheduler implements Scheduler<DpmMultistepConfig> {
       if (lambda < minLambda) below++;
     }
     return trainSteps - below;
-  }
-
-  /** DPM-Solver++ works on x̂₀ predictions, DPM-Solver on ε predictions. */
-  private convertModelOutput(modelOutput: Float32Array, sample: Float32Array, index: number): Float32Array {
-    const { alpha, sigmaT } = vpCoordinates(this.sigmas[index]);
-    const wantsX0 = this.config.algorithm_type.endsWith('++');
-    switch (this.config.prediction_type) {
-      case 'epsilon':
-        return wantsX0 ? linearCombination([1 / alpha, sample], [-sigmaT / alpha, modelOutput]) : modelOutput.slice();
-      case 'sample':
-        return wantsX0 ? modelOutput.slice() : linearCombination([1 / sigmaT, sample], [-alpha / sigmaT, modelOutput]);
-      case 'v_prediction':
-        return wantsX0
-          ? linearCombination([alpha, sample], [-sigmaT, modelOutput])
-          : linearCombination([alpha, modelOutput], [sigmaT, sample]);
-    }
-  }
-
-  private predOriginal(converted: Float32Array, sample: Float32Array, index: number): Float32Array {
-    if (this.config.algorithm_type.endsWith('++')) return converted;
-    const { alpha, sigmaT } = vpCoordinates(this.sigmas[index]);
-    return linearCombination([1 / alpha, sample], [-sigmaT / alpha, converted]);
   }
 
   /** Equation (5) of DPM-Solver++ (and its DPM-Solver / SDE variants): one DDIM-like step. */

@@ -9,12 +9,12 @@
 // independent across steps — are drawn from the job's TorchGenerator, so a seed is reproducible
 // in this engine, but the stochastic part differs from diffusers' for the same seed.
 import { z } from 'zod';
-import { noiseScheduleFields, parseSchedulerConfig, unsupportedOption } from './config.js';
-import { discreteSigmaSchedule, initNoiseSigmaOf, predictOriginal, scaleBySigma } from './discrete-sigmas.js';
+import { checkSigmaSpacing, noiseScheduleFields, parseSchedulerConfig, sigmaSpacingFields } from './config.js';
+import { discreteSigmaSchedule, eulerStep, interleavedSigmas, predictOriginal, scaleBySigma } from './discrete-sigmas.js';
 import { drawNoise, linearCombination } from './elementwise.js';
-import { noiseSchedule, sigmaToT } from './noise-schedule.js';
-import { StepIndex } from './step-index.js';
-import type { NoiseGenerator, Scheduler, StepOutput } from './types.js';
+import { sigmaToT } from './noise-schedule.js';
+import { SigmaScheduler } from './sigma-scheduler.js';
+import type { NoiseGenerator, StepOutput } from './types.js';
 
 const CLASS = 'DPMSolverSDEScheduler';
 
@@ -22,9 +22,7 @@ const dpmSdeConfigSchema = z.object({
   ...noiseScheduleFields({ beta_start: 0.00085, beta_end: 0.012, timestep_spacing: 'linspace' }),
   // diffusers raises NotImplementedError for 'sample' in step(); reject it up front instead.
   prediction_type: z.enum(['epsilon', 'v_prediction']).default('epsilon'),
-  use_karras_sigmas: z.boolean().default(false),
-  use_exponential_sigmas: z.boolean().default(false),
-  use_beta_sigmas: z.boolean().default(false),
+  ...sigmaSpacingFields(),
 });
 export type DpmSdeConfig = z.output<typeof dpmSdeConfigSchema>;
 
@@ -49,29 +47,19 @@ function midpointSigma(sigma: number, sigmaNext: number): number {
   return Math.exp(-(t + (tNext - t) * 0.5));
 }
 
-export class DpmSdeScheduler implements Scheduler<DpmSdeConfig> {
+export class DpmSdeScheduler extends SigmaScheduler<DpmSdeConfig> {
   readonly name = 'dpmpp_sde';
-  readonly config: Readonly<DpmSdeConfig>;
   readonly order = 2;
   readonly stochastic = true;
-  /** σ₀, m₀, σ₁, m₁ … σ_{N−1}: each step's start, then its midpoint's (fractional) timestep. */
-  timesteps: number[] = [];
-  /** σ₀, σ₁, σ₁ … σ_{N−1}, σ_{N−1}, 0, interleaved like Heun's. */
-  sigmas = new Float32Array(0);
+  // timesteps: σ₀, m₀, σ₁, m₁ … σ_{N−1}, each step's start, then its midpoint's (fractional) one;
+  // sigmas: σ₀, σ₁, σ₁ … σ_{N−1}, σ_{N−1}, 0, interleaved like Heun's.
 
-  private readonly alphasCumprod: Float32Array;
-  private readonly stepIndex = new StepIndex();
   private midpoint: MidpointState | undefined;
 
   constructor(config: unknown) {
-    this.config = parseSchedulerConfig(dpmSdeConfigSchema, config, CLASS);
-    if (this.config.use_beta_sigmas) unsupportedOption(CLASS, 'use_beta_sigmas', 'it needs scipy’s beta.ppf');
-    this.alphasCumprod = noiseSchedule(this.config).alphasCumprod;
+    super(parseSchedulerConfig(dpmSdeConfigSchema, config, CLASS));
+    checkSigmaSpacing(CLASS, this.config);
     this.setTimesteps(this.config.num_train_timesteps);
-  }
-
-  get initNoiseSigma(): number {
-    return initNoiseSigmaOf(this.config.timestep_spacing, this.sigmas);
   }
 
   setTimesteps(steps: number): void {
@@ -80,18 +68,14 @@ export class DpmSdeScheduler implements Scheduler<DpmSdeConfig> {
     });
     // Each step's midpoint as a (fractional) training timestep, for the UNet's second call.
     const midTimesteps = sigmas.slice(0, -1).map((s, i) => sigmaToT(midpointSigma(s, sigmas[i + 1]), logSigmas));
-    const f32Sigmas = Float32Array.from([...sigmas, 0]);
-    this.sigmas = Float32Array.from([f32Sigmas[0], ...Array.from(f32Sigmas.subarray(1, -1)).flatMap((s) => [s, s]), 0]);
+    this.sigmas = interleavedSigmas(sigmas);
     this.timesteps = [timesteps[0], ...timesteps.slice(1).flatMap((t, i) => [midTimesteps[i], t])];
     this.midpoint = undefined;
     this.stepIndex.reset();
   }
 
-  setBeginIndex(index: number): void {
-    this.stepIndex.setBegin(index);
-  }
-
-  scaleModelInput(sample: Float32Array, t: number): Float32Array {
+  /** The second call of a step is evaluated at the midpoint's σ. */
+  override scaleModelInput(sample: Float32Array, t: number): Float32Array {
     const index = this.stepIndex.current(this.timesteps, t);
     return scaleBySigma(sample, this.midpoint ? this.midpoint.midSigma : this.sigmas[index]);
   }
@@ -106,7 +90,7 @@ export class DpmSdeScheduler implements Scheduler<DpmSdeConfig> {
     let prevSample: Float32Array;
     if (sigmaNext === 0) {
       // Last step: Euler to σ = 0, i.e. the model's x̂₀.
-      prevSample = linearCombination([1 + (sigmaNext - sigma) / sigma, sample], [-(sigmaNext - sigma) / sigma, predOriginal]);
+      prevSample = eulerStep(sample, predOriginal, sigma, sigmaNext);
     } else {
       // First half to the midpoint sqrt(σ σ_next) with the x̂₀ at σ; second half from the step's
       // start to σ_next with the x̂₀ at the midpoint.
@@ -121,11 +105,6 @@ export class DpmSdeScheduler implements Scheduler<DpmSdeConfig> {
     }
     this.stepIndex.advance();
     return { prevSample, predOriginalSample: predOriginal };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    const sigma = this.sigmas[this.stepIndex.forAddNoise(this.timesteps, t)];
-    return linearCombination([1, original], [sigma, noise]);
   }
 
   /**

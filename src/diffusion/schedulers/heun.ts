@@ -3,21 +3,18 @@
 // first appears twice in `timesteps` and a run of N steps makes 2N − 1 UNet calls (the last step,
 // down to σ = 0, stays first order).
 import { z } from 'zod';
-import { noiseScheduleFields, parseSchedulerConfig, unsupportedOption } from './config.js';
-import { discreteSigmaSchedule, initNoiseSigmaOf, predictOriginal, scaleBySigma } from './discrete-sigmas.js';
+import { checkSigmaSpacing, noiseScheduleFields, parseSchedulerConfig, sigmaSpacingFields } from './config.js';
+import { discreteSigmaSchedule, interleavedSigmas, predictOriginal } from './discrete-sigmas.js';
 import { clamp, linearCombination } from './elementwise.js';
-import { noiseSchedule } from './noise-schedule.js';
-import { StepIndex } from './step-index.js';
-import type { Scheduler, StepOutput } from './types.js';
+import { SigmaScheduler } from './sigma-scheduler.js';
+import type { StepOutput } from './types.js';
 
 const CLASS = 'HeunDiscreteScheduler';
 
 const heunConfigSchema = z.object({
   ...noiseScheduleFields({ beta_start: 0.00085, beta_end: 0.012, timestep_spacing: 'linspace' }),
   prediction_type: z.enum(['epsilon', 'v_prediction', 'sample']).default('epsilon'),
-  use_karras_sigmas: z.boolean().default(false),
-  use_exponential_sigmas: z.boolean().default(false),
-  use_beta_sigmas: z.boolean().default(false),
+  ...sigmaSpacingFields(),
   clip_sample: z.boolean().default(false),
   clip_sample_range: z.number().positive().default(1),
 });
@@ -30,47 +27,27 @@ interface FirstOrderState {
   sample: Float32Array;
 }
 
-export class HeunScheduler implements Scheduler<HeunConfig> {
+export class HeunScheduler extends SigmaScheduler<HeunConfig> {
   readonly name = 'heun';
-  readonly config: Readonly<HeunConfig>;
   readonly order = 2;
   readonly stochastic = false;
-  timesteps: number[] = [];
-  /** Interleaved like the timesteps: σ₀, σ₁, σ₁, σ₂, σ₂ … σ_{N−1}, σ_{N−1}, 0. */
-  sigmas = new Float32Array(0);
 
-  private readonly alphasCumprod: Float32Array;
-  private readonly stepIndex = new StepIndex();
   private pending: FirstOrderState | undefined;
 
   constructor(config: unknown) {
-    this.config = parseSchedulerConfig(heunConfigSchema, config, CLASS);
-    if (this.config.use_beta_sigmas) unsupportedOption(CLASS, 'use_beta_sigmas', 'it needs scipy’s beta.ppf');
-    this.alphasCumprod = noiseSchedule(this.config).alphasCumprod;
+    super(parseSchedulerConfig(heunConfigSchema, config, CLASS));
+    checkSigmaSpacing(CLASS, this.config);
     // diffusers initialises with every training step as the schedule.
     this.setTimesteps(this.config.num_train_timesteps);
   }
 
-  get initNoiseSigma(): number {
-    return initNoiseSigmaOf(this.config.timestep_spacing, this.sigmas);
-  }
-
   setTimesteps(steps: number): void {
     const { timesteps, sigmas } = discreteSigmaSchedule(this.config, this.alphasCumprod, steps, { float32Linspace: true });
-    const f32Sigmas = Float32Array.from([...sigmas, 0]);
-    // Every sigma between the first and the final 0 (and every timestep after the first) twice.
-    this.sigmas = Float32Array.from([f32Sigmas[0], ...Array.from(f32Sigmas.subarray(1, -1)).flatMap((s) => [s, s]), 0]);
+    // Every timestep after the first twice, like the sigmas.
+    this.sigmas = interleavedSigmas(sigmas);
     this.timesteps = [timesteps[0], ...timesteps.slice(1).flatMap((t) => [t, t])].map(Math.fround);
     this.pending = undefined;
     this.stepIndex.reset();
-  }
-
-  setBeginIndex(index: number): void {
-    this.stepIndex.setBegin(index);
-  }
-
-  scaleModelInput(sample: Float32Array, t: number): Float32Array {
-    return scaleBySigma(sample, this.sigmas[this.stepIndex.current(this.timesteps, t)]);
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepOutput {
@@ -97,10 +74,5 @@ export class HeunScheduler implements Scheduler<HeunConfig> {
     }
     this.stepIndex.advance();
     return { prevSample, predOriginalSample: predOriginal };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    const sigma = this.sigmas[this.stepIndex.forAddNoise(this.timesteps, t)];
-    return linearCombination([1, original], [sigma, noise]);
   }
 }

@@ -2,13 +2,12 @@
 // model's discrete sigmas. Each step integrates the Lagrange polynomial through the last four
 // ODE slopes over [σ, σ_next]; the first steps use as many slopes as they have.
 import { z } from 'zod';
-import { noiseScheduleFields, parseSchedulerConfig, unsupportedOption } from './config.js';
-import { discreteSigmaSchedule, initNoiseSigmaOf, predictOriginal, scaleBySigma } from './discrete-sigmas.js';
+import { checkSigmaSpacing, noiseScheduleFields, parseSchedulerConfig, sigmaSpacingFields } from './config.js';
+import { discreteSigmaSchedule, predictOriginal } from './discrete-sigmas.js';
 import { linearCombination, type Term } from './elementwise.js';
 import { integratePolynomial } from './gauss-legendre.js';
-import { noiseSchedule } from './noise-schedule.js';
-import { StepIndex } from './step-index.js';
-import type { Scheduler, StepOutput } from './types.js';
+import { SigmaScheduler } from './sigma-scheduler.js';
+import type { StepOutput } from './types.js';
 
 const CLASS = 'LMSDiscreteScheduler';
 
@@ -18,35 +17,22 @@ const LMS_ORDER = 4;
 const lmsConfigSchema = z.object({
   ...noiseScheduleFields({ timestep_spacing: 'linspace' }),
   prediction_type: z.enum(['epsilon', 'v_prediction', 'sample']).default('epsilon'),
-  use_karras_sigmas: z.boolean().default(false),
-  use_exponential_sigmas: z.boolean().default(false),
-  use_beta_sigmas: z.boolean().default(false),
+  ...sigmaSpacingFields(),
 });
 export type LmsConfig = z.output<typeof lmsConfigSchema>;
 
-export class LmsScheduler implements Scheduler<LmsConfig> {
+export class LmsScheduler extends SigmaScheduler<LmsConfig> {
   readonly name = 'lms';
-  readonly config: Readonly<LmsConfig>;
   readonly order = 1;
   readonly stochastic = false;
-  timesteps: number[] = [];
-  /** One more than timesteps: the last is the 0 the final step lands on. */
-  sigmas = new Float32Array(0);
 
-  private readonly alphasCumprod: Float32Array;
-  private readonly stepIndex = new StepIndex();
   /** The last LMS_ORDER slopes (x − x̂₀) / σ, oldest first. */
   private derivatives: Float32Array[] = [];
 
   constructor(config: unknown) {
-    this.config = parseSchedulerConfig(lmsConfigSchema, config, CLASS);
-    if (this.config.use_beta_sigmas) unsupportedOption(CLASS, 'use_beta_sigmas', 'it needs scipy’s beta.ppf');
-    this.alphasCumprod = noiseSchedule(this.config).alphasCumprod;
+    super(parseSchedulerConfig(lmsConfigSchema, config, CLASS));
+    checkSigmaSpacing(CLASS, this.config);
     this.setTimesteps(this.config.num_train_timesteps);
-  }
-
-  get initNoiseSigma(): number {
-    return initNoiseSigmaOf(this.config.timestep_spacing, this.sigmas);
   }
 
   setTimesteps(steps: number): void {
@@ -55,14 +41,6 @@ export class LmsScheduler implements Scheduler<LmsConfig> {
     this.timesteps = timesteps.map(Math.fround);
     this.derivatives = [];
     this.stepIndex.reset();
-  }
-
-  setBeginIndex(index: number): void {
-    this.stepIndex.setBegin(index);
-  }
-
-  scaleModelInput(sample: Float32Array, t: number): Float32Array {
-    return scaleBySigma(sample, this.sigmas[this.stepIndex.current(this.timesteps, t)]);
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepOutput {
@@ -82,11 +60,6 @@ export class LmsScheduler implements Scheduler<LmsConfig> {
     const prevSample = linearCombination(...terms);
     this.stepIndex.advance();
     return { prevSample, predOriginalSample: predOriginal };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    const sigma = this.sigmas[this.stepIndex.forAddNoise(this.timesteps, t)];
-    return linearCombination([1, original], [sigma, noise]);
   }
 
   /**

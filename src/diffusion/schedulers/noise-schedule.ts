@@ -81,6 +81,16 @@ export function noiseSchedule(config: NoiseScheduleConfig): NoiseSchedule {
   return { betas, alphasCumprod: cumprodOfAlphas(betas) };
 }
 
+/**
+ * ᾱ for the schedulers that work in σ = sqrt((1 − ᾱ) / ᾱ) (Euler, Euler a, DPM-Solver, UniPC):
+ * after zero-SNR rescaling the last ᾱ is 0, so diffusers sets it to 2⁻²⁴ to keep σ_max finite.
+ */
+export function finiteSigmaAlphasCumprod(config: NoiseScheduleConfig): Float32Array {
+  const { alphasCumprod } = noiseSchedule(config);
+  if (config.rescale_betas_zero_snr) alphasCumprod[alphasCumprod.length - 1] = 2 ** -24;
+  return alphasCumprod;
+}
+
 function betasFromConfig(config: NoiseScheduleConfig): Float32Array {
   const n = config.num_train_timesteps;
   if (config.trained_betas) return Float32Array.from(config.trained_betas);

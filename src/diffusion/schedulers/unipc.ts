@@ -2,57 +2,34 @@
 // step's model output is known, a corrector (UniC) that refines the previous update with it,
 // at no extra model call. Defaults as diffusers: bh2, order 2, x̂₀ prediction, corrector on.
 import { z } from 'zod';
-import { noiseScheduleFields, parseSchedulerConfig, unsupportedOption } from './config.js';
+import { parseSchedulerConfig } from './config.js';
 import { linearCombination, type Term } from './elementwise.js';
+import { MultistepSolver, multistepSolverFields, multistepTimesteps, vpCoordinates } from './multistep-solver.js';
 import {
-  arange,
   exponentialSigmas,
   interpOnIndexGrid,
   karrasSigmas,
-  linspace,
   logSigmasOf,
-  noiseSchedule,
   roundHalfEven,
   sigmaToT,
   trainSigmas,
 } from './noise-schedule.js';
-import { StepIndex } from './step-index.js';
-import type { Scheduler, StepOutput } from './types.js';
+import type { StepOutput } from './types.js';
 
 const CLASS = 'UniPCMultistepScheduler';
 
 const unipcConfigSchema = z.object({
-  ...noiseScheduleFields({ timestep_spacing: 'linspace' }),
-  solver_order: z.number().int().min(1).max(3).default(2),
-  prediction_type: z.enum(['epsilon', 'sample', 'v_prediction']).default('epsilon'),
-  thresholding: z.boolean().default(false),
+  ...multistepSolverFields(),
   predict_x0: z.boolean().default(true),
   // diffusers maps the DPM-Solver names a switched config may carry to bh2.
   solver_type: z
     .enum(['bh1', 'bh2', 'midpoint', 'heun', 'logrho'])
     .transform((s) => (s === 'bh1' ? 'bh1' : 'bh2'))
     .default('bh2'),
-  lower_order_final: z.boolean().default(true),
   /** Step indices whose corrector is skipped (it runs on the previous step's output). */
   disable_corrector: z.array(z.number().int().min(0)).default([]),
-  use_karras_sigmas: z.boolean().default(false),
-  use_exponential_sigmas: z.boolean().default(false),
-  use_beta_sigmas: z.boolean().default(false),
-  use_flow_sigmas: z.boolean().default(false),
-  use_dynamic_shifting: z.boolean().default(false),
-  final_sigmas_type: z.enum(['zero', 'sigma_min']).default('zero'),
-  rescale_betas_zero_snr: z.boolean().default(false),
 });
 export type UniPcConfig = z.output<typeof unipcConfigSchema>;
-
-const ZERO_SNR_ALPHA_CUMPROD = 2 ** -24;
-
-/** A sigma in the VP parameterisation: α_t = 1/sqrt(σ² + 1), σ_t = σ α_t, λ_t = log α_t − log σ_t. */
-function vpCoordinates(sigma: number): { alpha: number; sigmaT: number; lambda: number } {
-  const alpha = 1 / Math.sqrt(sigma ** 2 + 1);
-  const sigmaT = sigma * alpha;
-  return { alpha, sigmaT, lambda: Math.log(alpha) - Math.log(sigmaT) };
-}
 
 /** Solves A x = b (small, dense) by Gaussian elimination with partial pivoting. */
 function solve(a: number[][], b: number[]): number[] {
@@ -76,66 +53,34 @@ function solve(a: number[][], b: number[]): number[] {
   return x;
 }
 
-export class UniPcScheduler implements Scheduler<UniPcConfig> {
+export class UniPcScheduler extends MultistepSolver<UniPcConfig> {
   readonly name = 'unipc';
-  readonly config: Readonly<UniPcConfig>;
-  readonly order = 1;
   readonly stochastic = false;
-  readonly initNoiseSigma = 1;
-  timesteps: number[];
-  sigmas: Float32Array;
 
-  private readonly alphasCumprod: Float32Array;
-  private readonly stepIndex = new StepIndex((schedule) => schedule.length - 1);
-  /** The last `solver_order` converted model outputs, oldest first. */
-  private modelOutputs: (Float32Array | undefined)[] = [];
-  private lowerOrderNums = 0;
   /** The sample before the last predictor, and that predictor's order: what the corrector redoes. */
   private lastSample: Float32Array | undefined;
   private lastOrder = 1;
 
   constructor(config: unknown) {
-    this.config = parseSchedulerConfig(unipcConfigSchema, config, CLASS);
-    const c = this.config;
-    if (c.thresholding) unsupportedOption(CLASS, 'thresholding', 'dynamic thresholding is for pixel-space models');
-    if (c.use_beta_sigmas) unsupportedOption(CLASS, 'use_beta_sigmas', 'it needs scipy’s beta.ppf');
-    if (c.use_flow_sigmas || c.use_dynamic_shifting) unsupportedOption(CLASS, 'flow sigmas', 'they are for flow-matching models');
-    if (Number(c.use_karras_sigmas) + Number(c.use_exponential_sigmas) > 1) {
-      throw new RangeError(`${CLASS}: use only one of use_karras_sigmas and use_exponential_sigmas`);
-    }
-    this.alphasCumprod = noiseSchedule(c).alphasCumprod;
-    if (c.rescale_betas_zero_snr) this.alphasCumprod[this.alphasCumprod.length - 1] = ZERO_SNR_ALPHA_CUMPROD;
-    this.sigmas = trainSigmas(this.alphasCumprod);
-    this.timesteps = Array.from({ length: c.num_train_timesteps }, (_, i) => c.num_train_timesteps - 1 - i);
+    super(parseSchedulerConfig(unipcConfigSchema, config, CLASS), CLASS);
+  }
+
+  protected get predictsData(): boolean {
+    return this.config.predict_x0;
   }
 
   setTimesteps(steps: number): void {
     const c = this.config;
     const n = c.num_train_timesteps;
-    let timesteps: number[];
-    switch (c.timestep_spacing) {
-      case 'linspace':
-        timesteps = linspace(0, n - 1, steps + 1).map(roundHalfEven).reverse().slice(0, -1);
-        break;
-      case 'leading': {
-        const ratio = Math.floor(n / (steps + 1));
-        timesteps = Array.from({ length: steps + 1 }, (_, i) => i * ratio)
-          .reverse()
-          .slice(0, -1)
-          .map((t) => t + c.steps_offset);
-        break;
-      }
-      case 'trailing':
-        timesteps = arange(n, 0, -n / steps).map((t) => roundHalfEven(t) - 1);
-        break;
-    }
-
+    let timesteps = multistepTimesteps(c.timestep_spacing, n, n, steps, c.steps_offset);
     const train = trainSigmas(this.alphasCumprod);
     const logSigmas = logSigmasOf(train);
     let sigmas: number[];
     let sigmaLast: number;
     if (c.use_karras_sigmas || c.use_exponential_sigmas) {
-      // Respaced from the training range, σ_max → σ_min; timesteps looked up (Karras: rounded).
+      // Respaced from the training range, σ_max → σ_min; timesteps looked up. Unlike DPM-Solver's
+      // (as in diffusers): Karras timesteps are rounded on every beta schedule, and the
+      // sigma_min final sigma is the respaced schedule's own last one.
       const [sigmaMin, sigmaMax] = [train[0], train[train.length - 1]];
       sigmas = c.use_karras_sigmas ? karrasSigmas(sigmaMin, sigmaMax, steps) : exponentialSigmas(sigmaMin, sigmaMax, steps);
       timesteps = sigmas.map((s) => (c.use_karras_sigmas ? roundHalfEven(sigmaToT(s, logSigmas)) : sigmaToT(s, logSigmas)));
@@ -144,26 +89,13 @@ export class UniPcScheduler implements Scheduler<UniPcConfig> {
       sigmas = timesteps.map((t) => interpOnIndexGrid(t, train));
       sigmaLast = c.final_sigmas_type === 'sigma_min' ? train[0] : 0;
     }
-    this.sigmas = Float32Array.from([...sigmas, sigmaLast]);
-    // torch's float → int64 conversion truncates.
-    this.timesteps = timesteps.map(Math.trunc);
-    this.modelOutputs = new Array(c.solver_order).fill(undefined);
-    this.lowerOrderNums = 0;
+    this.useSchedule(timesteps, sigmas, sigmaLast);
     this.lastSample = undefined;
     this.lastOrder = 1;
-    this.stepIndex.reset();
-  }
-
-  setBeginIndex(index: number): void {
-    this.stepIndex.setBegin(index);
-  }
-
-  scaleModelInput(sample: Float32Array): Float32Array {
-    return sample;
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepOutput {
-    if (this.modelOutputs.length === 0) throw new Error('UniPC: call setTimesteps() before step()');
+    this.requireTimesteps('UniPC');
     const c = this.config;
     const index = this.stepIndex.current(this.timesteps, t);
     const converted = this.convertModelOutput(modelOutput, sample, index);
@@ -172,44 +104,15 @@ export class UniPcScheduler implements Scheduler<UniPcConfig> {
     const useCorrector = index > 0 && !c.disable_corrector.includes(index - 1) && this.lastSample !== undefined;
     const corrected = useCorrector ? this.correct(converted, this.lastSample!, index, this.lastOrder) : sample;
 
-    this.modelOutputs.shift();
-    this.modelOutputs.push(converted);
+    this.remember(converted);
     // Few steps: finish with lower orders, which are more stable there; warm up from order 1.
     const wanted = c.lower_order_final ? Math.min(c.solver_order, this.timesteps.length - index) : c.solver_order;
     const order = Math.min(wanted, this.lowerOrderNums + 1);
     this.lastSample = corrected;
     this.lastOrder = order;
     const prevSample = this.predict(corrected, index, order);
-    if (this.lowerOrderNums < c.solver_order) this.lowerOrderNums++;
-    this.stepIndex.advance();
+    this.finishStep();
     return { prevSample, predOriginalSample: this.predOriginal(converted, sample, index) };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    const { alpha, sigmaT } = vpCoordinates(this.sigmas[this.stepIndex.forAddNoise(this.timesteps, t)]);
-    return linearCombination([alpha, original], [sigmaT, noise]);
-  }
-
-  /** predict_x0 works on x̂₀, otherwise on ε. */
-  private convertModelOutput(modelOutput: Float32Array, sample: Float32Array, index: number): Float32Array {
-    const { alpha, sigmaT } = vpCoordinates(this.sigmas[index]);
-    const x0 = this.config.predict_x0;
-    switch (this.config.prediction_type) {
-      case 'epsilon':
-        return x0 ? linearCombination([1 / alpha, sample], [-sigmaT / alpha, modelOutput]) : modelOutput.slice();
-      case 'sample':
-        return x0 ? modelOutput.slice() : linearCombination([1 / sigmaT, sample], [-alpha / sigmaT, modelOutput]);
-      case 'v_prediction':
-        return x0
-          ? linearCombination([alpha, sample], [-sigmaT, modelOutput])
-          : linearCombination([alpha, modelOutput], [sigmaT, sample]);
-    }
-  }
-
-  private predOriginal(converted: Float32Array, sample: Float32Array, index: number): Float32Array {
-    if (this.config.predict_x0) return converted;
-    const { alpha, sigmaT } = vpCoordinates(this.sigmas[index]);
-    return linearCombination([1 / alpha, sample], [-sigmaT / alpha, converted]);
   }
 
   /**
