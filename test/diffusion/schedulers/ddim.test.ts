@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DdimScheduler } from '../../../src/diffusion/schedulers/ddim.js';
 import { createScheduler } from '../../../src/diffusion/schedulers/index.js';
-import { assertSumAndMean, dummyModel, dummyNoiseDeter, dummySampleDeter } from './diffusers-fixtures.js';
+import { assertSumAndMean, dummyModel, dummySampleDeter } from './diffusers-fixtures.js';
+import { fullLoopOf } from './full-loop.js';
 
 const testConfig = {
   num_train_timesteps: 1000,
@@ -14,13 +15,7 @@ const testConfig = {
 } as const;
 
 /** DDIMSchedulerTest.full_loop: 10 steps, eta 0. */
-function fullLoop(overrides: Record<string, unknown> = {}): Float32Array {
-  const scheduler = createScheduler('ddim', { ...testConfig, ...overrides });
-  scheduler.setTimesteps(10);
-  let sample = dummySampleDeter();
-  for (const t of scheduler.timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample).prevSample;
-  return sample;
-}
+const fullLoop = fullLoopOf('ddim', testConfig);
 
 describe('DDIM full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise', () => assertSumAndMean(fullLoop(), 172.0067, 0.223967));
@@ -30,14 +25,7 @@ describe('DDIM full loop (diffusers parity)', () => {
   it('test_full_loop_with_no_set_alpha_to_one', () =>
     assertSumAndMean(fullLoop({ set_alpha_to_one: false, beta_start: 0.01 }), 149.0784, 0.1941));
 
-  it('test_full_loop_with_noise: img2img from timesteps[8:]', () => {
-    const scheduler = createScheduler('ddim', testConfig);
-    scheduler.setTimesteps(10);
-    const timesteps = scheduler.timesteps.slice(8 * scheduler.order);
-    let sample = scheduler.addNoise(dummySampleDeter(), dummyNoiseDeter(), timesteps[0]);
-    for (const t of timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample).prevSample;
-    assertSumAndMean(sample, 354.5418, 0.4616);
-  });
+  it('test_full_loop_with_noise: img2img from timesteps[8:]', () => assertSumAndMean(fullLoop({}, { tStart: 8 }), 354.5418, 0.4616));
 });
 
 describe('DDIM schedule', () => {

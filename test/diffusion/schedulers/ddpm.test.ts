@@ -2,10 +2,10 @@
 // torch.manual_seed(0) → new TorchGenerator(0).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TorchGenerator } from '../../../src/diffusion/rng.js';
 import { DdpmScheduler } from '../../../src/diffusion/schedulers/ddpm.js';
 import { createScheduler } from '../../../src/diffusion/schedulers/index.js';
-import { assertSumAndMean, dummyModel, dummyNoiseDeter, dummySampleDeter } from './diffusers-fixtures.js';
+import { assertSumAndMean, dummyModel } from './diffusers-fixtures.js';
+import { fullLoopOf, recordingZeroNoise, runFullLoop } from './full-loop.js';
 
 const testConfig = {
   num_train_timesteps: 1000,
@@ -21,23 +21,12 @@ const testConfig = {
  * set_timesteps, noise from torch.manual_seed(0) at each step but t = 0. With `tStart`, as
  * test_full_loop_with_noise: add_noise at timesteps[tStart], then the rest.
  */
-function fullLoop(overrides: Record<string, unknown> = {}, tStart?: number): Float32Array {
-  const scheduler = createScheduler('ddpm', { ...testConfig, ...overrides });
-  const generator = new TorchGenerator(0);
-  let sample = dummySampleDeter();
-  let timesteps = scheduler.timesteps;
-  if (tStart !== undefined) {
-    timesteps = timesteps.slice(tStart * scheduler.order);
-    sample = scheduler.addNoise(sample, dummyNoiseDeter(), timesteps[0]);
-  }
-  for (const t of timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample, generator).prevSample;
-  return sample;
-}
+const fullLoop = fullLoopOf('ddpm', testConfig, { steps: null, seed: 0 });
 
 describe('DDPM full loop (diffusers parity, 999 draws of torch.randn)', () => {
   it('test_full_loop_no_noise', () => assertSumAndMean(fullLoop(), 258.9606, 0.3372));
   it('test_full_loop_with_v_prediction', () => assertSumAndMean(fullLoop({ prediction_type: 'v_prediction' }), 202.0296, 0.2631));
-  it('test_full_loop_with_noise: add_noise at t = 1, then t = 1, 0', () => assertSumAndMean(fullLoop({}, 998), 387.9466, 0.5051));
+  it('test_full_loop_with_noise: add_noise at t = 1, then t = 1, 0', () => assertSumAndMean(fullLoop({}, { tStart: 998 }), 387.9466, 0.5051));
 });
 
 describe('DDPM', () => {
@@ -64,10 +53,8 @@ describe('DDPM', () => {
     assert.equal(scheduler.stochastic, true);
     scheduler.setTimesteps(4);
     assert.deepEqual(scheduler.timesteps, [750, 500, 250, 0]);
-    const draws: number[] = [];
-    const generator = { randn: (n: number) => (draws.push(n), new Float32Array(n)) };
-    let sample = dummySampleDeter();
-    for (const t of scheduler.timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample, generator).prevSample;
+    const { generator, draws } = recordingZeroNoise();
+    const sample = runFullLoop(scheduler, { steps: 4, generator });
     assert.deepEqual(draws, [768, 768, 768]);
     assert.throws(() => {
       scheduler.setTimesteps(4);
@@ -76,14 +63,7 @@ describe('DDPM', () => {
   });
 
   it('same seed, same result; another seed, another result', () => {
-    const run = (seed: number) => {
-      const scheduler = createScheduler('ddpm', testConfig);
-      scheduler.setTimesteps(10);
-      const generator = new TorchGenerator(seed);
-      let sample = dummySampleDeter();
-      for (const t of scheduler.timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample, generator).prevSample;
-      return sample;
-    };
+    const run = (seed: number) => runFullLoop(createScheduler('ddpm', testConfig), { seed });
     assert.deepEqual(run(5), run(5));
     assert.notDeepEqual(run(5), run(6));
   });

@@ -1,11 +1,10 @@
 // Mirrors diffusers tests/schedulers/test_scheduler_dpm_multi.py (DPMSolverMultistepSchedulerTest).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TorchGenerator } from '../../../src/diffusion/rng.js';
 import type { DpmMultistepScheduler } from '../../../src/diffusion/schedulers/dpm-multistep.js';
-import { createScheduler, schedulerLabel, type Scheduler } from '../../../src/diffusion/schedulers/index.js';
-import type { NoiseGenerator } from '../../../src/diffusion/schedulers/types.js';
-import { assertSumAndMean, dummyModel, dummyNoiseDeter, dummySampleDeter } from './diffusers-fixtures.js';
+import { createScheduler, schedulerLabel } from '../../../src/diffusion/schedulers/index.js';
+import { assertSumAndMean } from './diffusers-fixtures.js';
+import { fullLoopOf, runFullLoop } from './full-loop.js';
 
 const testConfig = {
   num_train_timesteps: 1000,
@@ -25,15 +24,8 @@ const testConfig = {
   final_sigmas_type: 'sigma_min',
 } as const;
 
-/** DPMSolverMultistepSchedulerTest.full_loop: 10 steps, no input scaling. */
-export function dpmFullLoop(scheduler: Scheduler, generator?: NoiseGenerator, steps = 10): Float32Array {
-  scheduler.setTimesteps(steps);
-  let sample = dummySampleDeter();
-  for (const t of scheduler.timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample, generator).prevSample;
-  return sample;
-}
-
-const fullLoop = (overrides: Record<string, unknown> = {}) => dpmFullLoop(createScheduler('dpmpp_2m', { ...testConfig, ...overrides }));
+/** DPMSolverMultistepSchedulerTest.full_loop: 10 steps. */
+const fullLoop = fullLoopOf('dpmpp_2m', testConfig);
 
 describe('DPM-Solver multistep full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise', () => assertSumAndMean(fullLoop(), undefined, 0.3301));
@@ -43,19 +35,12 @@ describe('DPM-Solver multistep full loop (diffusers parity)', () => {
   it('test_full_loop_with_lu_and_v_prediction', () =>
     assertSumAndMean(fullLoop({ prediction_type: 'v_prediction', use_lu_lambdas: true }), undefined, 0.1554));
 
-  it('test_full_loop_with_noise: img2img from timesteps[5:]', () => {
-    const scheduler = createScheduler('dpmpp_2m', testConfig);
-    scheduler.setTimesteps(10);
-    const timesteps = scheduler.timesteps.slice(5 * scheduler.order);
-    let sample = scheduler.addNoise(dummySampleDeter(), dummyNoiseDeter(), timesteps[0]);
-    for (const t of timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample).prevSample;
-    assertSumAndMean(sample, 318.4111, 0.4146);
-  });
+  it('test_full_loop_with_noise: img2img from timesteps[5:]', () => assertSumAndMean(fullLoop({}, { tStart: 5 }), 318.4111, 0.4146));
 
   it('test_switch: DEIS / UniPC option names map to DPM++ 2M midpoint', () => {
     const scheduler = createScheduler('dpmpp_2m', { ...testConfig, algorithm_type: 'deis', solver_type: 'bh2' });
     assert.equal((scheduler as DpmMultistepScheduler).config.algorithm_type, 'dpmsolver++');
-    assertSumAndMean(dpmFullLoop(scheduler), undefined, 0.3301);
+    assertSumAndMean(runFullLoop(scheduler), undefined, 0.3301);
   });
 });
 
@@ -75,19 +60,19 @@ describe('DPM-Solver multistep solvers', () => {
       for (const solver_type of ['midpoint', 'heun'] as const)
         for (const solver_order of [1, 2])
           for (const prediction_type of ['epsilon', 'sample'] as const) {
-            const config = { ...testConfig, solver_order, solver_type, prediction_type, algorithm_type };
-            const sample = dpmFullLoop(createScheduler('dpmpp_2m', config), new TorchGenerator(0));
+            const config = { solver_order, solver_type, prediction_type, algorithm_type };
+            const sample = fullLoop(config, { seed: 0 });
             assert.ok(sample.every(Number.isFinite), `${algorithm_type} ${solver_type} order ${solver_order} ${prediction_type}`);
           }
   });
 
   it('DPM++ 2M SDE: stochastic, seeded, needs a generator', () => {
-    const sde = () => createScheduler('dpmpp_2m', { ...testConfig, algorithm_type: 'sde-dpmsolver++' });
-    assert.equal(sde().stochastic, true);
+    const sde = (seed?: number) => fullLoop({ algorithm_type: 'sde-dpmsolver++' }, { seed });
+    assert.equal(createScheduler('dpmpp_2m', { ...testConfig, algorithm_type: 'sde-dpmsolver++' }).stochastic, true);
     assert.equal(createScheduler('dpmpp_2m', testConfig).stochastic, false);
-    assert.deepEqual(dpmFullLoop(sde(), new TorchGenerator(3)), dpmFullLoop(sde(), new TorchGenerator(3)));
-    assert.notDeepEqual(dpmFullLoop(sde(), new TorchGenerator(3)), dpmFullLoop(sde(), new TorchGenerator(4)));
-    assert.throws(() => dpmFullLoop(sde()), /TorchGenerator/);
+    assert.deepEqual(sde(3), sde(3));
+    assert.notDeepEqual(sde(3), sde(4));
+    assert.throws(() => sde(), /TorchGenerator/);
   });
 
   // diffusers only steps once here; a full loop at 1000 steps repeats rounded timesteps, where
@@ -95,7 +80,7 @@ describe('DPM-Solver multistep solvers', () => {
   it('test_inference_steps: any step count from 1 to 1000 runs to a finite sample', () => {
     for (const steps of [1, 2, 3, 5, 10, 50, 100, 999, 1000]) {
       const scheduler = createScheduler('dpmpp_2m', testConfig);
-      const sample = dpmFullLoop(scheduler, undefined, steps);
+      const sample = runFullLoop(scheduler, { steps });
       assert.equal(scheduler.timesteps.length, steps);
       assert.ok(sample.every(Number.isFinite), `${steps} steps`);
     }
@@ -117,7 +102,7 @@ describe('DPM-Solver multistep solvers', () => {
     const unclipped = createScheduler('dpmpp_2m', { ...clipped, lambda_min_clipped: -Infinity });
     unclipped.setTimesteps(10);
     assert.equal(unclipped.timesteps[0], 999);
-    assert.ok(dpmFullLoop(scheduler).every(Number.isFinite));
+    assert.ok(runFullLoop(scheduler).every(Number.isFinite));
   });
 });
 

@@ -10,22 +10,14 @@ import { TorchGenerator } from '../../../src/diffusion/rng.js';
 import type { DpmSdeScheduler } from '../../../src/diffusion/schedulers/dpm-sde.js';
 import { createScheduler } from '../../../src/diffusion/schedulers/index.js';
 import type { NoiseGenerator } from '../../../src/diffusion/schedulers/types.js';
-import { absMean, absSum, assertNear, dummyModel, dummySampleDeter } from './diffusers-fixtures.js';
+import { absMean, absSum, assertNear } from './diffusers-fixtures.js';
+import { fullLoopOf, recordingZeroNoise } from './full-loop.js';
 
 const testConfig = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' } as const;
 const zeros: NoiseGenerator = { randn: (n) => new Float32Array(n) };
 
-/** DPMSolverSDESchedulerTest.full_loop: 10 steps, scaled input, with `generator` as the noise. */
-function fullLoop(overrides: Record<string, unknown>, generator: NoiseGenerator): Float32Array {
-  const scheduler = createScheduler('dpmpp_sde', { ...testConfig, ...overrides });
-  scheduler.setTimesteps(10);
-  let sample: Float32Array = dummySampleDeter().map((v) => v * scheduler.initNoiseSigma);
-  for (const t of scheduler.timesteps) {
-    sample = scheduler.scaleModelInput(sample, t);
-    sample = scheduler.step(dummyModel(sample, t), t, sample, generator).prevSample;
-  }
-  return sample;
-}
+/** DPMSolverSDESchedulerTest.full_loop: 10 steps, scaled input. */
+const fullLoop = fullLoopOf('dpmpp_sde', testConfig);
 
 describe('DPM++ SDE without noise (numpy port of diffusers)', () => {
   for (const [what, overrides, sum, mean] of [
@@ -34,7 +26,7 @@ describe('DPM++ SDE without noise (numpy port of diffusers)', () => {
     ['Karras sigmas', { use_karras_sigmas: true }, 2.453012246621256, 0.003194026362788094],
   ] as const) {
     it(`full loop, ${what}`, () => {
-      const sample = fullLoop(overrides, zeros);
+      const sample = fullLoop(overrides, { generator: zeros });
       assertNear(absSum(sample), sum, 1e-4 + 1e-5 * sum, 'sum(|sample|)');
       assertNear(absMean(sample), mean, 1e-7, 'mean(|sample|)');
     });
@@ -53,16 +45,17 @@ describe('DPM++ SDE without noise (numpy port of diffusers)', () => {
 
 describe('DPM++ SDE noise', () => {
   it('two randn draws per step (one per half), none on the last step down to σ = 0', () => {
-    const draws: number[] = [];
-    fullLoop({}, { randn: (n) => (draws.push(n), new Float32Array(n)) });
+    const { generator, draws } = recordingZeroNoise();
+    fullLoop({}, { generator });
     assert.deepEqual(draws, new Array(18).fill(768));
   });
 
   it('stochastic, seeded, needs a generator', () => {
     assert.equal(createScheduler('dpmpp_sde', testConfig).stochastic, true);
-    assert.deepEqual(fullLoop({}, new TorchGenerator(3)), fullLoop({}, new TorchGenerator(3)));
-    assert.notDeepEqual(fullLoop({}, new TorchGenerator(3)), fullLoop({}, new TorchGenerator(4)));
-    assert.throws(() => fullLoop({}, undefined as never), /TorchGenerator/);
+    const seeded = (seed: number) => fullLoop({}, { seed });
+    assert.deepEqual(seeded(3), seeded(3));
+    assert.notDeepEqual(seeded(3), seeded(4));
+    assert.throws(() => fullLoop(), /TorchGenerator/);
   });
 
   it('the halves’ increments have a Brownian tree’s covariance: nested intervals, correlation sqrt(inner / outer)', () => {

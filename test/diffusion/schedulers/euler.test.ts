@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EulerScheduler } from '../../../src/diffusion/schedulers/euler.js';
 import { createScheduler } from '../../../src/diffusion/schedulers/index.js';
-import { assertSumAndMean, dummyModel, dummyNoiseDeter, dummySampleDeter } from './diffusers-fixtures.js';
+import { assertSumAndMean } from './diffusers-fixtures.js';
+import { fullLoopOf } from './full-loop.js';
 
 const testConfig = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' } as const;
 const sdConfig = { beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear', num_train_timesteps: 1000 } as const;
@@ -12,18 +13,7 @@ const sdConfig = { beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_
  * EulerDiscreteSchedulerTest.full_loop (and test_full_loop_device*): 10 steps. As in diffusers'
  * test, the scaled sample is what step() receives.
  */
-function fullLoop(overrides: Record<string, unknown> = {}, tStart = 0, noise?: Float32Array): Float32Array {
-  const scheduler = createScheduler('euler', { ...testConfig, ...overrides });
-  scheduler.setTimesteps(10);
-  let sample: Float32Array = dummySampleDeter().map((v) => v * scheduler.initNoiseSigma);
-  const timesteps = scheduler.timesteps.slice(tStart * scheduler.order);
-  if (noise) sample = scheduler.addNoise(sample, noise, timesteps[0]);
-  for (const t of timesteps) {
-    sample = scheduler.scaleModelInput(sample, t);
-    sample = scheduler.step(dummyModel(sample, t), t, sample).prevSample;
-  }
-  return sample;
-}
+const fullLoop = fullLoopOf('euler', testConfig);
 
 describe('Euler full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise / test_full_loop_device', () => assertSumAndMean(fullLoop(), 10.0807, 0.0131));
@@ -31,7 +21,7 @@ describe('Euler full loop (diffusers parity)', () => {
   it('test_full_loop_device_karras_sigmas', () =>
     assertSumAndMean(fullLoop({ use_karras_sigmas: true }), 124.52299499511719, 0.16213932633399963));
   it('test_full_loop_with_noise: img2img from timesteps[8:]', () =>
-    assertSumAndMean(fullLoop({}, 8, dummyNoiseDeter()), 57062.9297, 74.3007));
+    assertSumAndMean(fullLoop({}, { tStart: 8 }), 57062.9297, 74.3007));
 });
 
 describe('Euler schedule', () => {

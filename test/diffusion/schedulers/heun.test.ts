@@ -3,23 +3,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HeunScheduler } from '../../../src/diffusion/schedulers/heun.js';
 import { createScheduler } from '../../../src/diffusion/schedulers/index.js';
-import { assertSumAndMean, dummyModel, dummyNoiseDeter, dummySampleDeter } from './diffusers-fixtures.js';
+import { assertSumAndMean } from './diffusers-fixtures.js';
+import { fullLoopOf } from './full-loop.js';
 
 const testConfig = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' } as const;
 
 /** HeunDiscreteSchedulerTest.full_loop: 10 steps; the scaled sample is what step() receives. */
-function fullLoop(overrides: Record<string, unknown> = {}, tStart = 0, noise?: Float32Array): Float32Array {
-  const scheduler = createScheduler('heun', { ...testConfig, ...overrides });
-  scheduler.setTimesteps(10);
-  let sample: Float32Array = dummySampleDeter().map((v) => v * scheduler.initNoiseSigma);
-  const timesteps = scheduler.timesteps.slice(tStart * scheduler.order);
-  if (noise) sample = scheduler.addNoise(sample, noise, timesteps[0]);
-  for (const t of timesteps) {
-    sample = scheduler.scaleModelInput(sample, t);
-    sample = scheduler.step(dummyModel(sample, t), t, sample).prevSample;
-  }
-  return sample;
-}
+const fullLoop = fullLoopOf('heun', testConfig);
 
 describe('Heun full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise / test_full_loop_device', () => assertSumAndMean(fullLoop(), 0.1233, 0.0002));
@@ -27,7 +17,7 @@ describe('Heun full loop (diffusers parity)', () => {
   it('test_full_loop_device_karras_sigmas', () =>
     assertSumAndMean(fullLoop({ use_karras_sigmas: true }), 0.00015, 1.9869554535034695e-7, 1e-2, 1e-2));
   it('test_full_loop_with_noise: img2img from timesteps[8 × order:]', () =>
-    assertSumAndMean(fullLoop({}, 8, dummyNoiseDeter()), 75074.8906, 97.7538));
+    assertSumAndMean(fullLoop({}, { tStart: 8 }), 75074.8906, 97.7538));
 });
 
 describe('Heun schedule', () => {

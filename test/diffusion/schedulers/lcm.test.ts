@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { TorchGenerator } from '../../../src/diffusion/rng.js';
 import { createScheduler } from '../../../src/diffusion/schedulers/index.js';
 import { assertSumAndMean, dummyModel, dummySampleDeter } from './diffusers-fixtures.js';
+import { fullLoopOf } from './full-loop.js';
 
 const testConfig = {
   num_train_timesteps: 1000,
@@ -15,18 +16,11 @@ const testConfig = {
 } as const;
 
 /** LCMSchedulerTest.full_loop */
-function fullLoop(steps: number, seed = 0): Float32Array {
-  const scheduler = createScheduler('lcm', testConfig);
-  let sample = dummySampleDeter();
-  const generator = new TorchGenerator(seed);
-  scheduler.setTimesteps(steps);
-  for (const t of scheduler.timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample, generator).prevSample;
-  return sample;
-}
+const fullLoop = fullLoopOf('lcm', testConfig, { seed: 0 });
 
 describe('LCM full loop (diffusers parity)', () => {
-  it('test_full_loop_onestep', () => assertSumAndMean(fullLoop(1), 18.7097, 0.0244, 1e-3, 1e-3));
-  it('test_full_loop_multistep', () => assertSumAndMean(fullLoop(10), 197.7616, 0.2575, 1e-3, 1e-3));
+  it('test_full_loop_onestep', () => assertSumAndMean(fullLoop({}, { steps: 1 }), 18.7097, 0.0244, 1e-3, 1e-3));
+  it('test_full_loop_multistep', () => assertSumAndMean(fullLoop({}, { steps: 10 }), 197.7616, 0.2575, 1e-3, 1e-3));
 });
 
 describe('LCM schedule', () => {

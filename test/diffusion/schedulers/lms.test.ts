@@ -4,23 +4,13 @@ import { describe, it } from 'node:test';
 import { integratePolynomial } from '../../../src/diffusion/schedulers/gauss-legendre.js';
 import { createScheduler } from '../../../src/diffusion/schedulers/index.js';
 import type { LmsScheduler } from '../../../src/diffusion/schedulers/lms.js';
-import { assertSumAndMean, dummyModel, dummyNoiseDeter, dummySampleDeter } from './diffusers-fixtures.js';
+import { assertSumAndMean } from './diffusers-fixtures.js';
+import { fullLoopOf } from './full-loop.js';
 
 const testConfig = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' } as const;
 
 /** LMSDiscreteSchedulerTest.full_loop: 10 steps; the scaled sample is what step() receives. */
-function fullLoop(overrides: Record<string, unknown> = {}, tStart = 0, noise?: Float32Array): Float32Array {
-  const scheduler = createScheduler('lms', { ...testConfig, ...overrides });
-  scheduler.setTimesteps(10);
-  let sample: Float32Array = dummySampleDeter().map((v) => v * scheduler.initNoiseSigma);
-  const timesteps = scheduler.timesteps.slice(tStart * scheduler.order);
-  if (noise) sample = scheduler.addNoise(sample, noise, timesteps[0]);
-  for (const t of timesteps) {
-    sample = scheduler.scaleModelInput(sample, t);
-    sample = scheduler.step(dummyModel(sample, t), t, sample).prevSample;
-  }
-  return sample;
-}
+const fullLoop = fullLoopOf('lms', testConfig);
 
 describe('LMS full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise / test_full_loop_device', () => assertSumAndMean(fullLoop(), 1006.388, 1.31));
@@ -28,7 +18,7 @@ describe('LMS full loop (diffusers parity)', () => {
   it('test_full_loop_device_karras_sigmas', () =>
     assertSumAndMean(fullLoop({ use_karras_sigmas: true }), 3812.9927, 4.9648, 2e-2, 1e-3));
   it('test_full_loop_with_noise: img2img from timesteps[8:], order 4 with one stored slope', () =>
-    assertSumAndMean(fullLoop({}, 8, dummyNoiseDeter()), 27663.6895, 36.0204));
+    assertSumAndMean(fullLoop({}, { tStart: 8 }), 27663.6895, 36.0204));
 });
 
 describe('LMS coefficients', () => {

@@ -3,18 +3,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createScheduler } from '../../../src/diffusion/schedulers/index.js';
 import { PndmScheduler } from '../../../src/diffusion/schedulers/pndm.js';
-import { assertSumAndMean, dummyModel, dummySampleDeter } from './diffusers-fixtures.js';
+import { assertSumAndMean, dummySampleDeter } from './diffusers-fixtures.js';
+import { fullLoopOf, runFullLoop } from './full-loop.js';
 
 const testConfig = { num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' } as const;
 
 /** PNDMSchedulerTest.full_loop: 10 steps, 12 PRK evaluations then PLMS. */
-function fullLoop(overrides: Record<string, unknown> = {}): Float32Array {
-  const scheduler = createScheduler('pndm', { ...testConfig, ...overrides });
-  scheduler.setTimesteps(10);
-  let sample = dummySampleDeter();
-  for (const t of scheduler.timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample).prevSample;
-  return sample;
-}
+const fullLoop = fullLoopOf('pndm', testConfig);
 
 describe('PNDM full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise', () => assertSumAndMean(fullLoop(), 198.1318, 0.258));
@@ -83,10 +78,7 @@ describe('PNDM timesteps', () => {
 
   it('skip_prk_steps: n + 1 PLMS calls, all finite', () => {
     const scheduler = createScheduler('pndm', { ...testConfig, skip_prk_steps: true });
-    scheduler.setTimesteps(10);
-    let sample = dummySampleDeter();
-    for (const t of scheduler.timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample).prevSample;
+    assert.ok(runFullLoop(scheduler).every(Number.isFinite));
     assert.equal(scheduler.timesteps.length, 11);
-    assert.ok(sample.every(Number.isFinite));
   });
 });

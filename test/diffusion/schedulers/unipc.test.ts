@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createScheduler } from '../../../src/diffusion/schedulers/index.js';
 import type { UniPcScheduler } from '../../../src/diffusion/schedulers/unipc.js';
-import { assertSumAndMean, dummyModel, dummyNoiseDeter, dummySampleDeter } from './diffusers-fixtures.js';
+import { assertSumAndMean } from './diffusers-fixtures.js';
+import { fullLoopOf } from './full-loop.js';
 
 /** The test's get_scheduler_config (current diffusers: bh2, final σ = σ_min). */
 const testConfig = {
@@ -16,14 +17,8 @@ const testConfig = {
   final_sigmas_type: 'sigma_min',
 } as const;
 
-/** UniPCMultistepSchedulerTest.full_loop: 10 steps, no input scaling. */
-function fullLoop(overrides: Record<string, unknown> = {}, steps = 10): Float32Array {
-  const scheduler = createScheduler('unipc', { ...testConfig, ...overrides });
-  scheduler.setTimesteps(steps);
-  let sample = dummySampleDeter();
-  for (const t of scheduler.timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample).prevSample;
-  return sample;
-}
+/** UniPCMultistepSchedulerTest.full_loop: 10 steps. */
+const fullLoop = fullLoopOf('unipc', testConfig);
 
 describe('UniPC full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise (bh2)', () => assertSumAndMean(fullLoop(), undefined, 0.2464));
@@ -33,14 +28,8 @@ describe('UniPC full loop (diffusers parity)', () => {
   // The test's earlier config (diffusers ≤ 0.26): bh1, and a final σ equal to the last one.
   it('test_full_loop_no_noise (bh1, earlier diffusers)', () => assertSumAndMean(fullLoop({ solver_type: 'bh1' }), undefined, 0.2521));
 
-  it('test_full_loop_with_noise: img2img from timesteps[8:], no corrector on the first step', () => {
-    const scheduler = createScheduler('unipc', testConfig);
-    scheduler.setTimesteps(10);
-    const timesteps = scheduler.timesteps.slice(8 * scheduler.order);
-    let sample = scheduler.addNoise(dummySampleDeter(), dummyNoiseDeter(), timesteps[0]);
-    for (const t of timesteps) sample = scheduler.step(dummyModel(sample, t), t, sample).prevSample;
-    assertSumAndMean(sample, 315.5757, 0.4109);
-  });
+  it('test_full_loop_with_noise: img2img from timesteps[8:], no corrector on the first step', () =>
+    assertSumAndMean(fullLoop({}, { tStart: 8 }), 315.5757, 0.4109));
 
   it('test_switch: DPM-Solver solver names map to bh2', () => {
     const scheduler = createScheduler('unipc', { ...testConfig, solver_type: 'midpoint' }) as UniPcScheduler;
@@ -63,7 +52,7 @@ describe('UniPC solver', () => {
   it('any step count up to the bot’s 150, with and without Karras sigmas, runs to a finite sample', () => {
     for (const steps of [1, 2, 3, 5, 10, 50, 100, 150])
       for (const use_karras_sigmas of [false, true]) {
-        assert.ok(fullLoop({ use_karras_sigmas, final_sigmas_type: 'zero' }, steps).every(Number.isFinite), `${steps} steps`);
+        assert.ok(fullLoop({ use_karras_sigmas, final_sigmas_type: 'zero' }, { steps }).every(Number.isFinite), `${steps} steps`);
       }
   });
 
