@@ -78,7 +78,8 @@ function json(dir: string, file: string): Record<string, unknown> {
 const BOS = 49406;
 const EOS = 49407;
 function promptIds(words: number[], pad: number, vocabSize: number): Int32Array {
-  const ids = new Int32Array(77).fill(pad);
+  // Ids are clamped to the vocabulary: without ../shared the tiny tokenizer is a small one.
+  const ids = new Int32Array(77).fill(Math.min(pad, vocabSize - 1));
   ids[0] = Math.min(BOS, vocabSize - 2);
   words.forEach((w, i) => (ids[i + 1] = w % (vocabSize - 2)));
   ids[words.length + 1] = Math.min(EOS, vocabSize - 1);
