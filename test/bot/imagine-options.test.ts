@@ -111,3 +111,24 @@ test('an unknown model names the ones available', () => {
   const none = parseImagineOptions({ prompt: 'x' }, limits, empty);
   assert.ok(!none.ok && /No model is installed yet/.test(none.message));
 });
+
+test("a server's step, guidance and scheduler defaults do not apply to turbo and LCM models", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bot-models-'));
+  symlinkSync(await tinyModel(), join(dir, 'tiny'));
+  symlinkSync(await tinyModel(), join(dir, 'tiny-turbo'));
+  const turboCatalog = new ModelCatalog(dir);
+  const withDefaults: GuildLimits = { ...limits, defaults: { steps: 30, guidance: 7, scheduler: 'ddim', negativePrompt: 'blurry' } };
+  const run = (model: string) => {
+    const r = parseImagineOptions({ prompt: 'x', model }, withDefaults, turboCatalog);
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    return r.params;
+  };
+  const turbo = run('tiny-turbo');
+  assert.equal(turbo.model.family, 'sd-turbo');
+  assert.deepEqual(
+    [turbo.request.steps, turbo.request.guidanceScale, turbo.request.scheduler, turbo.request.negativePrompt],
+    [turbo.model.defaults.steps, turbo.model.defaults.guidanceScale, undefined, 'blurry'],
+  );
+  const plain = run('tiny');
+  assert.deepEqual([plain.request.steps, plain.request.guidanceScale, plain.request.scheduler], [30, 7, 'ddim']);
+});
