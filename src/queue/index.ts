@@ -12,7 +12,7 @@ export * from './types.js';
 /** What createJobQueue returns: the bot's API plus what /healthz, /metrics and tests use. */
 export interface ManagedJobQueue extends JobQueue, ObservableQueue {
   /** Device workers (local: child processes; redis: devices of live worker hosts). */
-  workers(): { device: string; pid: number | undefined; alive: boolean; jobId: string | undefined; loadedModels: string[] }[];
+  workers(): { device: string; pid: number | undefined; alive: boolean; ready?: boolean; jobId: string | undefined; loadedModels: string[] }[];
   /** Resolves once the backend is usable (redis: connected and caught up; local: at once). */
   whenReady(): Promise<void>;
 }

@@ -90,6 +90,8 @@ export interface WorkerInfo {
   device: string;
   pid: number | undefined;
   alive: boolean;
+  /** The worker process has started and said it can take jobs. */
+  ready: boolean;
   busy: boolean;
   jobId: string | undefined;
   loadedModels: string[];
@@ -283,6 +285,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       device: s.device,
       pid: s.handle.pid,
       alive: s.handle.isAlive,
+      ready: s.ready && s.handle.isAlive,
       busy: s.current !== undefined,
       jobId: s.current?.entry.id,
       loadedModels: [...s.loadedModels],

@@ -32,7 +32,8 @@ async function setFlagged(action: 'block' | 'blur' | 'allow'): Promise<void> {
   assert.match((await run.waitForOriginal((m) => !m.loading, { timeoutMs: 10_000 })).content, new RegExp(`Flagged images: \\*\\*${action}\\*\\*`));
 }
 
-const REQUEST = { prompt: 'a lighthouse at night', model: 'flagged', seed: 42, steps: 12, size: '64x64', count: 2 };
+// Enough steps (the ceiling) at 128² that progress edits (every 200 ms) happen even on an idle machine.
+const REQUEST = { prompt: 'a lighthouse at night', model: 'flagged', seed: 42, steps: 50, size: '128x128', count: 2 };
 
 function imagine(channel: string, options: SlashOptions = {}): Promise<InteractionHandle> {
   return h.discord.slash('imagine', { ...REQUEST, ...options }, { channel }).then(async (run) => {
@@ -88,8 +89,8 @@ test('allow outside an age-restricted channel, and blur: posted blurred, as spoi
   await click.ack();
   const up = await h.discord.waitForMessage('general', (m) => m.reference?.messageId === blurredGrid.id && isResult(m), { timeoutMs: 30_000 });
   assert.deepEqual(names(up), ['SPOILER_seed-42-x2.png']);
-  const openUp = await sharp(openGrid.attachments[1].bytes).resize(128, 128, { kernel: 'lanczos3' }).png().toBuffer();
-  assert.deepEqual(await imageSize(up.attachments[0].bytes), { width: 128, height: 128, format: 'png' });
+  const openUp = await sharp(openGrid.attachments[1].bytes).resize(256, 256, { kernel: 'lanczos3' }).png().toBuffer();
+  assert.deepEqual(await imageSize(up.attachments[0].bytes), { width: 256, height: 256, format: 'png' });
   assert.ok((await fullDifference(up.attachments[0].bytes, openUp)) > 1, 'the upscale is not posted open');
 });
 

@@ -38,6 +38,9 @@ export async function endToEndScenario(q: ManagedJobQueue, o: ScenarioOptions): 
     assert.ok(pos.position >= 0 && pos.etaMs >= 0);
   });
   q.on('started', (job) => started.push(job.id));
+  // Spreading needs every device able to take work; on a loaded machine a worker process can
+  // take seconds to start, while the first one runs all these tiny jobs.
+  await waitUntil(() => q.workers().filter((w) => w.alive && w.ready !== false).length >= o.devices, 60_000, 'every worker ready');
   q.on('progress', (job, p) => {
     steps.set(job.id, [...(steps.get(job.id) ?? []), p.step]);
     if (p.preview) previewBytes = Math.max(previewBytes, p.preview.rgb.length);
