@@ -1,7 +1,8 @@
 // /queue: the caller's waiting and running jobs with positions and estimated waits, and how
-// busy each device is. Ephemeral; other people's prompts are not shown.
+// busy each device is (running, and waiting jobs the estimate expects it to run). Ephemeral; other people's prompts are not shown.
 import { InteractionContextType, MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.js';
+import type { QueuePosition } from '../src/queue/types.js';
 import { formatDuration, shortPrompt } from '../src/bot/render.js';
 
 export const data = new SlashCommandBuilder()
@@ -9,11 +10,20 @@ export const data = new SlashCommandBuilder()
   .setDescription('Your jobs in the queue, and how busy the devices are')
   .setContexts(InteractionContextType.Guild);
 
-function devicesLine(ctx: BotContext, waiting: number): string {
-  const queue = ctx.queue as Partial<{ workers(): { device: string; alive: boolean; jobId: string | undefined }[] }>;
-  const workers = queue.workers?.() ?? [];
-  const devices = workers.map((w) => `${w.device}: ${!w.alive ? 'restarting' : w.jobId ? '1 running' : 'idle'}`);
-  return `**Queue** ${waiting} waiting${devices.length ? ` · ${devices.join(' · ')}` : ''}`;
+/** Each device with its running job and the waiting jobs the estimate expects it to run. */
+function devicesLine(ctx: BotContext, positions: QueuePosition[]): string {
+  const queue = ctx.queue as Partial<{ workers(): { device: string; alive: boolean }[] }>;
+  const waitingOn = new Map<string, number>();
+  for (const p of positions) if (p.position > 0 && p.device) waitingOn.set(p.device, (waitingOn.get(p.device) ?? 0) + 1);
+  const running = new Set(positions.filter((p) => p.position === 0 && p.device).map((p) => p.device));
+  const devices = (queue.workers?.() ?? []).map((w) => {
+    if (!w.alive) return `${w.device}: restarting`;
+    const state = running.has(w.device) ? '1 running' : 'idle';
+    const waiting = waitingOn.get(w.device) ?? 0;
+    return `${w.device}: ${state}${waiting ? `, ${waiting} waiting` : ''}`;
+  });
+  const total = positions.filter((p) => p.position > 0).length;
+  return `**Queue** ${total} waiting${devices.length ? ` · ${devices.join(' · ')}` : ''}`;
 }
 
 export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
@@ -25,7 +35,6 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
     const where = p.position === 0 ? `running${job!.device ? ` on ${job!.device}` : ''}` : `position ${p.position}${p.etaMs > 0 ? `, about ${formatDuration(p.etaMs)} to wait` : ''}`;
     return `• \`${p.jobId}\` **${shortPrompt(job!.request.prompt, 60)}** — ${where}`;
   });
-  const waiting = positions.filter((p) => p.position > 0).length;
   const yours = lines.length ? `**Your jobs** (cancel one with \`/cancel\`)\n${lines.join('\n')}` : 'You have no jobs waiting or running.';
-  await i.reply({ content: `${yours}\n${devicesLine(ctx, waiting)}`.slice(0, 2000), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+  await i.reply({ content: `${yours}\n${devicesLine(ctx, positions)}`.slice(0, 2000), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
 }

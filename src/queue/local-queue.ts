@@ -242,8 +242,8 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   positions(): QueuePosition[] {
     const running = this.slots
       .filter((s) => s.current)
-      .map((s) => ({ jobId: s.current!.entry.id, position: 0, etaMs: 0 }));
-    return [...running, ...[...this.projection().values()].map((p) => p.pos)];
+      .map((s) => ({ jobId: s.current!.entry.id, position: 0, etaMs: 0, device: s.device }));
+    return [...running, ...[...this.projection().values()].map((p) => (p.device ? { ...p.pos, device: p.device } : p.pos))];
   }
 
   /** The devices, and when one would start `job` if it were submitted now (fair order included). */

@@ -200,7 +200,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   positions(): QueuePosition[] {
     const running = [...this.tracked.values()]
       .filter((r) => r.state === 'running')
-      .map((r) => ({ jobId: r.id, position: 0, etaMs: 0 }));
+      .map((r) => ({ jobId: r.id, position: 0, etaMs: 0, ...(r.device ? { device: r.device } : {}) }));
     return [...running, ...this.snapshot];
   }
 
@@ -655,7 +655,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     });
     const projected = projectPositions(waiting.map(describe), loads, this.estimator);
     this.lastLoad = { waiting: waiting.map(describe), loads };
-    this.snapshot = projected.map((p) => p.pos);
+    this.snapshot = projected.map((p) => (p.device ? { ...p.pos, device: p.device } : p.pos));
     const perDevice = new Map<string, number>(this.devices.map((d) => [d.device, d.jobId ? 1 : 0]));
     for (const { pos, device } of projected) {
       if (device) perDevice.set(device, (perDevice.get(device) ?? 0) + 1);

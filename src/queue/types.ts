@@ -72,6 +72,8 @@ export interface QueuePosition {
   position: number;
   /** Estimated ms until the job starts. */
   etaMs: number;
+  /** The device running it, or (waiting) the one the estimate expects to run it. */
+  device?: string;
 }
 
 /** A job not yet submitted, as localCapacity() sees it. */

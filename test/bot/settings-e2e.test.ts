@@ -220,7 +220,7 @@ test('/queue shows your jobs with positions, /cancel cancels yours (or any, for 
   // Users take turns: bob's job goes ahead of alice's second one.
   assert.match(queue.content, /`[0-9a-f-]{36}` \*\*second one\*\* — position 2, about [\d.]+ s to wait/);
   assert.doesNotMatch(queue.content, /bobs one/, "other people's prompts are not shown");
-  assert.match(queue.content, /\*\*Queue\*\* 2 waiting · noop:0: 1 running/);
+  assert.match(queue.content, /\*\*Queue\*\* 2 waiting · noop:0: 1 running, 2 waiting/, "the one device runs one job and will run both waiting ones");
   const secondId = /`([0-9a-f-]{36})` \*\*second one\*\*/.exec(queue.content)![1];
   const bobsId = /`([0-9a-f-]{36})` \*\*bobs one\*\*/.exec((await ask('queue', {}, { user: 'bob' })).content)![1];
 
