@@ -2,10 +2,11 @@
 // API, so a few calls run at once (IMAGEN_CONCURRENCY) and the rest wait in arrival order.
 // Every state change goes to the same jobs table and the outputs to the same files as device
 // jobs, so restarts, buttons and delivery work the same whatever drew the picture.
+import { announceOutcome, type EmitQueueEvent } from '../queue/job-lifecycle.js';
 import { GenerationAbortedError } from '../diffusion/errors.js';
 import type { GenerationRequest } from '../diffusion/types.js';
 import { jobLogger } from '../log.js';
-import type { CancelResult, JobRecord, QueueEvents, QueuePosition } from '../queue/types.js';
+import type { CancelResult, JobRecord, QueuePosition } from '../queue/types.js';
 import type { FileStore } from '../store/files.js';
 import type { JobStore } from '../store/jobs.js';
 import { ProviderError, type ImageProvider } from './types.js';
@@ -16,7 +17,7 @@ export interface RunnerProvider extends ImageProvider {
   readonly model: string;
 }
 
-type Emit = <E extends keyof QueueEvents>(event: E, ...args: Parameters<QueueEvents[E]>) => void;
+type Emit = EmitQueueEvent;
 
 export interface ImagenRunnerDeps {
   provider: RunnerProvider;
@@ -195,7 +196,7 @@ export class ImagenRunner {
         return;
       }
       record.error = failureMessage(err, localFailure);
-      jobLogger(record.id).warn({ err: err instanceof Error ? err.message : String(err) }, 'Imagen job failed');
+      jobLogger(record.id).warn({ err: err instanceof Error ? err.message : String(err) }, 'Imagen call failed');
       this.settle(active, 'failed');
     }
   }
@@ -212,15 +213,6 @@ export class ImagenRunner {
     record.state = state;
     record.finishedAt = Date.now();
     this.d.store.update(record);
-    const log = jobLogger(record.id, { device: record.device });
-    if (state === 'done') {
-      log.info({ timings: record.timings }, 'Imagen job done');
-      this.d.emit('done', record);
-    } else if (state === 'failed') {
-      this.d.emit('failed', record, record.error ?? 'The job failed.');
-    } else {
-      log.info('Imagen job cancelled');
-      this.d.emit('cancelled', record);
-    }
+    announceOutcome(this.d.emit, record, state);
   }
 }

@@ -1,6 +1,6 @@
 // The local backend: one worker child process per device, fed by a fair dispatcher in this
 // process, with every job state change written to SQLite first so a restart loses nothing.
-import { randomUUID } from 'node:crypto';
+import { announceOutcome, learnSpeed, newJobRecord, publishPositions } from './job-lifecycle.js';
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import type { Registry } from 'prom-client';
@@ -13,7 +13,7 @@ import { JobStore } from '../store/jobs.js';
 import { StepStatsStore } from '../store/step-stats.js';
 import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
 import type { ObservableQueue } from '../metrics/server.js';
-import { Estimator, jobUnits, projectPositions } from './estimates.js';
+import { Estimator, projectPositions } from './estimates.js';
 import { FairLines, type Waiting } from './fair-lines.js';
 import { listModelFolders, resolveModelName } from './model-names.js';
 import type { FromWorker } from './ipc.js';
@@ -175,19 +175,9 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
       throw new InputError(`A ${spec.kind} job needs an input image.`);
     }
-    const id = randomUUID();
     const { initImage, ...rest } = spec;
-    const record: JobRecord = {
-      ...rest,
-      model,
-      id,
-      state: 'queued',
-      createdAt: Date.now(),
-      attempts: 0,
-      outputs: [],
-      seeds: [],
-      nsfw: [],
-    };
+    const record = newJobRecord(rest, model);
+    const id = record.id;
     if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     const seq = this.store.insert(record);
@@ -250,7 +240,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   localCapacity(job: CapacityProbe): LocalCapacity {
     if (this.slots.length === 0) return { devices: 0, etaMs: 0 };
     const id = '#capacity-probe';
-    const record: JobRecord = { ...job, id, state: 'queued', createdAt: Date.now(), attempts: 0, outputs: [], seeds: [], nsfw: [] };
+    const record: JobRecord = { ...newJobRecord(job), id };
     this.lines.push({ id, userId: job.requester.userId, seq: Number.MAX_SAFE_INTEGER, record });
     try {
       return { devices: this.slots.length, etaMs: this.projection().get(id)?.pos.etaMs ?? 0 };
@@ -356,7 +346,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       record.seeds = m.seeds;
       record.nsfw = m.nsfw;
       record.timings = m.timings;
-      this.recordSpeed(record, slot.device);
+      learnSpeed(record, slot.device, this.stats, this.estimator);
       this.finish(record, 'done');
       for (const w of active.cancelWaiters) w('already_finished');
     } else if (m.aborted && active.cancelRequested) {
@@ -483,29 +473,8 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     this.unfinished.delete(record.id);
     this.lastPublished.delete(record.id);
     this.metrics.jobsTotal.inc({ outcome: state });
-    const log = jobLogger(record.id, { device: record.device });
-    if (state === 'done') {
-      log.info({ timings: record.timings }, 'job done');
-      this.events.emit('done', record);
-    } else if (state === 'failed') {
-      log.warn({ error: record.error }, 'job failed');
-      this.events.emit('failed', record, record.error ?? 'The job failed.');
-    } else {
-      log.info('job cancelled');
-      this.events.emit('cancelled', record);
-    }
+    announceOutcome((event, ...args) => this.events.emit(event, ...args), record, state);
     this.schedulePublish();
-  }
-
-  private recordSpeed(record: JobRecord, device: string): void {
-    const t = record.timings;
-    if (!t || record.kind === 'upscale') return;
-    const units = jobUnits(record);
-    const perImageArea = ((record.request.width ?? 512) * (record.request.height ?? 512)) / (512 * 512);
-    const msPerUnit = t.stepMs / Math.max(1e-9, perImageArea * Math.max(1, record.request.count ?? 1));
-    const overheadMs = Math.max(0, t.totalMs - msPerUnit * units);
-    const stat = this.stats.record(record.model, device, msPerUnit, overheadMs);
-    this.estimator.update(record.model, device, stat);
   }
 
   private resolveModel(requested: string): string {
@@ -539,17 +508,13 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   }
 
   private publishPositions(): void {
-    const projection = this.projection();
-    const perDevice = new Map<string, number>(this.slots.map((s) => [s.device, s.current ? 1 : 0]));
-    for (const { pos, device } of projection.values()) {
-      if (device) perDevice.set(device, (perDevice.get(device) ?? 0) + 1);
-      const prev = this.lastPublished.get(pos.jobId);
-      if (prev && prev.position === pos.position && Math.abs(prev.etaMs - pos.etaMs) < 1000) continue;
-      this.lastPublished.set(pos.jobId, pos);
-      this.events.emit('position', pos);
-    }
-    for (const [device, n] of perDevice) this.metrics.queueLength.set({ device }, n);
-    this.metrics.waitingJobs.set(this.lines.size);
+    publishPositions(this.projection().values(), {
+      running: this.slots.map((s) => ({ device: s.device, busy: s.current !== undefined })),
+      waiting: this.lines.size,
+      lastPublished: this.lastPublished,
+      events: this.events,
+      metrics: this.metrics,
+    });
   }
 
   // ---- restore ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 // (local worker processes or Redis) as before. Both kinds are rows of the same jobs table with
 // the same events, so caps, quotas, restarts, progress and delivery treat them alike. A local
 // job that failed for good can be re-run on Imagen once, when the bot's provider policy says so.
-import { randomUUID } from 'node:crypto';
+import { newJobRecord } from './job-lifecycle.js';
 import { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
 import { InputError } from '../diffusion/errors.js';
@@ -195,17 +195,7 @@ export class ProviderQueue implements ManagedJobQueue {
     const why = this.imagenUnsupported(spec);
     if (why) throw new InputError(why);
     const { initImage: _none, ...rest } = spec;
-    const record: JobRecord = {
-      ...rest,
-      provider: 'imagen',
-      id: randomUUID(),
-      state: 'queued',
-      createdAt: Date.now(),
-      attempts: 0,
-      outputs: [],
-      seeds: [],
-      nsfw: [],
-    };
+    const record = newJobRecord({ ...rest, provider: 'imagen' });
     this.store.insert(record, this.opts.owner ?? '');
     jobLogger(record.id, { userId, kind: spec.kind, provider: 'imagen' }).info('job queued');
     const position = this.runner.add(record);

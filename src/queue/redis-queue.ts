@@ -3,7 +3,7 @@
 // have loaded (redis-lanes.ts, affinity.ts). SQLite in DATA_DIR stays the bot's record of every
 // job; Redis is the transport. Fairness uses BullMQ priorities (a user's k-th waiting job
 // competes with everyone else's k-th); the caps are the bot's own admission check, as BullMQ has none.
-import { randomUUID } from 'node:crypto';
+import { announceOutcome, learnSpeed, newJobRecord, publishPositions } from './job-lifecycle.js';
 import { EventEmitter } from 'node:events';
 import { QueueEventsProducer, type Job, type QueueEvents } from 'bullmq';
 import type { Registry } from 'prom-client';
@@ -18,7 +18,7 @@ import { FileStore } from '../store/files.js';
 import { JobStore } from '../store/jobs.js';
 import { StepStatsStore } from '../store/step-stats.js';
 import { assertWithinCaps } from './admission.js';
-import { Estimator, jobUnits, projectPositions } from './estimates.js';
+import { Estimator, projectPositions } from './estimates.js';
 import type { QueueConfig } from './local-queue.js';
 import { resolveModelName } from './model-names.js';
 import { redisConnector, type RedisClient, type RedisConnector } from './redis-connection.js';
@@ -225,7 +225,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       device: d.device,
       pid: d.pid,
       alive: true,
-      busy: d.jobId !== undefined,
+      busy: Boolean(d.jobId),
       jobId: d.jobId,
       loadedModels: d.loadedModels,
     }));
@@ -365,9 +365,9 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     const round = 1 + mine.length + active.filter(ofUser).length;
     const priority = Math.min(MAX_PRIORITY, mine.reduce((p, j) => Math.max(p, (j.priority || 0) + 1), round));
 
-    const id = randomUUID();
     const { initImage, ...rest } = spec;
-    const record: JobRecord = { ...rest, model, id, state: 'queued', createdAt: Date.now(), attempts: 0, outputs: [], seeds: [], nsfw: [] };
+    const record = newJobRecord(rest, model);
+    const id = record.id;
     if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
     this.store.insert(record, this.owner);
     // Before the add: the job's events may arrive before enqueue() returns.
@@ -513,7 +513,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       record.timings = result.timings;
       record.device = result.device;
       if (record.startedAt) this.metrics.runSeconds.observe({ device: result.device, kind: record.kind }, (Date.now() - record.startedAt) / 1000);
-      this.recordSpeed(record, result.device);
+      learnSpeed(record, result.device, this.stats, this.estimator);
       this.finish(record, 'done');
     } finally {
       this.settling.delete(jobId);
@@ -559,17 +559,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     this.tracked.delete(record.id);
     this.lastPublished.delete(record.id);
     this.metrics.jobsTotal.inc({ outcome: state });
-    const log = jobLogger(record.id, { device: record.device });
-    if (state === 'done') {
-      log.info({ timings: record.timings }, 'job done');
-      this.events.emit('done', record);
-    } else if (state === 'failed') {
-      log.warn({ error: record.error }, 'job failed');
-      this.events.emit('failed', record, record.error ?? 'The job failed.');
-    } else {
-      log.info('job cancelled');
-      this.events.emit('cancelled', record);
-    }
+    announceOutcome((event, ...args) => this.events.emit(event, ...args), record, state);
     for (const w of this.finishWaiters.get(record.id) ?? []) w(state);
     this.finishWaiters.delete(record.id);
     if (removeFromRedis && this.lanes) void this.lanes.find(record).then((found) => found?.lane.queue.remove(record.id)).catch(() => 0);
@@ -591,15 +581,6 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     const list = this.finishWaiters.get(jobId) ?? [];
     list.push(fn);
     this.finishWaiters.set(jobId, list);
-  }
-
-  private recordSpeed(record: JobRecord, device: string): void {
-    const t = record.timings;
-    if (!t || record.kind === 'upscale') return;
-    const area = ((record.request.width ?? 512) * (record.request.height ?? 512)) / (512 * 512);
-    const msPerUnit = t.stepMs / Math.max(1e-9, area * Math.max(1, record.request.count ?? 1));
-    const overheadMs = Math.max(0, t.totalMs - msPerUnit * jobUnits(record));
-    this.estimator.update(record.model, device, this.stats.record(record.model, device, msPerUnit, overheadMs));
   }
 
   // ---- positions ----------------------------------------------------------------------------
@@ -656,17 +637,14 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     const projected = projectPositions(waiting.map(describe), loads, this.estimator);
     this.lastLoad = { waiting: waiting.map(describe), loads };
     this.snapshot = projected.map((p) => (p.device ? { ...p.pos, device: p.device } : p.pos));
-    const perDevice = new Map<string, number>(this.devices.map((d) => [d.device, d.jobId ? 1 : 0]));
-    for (const { pos, device } of projected) {
-      if (device) perDevice.set(device, (perDevice.get(device) ?? 0) + 1);
-      if (!this.tracked.has(pos.jobId) || this.announcing.has(pos.jobId)) continue;
-      const prev = this.lastPublished.get(pos.jobId);
-      if (prev && prev.position === pos.position && Math.abs(prev.etaMs - pos.etaMs) < 1000) continue;
-      this.lastPublished.set(pos.jobId, pos);
-      this.events.emit('position', pos);
-    }
-    for (const [device, n] of perDevice) this.metrics.queueLength.set({ device }, n);
-    this.metrics.waitingJobs.set(waiting.length);
+    publishPositions(projected, {
+      running: this.devices.map((d) => ({ device: d.device, busy: Boolean(d.jobId) })),
+      waiting: waiting.length,
+      lastPublished: this.lastPublished,
+      events: this.events,
+      metrics: this.metrics,
+      skip: (jobId) => !this.tracked.has(jobId) || this.announcing.has(jobId),
+    });
     // Connection errors clear this; a successful round trip sets it again (for /healthz).
     this.connected = true;
     return new Map(this.snapshot.map((p) => [p.jobId, p]));
