@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { loadEnv, type AppConfig } from './env.js';
-import { providerRoutingEnvShape, providerRoutingFrom, type ProviderRoutingConfig } from '../providers/policy.js';
+import { providerRoutingEnvShape, providerRoutingFrom, type ProviderRoutingConfig } from './provider-routing.js';
 
 /** A configuration problem; `message` is one sentence meant for the person running the bot. */
 export class DiscordConfigError extends Error {

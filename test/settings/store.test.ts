@@ -60,8 +60,11 @@ test('the provider policy comes from the settings, else the environment default'
   assert.deepEqual(source.policyFor(null), { provider: 'fallback', imagenDailyCap: 100 });
   store.write(GUILD, 'admin', { provider: { policy: 'local' } }, { setting: 'provider', before: {}, after: { policy: 'local' } }, 1);
   assert.deepEqual(source.policyFor(GUILD), { provider: 'local', imagenDailyCap: 100 });
-  store.write(GUILD, 'admin', { provider: { policy: 'imagen', imagenDailyCap: 5 } }, { setting: 'provider', before: {}, after: {} }, 2);
-  assert.deepEqual(source.policyFor(GUILD), { provider: 'imagen', imagenDailyCap: 5 });
+  store.write(GUILD, 'admin', { provider: { policy: 'cloud', imagenDailyCap: 5 } }, { setting: 'provider', before: {}, after: {} }, 2);
+  assert.deepEqual(source.policyFor(GUILD), { provider: 'cloud', imagenDailyCap: 5 });
+  // Settings stored before the rename say `imagen`: they still read as `cloud`.
+  db.prepare('UPDATE guild_settings SET settings_json = ? WHERE guild_id = ?').run(JSON.stringify({ provider: { policy: 'imagen', imagenDailyCap: 3 } }), GUILD);
+  assert.deepEqual(source.policyFor(GUILD), { provider: 'cloud', imagenDailyCap: 3 });
   db.close();
 });
 
