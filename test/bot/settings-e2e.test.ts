@@ -78,7 +78,7 @@ test('/settings view shows the effective settings and which come from the owner'
   assert.match(view.content, /jobs per user per hour: none \(owner: IMAGINE_MAX_JOBS_PER_HOUR\)/);
   assert.match(view.content, /\/imagine works everywhere/);
   assert.match(view.content, /Provider\*\* local \(owner's default\)/);
-  assert.match(view.content, /Imagen is off: GOOGLE_API_KEY is not set/);
+  assert.match(view.content, /The cloud provider \(Gemini\) is off: GOOGLE_API_KEY is not set/);
   assert.match(view.content, /flagged images: block \(default\)/);
 });
 
@@ -101,7 +101,7 @@ test('every setting is validated, confirmed with its new value, audited, applied
       /✅ Limits: max steps 30, max size 512 px, max images per job 2, max waiting jobs per user 3, jobs per user per hour 40, images per user per day 100, cooldown 1 s\./,
     ],
     ['settings channels deny', { channel: 'nsfw-art' }, new RegExp(`✅ /imagine is off in <#${nsfw}>`)],
-    ['settings provider', { policy: 'fallback', imagen_daily_cap: 10 }, /✅ Provider: \*\*fallback\*\* · Imagen daily cap: 10\.\nImagen is off: GOOGLE_API_KEY is not set/],
+    ['settings provider', { policy: 'fallback', imagen_daily_cap: 10 }, /✅ Provider: \*\*fallback\*\* · cloud daily cap: 10\.\nThe cloud provider \(Gemini\) is off: GOOGLE_API_KEY is not set/],
     ['settings safety block', { phrase: '  Red   Fox ' }, /✅ Prompts containing "red fox" \(whole words, any case\) are refused/],
     ['settings safety flagged', { action: 'blur' }, /✅ Flagged images: \*\*blur\*\*/],
     [
