@@ -154,7 +154,7 @@ test('every setting is validated, confirmed with its new value, audited, applied
     /images per user per day: 100 \(set here\)/,
     /cooldown: 1 s \(set here\)/,
     new RegExp(`works everywhere, not in <#${nsfw}>`),
-    /Provider\*\* fallback \(set here\) · Imagen daily cap: 10/,
+    /Provider\*\* fallback \(set here\) · cloud daily cap: 10/,
     /blocked words: "red fox"/,
     /flagged images: blur \(set here\)/,
     /Defaults\*\* negative "blurry", steps 12, guidance 5, size 128x128, scheduler euler/,
@@ -235,7 +235,7 @@ test('/queue shows your jobs with positions, /cancel cancels yours (or any, for 
   assert.match((await ask('queue', {}, { user: 'alice' })).content, /You have no jobs waiting or running/);
 });
 
-test('/stats shows jobs and images per day, GPU seconds per user and model, failures and Imagen usage', async () => {
+test('/stats shows jobs and images per day, GPU seconds per user and model, failures and cloud usage', async () => {
   const stats = await ask('stats');
   assert.ok(stats.ephemeral);
   const today = new Date(h.discord.clock.now()).toISOString().slice(0, 10);
@@ -243,5 +243,5 @@ test('/stats shows jobs and images per day, GPU seconds per user and model, fail
   assert.match(stats.content, new RegExp(`GPU seconds per user\\*\\* <@${h.discord.user('alice').id}> [\\d.]+ s \\(\\d+ jobs?\\)`));
   assert.match(stats.content, /GPU seconds per model\*\* tiny [\d.]+ s/);
   assert.match(stats.content, /\*\*Failures\*\* 0/);
-  assert.match(stats.content, /\*\*Imagen\*\* 0 jobs, 0 images; 0 in the last 24 h/);
+  assert.match(stats.content, /\*\*Cloud \(Gemini\)\*\* 0 jobs, 0 images; 0 in the last 24 h/);
 });

@@ -194,6 +194,28 @@ test('a local job that failed for good is re-run in the cloud when the handler s
   }
 });
 
+test('a local image-to-image job that failed is re-run in the cloud as an edit of its stored input', async () => {
+  const MODELS_DIR = join(tempDataDir(), 'models');
+  mkdirSync(join(MODELS_DIR, 'broken'), { recursive: true });
+  const q = providerQueue({ DEVICES: 'cpu', MODELS_DIR });
+  try {
+    q.setLocalFailureHandler(() => true);
+    const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 0, g: 0, b: 255 } } }).png().toBuffer();
+    const calls = google.generateCalls().length;
+    const job = (await q.submit({ ...spec('A', { strength: 0.5 }, 'broken'), kind: 'img2img', initImage: input })).job;
+    const [r] = (await waitForFinished(q, [job.id])).values();
+    assert.equal(r.state, 'done', r.error);
+    assert.equal(r.provider, 'imagen');
+    const [call] = google.generateCalls().slice(calls);
+    const parts = (call.body as { contents: { parts: { inlineData?: { data: string } }[] }[] }).contents[0].parts;
+    assert.ok(parts[1]?.inlineData?.data, 'the stored input went to the model');
+    const { data } = await sharp((await q.outputs(job.id))[0]).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([data[0], data[1], data[2]], [255, 255, 0], "the edit of the job's input");
+  } finally {
+    await q.close();
+  }
+});
+
 test('no device: capacity says so; the queue is healthy when the cloud is on, not when it is off', async () => {
   const on = providerQueue({ DEVICES: 'none' });
   const off = providerQueue({ DEVICES: 'none' }, { provider: imagen({}, false) });
