@@ -1,7 +1,9 @@
-// Which provider draws a job: the guild's policy (local / fallback / imagen) applied to what is
-// true right now (is Imagen set up, are there local devices, how long is the local wait, how
-// much of today's Imagen allowance is left). Pure functions, so every case is a table row in
-// the tests; src/bot/provider-routing.ts gathers the facts and acts on the answer.
+// Which provider draws a job: the guild's policy (local / fallback / cloud) applied to what is
+// true right now (is the cloud provider set up, are there local devices, how long is the local
+// wait, how much of today's cloud allowance is left). Pure functions, so every case is a table row
+// in the tests; src/bot/provider-routing.ts gathers the facts and acts on the answer.
+// ("Imagen" in the names below is the cloud provider, now Google's Gemini image models: the names
+// are kept from before Google shut Imagen down, as are the IMAGEN_* keys and stored provider ids.)
 import { type GuildProviderPolicy, type ProviderPolicy, type ProviderPolicySource } from './policy-types.js';
 
 export const DAY_MS = 86_400_000;
