@@ -226,6 +226,14 @@ describe('policy cloud (set as the old value IMAGE_PROVIDER=imagen), with a loca
     assert.match(note.content, /cloud allowance for today is used up/);
     assert.equal(google.generateCalls().length, calls);
   });
+
+  test('/stats shows the cloud usage in images and the tokens Google billed for them', async () => {
+    const run = await h().discord.slash('stats', {}, { user: 'mod' });
+    await run.ack();
+    const stats = await run.waitForOriginal((m) => !m.loading, { timeoutMs: 10_000 });
+    // 2 + 4 images: six calls at the stand-in's 12 prompt + 1290 output tokens (1342 in all) each.
+    assert.match(stats.content, /\*\*Cloud \(Gemini\)\*\* 2 jobs, 6 images; 6 in the last 24 h\n• tokens billed: 8,052 \(72 prompt, 7,740 output\) over 6 calls/);
+  });
 });
 
 describe('policy fallback with a local CPU device (IMAGEN_FALLBACK_WAIT_S=20, IMAGEN_DAILY_CAP=2)', () => {
