@@ -75,14 +75,14 @@ export const data = new SlashCommandBuilder()
   .addSubcommand((s) =>
     s
       .setName('provider')
-      .setDescription('Who draws: local GPUs, Imagen as fallback, or Imagen always')
+      .setDescription('Who draws: local GPUs, the cloud (Gemini) as fallback, or the cloud always')
       .addStringOption((o) =>
         o
           .setName('policy')
-          .setDescription('local, fallback (Imagen when local cannot) or imagen')
+          .setDescription('local, fallback (the cloud when local cannot) or cloud')
           .addChoices(...PROVIDER_POLICIES.map((p) => ({ name: p, value: p }))),
       )
-      .addIntegerOption((o) => o.setName('imagen_daily_cap').setDescription('Imagen images per day for this server (0 = none)').setMinValue(0).setMaxValue(1_000_000)),
+      .addIntegerOption((o) => o.setName('imagen_daily_cap').setDescription('Cloud images per day for this server (0 = none)').setMinValue(0).setMaxValue(1_000_000)),
   )
   .addSubcommandGroup((g) =>
     g

@@ -1,5 +1,6 @@
 // /stats (Manage Server): the server's usage over the last 7 days, from the jobs table: jobs and
-// images per day, device seconds per user and per model, failures, Imagen usage. Ephemeral.
+// images per day, device seconds per user and per model, failures, cloud (Gemini) usage in images
+// and in the tokens Google billed. Ephemeral.
 import {
   InteractionContextType,
   MessageFlags,
@@ -16,6 +17,7 @@ export const data = new SlashCommandBuilder()
   .setContexts(InteractionContextType.Guild)
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
 
+const count = (n: number) => n.toLocaleString('en-US');
 const seconds = (s: number) => (s < 10 ? s.toFixed(1) : Math.round(s).toString());
 
 function ranking(rows: SecondsBy[], name: (r: SecondsBy) => string): string {
@@ -31,7 +33,7 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
   }
   const s = ctx.settings.usage.guildStats(i.guildId, ctx.settings.now());
   const days = s.days.length
-    ? s.days.map((d) => `• ${d.day}: ${d.jobs} jobs, ${d.images} images, ${d.failed} failed${d.imagenImages ? `, ${d.imagenImages} by Imagen` : ''}`)
+    ? s.days.map((d) => `• ${d.day}: ${d.jobs} jobs, ${d.images} images, ${d.failed} failed${d.imagenImages ? `, ${d.imagenImages} in the cloud` : ''}`)
     : ['• no jobs'];
   const cap = ctx.settings.effective(i.guildId).provider.imagenDailyCap;
   const lines = [
@@ -40,7 +42,10 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
     `**GPU seconds per user** ${ranking(s.byUser, (r) => `<@${r.key}>`)}`,
     `**GPU seconds per model** ${ranking(s.byModel, (r) => r.label)}`,
     `**Failures** ${s.failures.count}${s.failures.recent.map((f) => `\n• ${f.count}× ${f.error.slice(0, 150)}`).join('')}`,
-    `**Imagen** ${s.imagen.jobs} jobs, ${s.imagen.images} images; ${s.imagen.today} in the last 24 h${cap !== null ? ` (cap ${cap} per day)` : ''}`,
+    `**Cloud (Gemini)** ${s.imagen.jobs} jobs, ${s.imagen.images} images; ${s.imagen.today} in the last 24 h${cap !== null ? ` (cap ${cap} per day)` : ''}` +
+      (s.imagen.tokens.calls > 0
+        ? `\n• tokens billed: ${count(s.imagen.tokens.total)} (${count(s.imagen.tokens.prompt)} prompt, ${count(s.imagen.tokens.output)} output) over ${s.imagen.tokens.calls} calls`
+        : ''),
   ];
   await reply(lines.join('\n'));
 }

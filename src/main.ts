@@ -6,8 +6,7 @@ import { logger } from './log.js';
 import { loadDiscordConfig, type DiscordConfig } from './config/discord.js';
 import { createJobQueue, installShutdown, RedisJobQueue } from './queue/index.js';
 import { ProviderQueue } from './queue/provider-queue.js';
-import { ImagenProvider, imagenConfigFromEnv } from './providers/imagen.js';
-import { ProviderError } from './providers/types.js';
+import { createCloudProvider, type CloudProvider } from './providers/cloud.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { BotApp } from './bot/app.js';
 import { createRest, describeDiscordError } from './bot/client.js';
@@ -32,12 +31,12 @@ async function main(): Promise<void> {
     }
   }
 
-  const imagen = imagenFromEnv(config);
+  const cloud = cloudFromConfig(config);
   const backend = createJobQueue(config.app);
-  // Imagen jobs run here beside the backend's devices (see src/queue/provider-queue.ts).
+  // Cloud jobs run here beside the backend's devices (see src/queue/provider-queue.ts).
   const queue = new ProviderQueue(backend, {
     dataDir: config.dataDir,
-    imagen,
+    cloud,
     concurrency: config.providerRouting.concurrency,
     caps: config.app,
     ...(backend instanceof RedisJobQueue ? { owner: backend.owner } : {}),
@@ -60,24 +59,20 @@ async function main(): Promise<void> {
   }
 }
 
-/** The Imagen provider from GOOGLE_API_KEY / IMAGEN_*; without a key it is off and says so in the log. */
-function imagenFromEnv(config: DiscordConfig): ImagenProvider {
-  let imagen: ImagenProvider;
-  try {
-    imagen = new ImagenProvider(imagenConfigFromEnv(process.env));
-  } catch (err) {
-    throw new StartupError(err instanceof ProviderError ? err.userMessage : String(err), { cause: err });
-  }
+/** The cloud provider from GOOGLE_API_KEY / GOOGLE_IMAGE_MODEL; without a key it is off and says so in the log. */
+function cloudFromConfig(config: DiscordConfig): CloudProvider {
+  for (const warning of config.google.warnings) logger.warn(warning);
+  const cloud = createCloudProvider(config.google.config, { concurrency: config.providerRouting.concurrency });
   const devices = config.app.DEVICES.length;
-  if (!imagen.configured) {
-    const off = 'GOOGLE_API_KEY is not set: Imagen is off, so every job runs on the local devices';
+  if (!cloud.configured) {
+    const off = 'GOOGLE_API_KEY is not set: the cloud provider (Gemini) is off, so every job runs on the local devices';
     if (devices === 0) logger.warn('DEVICES=none and GOOGLE_API_KEY is not set: this bot cannot draw anything until one of them is set');
     else if (config.providerRouting.policy !== 'local') logger.warn(`${off} (IMAGE_PROVIDER=${config.providerRouting.policy} has no effect)`);
     else logger.info(off);
   } else {
-    logger.info({ model: imagen.label, policy: config.providerRouting.policy, dailyCap: config.providerRouting.ownerDailyCap }, 'Imagen is on');
+    logger.info({ model: cloud.label, policy: config.providerRouting.policy, dailyCap: config.providerRouting.ownerDailyCap }, 'cloud provider is on');
   }
-  return imagen;
+  return cloud;
 }
 
 main().catch((err: unknown) => exitWithError(err, 'imagine-bot'));

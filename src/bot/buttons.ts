@@ -57,7 +57,7 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
   if (ref.action === 'reroll') {
     // A fresh run of the same request, not derived from one image: no `parent`.
     const fresh = { model: parent.model, requester: base.requester, request: { ...parent.request, seed: randomSeed(parent.request.count) } };
-    // 🔄 on an Imagen result asks Imagen again (the provider policy may still keep it local).
+    // 🔄 on a cloud result asks the cloud again (the provider policy may still keep it local).
     if (parent.provider === 'imagen') return { ...fresh, kind: 'txt2img', provider: 'imagen' };
     if (parent.kind === 'txt2img') return { ...fresh, kind: 'txt2img' };
     const input = await ctx.queue.input(parent.id);
@@ -75,8 +75,9 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
     return { ...base, kind: 'upscale', request: { ...parent.request, seed, count: 1 }, initImage: image, upscaleFactor: 2 };
   }
   if (parent.provider === 'imagen') {
-    // Imagen has no image-to-image here: its variation is a new run of the same prompt.
-    return { ...base, kind: 'txt2img', request: { ...parent.request, seed: randomSeed(parent.request.count) }, provider: 'imagen' };
+    // V on a cloud result: the cloud model edits that image (the policy may still route it locally,
+    // or the legacy Imagen path, which takes no image, leaves it to the local engine).
+    return { ...base, kind: 'img2img', request: { ...parent.request, seed: randomSeed(parent.request.count), strength: ctx.config.variationStrength }, initImage: image, provider: 'imagen' };
   }
   const strength = ctx.config.variationStrength;
   return {
@@ -97,7 +98,7 @@ async function derive(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Pr
   if (typeof spec === 'string') return ephemeral(spec);
   const admission = admit(ctx, spec);
   if (!admission.ok) return ephemeral(admission.message);
-  // Nothing here may draw it (no local device, Imagen's cap): say so before posting anything.
+  // Nothing here may draw it (no local device, the cloud's cap): say so before posting anything.
   const routed = ctx.providers?.route(spec);
   if (routed && !routed.ok) return ephemeral(`⚠️ ${routed.message}`);
 

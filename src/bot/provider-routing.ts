@@ -1,5 +1,5 @@
 // Applies the provider policy to real jobs: gathers what the decision needs (the guild's policy,
-// the local devices and wait, today's Imagen usage) and hands the job to the provider it names.
+// the local devices and wait, today's cloud usage in images) and hands the job to the provider it names.
 // submitJob routes every new job here; the queue asks again when a local job failed for good.
 import type { Logger } from 'pino';
 import { decideProvider, fallbackAfterFailure, utcDayStart, type ImagenUsageToday, type ProviderRoutingConfig } from '../providers/policy.js';
@@ -52,18 +52,18 @@ export class ProviderRouter {
     });
     if ('refused' in decision) return { ok: false, message: decision.refused };
     const { provider: _asked, ...rest } = spec;
-    // A host without model folders only has Imagen; a guild whose policy keeps jobs local cannot use it.
+    // A host without model folders only has the cloud; a guild whose policy keeps jobs local cannot use it.
     if (decision.provider === 'local' && spec.model === IMAGEN_ONLY_MODEL.name && spec.kind !== 'upscale') {
-      return { ok: false, message: `${NO_MODEL_MESSAGE} Imagen is configured, but this server's provider setting keeps jobs local.` };
+      return { ok: false, message: `${NO_MODEL_MESSAGE} The cloud provider is configured, but this server's provider setting keeps jobs local.` };
     }
     if (decision.provider === 'local') return { ok: true, spec: rest, ...(decision.note ? { note: decision.note } : {}) };
-    this.d.log.debug({ guildId, reason: decision.reason, localWaitMs: local.etaMs }, 'job routed to Imagen');
+    this.d.log.debug({ guildId, reason: decision.reason, localWaitMs: local.etaMs }, 'job routed to the cloud provider');
     const note =
-      decision.reason === 'long_wait' ? `The local queue's wait is about ${formatDuration(local.etaMs)}, so Imagen draws this one.` : undefined;
+      decision.reason === 'long_wait' ? `The local queue's wait is about ${formatDuration(local.etaMs)}, so the cloud provider draws this one.` : undefined;
     return { ok: true, spec: { ...rest, provider: 'imagen' }, ...(note ? { note } : {}) };
   }
 
-  /** A local job failed for good: true when the guild's policy (`fallback`) and today's caps allow a re-run on Imagen. */
+  /** A local job failed for good: true when the guild's policy (`fallback`) and today's caps allow a re-run in the cloud. */
   retryOnImagen(job: JobRecord, error: string): boolean {
     const guildId = job.requester.guildId;
     const policy = this.d.policies.policyFor(guildId);
@@ -76,7 +76,7 @@ export class ProviderRouter {
       usage: this.usage(guildId),
       caps: { guild: policy.imagenDailyCap, owner: this.d.config.ownerDailyCap },
     });
-    if (again) this.d.log.info({ jobId: job.id, guildId, error }, 'local job failed; falling back to Imagen');
+    if (again) this.d.log.info({ jobId: job.id, guildId, error }, 'local job failed; falling back to the cloud provider');
     return again;
   }
 

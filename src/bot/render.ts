@@ -13,7 +13,7 @@ import {
 } from 'discord.js';
 import type { JobRecord, QueuePosition } from '../queue/types.js';
 import { encodeCustomId, type ButtonAction } from './custom-id.js';
-import { imagenModelText, imagenNotes, imagenStatusLine, isImagenJob, localFailureBehind, seedsPickedByImagen } from './imagen-embed.js';
+import { cloudModelText, cloudNotes, cloudProviderName, cloudSeedText, cloudStatusLine, isCloudJob, localFailureBehind, seedsUnknown } from './cloud-embed.js';
 
 export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
 
@@ -38,7 +38,7 @@ export function formatDuration(ms: number): string {
 export function jobTitle(job: Pick<JobRecord, 'kind' | 'parent' | 'upscaleFactor'>): string {
   const n = job.parent ? job.parent.imageIndex + 1 : undefined;
   if (job.kind === 'upscale') return `Upscale ×${job.upscaleFactor ?? 2}${n ? ` of image ${n}` : ''}`;
-  // Variations are image-to-image locally, a new run of the prompt on Imagen (txt2img with a parent).
+  // Variations are image-to-image: locally from the image, in the cloud an edit of it by the model.
   if (job.parent) return `Variation of image ${n}`;
   return '';
 }
@@ -51,12 +51,12 @@ function headline(job: JobRecord): string {
 export function queuedContent(job: JobRecord, pos: QueuePosition, note?: string): string {
   const wait = pos.etaMs > 0 ? `, about ${formatDuration(pos.etaMs)} to wait` : '';
   const place = pos.position > 0 ? `position ${pos.position} in the queue${wait}` : 'starting';
-  const imagen = isImagenJob(job) ? imagenStatusLine(job) : '';
-  return `${headline(job)}${imagen ? `\n${imagen}` : ''}\n⏳ Queued${isImagenJob(job) ? ' for Imagen' : ''}: ${place}.${note ? `\n${note}` : ''}`;
+  const cloud = isCloudJob(job) ? cloudStatusLine(job) : '';
+  return `${headline(job)}${cloud ? `\n${cloud}` : ''}\n⏳ Queued${isCloudJob(job) ? ' for the cloud' : ''}: ${place}.${note ? `\n${note}` : ''}`;
 }
 
 export function runningContent(job: JobRecord, step?: { step: number; totalSteps: number }): string {
-  if (isImagenJob(job)) return `${headline(job)}\n${imagenStatusLine(job)}`;
+  if (isCloudJob(job)) return `${headline(job)}\n${cloudStatusLine(job)}`;
   if (!step) return `${headline(job)}\n🎨 Starting${job.device ? ` on ${job.device}` : ''}…`;
   const pct = Math.round((100 * step.step) / Math.max(1, step.totalSteps));
   return `${headline(job)}\n🎨 Step ${step.step}/${step.totalSteps} (${pct}%)`;
@@ -65,7 +65,7 @@ export function runningContent(job: JobRecord, step?: { step: number; totalSteps
 /** What the request's own message says once the result has been posted as a reply to it. */
 export function doneContent(job: JobRecord): string {
   const took = job.startedAt && job.finishedAt ? ` in ${formatDuration(job.finishedAt - job.startedAt)}` : '';
-  const rescued = localFailureBehind(job) ? ' (by Imagen: the local engine failed)' : '';
+  const rescued = localFailureBehind(job) ? ` (by ${cloudProviderName(job).replace(' (Google)', '')}: the local engine failed)` : '';
   return `${headline(job)}\n✅ Done${took}${rescued}: the images are in the reply below.`;
 }
 
@@ -82,9 +82,9 @@ export function withheldContent(job: JobRecord, why: string): string {
   return `${headline(job)}\n🚫 Nothing to show (job \`${job.id}\`): ${why}.`;
 }
 
-function seedsText(seeds: number[]): string {
+function seedsText(seeds: number[], job?: Pick<JobRecord, 'device' | 'provider'>): string {
   if (seeds.length === 0) return '—';
-  if (seedsPickedByImagen(seeds)) return 'picked by Imagen';
+  if (seedsUnknown(seeds) && job && isCloudJob(job)) return cloudSeedText(job);
   const consecutive = seeds.every((s, i) => i === 0 || s === seeds[i - 1] + 1);
   return seeds.length > 2 && consecutive ? `${seeds[0]}–${seeds[seeds.length - 1]}` : seeds.join(', ');
 }
@@ -96,7 +96,7 @@ export interface ResultDetails {
   imageName?: string;
   /** Sizes of the files as sent, when they differ from the generated ones (WebP/JPEG fallback). */
   notes?: string[];
-  /** Size of the first image as drawn (Imagen picks its own sizes). */
+  /** Size of the first image as drawn (the cloud picks its own sizes). */
   imageSize?: { width: number; height: number };
 }
 
@@ -106,24 +106,24 @@ export function resultEmbed(job: JobRecord, d: ResultDetails): APIEmbed {
   const add = (name: string, value: string) => fields.push({ name, value: value.slice(0, 1024), inline: true });
   const outW = d.imageSize?.width ?? (job.kind === 'upscale' ? r.width * (job.upscaleFactor ?? 2) : r.width);
   const outH = d.imageSize?.height ?? (job.kind === 'upscale' ? r.height * (job.upscaleFactor ?? 2) : r.height);
-  const imagen = isImagenJob(job);
-  add(job.seeds.length > 1 ? 'Seeds' : 'Seed', seedsText(job.seeds.length ? job.seeds : [r.seed]));
+  const imagen = isCloudJob(job);
+  add(job.seeds.length > 1 ? 'Seeds' : 'Seed', seedsText(job.seeds.length ? job.seeds : [r.seed], job));
   if (imagen) {
-    // Imagen has no steps, guidance or scheduler to show.
-    add('Provider', 'Imagen (Google)');
+    // The cloud has no steps, guidance or scheduler to show.
+    add('Provider', cloudProviderName(job));
   } else if (job.kind !== 'upscale') {
     add('Steps', String(r.steps));
     add('Guidance', String(r.guidanceScale));
     add('Scheduler', d.scheduler ?? r.scheduler ?? 'model default');
   }
-  add('Model', job.kind === 'upscale' ? 'Lanczos' : imagen ? imagenModelText(job) : job.model);
+  add('Model', job.kind === 'upscale' ? 'Lanczos' : imagen ? cloudModelText(job) : job.model);
   add('Size', `${outW}×${outH}`);
-  if (job.kind === 'img2img' && r.strength !== undefined) add('Strength', String(r.strength));
+  if (job.kind === 'img2img' && r.strength !== undefined && !imagen) add('Strength', String(r.strength));
   if (job.startedAt && job.finishedAt) add('Time', formatDuration(job.finishedAt - job.startedAt));
   add('Requested by', `<@${job.requester.userId}>`);
   let description = escapeMarkdown(r.prompt);
   if (r.negativePrompt) description += `\n**Negative:** ${escapeMarkdown(r.negativePrompt)}`;
-  const notes = [...(imagen ? imagenNotes(job) : []), ...(d.notes ?? [])];
+  const notes = [...(imagen ? cloudNotes(job) : []), ...(d.notes ?? [])];
   if (notes.length) description += `\n*${notes.join('; ')}*`;
   const title = jobTitle(job);
   return {
@@ -175,11 +175,11 @@ export function infoText(job: JobRecord, scheduler?: string): string {
     `**Job** \`${job.id}\` (${job.kind}, ${job.state})`,
     `**Prompt** ${escapeMarkdown(r.prompt)}`,
     ...(r.negativePrompt ? [`**Negative** ${escapeMarkdown(r.negativePrompt)}`] : []),
-    `**Seeds** ${seedsText(job.seeds.length ? job.seeds : [r.seed])}`,
-    isImagenJob(job)
-      ? `**Provider** Imagen (Google) · **Model** ${imagenModelText(job)}`
+    `**Seeds** ${seedsText(job.seeds.length ? job.seeds : [r.seed], job)}`,
+    isCloudJob(job)
+      ? `**Provider** ${cloudProviderName(job)} · **Model** ${cloudModelText(job)}`
       : `**Steps** ${r.steps} · **Guidance** ${r.guidanceScale} · **Scheduler** ${scheduler ?? r.scheduler ?? 'model default'}`,
-    `${isImagenJob(job) ? '' : `**Model** ${job.model} · `}**Size** ${r.width}×${r.height}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
+    `${isCloudJob(job) ? '' : `**Model** ${job.model} · `}**Size** ${r.width}×${r.height}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
     ...(job.parent ? [`**From** image ${job.parent.imageIndex + 1} of job \`${job.parent.jobId}\``] : []),
     ...(job.device ? [`**Device** ${job.device}`] : []),
   ];

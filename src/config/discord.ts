@@ -4,7 +4,8 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { loadEnv, type AppConfig } from './env.js';
-import { providerRoutingEnvShape, providerRoutingFrom, type ProviderRoutingConfig } from '../providers/policy.js';
+import { googleConfigured, googleImageConfigFromEnv, GoogleConfigError, type GoogleImageSettings } from './google.js';
+import { providerRoutingEnvShape, providerRoutingFrom, type ProviderRoutingConfig } from './provider-routing.js';
 
 /** A configuration problem; `message` is one sentence meant for the person running the bot. */
 export class DiscordConfigError extends Error {
@@ -39,7 +40,7 @@ export const discordEnvShape = {
   PROGRESS_EDIT_INTERVAL_MS: intFrom(2000, 200, 60_000),
   /** Test hook: added to the bot's clock when it judges an interaction token's age. */
   BOT_CLOCK_OFFSET_MS: intFrom(0, 0, 7 * 24 * 3600_000),
-  // When Imagen draws (IMAGE_PROVIDER, IMAGEN_DAILY_CAP, IMAGEN_FALLBACK_WAIT_S, IMAGEN_CONCURRENCY).
+  // When the cloud provider draws (IMAGE_PROVIDER, IMAGEN_DAILY_CAP, IMAGEN_FALLBACK_WAIT_S, IMAGEN_CONCURRENCY).
   ...providerRoutingEnvShape,
 };
 
@@ -69,8 +70,10 @@ export interface DiscordConfig {
   defaultModel?: string;
   ceilings: ImagineCeilings;
   quotas: OwnerQuotas;
-  /** GOOGLE_API_KEY is set, so Imagen can draw (admins see why not when it is off). */
+  /** GOOGLE_API_KEY (or Vertex AI) is set, so the cloud provider can draw (admins see why not when it is off). */
   imagenConfigured: boolean;
+  /** The cloud provider's model and connection (src/config/google.ts), with startup warnings. */
+  google: GoogleImageSettings;
   /** The default provider policy, the owner's Imagen cap, the fallback wait threshold. */
   providerRouting: ProviderRoutingConfig;
   variationStrength: number;
@@ -113,6 +116,13 @@ export function loadDiscordConfig(env: NodeJS.ProcessEnv = process.env): Discord
     );
   }
   const app = loadEnv(env);
+  let google: GoogleImageSettings;
+  try {
+    google = googleImageConfigFromEnv(env);
+  } catch (err) {
+    if (err instanceof GoogleConfigError) throw new DiscordConfigError(err.message);
+    throw err;
+  }
   return {
     token: e.DISCORD_TOKEN,
     applicationId: e.DISCORD_APPLICATION_ID ?? fromToken!,
@@ -132,7 +142,8 @@ export function loadDiscordConfig(env: NodeJS.ProcessEnv = process.env): Discord
       imagesPerDay: e.IMAGINE_MAX_IMAGES_PER_DAY,
       minCooldownSeconds: e.IMAGINE_MIN_COOLDOWN_S,
     },
-    imagenConfigured: Boolean(env.GOOGLE_API_KEY?.trim()),
+    imagenConfigured: googleConfigured(google.config),
+    google,
     providerRouting: providerRoutingFrom(e),
     variationStrength: e.VARIATION_STRENGTH,
     progressIntervalMs: e.PROGRESS_EDIT_INTERVAL_MS,

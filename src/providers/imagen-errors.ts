@@ -49,12 +49,12 @@ export function parseApiError(err: ApiError): GoogleErrorInfo {
   return info;
 }
 
-// How Imagen words a 400 for a prompt its filters refused ("…sensitive words that violate Google's Responsible AI practices…").
-const SAFETY_WORDING = /responsible ai|sensitive words/i;
+// How Google words a 400 for a prompt its filters refused ("…sensitive words that violate Google's Responsible AI practices…").
+const SAFETY_WORDING = /responsible ai|sensitive words|safety/i;
 
-function fromApiError(err: ApiError, model: string): ProviderError {
+function fromApiError(err: ApiError, model: string, service: string): ProviderError {
   const g = parseApiError(err);
-  const detail = `Imagen ${g.httpStatus}${g.status ? ` ${g.status}` : ''}: ${g.message}`;
+  const detail = `${service} ${g.httpStatus}${g.status ? ` ${g.status}` : ''}: ${g.message}`;
   const base = { message: detail, cause: err };
 
   if (g.reasons.includes('API_KEY_INVALID') || /api key not valid/i.test(g.message) || g.httpStatus === 401) {
@@ -70,7 +70,7 @@ function fromApiError(err: ApiError, model: string): ProviderError {
       ...base,
       kind: 'auth',
       retryable: false,
-      userMessage: `The Google API key may not use Imagen (${g.message}). The bot owner needs to enable Imagen for this key.`,
+      userMessage: `The Google API key may not use ${service} (${g.message}). The bot owner needs to enable it for this key.`,
     });
   }
   if (g.httpStatus === 429) {
@@ -78,7 +78,7 @@ function fromApiError(err: ApiError, model: string): ProviderError {
       ...base,
       kind: 'quota' as const,
       retryable: true,
-      userMessage: 'The Imagen quota is used up for now. Try again later.',
+      userMessage: `The ${service} quota is used up for now. Try again later.`,
     };
     return new ProviderError(g.retryDelayMs === undefined ? init : { ...init, retryAfterMs: g.retryDelayMs });
   }
@@ -87,7 +87,7 @@ function fromApiError(err: ApiError, model: string): ProviderError {
       ...base,
       kind: 'config',
       retryable: false,
-      userMessage: `Google does not offer the model ${model} to this key. The bot owner can pick another one with IMAGEN_MODEL.`,
+      userMessage: `Google does not offer the model ${model} to this key. The bot owner can pick another one with GOOGLE_IMAGE_MODEL.`,
     });
   }
   if (g.httpStatus === 400 && SAFETY_WORDING.test(g.message)) {
@@ -99,14 +99,14 @@ function fromApiError(err: ApiError, model: string): ProviderError {
     });
   }
   if (g.httpStatus === 408 || g.httpStatus === 504) {
-    return new ProviderError({ ...base, kind: 'timeout', retryable: true, userMessage: 'Imagen took too long to answer.' });
+    return new ProviderError({ ...base, kind: 'timeout', retryable: true, userMessage: `${service} took too long to answer.` });
   }
   if (g.httpStatus >= 500) {
     return new ProviderError({
       ...base,
       kind: 'server',
       retryable: true,
-      userMessage: `Imagen had a server error (${g.httpStatus}). Try again in a while.`,
+      userMessage: `${service} had a server error (${g.httpStatus}). Try again in a while.`,
     });
   }
   return new ProviderError({
@@ -122,17 +122,18 @@ function isNetworkError(err: Error): boolean {
   return err instanceof TypeError && /fetch failed|network/i.test(err.message);
 }
 
-export function classifyImagenError(err: unknown, model: string): ProviderError {
+/** `service` names the API in messages ("Imagen", "Gemini"). */
+export function classifyGoogleError(err: unknown, model: string, service: string): ProviderError {
   if (err instanceof ProviderError) return err;
-  if (err instanceof ApiError) return fromApiError(err, model);
+  if (err instanceof ApiError) return fromApiError(err, model, service);
   const e = err instanceof Error ? err : new Error(String(err));
   if (isNetworkError(e)) {
     const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
     return new ProviderError({
       kind: 'server',
       retryable: true,
-      userMessage: "Couldn't reach Google's Imagen service. Try again in a while.",
-      message: `Imagen request failed${cause}`,
+      userMessage: `Couldn't reach Google's ${service} service. Try again in a while.`,
+      message: `${service} request failed${cause}`,
       cause: e,
     });
   }
@@ -140,7 +141,7 @@ export function classifyImagenError(err: unknown, model: string): ProviderError 
     return new ProviderError({
       kind: 'config',
       retryable: false,
-      userMessage: 'This Imagen option is not available with the installed Google SDK.',
+      userMessage: `This ${service} option is not available with the installed Google SDK.`,
       message: e.message,
       cause: e,
     });
@@ -149,8 +150,12 @@ export function classifyImagenError(err: unknown, model: string): ProviderError 
   return new ProviderError({
     kind: 'malformed',
     retryable: false,
-    userMessage: 'Imagen sent back a reply the bot could not read.',
-    message: `Malformed Imagen response: ${e.message}`,
+    userMessage: `${service} sent back a reply the bot could not read.`,
+    message: `Malformed ${service} response: ${e.message}`,
     cause: e,
   });
+}
+
+export function classifyImagenError(err: unknown, model: string): ProviderError {
+  return classifyGoogleError(err, model, 'Imagen');
 }

@@ -1,6 +1,6 @@
 // Turns a bot request into Imagen calls: the nearest aspect ratio Imagen offers, the fields the
 // chosen model honours, and a note for each one it does not, so the embed can say so.
-import type { GenerateImagesConfig } from '@google/genai';
+import type { GenerateImagesConfig, PersonGeneration, SafetyFilterLevel } from '@google/genai';
 import type { GenerationRequest } from '../diffusion/types.js';
 import { imagenModelInfo, type ImagenConfig } from './imagen-config.js';
 
@@ -70,8 +70,8 @@ export function planImagenRequest(req: GenerationRequest, cfg: ImagenConfig): Im
     includeRaiReason: true, // so withheld images come back with Google's reason
     outputMimeType: 'image/png',
   };
-  if (cfg.personGeneration) config.personGeneration = cfg.personGeneration;
-  if (cfg.safetyFilterLevel) config.safetyFilterLevel = cfg.safetyFilterLevel;
+  if (cfg.personGeneration) config.personGeneration = cfg.personGeneration as PersonGeneration;
+  if (cfg.safetyFilterLevel) config.safetyFilterLevel = cfg.safetyFilterLevel as SafetyFilterLevel;
 
   const negative = req.negativePrompt?.trim();
   const negativePromptSent = Boolean(negative) && info.negativePrompt;

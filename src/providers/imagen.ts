@@ -1,4 +1,6 @@
-// Google Imagen as a cloud fallback: same request in, same result shape out as the local engine.
+// LEGACY: Google Imagen, which Google has shut down (all Imagen models, Developer API and Vertex
+// AI alike; see src/config/google.ts). The cloud provider is GeminiImageProvider (gemini.ts); this
+// one is only used for an explicit GOOGLE_IMAGE_MODEL=imagen-… id, for owners Google still serves.
 //
 // Transport: the installed @google/genai (2.x) serves models.generateImages only on its
 // "enterprise" backend (Gemini Enterprise Agent Platform, formerly Vertex AI); on the Gemini
@@ -19,7 +21,7 @@ import { imagenUnsupported, planImagenRequest, type ImagenCall, type ImagenPlan 
 import { withRetry, type RetryPolicy } from './imagen-retry.js';
 import { ProviderError, UNKNOWN_SEED, type ImageProvider, type ProviderResult } from './types.js';
 
-export { imagenConfigFromEnv, IMAGEN_VARIANTS, type ImagenConfig } from './imagen-config.js';
+export type { ImagenConfig } from './imagen-config.js';
 
 export interface ImagenProviderOptions {
   /** Jitter source for backoff (tests make it deterministic). */
@@ -30,6 +32,8 @@ export class ImagenProvider implements ImageProvider {
   readonly id = 'imagen' as const;
   readonly label: string;
   readonly model: string;
+  /** Imagen's :predict path takes no input image. */
+  readonly edits = false;
   private readonly ai?: GoogleGenAI;
   private readonly retry: RetryPolicy;
 

@@ -1,13 +1,18 @@
 // Contract between the admin settings (who stores a guild's choice) and the provider policy
-// (who acts on it): which provider may draw a guild's jobs, and the daily Imagen cap.
+// (who acts on it): which provider may draw a guild's jobs, and the daily cloud cap (in images).
 
-/** `local`: never Imagen. `fallback`: Imagen when no local device can run the job, the wait is too long, or the local job failed. `imagen`: always. */
-export const PROVIDER_POLICIES = ['local', 'fallback', 'imagen'] as const;
-export type ProviderPolicy = (typeof PROVIDER_POLICIES)[number];
+// The policy values live with the environment parsing (config/ needs nothing from providers/).
+import type { ProviderPolicy } from '../config/provider-routing.js';
+export {
+  PROVIDER_POLICIES,
+  normalizeProviderPolicy,
+  providerPolicySchema,
+  type ProviderPolicy,
+} from '../config/provider-routing.js';
 
 export interface GuildProviderPolicy {
   provider: ProviderPolicy;
-  /** Imagen images per day for this guild; null = no cap beyond the owner's. */
+  /** Cloud images per day for this guild; null = no cap beyond the owner's. (Name kept from the Imagen days.) */
   imagenDailyCap: number | null;
 }
 

@@ -1,9 +1,10 @@
-// Which provider draws a job: the guild's policy (local / fallback / imagen) applied to what is
-// true right now (is Imagen set up, are there local devices, how long is the local wait, how
-// much of today's Imagen allowance is left). Pure functions, so every case is a table row in
-// the tests; src/bot/provider-routing.ts gathers the facts and acts on the answer.
-import { z } from 'zod';
-import { PROVIDER_POLICIES, type GuildProviderPolicy, type ProviderPolicy, type ProviderPolicySource } from './policy-types.js';
+// Which provider draws a job: the guild's policy (local / fallback / cloud) applied to what is
+// true right now (is the cloud provider set up, are there local devices, how long is the local
+// wait, how much of today's cloud allowance is left). Pure functions, so every case is a table row
+// in the tests; src/bot/provider-routing.ts gathers the facts and acts on the answer.
+// ("Imagen" in the names below is the cloud provider, now Google's Gemini image models: the names
+// are kept from before Google shut Imagen down, as are the IMAGEN_* keys and stored provider ids.)
+import { type GuildProviderPolicy, type ProviderPolicy, type ProviderPolicySource } from './policy-types.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -62,8 +63,8 @@ export function imagenCapProblem(images: number, usage: ImagenUsageToday, caps: 
   const check = (cap: number | null, used: number, whose: string) => {
     if (cap === null || used + images <= cap) return undefined;
     const left = Math.max(0, cap - used);
-    if (left === 0) return `${whose} Imagen allowance for today is used up (${cap} ${cap === 1 ? 'image' : 'images'}; ${RESETS}).`;
-    return `${whose} Imagen allowance for today has ${left} ${left === 1 ? 'image' : 'images'} left of ${cap}, and this job needs ${images} (${RESETS}).`;
+    if (left === 0) return `${whose} cloud allowance for today is used up (${cap} ${cap === 1 ? 'image' : 'images'}; ${RESETS}).`;
+    return `${whose} cloud allowance for today has ${left} ${left === 1 ? 'image' : 'images'} left of ${cap}, and this job needs ${images} (${RESETS}).`;
   };
   return check(caps.owner, usage.all, "The bot's") ?? check(caps.guild, usage.guild, "This server's");
 }
@@ -72,9 +73,9 @@ export function imagenCapProblem(images: number, usage: ImagenUsageToday, caps: 
 function nowhere(f: RouteFacts): string {
   if (f.imagenUnsupported) return `${f.imagenUnsupported} This bot has no local device, so it cannot run it.`;
   if (!f.imagenConfigured) {
-    return 'This bot has no local device and Imagen is off (GOOGLE_API_KEY is not set): the bot owner needs to set DEVICES or GOOGLE_API_KEY.';
+    return 'This bot has no local device and the cloud provider is off (GOOGLE_API_KEY is not set): the bot owner needs to set DEVICES or GOOGLE_API_KEY.';
   }
-  return "This bot has no local device, and this server's admins keep jobs off Imagen (provider policy `local`): an admin can switch the policy to `fallback` or `imagen`.";
+  return "This bot has no local device, and this server's admins keep jobs off the cloud provider (provider policy `local`): an admin can switch the policy to `fallback` or `cloud`.";
 }
 
 /** Local when a device exists, else a refusal saying why nothing else can draw it. */
@@ -86,7 +87,7 @@ function localOr(f: RouteFacts): RouteDecision {
  * The provider for one job:
  * - Imagen off (no key) or unable to draw the job: local, whatever the policy.
  * - `local`: local (🔄/V on an old Imagen result stay local too).
- * - `imagen`: Imagen; over a daily cap the job is refused.
+ * - `cloud`: the cloud provider; over a daily cap the job is refused.
  * - `fallback`: Imagen when there is no local device, the local wait exceeds the threshold, or
  *   the job asks for Imagen (🔄/V on an Imagen result); over a daily cap it stays local (with a
  *   note) where a device exists, else it is refused.
@@ -94,7 +95,7 @@ function localOr(f: RouteFacts): RouteDecision {
 export function decideProvider(f: RouteFacts): RouteDecision {
   if (!f.imagenConfigured || f.imagenUnsupported !== undefined || f.policy === 'local') return localOr(f);
   const capProblem = imagenCapProblem(f.images, f.usage, f.caps);
-  if (f.policy === 'imagen') return capProblem ? { refused: capProblem } : { provider: 'imagen', reason: 'policy' };
+  if (f.policy === 'cloud') return capProblem ? { refused: capProblem } : { provider: 'imagen', reason: 'policy' };
 
   const reason: ImagenReason | undefined = f.askedForImagen
     ? 'asked'
@@ -134,54 +135,11 @@ export function envPolicySource(policy: GuildProviderPolicy): ProviderPolicySour
 }
 
 // ---- environment ----------------------------------------------------------------------------
-
-/** Owner's settings for routing to Imagen (IMAGE_PROVIDER, IMAGEN_DAILY_CAP, …). */
-export interface ProviderRoutingConfig {
-  /** Default policy for guilds that set none. */
-  policy: ProviderPolicy;
-  /** Imagen images per UTC day over all guilds; null = no cap. */
-  ownerDailyCap: number | null;
-  /** Policy `fallback` uses Imagen when the local wait is estimated above this. */
-  fallbackWaitMs: number;
-  /** Imagen requests in flight at once. */
-  concurrency: number;
-}
-
-export const PROVIDER_ROUTING_DEFAULTS = { policy: 'local', ownerDailyCap: 0, fallbackWaitS: 120, concurrency: 2 } as const;
-
-const unsetIfEmpty = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
-const int = (fallback: number, min: number, max: number) =>
-  z.preprocess(unsetIfEmpty, z.coerce.number().int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(fallback));
-
-/** The zod shape of these keys, for the bot's environment schema. */
-export const providerRoutingEnvShape = {
-  IMAGE_PROVIDER: z.preprocess(
-    (v) => (typeof v === 'string' ? unsetIfEmpty(v.trim().toLowerCase()) : v),
-    z.enum(PROVIDER_POLICIES, { error: `must be one of ${PROVIDER_POLICIES.join(', ')}` }).default(PROVIDER_ROUTING_DEFAULTS.policy),
-  ),
-  /** 0 = no cap. */
-  IMAGEN_DAILY_CAP: int(PROVIDER_ROUTING_DEFAULTS.ownerDailyCap, 0, 1_000_000),
-  IMAGEN_FALLBACK_WAIT_S: int(PROVIDER_ROUTING_DEFAULTS.fallbackWaitS, 0, 86_400),
-  IMAGEN_CONCURRENCY: int(PROVIDER_ROUTING_DEFAULTS.concurrency, 1, 32),
-};
-
-const routingEnvSchema = z.object(providerRoutingEnvShape);
-type RoutingEnv = z.infer<typeof routingEnvSchema>;
-
-export function providerRoutingFrom(e: RoutingEnv): ProviderRoutingConfig {
-  return {
-    policy: e.IMAGE_PROVIDER,
-    ownerDailyCap: e.IMAGEN_DAILY_CAP > 0 ? e.IMAGEN_DAILY_CAP : null,
-    fallbackWaitMs: e.IMAGEN_FALLBACK_WAIT_S * 1000,
-    concurrency: e.IMAGEN_CONCURRENCY,
-  };
-}
-
-/** Parses the routing keys alone; throws an Error naming each bad variable. */
-export function providerRoutingFromEnv(env: Record<string, string | undefined>): ProviderRoutingConfig {
-  const parsed = routingEnvSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new Error(`Invalid configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
-  }
-  return providerRoutingFrom(parsed.data);
-}
+// Parsed in src/config/provider-routing.ts (config/ needs nothing from providers/); re-exported here.
+export {
+  PROVIDER_ROUTING_DEFAULTS,
+  providerRoutingEnvShape,
+  providerRoutingFrom,
+  providerRoutingFromEnv,
+  type ProviderRoutingConfig,
+} from '../config/provider-routing.js';

@@ -4,6 +4,7 @@ import type { GenerateOptions, GenerationRequest, GenerationResult, SchedulerNam
 
 export type { GenerateOptions, GenerationRequest } from '../diffusion/types.js';
 
+/** 'imagen' is the cloud provider (Google's Gemini image models; the id is kept from the Imagen days, as stored jobs carry it). */
 export type ProviderId = 'local' | 'imagen';
 
 /** Seed reported for an image whose seed the provider chose itself (A1111 writes -1 for "random"). */
@@ -11,7 +12,7 @@ export const UNKNOWN_SEED = -1;
 
 export interface ProviderResult extends Omit<GenerationResult, 'scheduler'> {
   provider: ProviderId;
-  /** Model id as the provider knows it (model folder name locally, e.g. imagen-4.0-fast-generate-001 for Imagen). */
+  /** Model id as the provider knows it (model folder name locally, e.g. gemini-3.1-flash-image in the cloud). */
   model: string;
   /** Scheduler used; absent when the provider has none (Imagen). */
   scheduler?: SchedulerName;
@@ -19,13 +20,26 @@ export interface ProviderResult extends Omit<GenerationResult, 'scheduler'> {
   notes: string[];
   /** Requested images the provider withheld; `index` counts requested images from 0. */
   filtered: { index: number; reason: string }[];
+  /** What a per-token service billed for the request (absent for the local engine). */
+  usage?: ProviderUsage;
+}
+
+/** Tokens a per-token service (Gemini) reported in usageMetadata, summed over a job's calls. */
+export interface ProviderUsage {
+  /** generateContent calls answered (one image each). */
+  calls: number;
+  promptTokens: number;
+  /** candidatesTokenCount: the image (and any text) the model returned. */
+  outputTokens: number;
+  thoughtsTokens: number;
+  totalTokens: number;
 }
 
 export interface ImageProvider {
   readonly id: ProviderId;
-  /** For embeds and logs, e.g. "Imagen 4 Fast (imagen-4.0-fast-generate-001)". */
+  /** For embeds and logs, e.g. "Gemini 3.1 Flash Image (gemini-3.1-flash-image)". */
   readonly label: string;
-  /** Why this provider cannot serve the request at all (e.g. image-to-image on Imagen), or undefined. */
+  /** Why this provider cannot serve the request at all (e.g. image-to-image on the legacy Imagen path), or undefined. */
   unsupported?(req: GenerationRequest): string | undefined;
   generate(req: GenerationRequest, opts?: GenerateOptions): Promise<ProviderResult>;
 }
@@ -41,6 +55,8 @@ export interface ProviderErrorInit {
   message?: string;
   /** How long the service asked us to wait before trying again, when it said. */
   retryAfterMs?: number;
+  /** Tokens billed before the failure (a refusal still costs its prompt). */
+  usage?: ProviderUsage;
   cause?: unknown;
 }
 
@@ -51,6 +67,7 @@ export class ProviderError extends Error {
   readonly retryable: boolean;
   readonly userMessage: string;
   readonly retryAfterMs?: number;
+  readonly usage?: ProviderUsage;
 
   constructor(init: ProviderErrorInit) {
     super(init.message ?? init.userMessage, init.cause === undefined ? undefined : { cause: init.cause });
@@ -58,5 +75,6 @@ export class ProviderError extends Error {
     this.retryable = init.retryable;
     this.userMessage = init.userMessage;
     if (init.retryAfterMs !== undefined) this.retryAfterMs = init.retryAfterMs;
+    if (init.usage !== undefined) this.usage = init.usage;
   }
 }

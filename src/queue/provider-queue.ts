@@ -1,14 +1,16 @@
-// The bot's queue with Imagen beside the devices: provider-'imagen' jobs are run in this process
-// by an ImagenRunner (a web API needs no device worker), everything else goes to the backend
-// (local worker processes or Redis) as before. Both kinds are rows of the same jobs table with
-// the same events, so caps, quotas, restarts, progress and delivery treat them alike. A local
-// job that failed for good can be re-run on Imagen once, when the bot's provider policy says so.
+// The bot's queue with the cloud provider (Google's Gemini image models) beside the devices:
+// provider-'imagen' jobs (the id is kept from the Imagen days, as stored jobs carry it) are run in
+// this process by a CloudRunner (a web API needs no device worker), everything else goes to the
+// backend (local worker processes or Redis) as before. Both kinds are rows of the same jobs table
+// with the same events, so caps, quotas, restarts, progress and delivery treat them alike. A
+// local job that failed for good can be re-run in the cloud once, when the provider policy says so.
 import { newJobRecord } from './job-lifecycle.js';
 import { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
 import { InputError } from '../diffusion/errors.js';
 import { jobLogger, logger } from '../log.js';
-import { ImagenRunner, type RunnerProvider } from '../providers/imagen-runner.js';
+import { CloudRunner, type RunnerProvider } from './cloud-runner.js';
+import { CloudUsageStore } from './cloud-usage.js';
 import { openDatabase, type Db } from '../store/db.js';
 import { FileStore } from '../store/files.js';
 import { JobStore } from '../store/jobs.js';
@@ -25,24 +27,27 @@ import type {
   QueuePosition,
 } from './types.js';
 
-export interface ImagenProviderLike extends RunnerProvider {
-  /** False until GOOGLE_API_KEY is set. */
+/** What the queue needs of the cloud provider (CloudProvider from src/providers/cloud.ts). */
+export interface CloudProviderLike extends RunnerProvider {
+  /** False until GOOGLE_API_KEY (or Vertex AI) is set. */
   readonly configured: boolean;
 }
+/** @deprecated The old name of CloudProviderLike. */
+export type ImagenProviderLike = CloudProviderLike;
 
 export interface ProviderQueueOptions {
   dataDir: string;
-  /** Draws provider-'imagen' jobs (an unconfigured one fails them with a message saying so). */
-  imagen: ImagenProviderLike;
-  /** Imagen calls in flight at once. */
+  /** Draws provider-'imagen' (cloud) jobs (an unconfigured one fails them with a message saying so). */
+  cloud: CloudProviderLike;
+  /** Cloud jobs in flight at once. */
   concurrency: number;
-  /** Caps on waiting Imagen jobs (the same numbers as for device jobs). */
+  /** Caps on waiting cloud jobs (the same numbers as for device jobs). */
   caps: Caps;
   /** Store owner of this process's jobs (the Redis backend's QUEUE_OWNER); all owners when absent. */
   owner?: string;
 }
 
-/** Asked when a local job failed for good: true re-runs it on Imagen. */
+/** Asked when a local job failed for good: true re-runs it in the cloud. */
 export type LocalFailureHandler = (job: JobRecord, error: string) => boolean;
 
 const EVENTS = ['queued', 'position', 'started', 'progress', 'done', 'failed', 'cancelled'] as const;
@@ -51,7 +56,8 @@ export class ProviderQueue implements ManagedJobQueue {
   private readonly db: Db;
   private readonly store: JobStore;
   private readonly files: FileStore;
-  private readonly runner: ImagenRunner;
+  private readonly runner: CloudRunner;
+  readonly cloudUsage: CloudUsageStore;
   private readonly events = new EventEmitter();
   private onLocalFailure?: LocalFailureHandler;
   private closed = false;
@@ -64,8 +70,10 @@ export class ProviderQueue implements ManagedJobQueue {
     this.store = new JobStore(this.db);
     this.files = new FileStore(opts.dataDir);
     this.events.setMaxListeners(50);
-    this.runner = new ImagenRunner({
-      provider: opts.imagen,
+    this.cloudUsage = new CloudUsageStore(this.db);
+    this.runner = new CloudRunner({
+      provider: opts.cloud,
+      usage: this.cloudUsage,
       store: this.store,
       files: this.files,
       concurrency: opts.concurrency,
@@ -82,33 +90,40 @@ export class ProviderQueue implements ManagedJobQueue {
 
   // ---- routing helpers for the provider policy ------------------------------------------------
 
-  /** Sets who decides whether a failed local job is re-run on Imagen (the bot's provider policy). */
+  /** Sets who decides whether a failed local job is re-run in the cloud (the bot's provider policy). */
   setLocalFailureHandler(handler: LocalFailureHandler): void {
     this.onLocalFailure = handler;
   }
 
   get imagenConfigured(): boolean {
-    return this.opts.imagen.configured;
+    return this.opts.cloud.configured;
   }
 
-  /** The Imagen model new jobs go to, e.g. imagen-4.0-fast-generate-001. */
+  /** The cloud model new jobs go to, e.g. gemini-3.1-flash-image. */
   get imagenModel(): string {
-    return this.opts.imagen.model;
+    return this.opts.cloud.model;
   }
 
-  /** Why Imagen cannot draw this request at all, if it cannot. */
+  /** The cloud provider edits input images (V, /imagine image:) itself. */
+  get cloudEdits(): boolean {
+    return this.opts.cloud.edits === true;
+  }
+
+  /** Why the cloud provider cannot draw this request at all, if it cannot. */
   imagenUnsupported(job: Pick<JobSpec, 'kind' | 'request'>): string | undefined {
-    if (job.kind !== 'txt2img') {
-      return job.kind === 'upscale' ? 'Upscaling runs on the local engine only.' : "Imagen can't start from an image; image-to-image runs on the local engine only.";
+    if (job.kind === 'upscale') return 'Upscaling runs on the local engine only.';
+    if (job.kind === 'img2img' && !this.cloudEdits) {
+      return `${this.opts.cloud.label} can't start from an image; image-to-image runs on the local engine only.`;
     }
-    return this.opts.imagen.unsupported?.({ ...job.request });
+    // The size check only needs the numbers; an edit's image is checked when it is sent.
+    return this.opts.cloud.unsupported?.({ ...job.request });
   }
 
   localCapacity(job: CapacityProbe): LocalCapacity {
     return this.inner.localCapacity?.(job) ?? { devices: this.inner.workers().length, etaMs: 0 };
   }
 
-  /** Imagen images asked for since `since`, in one guild, or in all with `guildId` undefined. */
+  /** Images asked for since `since` from a provider, in one guild, or in all with `guildId` undefined. */
   imagesSince(provider: JobProvider, since: number, guildId?: string | null): number {
     return this.store.imagesSince(provider, since, guildId);
   }
@@ -123,7 +138,7 @@ export class ProviderQueue implements ManagedJobQueue {
     if (spec.provider !== 'imagen') return this.inner.submit(spec);
     // Synchronous up to the insert, so a daily-cap check just before cannot race another submit.
     try {
-      return Promise.resolve(this.submitImagen(spec));
+      return this.submitCloud(spec);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -142,7 +157,8 @@ export class ProviderQueue implements ManagedJobQueue {
   }
 
   input(jobId: string): Promise<Buffer | undefined> {
-    return this.inner.input(jobId);
+    const record = this.runner.get(jobId);
+    return record ? this.files.jobInput(record) : this.inner.input(jobId);
   }
 
   positions(): QueuePosition[] {
@@ -170,11 +186,11 @@ export class ProviderQueue implements ManagedJobQueue {
     return this.inner.workers();
   }
 
-  /** Healthy with no device at all when Imagen draws instead (DEVICES=none). */
+  /** Healthy with no device at all when the cloud draws instead (DEVICES=none). */
   health(): ReturnType<ManagedJobQueue['health']> {
     const h = this.inner.health();
-    const imagenOnly = !this.closed && h.workers.length === 0 && this.opts.imagen.configured;
-    return { ...h, ok: h.ok || imagenOnly, queued: (h.queued ?? 0) + this.runner.waitingCount };
+    const cloudOnly = !this.closed && h.workers.length === 0 && this.opts.cloud.configured;
+    return { ...h, ok: h.ok || cloudOnly, queued: (h.queued ?? 0) + this.runner.waitingCount };
   }
 
   async close(): Promise<void> {
@@ -188,23 +204,43 @@ export class ProviderQueue implements ManagedJobQueue {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  private submitImagen(spec: JobSpec): { job: JobRecord; position: QueuePosition } {
+  /** Inserts the job (synchronously, for the caps); an edit's input image is written before it lines up. */
+  private submitCloud(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     const userId = spec.requester.userId;
     assertWithinCaps(this.runner.waitingFor(userId), this.runner.waitingCount, this.opts.caps);
     const why = this.imagenUnsupported(spec);
     if (why) throw new InputError(why);
-    const { initImage: _none, ...rest } = spec;
+    if (spec.kind === 'img2img' && !spec.initImage) throw new InputError('An image edit needs an input image.');
+    const { initImage, ...rest } = spec;
     const record = newJobRecord({ ...rest, provider: 'imagen' });
     this.store.insert(record, this.opts.owner ?? '');
     jobLogger(record.id, { userId, kind: spec.kind, provider: 'imagen' }).info('job queued');
-    const position = this.runner.add(record);
-    this.events.emit('queued', record, position);
-    this.runner.pump();
-    return { job: record, position };
+    const lineUp = () => {
+      const position = this.runner.add(record);
+      this.events.emit('queued', record, position);
+      this.runner.pump();
+      return { job: record, position };
+    };
+    if (!initImage || spec.kind !== 'img2img') return Promise.resolve(lineUp());
+    return this.files.writeInput(record.id, initImage).then(
+      (path) => {
+        record.initImagePath = path;
+        // JobStore.update leaves init_image_path alone (device jobs write it before the insert).
+        this.db.prepare('UPDATE jobs SET init_image_path = ? WHERE id = ?').run(path, record.id);
+        return lineUp();
+      },
+      (err: unknown) => {
+        record.state = 'failed';
+        record.error = 'The input image could not be stored.';
+        record.finishedAt = Date.now();
+        this.store.update(record);
+        throw err;
+      },
+    );
   }
 
-  /** A local job failed for good: when the policy says so, the same job is re-run on Imagen. */
+  /** A local job failed for good: when the policy says so, the same job is re-run in the cloud. */
   private fallBack(job: JobRecord, error: string): boolean {
     if (this.closed || job.provider === 'imagen' || !this.onLocalFailure) return false;
     let again = false;
@@ -221,14 +257,14 @@ export class ProviderQueue implements ManagedJobQueue {
     delete job.finishedAt;
     delete job.device;
     this.store.update(job);
-    jobLogger(job.id).info({ error }, 'local job failed; re-running it on Imagen');
+    jobLogger(job.id).info({ error }, 'local job failed; re-running it in the cloud');
     const position = this.runner.add(job);
     this.events.emit('queued', job, position);
     this.runner.pump();
     return true;
   }
 
-  /** Unfinished Imagen jobs from the last run line up again, interrupted ones first. */
+  /** Unfinished cloud jobs from the last run line up again, interrupted ones first. */
   private restore(): void {
     let count = 0;
     // The store lists interrupted jobs first, then the rest in submission order.
@@ -246,7 +282,7 @@ export class ProviderQueue implements ManagedJobQueue {
       count++;
     }
     if (count === 0) return;
-    logger.info({ count }, 'resumed unfinished Imagen jobs');
+    logger.info({ count }, 'resumed unfinished cloud jobs');
     // After the bot has attached its listeners, so their start is shown.
     setImmediate(() => this.runner.pump());
   }

@@ -3,7 +3,7 @@
 // changed, from what, to what) and for the admin (a confirmation with the new value).
 import { z } from 'zod';
 import { SCHEDULER_NAMES, type SchedulerName } from '../diffusion/types.js';
-import { PROVIDER_POLICIES, type ProviderPolicy } from '../providers/policy-types.js';
+import { PROVIDER_POLICIES, providerPolicySchema, type ProviderPolicy } from '../providers/policy-types.js';
 import { formatSize, isPreset, parseWxH, SIZE_STEP } from '../bot/sizes.js';
 import { normalizePhrase } from './blocked-words.js';
 import { effectiveSettings } from './effective.js';
@@ -210,13 +210,13 @@ function channelChange(cmd: Extract<SettingsCommand, { kind: `channel-${string}`
   return { ok: true, next, change: { setting, before, after: { allow: lists.allow, deny: lists.deny } }, confirm };
 }
 
-export const IMAGEN_OFF_REASON = 'Imagen is off: GOOGLE_API_KEY is not set on the bot, so every job is drawn locally until the owner sets it.';
+export const IMAGEN_OFF_REASON = 'The cloud provider (Gemini) is off: GOOGLE_API_KEY is not set on the bot, so every job is drawn locally until the owner sets it.';
 
 function providerChange(cmd: Extract<SettingsCommand, { kind: 'provider' }>, ctx: ChangeContext): ChangeResult {
   if (cmd.policy === undefined && cmd.imagenDailyCap === undefined) return refuse('Give `policy`, `imagen_daily_cap` or both.');
   const schema = z.object({
-    policy: z.enum(PROVIDER_POLICIES, { error: `policy must be one of ${PROVIDER_POLICIES.join(', ')}` }).optional(),
-    imagenDailyCap: z.number().int('the Imagen daily cap must be a whole number').min(0, 'the Imagen daily cap must be 0 (none) or more').max(1_000_000).optional(),
+    policy: providerPolicySchema(`policy must be one of ${PROVIDER_POLICIES.join(', ')}`).optional(),
+    imagenDailyCap: z.number().int('the cloud daily cap must be a whole number').min(0, 'the cloud daily cap must be 0 (none) or more').max(1_000_000).optional(),
   });
   const parsed = schema.safeParse(cmd);
   if (!parsed.success) return refuse(`Not changed: ${firstIssue(parsed.error)}.`);
@@ -230,7 +230,7 @@ function providerChange(cmd: Extract<SettingsCommand, { kind: 'provider' }>, ctx
   }
   next.provider = provider;
   const eff = effectiveSettings(next, ctx.owner).provider;
-  let confirm = `✅ Provider: **${eff.policy.value}** · Imagen daily cap: ${eff.imagenDailyCap ?? 'none'}.`;
+  let confirm = `✅ Provider: **${eff.policy.value}** · cloud daily cap: ${eff.imagenDailyCap ?? 'none'}.`;
   if (eff.policy.value !== 'local' && !ctx.owner.imagenConfigured) confirm += `\n${IMAGEN_OFF_REASON}`;
   return { ok: true, next, change: { setting: 'provider', before, after: provider }, confirm };
 }

@@ -39,7 +39,7 @@ export function describeSettings(e: EffectiveSettings, owner: OwnerSettings, ins
 
   const p = e.provider;
   lines.push(
-    `**Provider** ${p.policy.value} (${p.policy.source === 'server' ? 'set here' : "owner's default"}) · Imagen daily cap: ${p.imagenDailyCap ?? 'none'}` +
+    `**Provider** ${p.policy.value} (${p.policy.source === 'server' ? 'set here' : "owner's default"}) · cloud daily cap: ${p.imagenDailyCap ?? 'none'}` +
       (owner.imagenConfigured ? '' : `\n${IMAGEN_OFF_REASON}`),
   );
 

@@ -30,9 +30,9 @@ export const OWNER_ENV: Record<keyof OwnerLimits, string> = {
 
 export interface OwnerSettings {
   limits: OwnerLimits;
-  /** The provider policy when a server sets none (the Imagen policy's environment default). */
+  /** The provider policy when a server sets none (IMAGE_PROVIDER, the environment's default). */
   provider: GuildProviderPolicy;
-  /** GOOGLE_API_KEY is set: Imagen can draw at all. */
+  /** GOOGLE_API_KEY (or Vertex AI) is set: the cloud provider can draw at all. */
   imagenConfigured: boolean;
 }
 

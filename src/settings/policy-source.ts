@@ -1,4 +1,4 @@
-// The provider policy of each guild as the Imagen policy reads it: the admins' choice from
+// The provider policy of each guild as the provider policy reads it: the admins' choice from
 // /settings provider, else the environment's default (ProviderPolicySource contract).
 import type { GuildProviderPolicy, ProviderPolicySource } from '../providers/policy-types.js';
 import type { SettingsStore } from './store.js';

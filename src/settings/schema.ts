@@ -4,7 +4,7 @@
 // (changes.ts) and again when it is used (effective.ts), since the owner may lower a ceiling later.
 import { z } from 'zod';
 import { SCHEDULER_NAMES } from '../diffusion/types.js';
-import { PROVIDER_POLICIES } from '../providers/policy-types.js';
+import { providerPolicySchema } from '../providers/policy-types.js';
 
 /** What happens to an image the model's safety checker flagged. */
 export const FLAGGED_ACTIONS = ['block', 'blur', 'allow'] as const;
@@ -51,7 +51,8 @@ export const guildSettingsSchema = z.object({
     .optional(),
   provider: z
     .object({
-      policy: z.enum(PROVIDER_POLICIES).optional(),
+      // Stored `imagen` (the name before Google shut Imagen down) reads as `cloud`.
+      policy: providerPolicySchema().optional(),
       /** Imagen images per day for this server; absent = no cap of the server's own. */
       imagenDailyCap: count.optional(),
     })

@@ -38,7 +38,15 @@ export interface GuildStats {
   byUser: SecondsBy[];
   byModel: SecondsBy[];
   failures: { count: number; recent: { error: string; count: number }[] };
-  imagen: { jobs: number; images: number; today: number };
+  /** The cloud provider (Gemini): jobs and images (what the daily caps count), and the tokens it billed (cloud_usage). */
+  imagen: { jobs: number; images: number; today: number; tokens: CloudTokens };
+}
+
+export interface CloudTokens {
+  calls: number;
+  prompt: number;
+  output: number;
+  total: number;
 }
 
 export class UsageStore {
@@ -71,7 +79,7 @@ export class UsageStore {
     return row.n;
   }
 
-  /** Images Imagen drew (or is drawing) for this guild since `since`: the daily cap's counter. */
+  /** Images the cloud provider drew (or is drawing) for this guild since `since`: the daily cap's counter. */
   imagenImagesSince(guildId: string | null, since: number): number {
     const row = this.db
       .prepare(`SELECT COALESCE(SUM(${IMAGES}), 0) AS n FROM jobs WHERE guild_id IS ? AND provider = 'imagen' AND created_at >= ? AND ${COUNTS}`)
@@ -114,12 +122,18 @@ export class UsageStore {
          WHERE guild_id = ? AND created_at >= ? AND provider = 'imagen' AND ${COUNTS}`,
       )
       .get(guildId, since) as { jobs: number; images: number };
+    const tokens = this.db
+      .prepare(
+        `SELECT COALESCE(SUM(calls), 0) AS calls, COALESCE(SUM(prompt_tokens), 0) AS prompt, COALESCE(SUM(output_tokens), 0) AS output,
+           COALESCE(SUM(total_tokens), 0) AS total FROM cloud_usage WHERE guild_id = ? AND at >= ?`,
+      )
+      .get(guildId, since) as CloudTokens;
     return {
       days: dayRows,
       byUser: secondsBy('user_id', 'MAX(username)'),
       byModel: secondsBy("CASE WHEN kind = 'upscale' THEN 'upscale' ELSE model END", "CASE WHEN kind = 'upscale' THEN 'upscale' ELSE model END"),
       failures: { count: dayRows.reduce((n, d) => n + d.failed, 0), recent: failures },
-      imagen: { ...imagen, today: this.imagenImagesSince(guildId, now - DAY_MS) },
+      imagen: { ...imagen, today: this.imagenImagesSince(guildId, now - DAY_MS), tokens },
     };
   }
 }

@@ -68,6 +68,22 @@ export const MIGRATIONS: readonly string[] = [
      after_json TEXT
    );
    CREATE INDEX settings_audit_guild ON settings_audit(guild_id, at);`,
+  // 4: tokens the cloud provider (Gemini, billed per token) reported for each job attempt, for /stats.
+  `CREATE TABLE cloud_usage (
+     job_id TEXT NOT NULL,
+     attempt INTEGER NOT NULL,
+     guild_id TEXT,
+     model TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     calls INTEGER NOT NULL,
+     images INTEGER NOT NULL,
+     prompt_tokens INTEGER NOT NULL,
+     output_tokens INTEGER NOT NULL,
+     thoughts_tokens INTEGER NOT NULL,
+     total_tokens INTEGER NOT NULL,
+     PRIMARY KEY (job_id, attempt)
+   );
+   CREATE INDEX cloud_usage_guild_at ON cloud_usage(guild_id, at);`,
 ];
 
 /** Applies pending migrations; returns the schema version afterwards. Safe to call repeatedly. */

@@ -78,7 +78,7 @@ test('/settings view shows the effective settings and which come from the owner'
   assert.match(view.content, /jobs per user per hour: none \(owner: IMAGINE_MAX_JOBS_PER_HOUR\)/);
   assert.match(view.content, /\/imagine works everywhere/);
   assert.match(view.content, /Provider\*\* local \(owner's default\)/);
-  assert.match(view.content, /Imagen is off: GOOGLE_API_KEY is not set/);
+  assert.match(view.content, /The cloud provider \(Gemini\) is off: GOOGLE_API_KEY is not set/);
   assert.match(view.content, /flagged images: block \(default\)/);
 });
 
@@ -101,7 +101,7 @@ test('every setting is validated, confirmed with its new value, audited, applied
       /✅ Limits: max steps 30, max size 512 px, max images per job 2, max waiting jobs per user 3, jobs per user per hour 40, images per user per day 100, cooldown 1 s\./,
     ],
     ['settings channels deny', { channel: 'nsfw-art' }, new RegExp(`✅ /imagine is off in <#${nsfw}>`)],
-    ['settings provider', { policy: 'fallback', imagen_daily_cap: 10 }, /✅ Provider: \*\*fallback\*\* · Imagen daily cap: 10\.\nImagen is off: GOOGLE_API_KEY is not set/],
+    ['settings provider', { policy: 'fallback', imagen_daily_cap: 10 }, /✅ Provider: \*\*fallback\*\* · cloud daily cap: 10\.\nThe cloud provider \(Gemini\) is off: GOOGLE_API_KEY is not set/],
     ['settings safety block', { phrase: '  Red   Fox ' }, /✅ Prompts containing "red fox" \(whole words, any case\) are refused/],
     ['settings safety flagged', { action: 'blur' }, /✅ Flagged images: \*\*blur\*\*/],
     [
@@ -154,7 +154,7 @@ test('every setting is validated, confirmed with its new value, audited, applied
     /images per user per day: 100 \(set here\)/,
     /cooldown: 1 s \(set here\)/,
     new RegExp(`works everywhere, not in <#${nsfw}>`),
-    /Provider\*\* fallback \(set here\) · Imagen daily cap: 10/,
+    /Provider\*\* fallback \(set here\) · cloud daily cap: 10/,
     /blocked words: "red fox"/,
     /flagged images: blur \(set here\)/,
     /Defaults\*\* negative "blurry", steps 12, guidance 5, size 128x128, scheduler euler/,
@@ -235,7 +235,7 @@ test('/queue shows your jobs with positions, /cancel cancels yours (or any, for 
   assert.match((await ask('queue', {}, { user: 'alice' })).content, /You have no jobs waiting or running/);
 });
 
-test('/stats shows jobs and images per day, GPU seconds per user and model, failures and Imagen usage', async () => {
+test('/stats shows jobs and images per day, GPU seconds per user and model, failures and cloud usage', async () => {
   const stats = await ask('stats');
   assert.ok(stats.ephemeral);
   const today = new Date(h.discord.clock.now()).toISOString().slice(0, 10);
@@ -243,5 +243,5 @@ test('/stats shows jobs and images per day, GPU seconds per user and model, fail
   assert.match(stats.content, new RegExp(`GPU seconds per user\\*\\* <@${h.discord.user('alice').id}> [\\d.]+ s \\(\\d+ jobs?\\)`));
   assert.match(stats.content, /GPU seconds per model\*\* tiny [\d.]+ s/);
   assert.match(stats.content, /\*\*Failures\*\* 0/);
-  assert.match(stats.content, /\*\*Imagen\*\* 0 jobs, 0 images; 0 in the last 24 h/);
+  assert.match(stats.content, /\*\*Cloud \(Gemini\)\*\* 0 jobs, 0 images; 0 in the last 24 h/);
 });

@@ -1,5 +1,6 @@
-// The Imagen provider end to end: the real @google/genai client talks to a local stand-in for
-// Google's predict endpoint, so these tests see the exact request body the SDK sends and make
+// The legacy Imagen provider (Google has shut Imagen down; it is only used for an explicit
+// GOOGLE_IMAGE_MODEL=imagen-… id) end to end: the real @google/genai client talks to a local
+// stand-in for Google's predict endpoint, so these tests see the exact request body the SDK sends and make
 // the SDK parse replies shaped like Google's.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +8,8 @@ import sharp from 'sharp';
 import { readTextChunks } from '../../src/diffusion/png.js';
 import { GenerationAbortedError } from '../../src/diffusion/errors.js';
 import type { GenerationRequest } from '../../src/diffusion/types.js';
-import { ImagenProvider, imagenConfigFromEnv, type ImagenConfig } from '../../src/providers/imagen.js';
+import { googleImageConfigFromEnv } from '../../src/config/google.js';
+import { ImagenProvider, type ImagenConfig } from '../../src/providers/imagen.js';
 import { nearestAspectRatio } from '../../src/providers/imagen-request.js';
 import { SILENTLY_WITHHELD } from '../../src/providers/imagen-decode.js';
 import { ProviderError, UNKNOWN_SEED } from '../../src/providers/types.js';
@@ -71,22 +73,11 @@ after(() => {
   console.warn = realWarn;
 });
 
-describe('imagenConfigFromEnv', () => {
-  test('defaults: fast model, 60 s timeout, watermark on, no key', () => {
-    const c = imagenConfigFromEnv({});
-    assert.equal(c.model, FAST);
-    assert.equal(c.apiKey, undefined);
-    assert.equal(c.timeoutMs, 60_000);
-    assert.equal(c.addWatermark, true);
-    assert.ok(c.maxRetryMs >= c.timeoutMs);
-    assert.equal(c.personGeneration, undefined);
-    assert.equal(c.safetyFilterLevel, undefined);
-  });
-
-  test('reads every setting; variants and full ids both work; empty strings count as unset', () => {
-    const c = imagenConfigFromEnv({
+describe('the legacy Imagen settings (explicit imagen-… ids only)', () => {
+  test('an imagen-… id selects the :predict path, with a warning that Google shut it down', () => {
+    const { config, warnings } = googleImageConfigFromEnv({
       GOOGLE_API_KEY: ' k ',
-      IMAGEN_MODEL: 'ultra',
+      GOOGLE_IMAGE_MODEL: 'imagen-4.0-ultra-generate-001',
       GOOGLE_API_BASE_URL: 'http://127.0.0.1:9/',
       IMAGEN_PERSON_GENERATION: 'dont_allow',
       IMAGEN_SAFETY_FILTER_LEVEL: 'block_only_high',
@@ -94,33 +85,27 @@ describe('imagenConfigFromEnv', () => {
       IMAGEN_TIMEOUT_MS: '1500',
       IMAGEN_MAX_RETRY_MS: '0',
     });
-    assert.equal(c.apiKey, 'k');
-    assert.equal(c.model, 'imagen-4.0-ultra-generate-001');
-    assert.equal(c.baseUrl, 'http://127.0.0.1:9/');
-    assert.equal(c.personGeneration, 'DONT_ALLOW');
-    assert.equal(c.safetyFilterLevel, 'BLOCK_ONLY_HIGH');
-    assert.equal(c.addWatermark, false);
-    assert.equal(c.timeoutMs, 1500);
-    assert.equal(c.maxRetryMs, 0);
-    assert.equal(imagenConfigFromEnv({ IMAGEN_MODEL: 'standard' }).model, 'imagen-4.0-generate-001');
-    assert.equal(imagenConfigFromEnv({ IMAGEN_MODEL: 'imagen-3.0-generate-002' }).model, 'imagen-3.0-generate-002');
-    assert.equal(imagenConfigFromEnv({ GOOGLE_API_KEY: '', IMAGEN_TIMEOUT_MS: '' }).apiKey, undefined);
+    assert.equal(config.api, 'imagen');
+    assert.equal(config.apiKey, 'k');
+    assert.equal(config.model, 'imagen-4.0-ultra-generate-001');
+    assert.equal(config.baseUrl, 'http://127.0.0.1:9/');
+    assert.equal(config.personGeneration, 'DONT_ALLOW');
+    assert.equal(config.safetyFilterLevel, 'BLOCK_ONLY_HIGH');
+    assert.equal(config.addWatermark, false);
+    assert.equal(config.timeoutMs, 1500);
+    assert.equal(config.maxRetryMs, 0);
+    assert.equal(config.thinkingLevel, undefined);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /imagen-4\.0-ultra-generate-001 is an Imagen model, which Google has shut down.*GOOGLE_IMAGE_MODEL=ultra .*gemini-3-pro-image/);
   });
 
-  test('bad values are a config error naming the variable', () => {
+  test('bad legacy values are a config error naming the variable', () => {
     for (const [name, value] of [
       ['IMAGEN_PERSON_GENERATION', 'everyone'],
       ['IMAGEN_SAFETY_FILTER_LEVEL', 'strict'],
-      ['IMAGEN_TIMEOUT_MS', 'soon'],
-      ['GOOGLE_API_BASE_URL', 'not a url'],
-      ['IMAGEN_MODEL', 'imagen?x=1'],
       ['IMAGEN_ADD_WATERMARK', 'maybe'],
     ]) {
-      assert.throws(
-        () => imagenConfigFromEnv({ [name]: value }),
-        (err: unknown) => err instanceof ProviderError && err.kind === 'config' && err.userMessage.includes(name),
-        name,
-      );
+      assert.throws(() => googleImageConfigFromEnv({ [name]: value }), (err: Error) => err.message.includes(name), name);
     }
   });
 });
@@ -188,10 +173,10 @@ test('images returned: the SDK request, and PNGs like the local engine writes', 
   });
 });
 
-test('GOOGLE_API_BASE_URL and IMAGEN_MODEL from the environment reach the SDK', async () => {
+test('GOOGLE_API_BASE_URL and an explicit imagen id from the environment reach the SDK', async () => {
   await withStandIn([], async (s) => {
-    const env = { GOOGLE_API_KEY: s.apiKey, GOOGLE_API_BASE_URL: s.baseUrl, IMAGEN_MODEL: 'standard', IMAGEN_PERSON_GENERATION: 'allow_all' };
-    const result = await new ImagenProvider(imagenConfigFromEnv(env)).generate(request({ width: 1024, height: 576 }));
+    const env = { GOOGLE_API_KEY: s.apiKey, GOOGLE_API_BASE_URL: s.baseUrl, IMAGEN_MODEL: 'imagen-4.0-generate-001', IMAGEN_PERSON_GENERATION: 'allow_all' };
+    const result = await new ImagenProvider(googleImageConfigFromEnv(env).config).generate(request({ width: 1024, height: 576 }));
     assert.equal(result.model, 'imagen-4.0-generate-001');
     assert.deepEqual([result.images[0].width, result.images[0].height], [88, 48]);
     const [call] = s.predictCalls();
@@ -431,7 +416,7 @@ test('a missing key is an auth error before any request', async () => {
 test('an unknown model is a config error', async () => {
   await withStandIn([{ kind: 'error', httpStatus: 404 }], async (s) => {
     const err = await rejectsWith(new ImagenProvider(config(s, { model: 'imagen-9.9-gone' })).generate(request()), 'config');
-    assert.match(err.userMessage, /imagen-9\.9-gone.*IMAGEN_MODEL/);
+    assert.match(err.userMessage, /imagen-9\.9-gone.*GOOGLE_IMAGE_MODEL/);
   });
 });
 

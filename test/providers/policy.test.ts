@@ -35,17 +35,17 @@ describe('decideProvider', () => {
     ['local: a device exists', { policy: 'local' }, 'local'],
     ['local: long wait stays local', { policy: 'local', localWaitMs: 60 * MIN }, 'local'],
     ['local: 🔄 on an Imagen result stays local', { policy: 'local', askedForImagen: true }, 'local'],
-    ['local: no device', { policy: 'local', localDevices: 0 }, 'refused', /no local device.*provider policy `local`.*`fallback` or `imagen`/],
-    ['imagen: always', { policy: 'imagen' }, 'imagen'],
-    ['imagen: even with an idle device', { policy: 'imagen', localDevices: 4 }, 'imagen'],
-    ['imagen: no key means local', { policy: 'imagen', imagenConfigured: false }, 'local'],
-    ['imagen: no key and no device', { policy: 'imagen', imagenConfigured: false, localDevices: 0 }, 'refused', /no local device and Imagen is off \(GOOGLE_API_KEY is not set\)/],
-    ['imagen: image-to-image runs locally', { policy: 'imagen', imagenUnsupported: "Imagen can't start from an image." }, 'local'],
-    ['imagen: image-to-image without a device', { policy: 'imagen', imagenUnsupported: "Imagen can't start from an image.", localDevices: 0 }, 'refused', /can't start from an image\. This bot has no local device/],
-    ['imagen: server cap reached', { policy: 'imagen', usage: { guild: 10, all: 10 }, caps: { guild: 10, owner: null } }, 'refused', /This server's Imagen allowance for today is used up \(10 images; it resets at 00:00 UTC\)/],
-    ['imagen: owner cap reached', { policy: 'imagen', usage: { guild: 0, all: 50 }, caps: { guild: null, owner: 50 } }, 'refused', /The bot's Imagen allowance/],
-    ['imagen: just under the cap', { policy: 'imagen', images: 2, usage: { guild: 8, all: 8 }, caps: { guild: 10, owner: 10 } }, 'imagen'],
-    ['imagen: the job would pass the cap', { policy: 'imagen', images: 4, usage: { guild: 8, all: 8 }, caps: { guild: 10, owner: null } }, 'refused', /has 2 images left of 10, and this job needs 4/],
+    ['local: no device', { policy: 'local', localDevices: 0 }, 'refused', /no local device.*provider policy `local`.*`fallback` or `cloud`/],
+    ['cloud: always', { policy: 'cloud' }, 'imagen'],
+    ['cloud: even with an idle device', { policy: 'cloud', localDevices: 4 }, 'imagen'],
+    ['cloud: no key means local', { policy: 'cloud', imagenConfigured: false }, 'local'],
+    ['cloud: no key and no device', { policy: 'cloud', imagenConfigured: false, localDevices: 0 }, 'refused', /no local device and the cloud provider is off \(GOOGLE_API_KEY is not set\)/],
+    ['cloud: image-to-image runs locally', { policy: 'cloud', imagenUnsupported: "Imagen can't start from an image." }, 'local'],
+    ['cloud: image-to-image without a device', { policy: 'cloud', imagenUnsupported: "Imagen can't start from an image.", localDevices: 0 }, 'refused', /can't start from an image\. This bot has no local device/],
+    ['cloud: server cap reached', { policy: 'cloud', usage: { guild: 10, all: 10 }, caps: { guild: 10, owner: null } }, 'refused', /This server's cloud allowance for today is used up \(10 images; it resets at 00:00 UTC\)/],
+    ['cloud: owner cap reached', { policy: 'cloud', usage: { guild: 0, all: 50 }, caps: { guild: null, owner: 50 } }, 'refused', /The bot's cloud allowance/],
+    ['cloud: just under the cap', { policy: 'cloud', images: 2, usage: { guild: 8, all: 8 }, caps: { guild: 10, owner: 10 } }, 'imagen'],
+    ['cloud: the job would pass the cap', { policy: 'cloud', images: 4, usage: { guild: 8, all: 8 }, caps: { guild: 10, owner: null } }, 'refused', /has 2 images left of 10, and this job needs 4/],
     ['fallback: short wait stays local', { localWaitMs: MIN }, 'local'],
     ['fallback: wait exactly at the threshold stays local', { localWaitMs: 2 * MIN }, 'local'],
     ['fallback: long wait goes to Imagen', { localWaitMs: 2 * MIN + 1 }, 'imagen'],
@@ -66,7 +66,7 @@ describe('decideProvider', () => {
   }
 
   test('Imagen reasons say why it was chosen', () => {
-    assert.deepEqual(decideProvider(facts({ policy: 'imagen' })), { provider: 'imagen', reason: 'policy' });
+    assert.deepEqual(decideProvider(facts({ policy: 'cloud' })), { provider: 'imagen', reason: 'policy' });
     assert.deepEqual(decideProvider(facts({ localDevices: 0 })), { provider: 'imagen', reason: 'no_local_device' });
     assert.deepEqual(decideProvider(facts({ localWaitMs: 10 * MIN })), { provider: 'imagen', reason: 'long_wait' });
     assert.deepEqual(decideProvider(facts({ askedForImagen: true })), { provider: 'imagen', reason: 'asked' });
@@ -75,7 +75,7 @@ describe('decideProvider', () => {
   test('a fallback job kept local by the cap carries a note saying so', () => {
     const d = decideProvider(facts({ localWaitMs: 60 * MIN, usage: { guild: 5, all: 5 }, caps: { guild: 5, owner: null } }));
     assert.ok('provider' in d && d.provider === 'local');
-    assert.match(d.note ?? '', /^This server's Imagen allowance for today is used up .* So this job waits for the local queue\.$/);
+    assert.match(d.note ?? '', /^This server's cloud allowance for today is used up .* So this job waits for the local queue\.$/);
   });
 });
 
@@ -93,7 +93,7 @@ describe('fallbackAfterFailure', () => {
   test('policy fallback with Imagen on: re-run on Imagen', () => assert.equal(fallbackAfterFailure(base), true));
   test('other policies: no', () => {
     assert.equal(fallbackAfterFailure({ ...base, policy: 'local' }), false);
-    assert.equal(fallbackAfterFailure({ ...base, policy: 'imagen' }), false);
+    assert.equal(fallbackAfterFailure({ ...base, policy: 'cloud' }), false);
   });
   test('no key, image-to-image, or over the cap: no', () => {
     assert.equal(fallbackAfterFailure({ ...base, imagenConfigured: false }), false);
@@ -114,9 +114,13 @@ describe('environment', () => {
       concurrency: 2,
     });
   });
+  test('IMAGE_PROVIDER=cloud, and the old value imagen still reads as cloud', () => {
+    assert.equal(providerRoutingFromEnv({ IMAGE_PROVIDER: 'cloud' }).policy, 'cloud');
+    assert.equal(providerRoutingFromEnv({ IMAGE_PROVIDER: ' Imagen ' }).policy, 'cloud');
+  });
   test('bad values name the variable', () => {
-    assert.throws(() => providerRoutingFromEnv({ IMAGE_PROVIDER: 'cloud', IMAGEN_DAILY_CAP: '-1' }), (e: Error) => {
-      assert.match(e.message, /IMAGE_PROVIDER: must be one of local, fallback, imagen/);
+    assert.throws(() => providerRoutingFromEnv({ IMAGE_PROVIDER: 'gpu', IMAGEN_DAILY_CAP: '-1' }), (e: Error) => {
+      assert.match(e.message, /IMAGE_PROVIDER: must be one of local, fallback, cloud/);
       assert.match(e.message, /IMAGEN_DAILY_CAP: must be at least 0/);
       return true;
     });

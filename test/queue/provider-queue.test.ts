@@ -1,13 +1,15 @@
-// Imagen jobs beside device jobs: the ProviderQueue runs provider-'imagen' jobs in-process with
-// the real ImagenProvider against the Google stand-in, and keeps them in the same store, events
-// and restarts as device jobs; a failed local job can be taken over by Imagen.
+// Cloud jobs beside device jobs: the ProviderQueue runs provider-'imagen' (cloud) jobs in-process
+// with the real GeminiImageProvider against the Google stand-in, and keeps them in the same store,
+// events and restarts as device jobs; a failed local job can be taken over by the cloud; an
+// image job is a real edit (the input image goes to the model); billed tokens are recorded.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadEnv } from '../../src/config/env.js';
-import { ImagenProvider, type ImagenConfig } from '../../src/providers/imagen.js';
+import type { GoogleImageConfig } from '../../src/config/google.js';
+import { GeminiImageProvider } from '../../src/providers/gemini.js';
 import { createJobQueue, type RedisJobQueue } from '../../src/queue/index.js';
 import { ProviderQueue } from '../../src/queue/provider-queue.js';
 import type { JobRecord, JobSpec } from '../../src/queue/types.js';
@@ -16,24 +18,22 @@ import { spec, tempDataDir, waitForEvent, waitForFinished, waitUntil } from './h
 import { redisQueue, redisSkipReason, startWorkerHost, withRedis } from './redis-support.js';
 
 let google: GoogleStandIn;
-// The SDK prints a one-time deprecation warning for generateImages; keep test output readable.
-const realWarn = console.warn;
 before(async () => {
   google = await startGoogleStandIn();
-  console.warn = (...args: unknown[]) => {
-    if (!String(args[0]).includes('generateImages method is deprecated')) realWarn(...args);
-  };
 });
 after(async () => {
-  console.warn = realWarn;
   await google.close();
 });
 
-function imagen(over: Partial<ImagenConfig> = {}, withKey = true): ImagenProvider {
+const MODEL = 'gemini-3.1-flash-image';
+
+function imagen(over: Partial<GoogleImageConfig> = {}, withKey = true, concurrency = 2): GeminiImageProvider {
   const { apiKey: _key, ...config } = {
+    api: 'gemini' as const,
     apiKey: google.apiKey,
     baseUrl: google.baseUrl,
-    model: 'imagen-4.0-fast-generate-001',
+    model: MODEL,
+    thinkingLevel: 'MINIMAL' as const,
     addWatermark: true,
     timeoutMs: 5_000,
     maxRetryMs: 5_000,
@@ -42,14 +42,14 @@ function imagen(over: Partial<ImagenConfig> = {}, withKey = true): ImagenProvide
     maxAttempts: 2,
     ...over,
   };
-  return new ImagenProvider(withKey ? { ...config, apiKey: google.apiKey } : config);
+  return new GeminiImageProvider(withKey ? { ...config, apiKey: google.apiKey } : config, { concurrency });
 }
 
-function providerQueue(env: Record<string, string>, opts: { concurrency?: number; provider?: ImagenProvider } = {}) {
+function providerQueue(env: Record<string, string>, opts: { concurrency?: number; provider?: GeminiImageProvider } = {}) {
   const config = loadEnv({ DATA_DIR: tempDataDir(), DEVICES: 'noop:0', NOOP_STEP_MS: '5', ...env });
   return new ProviderQueue(createJobQueue(config), {
     dataDir: config.DATA_DIR,
-    imagen: opts.provider ?? imagen(),
+    cloud: opts.provider ?? imagen({}, true, opts.concurrency ?? 2),
     concurrency: opts.concurrency ?? 2,
     caps: config,
   });
@@ -57,7 +57,7 @@ function providerQueue(env: Record<string, string>, opts: { concurrency?: number
 
 const onImagen = (userId: string, count = 1): JobSpec => ({ ...spec(userId, { count, width: 512, height: 512 }), provider: 'imagen' });
 
-test('an Imagen job runs in-process: same events, store and outputs as a device job; counted per day', async () => {
+test('a cloud job runs in-process: same events, store and outputs as a device job; counted per day in images; tokens recorded', async () => {
   const q = providerQueue({});
   try {
     const seen: string[] = [];
@@ -66,15 +66,22 @@ test('an Imagen job runs in-process: same events, store and outputs as a device 
     const [done] = (await waitForFinished(q, [job.id])).values();
     assert.deepEqual(seen, ['queued:imagen', 'started:imagen', 'done:imagen']);
     assert.equal(done.state, 'done');
-    assert.equal(done.device, 'imagen-4.0-fast-generate-001');
+    assert.equal(done.device, MODEL);
     assert.deepEqual(done.seeds, [-1, -1]);
     const pngs = await q.outputs(job.id);
     assert.equal(pngs.length, 2);
-    assert.deepEqual([(await sharp(pngs[0]).metadata()).width, (await sharp(pngs[0]).metadata()).height], [64, 64]);
+    // 512×512 asks for Gemini's 512 size at 1:1; the stand-in serves sizes / 16.
+    assert.deepEqual([(await sharp(pngs[0]).metadata()).width, (await sharp(pngs[0]).metadata()).height], [32, 32]);
     assert.equal(q.imagesSince('imagen', 0), 2);
     assert.equal(q.imagesSince('imagen', 0, 'g'), 2);
     assert.equal(q.imagesSince('imagen', 0, 'another guild'), 0);
     assert.equal(q.imagesSince('imagen', Date.now() + 1), 0);
+    // Two images are two generateContent calls; their usageMetadata is summed per attempt.
+    const [usage] = q.cloudUsage.forJob(job.id);
+    assert.deepEqual(
+      { calls: usage.calls, images: usage.images, prompt: usage.promptTokens, output: usage.outputTokens, total: usage.totalTokens, model: usage.model, guild: usage.guildId },
+      { calls: 2, images: 2, prompt: 24, output: 2580, total: 2684, model: MODEL, guild: 'g' },
+    );
     // A device job still goes to the device.
     const local = (await q.submit(spec('A'))).job;
     const [l] = (await waitForFinished(q, [local.id])).values();
@@ -85,7 +92,7 @@ test('an Imagen job runs in-process: same events, store and outputs as a device 
   }
 });
 
-test('IMAGEN_CONCURRENCY bounds the calls in flight; the rest wait their turn with a position', async () => {
+test('IMAGEN_CONCURRENCY bounds the jobs in flight; the rest wait their turn with a position', async () => {
   google.enqueue({ kind: 'delay', ms: 300 });
   const q = providerQueue({}, { concurrency: 1 });
   try {
@@ -109,16 +116,16 @@ test('IMAGEN_CONCURRENCY bounds the calls in flight; the rest wait their turn wi
   }
 });
 
-test('cancelling: a waiting Imagen job at once, a running one by aborting its call', async () => {
+test('cancelling: a waiting cloud job at once, a running one by aborting its call', async () => {
   google.enqueue({ kind: 'delay', ms: 5_000 });
-  const calls = google.predictCalls().length;
+  const calls = google.generateCalls().length;
   const q = providerQueue({}, { concurrency: 1 });
   try {
     const running = (await q.submit(onImagen('A'))).job;
     const waiting = (await q.submit(onImagen('B'))).job;
     assert.equal(await q.cancel(waiting.id, { userId: 'A' }), 'forbidden');
     assert.equal(await q.cancel(waiting.id, { userId: 'B' }), 'cancelled');
-    await waitUntil(() => google.predictCalls().length > calls, 5_000, 'the call to reach Google');
+    await waitUntil(() => google.generateCalls().length > calls, 5_000, 'the call to reach Google');
     const t0 = Date.now();
     assert.equal(await q.cancel(running.id, { userId: 'A' }), 'cancelled');
     assert.ok(Date.now() - t0 < 2_000, 'the call was aborted, not waited for');
@@ -129,16 +136,16 @@ test('cancelling: a waiting Imagen job at once, a running one by aborting its ca
   }
 });
 
-test('close() during an Imagen call: the next start runs the job again, the interrupted try not counted', async () => {
+test('close() during a cloud call: the next start runs the job again, the interrupted try not counted', async () => {
   google.enqueue({ kind: 'delay', ms: 5_000 });
-  const calls = google.predictCalls().length;
+  const calls = google.generateCalls().length;
   const DATA_DIR = tempDataDir();
   const q1 = providerQueue({ DATA_DIR });
   const started = waitForEvent(q1, 'started');
   const job = (await q1.submit(onImagen('A'))).job;
   await started;
   assert.equal(q1.get(job.id)?.state, 'running');
-  await waitUntil(() => google.predictCalls().length > calls, 5_000, 'the call to reach Google');
+  await waitUntil(() => google.generateCalls().length > calls, 5_000, 'the call to reach Google');
   await q1.close();
 
   const q2 = providerQueue({ DATA_DIR });
@@ -155,7 +162,7 @@ test('close() during an Imagen call: the next start runs the job again, the inte
   }
 });
 
-test('a local job that failed for good is re-run on Imagen when the handler says so, else reported as failed', async () => {
+test('a local job that failed for good is re-run in the cloud when the handler says so, else reported as failed', async () => {
   const MODELS_DIR = join(tempDataDir(), 'models');
   mkdirSync(join(MODELS_DIR, 'broken'), { recursive: true }); // a folder, but no model in it
   const q = providerQueue({ DEVICES: 'cpu', MODELS_DIR });
@@ -172,7 +179,7 @@ test('a local job that failed for good is re-run on Imagen when the handler says
     const [r] = (await waitForFinished(q, [rescued.id])).values();
     assert.equal(r.state, 'done', r.error);
     assert.equal(r.provider, 'imagen');
-    assert.equal(r.device, 'imagen-4.0-fast-generate-001');
+    assert.equal(r.device, MODEL);
     assert.ok(r.error && asked.includes(r.error), 'the local failure stays on the record for the embed');
     assert.deepEqual(failedEvents, []);
 
@@ -187,7 +194,29 @@ test('a local job that failed for good is re-run on Imagen when the handler says
   }
 });
 
-test('no device: capacity says so; the queue is healthy when Imagen is on, not when it is off', async () => {
+test('a local image-to-image job that failed is re-run in the cloud as an edit of its stored input', async () => {
+  const MODELS_DIR = join(tempDataDir(), 'models');
+  mkdirSync(join(MODELS_DIR, 'broken'), { recursive: true });
+  const q = providerQueue({ DEVICES: 'cpu', MODELS_DIR });
+  try {
+    q.setLocalFailureHandler(() => true);
+    const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 0, g: 0, b: 255 } } }).png().toBuffer();
+    const calls = google.generateCalls().length;
+    const job = (await q.submit({ ...spec('A', { strength: 0.5 }, 'broken'), kind: 'img2img', initImage: input })).job;
+    const [r] = (await waitForFinished(q, [job.id])).values();
+    assert.equal(r.state, 'done', r.error);
+    assert.equal(r.provider, 'imagen');
+    const [call] = google.generateCalls().slice(calls);
+    const parts = (call.body as { contents: { parts: { inlineData?: { data: string } }[] }[] }).contents[0].parts;
+    assert.ok(parts[1]?.inlineData?.data, 'the stored input went to the model');
+    const { data } = await sharp((await q.outputs(job.id))[0]).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([data[0], data[1], data[2]], [255, 255, 0], "the edit of the job's input");
+  } finally {
+    await q.close();
+  }
+});
+
+test('no device: capacity says so; the queue is healthy when the cloud is on, not when it is off', async () => {
   const on = providerQueue({ DEVICES: 'none' });
   const off = providerQueue({ DEVICES: 'none' }, { provider: imagen({}, false) });
   try {
@@ -197,6 +226,42 @@ test('no device: capacity says so; the queue is healthy when Imagen is on, not w
     assert.equal(off.imagenConfigured, false);
   } finally {
     await Promise.all([on.close(), off.close()]);
+  }
+});
+
+test('an image job on the cloud is an edit: the input image and the prompt go to the model; a refusal fails it with the reason', async () => {
+  const q = providerQueue({}, { concurrency: 2 });
+  try {
+    const input = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 10, g: 200, b: 60 } } }).png().toBuffer();
+    const calls = google.generateCalls().length;
+    const edit: JobSpec = { ...spec('A', { count: 1, width: 640, height: 480, strength: 0.5 }), kind: 'img2img', initImage: input, provider: 'imagen' };
+    assert.equal(q.imagenUnsupported(edit), undefined, 'Gemini takes image jobs');
+    const { job } = await q.submit(edit);
+    const [done] = (await waitForFinished(q, [job.id])).values();
+    assert.equal(done.state, 'done', done.error);
+    assert.deepEqual(await q.input(job.id), input, 'the input is kept like a device job\'s');
+    const [call] = google.generateCalls().slice(calls);
+    const body = call.body as { contents: { parts: { text?: string; inlineData?: { mimeType: string; data: string } }[] }[]; generationConfig: object };
+    assert.equal(body.contents[0].parts[0].text, spec('A').request.prompt);
+    const sent = body.contents[0].parts[1].inlineData!;
+    assert.equal(sent.mimeType, 'image/png');
+    assert.deepEqual(await sharp(Buffer.from(sent.data, 'base64')).metadata().then((m) => [m.width, m.height]), [32, 24]);
+    assert.deepEqual(body.generationConfig, { responseModalities: ['IMAGE'], candidateCount: 1, thinkingConfig: { thinkingLevel: 'MINIMAL' }, imageConfig: { aspectRatio: '4:3' } });
+    // The stand-in answers an edit with its input's negative: the model really got the image.
+    const [png] = await q.outputs(job.id);
+    const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([data[0], data[1], data[2]], [245, 55, 195]);
+
+    google.enqueue({ kind: 'blocked', reason: 'PROHIBITED_CONTENT' });
+    const refused = (await q.submit(onImagen('B'))).job;
+    const [r] = (await waitForFinished(q, [refused.id])).values();
+    assert.equal(r.state, 'failed');
+    assert.match(r.error ?? '', /Gemini 3\.1 Flash Image \(gemini-3\.1-flash-image\) drew no image: Google blocked the prompt \(PROHIBITED_CONTENT\)/);
+    assert.equal(q.cloudUsage.forJob(refused.id)[0].promptTokens, 12, 'a refusal still bills its prompt');
+    // Upscales never go to the cloud.
+    assert.match(q.imagenUnsupported({ ...edit, kind: 'upscale' }) ?? '', /Upscaling runs on the local engine only/);
+  } finally {
+    await q.close();
   }
 });
 
@@ -216,13 +281,13 @@ test('local capacity: an idle device starts at once; behind a long job the wait 
   }
 });
 
-test('redis backend: Imagen jobs run in the bot process, never on a worker host, also after a restart', { skip: redisSkipReason() }, async () => {
+test('redis backend: cloud jobs run in the bot process, never on a worker host, also after a restart', { skip: redisSkipReason() }, async () => {
   await withRedis(async (redis) => {
     const host = await startWorkerHost({ REDIS_URL: redis.url, DEVICES: 'noop:0', NOOP_STEP_MS: '5', WORKER_NAME: 'h' });
     const DATA_DIR = tempDataDir();
     const open = async () => {
       const inner = (await redisQueue(redis.url, { DATA_DIR })) as RedisJobQueue;
-      return new ProviderQueue(inner, { dataDir: DATA_DIR, imagen: imagen(), concurrency: 1, caps: { MAX_QUEUE: 100, MAX_QUEUED_PER_USER: 5 }, owner: inner.owner });
+      return new ProviderQueue(inner, { dataDir: DATA_DIR, cloud: imagen(), concurrency: 1, caps: { MAX_QUEUE: 100, MAX_QUEUED_PER_USER: 5 }, owner: inner.owner });
     };
     let q = await open();
     try {
@@ -232,18 +297,18 @@ test('redis backend: Imagen jobs run in the bot process, never on a worker host,
       const imagenJob = (await q.submit(onImagen('A'))).job;
       const done = await waitForFinished(q, [local.id, imagenJob.id]);
       assert.equal(done.get(local.id)?.device, 'h/noop:0');
-      assert.equal(done.get(imagenJob.id)?.device, 'imagen-4.0-fast-generate-001');
+      assert.equal(done.get(imagenJob.id)?.device, MODEL);
 
       // Interrupted mid-call: the next bot resumes it itself; Redis never sees it.
       google.enqueue({ kind: 'delay', ms: 5_000 });
-      const calls = google.predictCalls().length;
+      const calls = google.generateCalls().length;
       const cut = (await q.submit(onImagen('A'))).job;
-      await waitUntil(() => google.predictCalls().length > calls, 5_000, 'the call to reach Google');
+      await waitUntil(() => google.generateCalls().length > calls, 5_000, 'the call to reach Google');
       await q.close();
       q = await open();
       const [resumed] = (await waitForFinished(q, [cut.id])).values();
       assert.equal(resumed.state, 'done');
-      assert.equal(resumed.device, 'imagen-4.0-fast-generate-001');
+      assert.equal(resumed.device, MODEL);
     } finally {
       await q.close();
       await host.stop();

@@ -90,15 +90,16 @@ test('channels: all by default, deny one, or allow only some', () => {
   assert.ok(channelAllowed(effectiveSettings(only, owner()), B));
 });
 
-test('provider and Imagen cap; the confirmation says when Imagen is off and why', () => {
+test('provider and cloud cap; the old policy name imagen reads as cloud; the confirmation says when the cloud is off and why', () => {
   const r = apply({}, { kind: 'provider', policy: 'imagen', imagenDailyCap: 25 });
   assert.ok(r.ok);
-  assert.match(r.confirm, /Provider: \*\*imagen\*\* · Imagen daily cap: 25\.\nImagen is off: GOOGLE_API_KEY is not set/);
+  assert.match(r.confirm, /Provider: \*\*cloud\*\* · cloud daily cap: 25\.\nThe cloud provider \(Gemini\) is off: GOOGLE_API_KEY is not set/);
   const on = apply({}, { kind: 'provider', policy: 'fallback' }, owner({}, { imagenConfigured: true }));
   assert.ok(on.ok);
-  assert.doesNotMatch(on.confirm, /Imagen is off/);
-  assert.match(refusal({}, { kind: 'provider', policy: 'cloud' }), /policy must be one of local, fallback, imagen/);
-  assert.deepEqual(ok(r.next, { kind: 'provider', imagenDailyCap: 0 }).provider, { policy: 'imagen' });
+  assert.doesNotMatch(on.confirm, /is off/);
+  assert.match(refusal({}, { kind: 'provider', policy: 'gpu' }), /policy must be one of local, fallback, cloud/);
+  assert.deepEqual(ok(r.next, { kind: 'provider', imagenDailyCap: 0 }).provider, { policy: 'cloud' });
+  assert.deepEqual(ok({}, { kind: 'provider', policy: 'Cloud' }).provider, { policy: 'cloud' });
 });
 
 test('safety: phrases are normalised, de-duplicated and removable; flagged takes block, blur or allow', () => {

@@ -8,6 +8,7 @@ import { settingsPolicySource } from '../../src/settings/policy-source.js';
 import { SettingsService } from '../../src/settings/service.js';
 import { SettingsStore } from '../../src/settings/store.js';
 import { UsageStore } from '../../src/settings/usage.js';
+import { CloudUsageStore } from '../../src/queue/cloud-usage.js';
 import { openDatabase } from '../../src/store/db.js';
 import { addJob, GUILD, owner, tempDb } from './helpers.js';
 
@@ -60,12 +61,15 @@ test('the provider policy comes from the settings, else the environment default'
   assert.deepEqual(source.policyFor(null), { provider: 'fallback', imagenDailyCap: 100 });
   store.write(GUILD, 'admin', { provider: { policy: 'local' } }, { setting: 'provider', before: {}, after: { policy: 'local' } }, 1);
   assert.deepEqual(source.policyFor(GUILD), { provider: 'local', imagenDailyCap: 100 });
-  store.write(GUILD, 'admin', { provider: { policy: 'imagen', imagenDailyCap: 5 } }, { setting: 'provider', before: {}, after: {} }, 2);
-  assert.deepEqual(source.policyFor(GUILD), { provider: 'imagen', imagenDailyCap: 5 });
+  store.write(GUILD, 'admin', { provider: { policy: 'cloud', imagenDailyCap: 5 } }, { setting: 'provider', before: {}, after: {} }, 2);
+  assert.deepEqual(source.policyFor(GUILD), { provider: 'cloud', imagenDailyCap: 5 });
+  // Settings stored before the rename say `imagen`: they still read as `cloud`.
+  db.prepare('UPDATE guild_settings SET settings_json = ? WHERE guild_id = ?').run(JSON.stringify({ provider: { policy: 'imagen', imagenDailyCap: 3 } }), GUILD);
+  assert.deepEqual(source.policyFor(GUILD), { provider: 'cloud', imagenDailyCap: 3 });
   db.close();
 });
 
-test('/stats: per day, device seconds per user and model, failures, Imagen usage', () => {
+test('/stats: per day, device seconds per user and model, failures, cloud usage in images and billed tokens', () => {
   const db = tempDb();
   const usage = new UsageStore(db);
   const day = Date.UTC(2025, 2, 3);
@@ -84,7 +88,16 @@ test('/stats: per day, device seconds per user and model, failures, Imagen usage
   assert.deepEqual(s.byUser.map((r) => [r.key, r.seconds, r.jobs]), [['ann', 5, 2], ['ben', 2.5, 2]]);
   assert.deepEqual(s.byModel.map((r) => [r.label, r.seconds]), [['tiny', 6.5], ['sd15', 1]]);
   assert.deepEqual(s.failures, { count: 1, recent: [{ error: 'Cannot load unet', count: 1 }] });
-  assert.deepEqual(s.imagen, { jobs: 1, images: 2, today: 2 });
+  assert.deepEqual(s.imagen, { jobs: 1, images: 2, today: 2, tokens: { calls: 0, prompt: 0, output: 0, total: 0 } });
+  // Tokens come from the cloud runner's rows, per guild and within the window.
+  const cloud = new CloudUsageStore(db);
+  const row = { attempt: 1, model: 'gemini-3.1-flash-image', calls: 2, images: 2, promptTokens: 24, outputTokens: 2580, thoughtsTokens: 80, totalTokens: 2684 };
+  cloud.record({ ...row, jobId: 'j1', guildId: GUILD, at: day + 9000 });
+  cloud.record({ ...row, jobId: 'j1', guildId: GUILD, at: day + 9000 }); // the same attempt again replaces it
+  cloud.record({ ...row, jobId: 'j2', guildId: GUILD, at: day + 9500, calls: 1, promptTokens: 12, outputTokens: 0, totalTokens: 12 });
+  cloud.record({ ...row, jobId: 'j3', guildId: '100000000000000009', at: day + 9000 });
+  cloud.record({ ...row, jobId: 'j4', guildId: GUILD, at: day - 30 * 86_400_000 });
+  assert.deepEqual(usage.guildStats(GUILD, now).imagen.tokens, { calls: 3, prompt: 36, output: 2580, total: 2696 });
   assert.equal(usage.imagenImagesSince(GUILD, day + 4000), 0);
   db.close();
 });

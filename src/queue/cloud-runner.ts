@@ -1,31 +1,33 @@
-// Runs provider-'imagen' jobs in the bot process: no device worker is needed to wait on a web
-// API, so a few calls run at once (IMAGEN_CONCURRENCY) and the rest wait in arrival order.
-// Every state change goes to the same jobs table and the outputs to the same files as device
-// jobs, so restarts, buttons and delivery work the same whatever drew the picture.
-import { announceOutcome, type EmitQueueEvent } from '../queue/job-lifecycle.js';
+// Runs the cloud provider's jobs (provider 'imagen', Google's Gemini image models) in the bot
+// process: no device worker is needed to wait on a web API, so a few jobs run at once
+// (IMAGEN_CONCURRENCY) and the rest wait in arrival order. Every state change goes to the same
+// jobs table and the outputs to the same files as device jobs, so restarts, buttons and delivery
+// work the same whatever drew the picture; the tokens each attempt was billed go to cloud_usage.
+import { announceOutcome, type EmitQueueEvent } from './job-lifecycle.js';
 import { GenerationAbortedError } from '../diffusion/errors.js';
 import type { GenerationRequest } from '../diffusion/types.js';
 import { jobLogger } from '../log.js';
-import type { CancelResult, JobRecord, QueuePosition } from '../queue/types.js';
+import type { CancelResult, JobRecord, QueuePosition } from './types.js';
 import type { FileStore } from '../store/files.js';
 import type { JobStore } from '../store/jobs.js';
-import { ProviderError, type ImageProvider } from './types.js';
+import type { CloudProvider } from '../providers/cloud.js';
+import { ProviderError, type ProviderUsage } from '../providers/types.js';
+import type { CloudUsageStore } from './cloud-usage.js';
 
-/** What the runner needs of the Imagen provider (ImagenProvider, or any provider in tests). */
-export interface RunnerProvider extends ImageProvider {
-  /** Model id, recorded as the job's device while it runs (e.g. imagen-4.0-fast-generate-001). */
-  readonly model: string;
-}
+/** What the runner needs of the cloud provider (GeminiImageProvider, or any provider in tests). */
+export type RunnerProvider = Pick<CloudProvider, 'id' | 'label' | 'model' | 'generate' | 'unsupported'> & { readonly edits?: boolean };
 
 type Emit = EmitQueueEvent;
 
-export interface ImagenRunnerDeps {
+export interface CloudRunnerDeps {
   provider: RunnerProvider;
   store: JobStore;
   files: FileStore;
-  /** Calls to Imagen in flight at once. */
+  /** Cloud jobs in flight at once. */
   concurrency: number;
   emit: Emit;
+  /** Where billed tokens go (absent: not recorded). */
+  usage?: CloudUsageStore;
 }
 
 interface Active {
@@ -36,30 +38,25 @@ interface Active {
   done: Promise<void>;
 }
 
-/** The text-to-image request a stored job describes (Imagen jobs have no input image). */
-function requestOf(record: JobRecord): GenerationRequest {
-  return { ...record.request };
-}
-
-/** What the user reads when the Imagen call failed; a job re-run after a local failure says both. */
+/** What the user reads when the cloud call failed; a job re-run after a local failure says both. */
 function failureMessage(err: unknown, localFailure: string | undefined): string {
   const why =
     err instanceof ProviderError
       ? err.userMessage
       : err instanceof GenerationAbortedError
-        ? 'The Imagen call was interrupted.'
-        : `Imagen failed: ${err instanceof Error ? err.message : String(err)}`;
-  return localFailure ? `The local engine failed (${localFailure}), and Imagen failed too: ${why}` : why;
+        ? 'The cloud call was interrupted.'
+        : `The cloud provider failed: ${err instanceof Error ? err.message : String(err)}`;
+  return localFailure ? `The local engine failed (${localFailure}), and the cloud provider failed too: ${why}` : why;
 }
 
-export class ImagenRunner {
+export class CloudRunner {
   private readonly waiting: JobRecord[] = [];
   private readonly active = new Map<string, Active>();
   /** Last position told per waiting job. */
   private readonly published = new Map<string, number>();
   private closed = false;
 
-  constructor(private readonly d: ImagenRunnerDeps) {}
+  constructor(private readonly d: CloudRunnerDeps) {}
 
   has(jobId: string): boolean {
     return this.active.has(jobId) || this.waiting.some((r) => r.id === jobId);
@@ -146,7 +143,7 @@ export class ImagenRunner {
       this.d.store.update(r, { resumeFirst: true });
       for (const w of a.cancelWaiters) w('cancelled');
       a.controller.abort();
-      jobLogger(r.id).info('Imagen job interrupted by shutdown; it resumes on the next start');
+      jobLogger(r.id).info('cloud job interrupted by shutdown; it resumes on the next start');
     }
     await Promise.all(active.map((a) => a.done));
   }
@@ -165,9 +162,33 @@ export class ImagenRunner {
     this.d.store.update(record);
     const active: Active = { record, controller: new AbortController(), cancelRequested: false, cancelWaiters: [], done: Promise.resolve() };
     this.active.set(record.id, active);
-    jobLogger(record.id, { device: record.device, attempt: record.attempts }).info('Imagen job started');
+    jobLogger(record.id, { device: record.device, attempt: record.attempts }).info('cloud job started');
     this.d.emit('started', record);
     active.done = this.run(active);
+  }
+
+  /** The request a stored job describes; an edit's input image is read back from its file. */
+  private async requestOf(record: JobRecord): Promise<GenerationRequest> {
+    if (record.kind === 'upscale' || (record.kind === 'img2img' && !this.d.provider.edits)) {
+      throw new ProviderError({
+        kind: 'config',
+        retryable: false,
+        userMessage: `${this.d.provider.label} can't take this job (${record.kind === 'upscale' ? 'upscaling' : 'image-to-image'}); it needs the local engine.`,
+      });
+    }
+    if (record.kind === 'txt2img') return { ...record.request };
+    const initImage = await this.d.files.jobInput(record);
+    if (!initImage) throw new ProviderError({ kind: 'config', retryable: false, userMessage: 'The input image of this job is gone, so it cannot be edited.' });
+    return { ...record.request, initImage };
+  }
+
+  private recordUsage(record: JobRecord, usage: ProviderUsage | undefined, images: number): void {
+    if (!usage || !this.d.usage) return;
+    try {
+      this.d.usage.record({ ...usage, jobId: record.id, attempt: record.attempts, guildId: record.requester.guildId, model: this.d.provider.model, images, at: Date.now() });
+    } catch (err) {
+      jobLogger(record.id).warn({ err }, 'could not record the cloud usage');
+    }
   }
 
   private async run(active: Active): Promise<void> {
@@ -175,10 +196,8 @@ export class ImagenRunner {
     // Set before the run only on a job re-run after its local run failed (see ProviderQueue).
     const localFailure = record.error;
     try {
-      if (record.kind !== 'txt2img') {
-        throw new ProviderError({ kind: 'config', retryable: false, userMessage: 'Imagen only draws from a text prompt; this job needs the local engine.' });
-      }
-      const result = await this.d.provider.generate(requestOf(record), { signal: active.controller.signal });
+      const result = await this.d.provider.generate(await this.requestOf(record), { signal: active.controller.signal });
+      this.recordUsage(record, result.usage, result.images.length);
       if (this.closed) return;
       const outputs = await this.d.files.writeOutputs(record.id, result.images.map((i) => i.png));
       if (this.closed) return;
@@ -187,16 +206,17 @@ export class ImagenRunner {
       record.nsfw = [];
       record.timings = { totalMs: result.timings.totalMs, stepMs: 0 };
       record.device = result.model;
-      if (result.filtered.length > 0) jobLogger(record.id).info({ filtered: result.filtered }, "Google's filters withheld some images");
+      if (result.filtered.length > 0) jobLogger(record.id).info({ filtered: result.filtered }, 'the cloud provider withheld some images');
       this.settle(active, 'done');
     } catch (err) {
+      if (err instanceof ProviderError) this.recordUsage(record, err.usage, 0);
       if (this.closed) return;
       if (active.cancelRequested && (err instanceof GenerationAbortedError || active.controller.signal.aborted)) {
         this.settle(active, 'cancelled');
         return;
       }
       record.error = failureMessage(err, localFailure);
-      jobLogger(record.id).warn({ err: err instanceof Error ? err.message : String(err) }, 'Imagen call failed');
+      jobLogger(record.id).warn({ err: err instanceof Error ? err.message : String(err) }, 'cloud call failed');
       this.settle(active, 'failed');
     }
   }
