@@ -2,7 +2,7 @@
 // "resume first" after an interruption) stays here and out of the public record.
 import { z } from 'zod';
 import type { Db } from './db.js';
-import type { JobKind, JobProvider, JobRecord, JobState } from '../queue/types.js';
+import type { JobKind, JobProvider, JobRecord, JobState } from '../jobs/types.js';
 
 interface JobRow {
   seq: number;
