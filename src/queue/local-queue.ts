@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import type { Registry } from 'prom-client';
 import { jobLogger, logger } from '../log.js';
 import { InputError } from '../diffusion/errors.js';
+import type { PreviewImage } from '../diffusion/types.js';
 import type { AppConfig } from '../config/env.js';
 import { openDatabase, type Db } from '../store/db.js';
 import { FileStore } from '../store/files.js';
@@ -16,9 +17,8 @@ import type { ObservableQueue } from '../metrics/server.js';
 import { Estimator, projectPositions } from './estimates.js';
 import { FairLines, type Waiting } from './fair-lines.js';
 import { listModelFolders, resolveModelName } from './model-names.js';
-import type { FromWorker } from './ipc.js';
-import { WorkerHandle } from './worker-handle.js';
-import { assertWithinCaps, stallReason, workerDeathMessage } from './admission.js';
+import { DeviceRunner, JobFailedError, WorkerDiedError, type DoneMessage } from './device-runner.js';
+import { assertWithinCaps, workerDeathMessage } from './admission.js';
 import {
   type CancelResult,
   type CapacityProbe,
@@ -56,8 +56,6 @@ export interface QueueOptions {
 /** How many times a job may be started before a worker death fails it for good. */
 const MAX_ATTEMPTS = 2;
 const RETENTION_SWEEP_MS = 6 * 3_600_000;
-/** A worker that lived this long before dying is not in a crash loop. */
-const STABLE_WORKER_MS = 30_000;
 
 interface Entry extends Waiting {
   record: JobRecord;
@@ -68,22 +66,16 @@ interface Entry extends Waiting {
 interface Active {
   entry: Entry;
   startedAt: number;
-  lastProgressAt: number;
   cancelRequested: boolean;
-  stalled: boolean;
   cancelWaiters: ((r: CancelResult) => void)[];
 }
 
+/** One device: its runner supervises the worker process (restarts, stalls, cancel grace). */
 interface Slot {
   device: string;
-  handle: WorkerHandle;
-  ready: boolean;
-  startedAt: number;
+  runner: DeviceRunner;
   current?: Active;
-  loadedModels: string[];
   lastBusyAt: number;
-  rapidCrashes: number;
-  restartTimer?: NodeJS.Timeout;
 }
 
 export interface WorkerInfo {
@@ -134,7 +126,6 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     this.restoreUnfinished();
     this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS);
     this.timers.push(setInterval(() => this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS), RETENTION_SWEEP_MS));
-    this.timers.push(setInterval(() => this.checkStalls(), Math.min(1000, Math.max(10, config.STALL_TIMEOUT_MS / 4))));
     for (const t of this.timers) t.unref();
 
     const workerOptions = {
@@ -144,19 +135,21 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       memoryBudgetMb: config.DEVICE_MEMORY_BUDGET_MB,
     };
     this.slots = config.DEVICES.map((device) => {
-      const slot: Slot = {
+      const runner = new DeviceRunner(
         device,
-        handle: new WorkerHandle({ ...workerOptions, device }),
-        ready: false,
-        startedAt: 0,
-        loadedModels: [],
-        lastBusyAt: 0,
-        rapidCrashes: 0,
-      };
-      slot.handle.on('message', (m) => this.onWorkerMessage(slot, m));
-      slot.handle.on('exit', (e) => this.onWorkerExit(slot, e));
-      this.startWorker(slot);
-      return slot;
+        { ...workerOptions, device },
+        {
+          stallTimeoutMs: config.STALL_TIMEOUT_MS,
+          cancelGraceMs: this.cancelGraceMs,
+          onDeath: () => {
+            this.metrics.workerRestarts.inc({ device });
+            this.schedulePublish();
+          },
+          onReady: () => this.pump(),
+        },
+      );
+      runner.start();
+      return { device, runner, lastBusyAt: 0 };
     });
     this.schedulePublish();
   }
@@ -208,12 +201,8 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     active.cancelRequested = true;
     return new Promise<CancelResult>((resolveCancel) => {
       active.cancelWaiters.push(resolveCancel);
-      slot.handle.cancel(jobId);
-      // A worker stuck inside one long native call cannot see the abort: kill it.
-      const t = setTimeout(() => {
-        if (slot.current === active) void slot.handle.kill();
-      }, this.cancelGraceMs);
-      t.unref();
+      // The runner kills a worker stuck inside one long native call after the grace.
+      slot.runner.cancel(jobId);
     });
   }
 
@@ -273,17 +262,17 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   workers(): WorkerInfo[] {
     return this.slots.map((s) => ({
       device: s.device,
-      pid: s.handle.pid,
-      alive: s.handle.isAlive,
-      ready: s.ready && s.handle.isAlive,
+      pid: s.runner.pid,
+      alive: s.runner.alive,
+      ready: s.runner.isReady,
       busy: s.current !== undefined,
       jobId: s.current?.entry.id,
-      loadedModels: [...s.loadedModels],
+      loadedModels: s.runner.loadedModels,
     }));
   }
 
   health(): ReturnType<ObservableQueue['health']> {
-    const workers = this.slots.map((s) => ({ device: s.device, pid: s.handle.pid, alive: s.handle.isAlive, busy: !!s.current }));
+    const workers = this.slots.map((s) => ({ device: s.device, pid: s.runner.pid, alive: s.runner.alive, busy: !!s.current }));
     return { ok: !this.closed && workers.some((w) => w.alive), workers, queued: this.lines.size };
   }
 
@@ -292,7 +281,6 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     for (const slot of this.slots) {
-      clearTimeout(slot.restartTimer);
       const active = slot.current;
       if (!active) continue;
       slot.current = undefined;
@@ -306,42 +294,28 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       for (const w of active.cancelWaiters) w('cancelled');
       jobLogger(r.id).info('job interrupted by shutdown; it resumes on the next start');
     }
-    await Promise.all(this.slots.map((s) => s.handle.kill()));
+    await Promise.all(this.slots.map((s) => s.runner.close()));
     this.db.close();
     this.events.removeAllListeners();
   }
 
-  // ---- workers ----------------------------------------------------------------------------
+  // ---- outcomes -------------------------------------------------------------------------
 
-  private startWorker(slot: Slot): void {
-    slot.ready = false;
-    slot.loadedModels = [];
-    slot.startedAt = Date.now();
-    slot.handle.start();
-    logger.info({ device: slot.device, workerPid: slot.handle.pid }, 'worker started');
-  }
-
-  private onWorkerMessage(slot: Slot, m: FromWorker): void {
-    if (this.closed) return;
-    if (m.type === 'ready') {
-      slot.ready = true;
+  /** What became of a started job: its runner's promise settled (done, failed, or the worker died). */
+  private onOutcome(slot: Slot, active: Active, outcome: { done: DoneMessage } | { error: unknown }): void {
+    if (this.closed || slot.current !== active) return;
+    slot.current = undefined;
+    slot.lastBusyAt = Date.now();
+    const record = active.entry.record;
+    if ('error' in outcome && outcome.error instanceof WorkerDiedError) {
+      this.recoverJob(slot, active, outcome.error.why);
       this.pump();
       return;
     }
-    const active = slot.current;
-    if (!active || active.entry.id !== m.jobId) return;
-    const record = active.entry.record;
-    if (m.type === 'progress') {
-      active.lastProgressAt = Date.now();
-      this.events.emit('progress', record, { step: m.step, totalSteps: m.totalSteps, preview: m.preview });
-      return;
-    }
-    slot.loadedModels = m.loadedModels;
-    slot.current = undefined;
-    slot.lastBusyAt = Date.now();
     const runSeconds = (Date.now() - active.startedAt) / 1000;
     this.metrics.runSeconds.observe({ device: slot.device, kind: record.kind }, runSeconds);
-    if (m.type === 'done') {
+    if ('done' in outcome) {
+      const m = outcome.done;
       record.outputs = m.outputs;
       record.seeds = m.seeds;
       record.nsfw = m.nsfw;
@@ -349,44 +323,25 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       learnSpeed(record, slot.device, this.stats, this.estimator);
       this.finish(record, 'done');
       for (const w of active.cancelWaiters) w('already_finished');
-    } else if (m.aborted && active.cancelRequested) {
+    } else if (outcome.error instanceof JobFailedError && outcome.error.aborted && active.cancelRequested) {
       this.finish(record, 'cancelled');
       for (const w of active.cancelWaiters) w('cancelled');
     } else {
-      record.error = m.message;
+      record.error = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
       this.finish(record, 'failed');
       for (const w of active.cancelWaiters) w('already_finished');
     }
     this.pump();
   }
 
-  private onWorkerExit(slot: Slot, e: { code: number | null; signal: NodeJS.Signals | null }): void {
-    slot.ready = false;
-    if (this.closed) return;
-    const active = slot.current;
-    slot.current = undefined;
-    logger.warn({ device: slot.device, code: e.code, signal: e.signal, jobId: active?.entry.id }, 'worker died');
-    if (active) this.recoverJob(slot, active);
-
-    const lived = Date.now() - slot.startedAt;
-    slot.rapidCrashes = lived > STABLE_WORKER_MS ? 0 : slot.rapidCrashes + 1;
-    const delay = Math.min(5000, 50 * 2 ** Math.max(0, slot.rapidCrashes - 1));
-    this.metrics.workerRestarts.inc({ device: slot.device });
-    slot.restartTimer = setTimeout(() => {
-      if (!this.closed) this.startWorker(slot);
-    }, delay);
-    this.pump();
-  }
-
   /** The job whose worker died: cancelled if asked, retried once, else failed with the reason. */
-  private recoverJob(slot: Slot, active: Active): void {
+  private recoverJob(slot: Slot, active: Active, why: string): void {
     const record = active.entry.record;
     if (active.cancelRequested) {
       this.finish(record, 'cancelled');
       for (const w of active.cancelWaiters) w('cancelled');
       return;
     }
-    const why = active.stalled ? stallReason(this.config.STALL_TIMEOUT_MS) : 'crashed';
     if (record.attempts >= MAX_ATTEMPTS) {
       record.error = workerDeathMessage(why, true);
       this.finish(record, 'failed');
@@ -397,17 +352,6 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     delete record.startedAt;
     this.store.update(record, { resumeFirst: true });
     this.lines.pushFront({ ...active.entry, avoidDevice: slot.device });
-  }
-
-  private checkStalls(): void {
-    const now = Date.now();
-    for (const slot of this.slots) {
-      const active = slot.current;
-      if (!active || active.stalled || now - active.lastProgressAt <= this.config.STALL_TIMEOUT_MS) continue;
-      active.stalled = true;
-      jobLogger(active.entry.id, { device: slot.device }).warn('job stalled; killing its worker');
-      void slot.handle.kill();
-    }
   }
 
   // ---- dispatch ---------------------------------------------------------------------------
@@ -424,7 +368,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   }
 
   private isIdle(slot: Slot): boolean {
-    return slot.ready && slot.handle.isAlive && !slot.current;
+    return slot.runner.isReady && !slot.current;
   }
 
   /** An idle device that already holds the model, else the least loaded; avoid a device that just failed the job. */
@@ -432,14 +376,13 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     const idle = this.slots.filter((s) => this.isIdle(s));
     const preferred = idle.filter((s) => s.device !== entry.avoidDevice);
     const pool = preferred.length > 0 ? preferred : idle;
-    const warm = pool.filter((s) => s.loadedModels.includes(entry.record.model));
+    const warm = pool.filter((s) => s.runner.loadedModels.includes(entry.record.model));
     const candidates = warm.length > 0 ? warm : pool;
-    return candidates.reduce((a, b) =>
-      b.loadedModels.length < a.loadedModels.length ||
-      (b.loadedModels.length === a.loadedModels.length && b.lastBusyAt < a.lastBusyAt)
-        ? b
-        : a,
-    );
+    return candidates.reduce((a, b) => {
+      const loadedA = a.runner.loadedModels.length;
+      const loadedB = b.runner.loadedModels.length;
+      return loadedB < loadedA || (loadedB === loadedA && b.lastBusyAt < a.lastBusyAt) ? b : a;
+    });
   }
 
   private startOn(slot: Slot, entry: Entry): void {
@@ -450,10 +393,11 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     record.device = slot.device;
     record.attempts += 1;
     this.store.update(record);
-    slot.current = { entry, startedAt: now, lastProgressAt: now, cancelRequested: false, stalled: false, cancelWaiters: [] };
+    const active: Active = { entry, startedAt: now, cancelRequested: false, cancelWaiters: [] };
+    slot.current = active;
     this.lastPublished.delete(record.id);
     this.metrics.waitSeconds.observe({ device: slot.device }, (now - record.createdAt) / 1000);
-    slot.handle.run({
+    const job = {
       id: record.id,
       kind: record.kind,
       model: record.model,
@@ -461,7 +405,14 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       initImagePath: record.initImagePath,
       upscaleFactor: record.upscaleFactor,
       outputDir: this.files.outputDir(record.id),
-    });
+    };
+    const onProgress = (p: { step: number; totalSteps: number; preview?: PreviewImage }) => {
+      if (slot.current === active) this.events.emit('progress', record, { step: p.step, totalSteps: p.totalSteps, preview: p.preview });
+    };
+    slot.runner.run(job, onProgress).then(
+      (done) => this.onOutcome(slot, active, { done }),
+      (error: unknown) => this.onOutcome(slot, active, { error }),
+    );
     jobLogger(record.id, { device: slot.device, attempt: record.attempts }).info('job started');
     this.events.emit('started', record);
   }
