@@ -7,6 +7,7 @@ import type { JobQueue } from './types.js';
 
 export { LocalJobQueue, type QueueConfig, type QueueOptions, type WorkerInfo } from './local-queue.js';
 export { RedisJobQueue, type RedisQueueConfig, type RedisQueueOptions } from './redis-queue.js';
+export { JobBook, type JobBookOptions } from './job-book.js';
 export * from './types.js';
 
 /** What createJobQueue returns: the bot's API plus what /healthz, /metrics and tests use. */
@@ -19,7 +20,11 @@ export interface ManagedJobQueue extends JobQueue, ObservableQueue {
 
 export type JobQueueConfig = QueueConfig & Partial<Omit<RedisQueueConfig, keyof QueueConfig>> & { QUEUE_BACKEND?: 'local' | 'redis' };
 
-/** The local backend (worker processes here), or with QUEUE_BACKEND=redis the BullMQ producer. */
+/**
+ * The local backend (worker processes here), or with QUEUE_BACKEND=redis the BullMQ producer.
+ * It keeps its jobs in `opts.book` (the process's one job book), or opens a book of its own on
+ * DATA_DIR and closes it with the queue.
+ */
 export function createJobQueue(config: JobQueueConfig, opts: QueueOptions & RedisQueueOptions = {}): ManagedJobQueue {
   if (config.QUEUE_BACKEND === 'redis') {
     return new RedisJobQueue(

@@ -1,20 +1,15 @@
 // The local backend: one worker child process per device, fed by a fair dispatcher in this
 // process, with every job state change written to SQLite first so a restart loses nothing.
 import { announceOutcome, learnSpeed, newJobRecord, publishPositions } from './job-lifecycle.js';
-import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
-import type { Registry } from 'prom-client';
 import { jobLogger, logger } from '../log.js';
 import { InputError } from '../diffusion/errors.js';
 import type { PreviewImage } from '../diffusion/types.js';
 import type { AppConfig } from '../config/env.js';
-import { openDatabase, type Db } from '../store/db.js';
-import { FileStore } from '../store/files.js';
-import { JobStore } from '../store/jobs.js';
-import { StepStatsStore } from '../store/step-stats.js';
-import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
+import type { QueueMetrics } from '../metrics/queue-metrics.js';
 import type { ObservableQueue } from '../metrics/server.js';
-import { Estimator, projectPositions } from './estimates.js';
+import { projectPositions } from './estimates.js';
+import { BookedQueue, type JobBook } from './job-book.js';
 import { FairLines, type Waiting } from './fair-lines.js';
 import { listModelFolders, resolveModelName } from './model-names.js';
 import { DeviceRunner, JobFailedError, WorkerDiedError, type DoneMessage } from './device-runner.js';
@@ -26,7 +21,6 @@ import {
   type JobRecord,
   type JobSpec,
   type LocalCapacity,
-  type QueueEvents,
   type QueuePosition,
 } from './types.js';
 
@@ -47,7 +41,9 @@ export type QueueConfig = Pick<
 export interface QueueOptions {
   /** Pipelines kept loaded per device when no memory budget is set (default 2). */
   maxLoadedModels?: number;
-  /** Metrics to record into (default: a fresh registry with Node's default metrics). */
+  /** The process's job book (default: one of its own on DATA_DIR, closed with the queue). */
+  book?: JobBook;
+  /** Metrics of the book it opens when given none (default: a fresh registry with Node's default metrics). */
   metrics?: QueueMetrics;
   /** How long a cancelled running job may take to stop before its worker is killed. */
   cancelGraceMs?: number;
@@ -89,14 +85,7 @@ export interface WorkerInfo {
   loadedModels: string[];
 }
 
-export class LocalJobQueue implements JobQueue, ObservableQueue {
-  private readonly db: Db;
-  private readonly store: JobStore;
-  private readonly stats: StepStatsStore;
-  private readonly files: FileStore;
-  private readonly estimator: Estimator;
-  private readonly metrics: QueueMetrics;
-  private readonly events = new EventEmitter();
+export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQueue {
   private readonly lines = new FairLines<Entry>();
   private readonly unfinished = new Map<string, JobRecord>();
   private readonly slots: Slot[];
@@ -112,20 +101,15 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     private readonly config: QueueConfig,
     opts: QueueOptions = {},
   ) {
-    this.db = openDatabase(config.DATA_DIR);
-    this.store = new JobStore(this.db);
-    this.stats = new StepStatsStore(this.db);
-    this.files = new FileStore(config.DATA_DIR);
-    this.estimator = new Estimator(this.stats.all(), config.NOOP_STEP_MS);
-    this.metrics = opts.metrics ?? createQueueMetrics({ defaultMetrics: true });
+    super({ given: opts.book, dataDir: config.DATA_DIR, options: { metrics: opts.metrics, noopStepMs: config.NOOP_STEP_MS } });
+    this.book.addLive((id) => this.unfinished.get(id));
     this.modelsDir = resolve(config.MODELS_DIR);
     this.noopOnly = config.DEVICES.every((d) => d.startsWith('noop'));
     this.cancelGraceMs = opts.cancelGraceMs ?? 10_000;
-    this.events.setMaxListeners(50);
 
     this.restoreUnfinished();
-    this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS);
-    this.timers.push(setInterval(() => this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS), RETENTION_SWEEP_MS));
+    this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS);
+    this.timers.push(setInterval(() => this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS), RETENTION_SWEEP_MS));
     for (const t of this.timers) t.unref();
 
     const workerOptions = {
@@ -142,7 +126,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
           stallTimeoutMs: config.STALL_TIMEOUT_MS,
           cancelGraceMs: this.cancelGraceMs,
           onDeath: () => {
-            this.metrics.workerRestarts.inc({ device });
+            this.book.metrics.workerRestarts.inc({ device });
             this.schedulePublish();
           },
           onReady: () => this.pump(),
@@ -156,10 +140,6 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
 
   // ---- public API -------------------------------------------------------------------------
 
-  get metricsRegistry(): Registry {
-    return this.metrics.registry;
-  }
-
   async submit(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     const userId = spec.requester.userId;
@@ -171,21 +151,21 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     const { initImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
-    if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
+    if (initImage) record.initImagePath = await this.book.files.writeInput(id, initImage);
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
-    const seq = this.store.insert(record);
+    const seq = this.book.store.insert(record);
     this.unfinished.set(id, record);
     this.lines.push({ id, userId, seq, record });
     jobLogger(id, { userId, kind: spec.kind, model }).info('job queued');
     const position = this.projection().get(id)?.pos ?? { jobId: id, position: 0, etaMs: 0 };
     this.lastPublished.set(id, position);
-    this.events.emit('queued', record, position);
+    this.book.emit('queued', record, position);
     this.pump();
     return { job: record, position };
   }
 
   async cancel(jobId: string, by: { userId: string; isAdmin?: boolean }): Promise<CancelResult> {
-    const record = this.unfinished.get(jobId) ?? this.store.get(jobId);
+    const record = this.get(jobId);
     if (!record) return 'not_found';
     if (!by.isAdmin && record.requester.userId !== by.userId) return 'forbidden';
     if (!this.unfinished.has(jobId)) return 'already_finished';
@@ -206,18 +186,6 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     });
   }
 
-  get(jobId: string): JobRecord | undefined {
-    return this.unfinished.get(jobId) ?? this.store.get(jobId);
-  }
-
-  outputs(jobId: string): Promise<Buffer[]> {
-    return this.files.jobOutputs(this.get(jobId));
-  }
-
-  input(jobId: string): Promise<Buffer | undefined> {
-    return this.files.jobInput(this.get(jobId));
-  }
-
   positions(): QueuePosition[] {
     const running = this.slots
       .filter((s) => s.current)
@@ -236,21 +204,6 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     } finally {
       this.lines.remove(id);
     }
-  }
-
-  setMessage(jobId: string, messageId: string): void {
-    const record = this.get(jobId);
-    if (!record) return;
-    record.messageId = messageId;
-    this.store.update(record);
-  }
-
-  on<E extends keyof QueueEvents>(event: E, handler: QueueEvents[E]): void {
-    this.events.on(event, handler as (...args: unknown[]) => void);
-  }
-
-  off<E extends keyof QueueEvents>(event: E, handler: QueueEvents[E]): void {
-    this.events.off(event, handler as (...args: unknown[]) => void);
   }
 
   /** Usable at once: jobs wait in the lines until a worker is ready. */
@@ -290,13 +243,12 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       r.attempts = Math.max(0, r.attempts - 1);
       delete r.startedAt;
       delete r.device;
-      this.store.update(r, { resumeFirst: true });
+      this.book.store.update(r, { resumeFirst: true });
       for (const w of active.cancelWaiters) w('cancelled');
       jobLogger(r.id).info('job interrupted by shutdown; it resumes on the next start');
     }
     await Promise.all(this.slots.map((s) => s.runner.close()));
-    this.db.close();
-    this.events.removeAllListeners();
+    this.closeBook();
   }
 
   // ---- outcomes -------------------------------------------------------------------------
@@ -313,14 +265,14 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       return;
     }
     const runSeconds = (Date.now() - active.startedAt) / 1000;
-    this.metrics.runSeconds.observe({ device: slot.device, kind: record.kind }, runSeconds);
+    this.book.metrics.runSeconds.observe({ device: slot.device, kind: record.kind }, runSeconds);
     if ('done' in outcome) {
       const m = outcome.done;
       record.outputs = m.outputs;
       record.seeds = m.seeds;
       record.nsfw = m.nsfw;
       record.timings = m.timings;
-      learnSpeed(record, slot.device, this.stats, this.estimator);
+      learnSpeed(record, slot.device, this.book.stats, this.book.estimator);
       this.finish(record, 'done');
       for (const w of active.cancelWaiters) w('already_finished');
     } else if (outcome.error instanceof JobFailedError && outcome.error.aborted && active.cancelRequested) {
@@ -350,7 +302,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     jobLogger(record.id, { device: slot.device }).warn(`worker ${why}; retrying the job once`);
     record.state = 'queued';
     delete record.startedAt;
-    this.store.update(record, { resumeFirst: true });
+    this.book.store.update(record, { resumeFirst: true });
     this.lines.pushFront({ ...active.entry, avoidDevice: slot.device });
   }
 
@@ -392,11 +344,11 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     record.startedAt = now;
     record.device = slot.device;
     record.attempts += 1;
-    this.store.update(record);
+    this.book.store.update(record);
     const active: Active = { entry, startedAt: now, cancelRequested: false, cancelWaiters: [] };
     slot.current = active;
     this.lastPublished.delete(record.id);
-    this.metrics.waitSeconds.observe({ device: slot.device }, (now - record.createdAt) / 1000);
+    this.book.metrics.waitSeconds.observe({ device: slot.device }, (now - record.createdAt) / 1000);
     const job = {
       id: record.id,
       kind: record.kind,
@@ -404,27 +356,27 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       request: record.request as unknown as Record<string, unknown>,
       initImagePath: record.initImagePath,
       upscaleFactor: record.upscaleFactor,
-      outputDir: this.files.outputDir(record.id),
+      outputDir: this.book.files.outputDir(record.id),
     };
     const onProgress = (p: { step: number; totalSteps: number; preview?: PreviewImage }) => {
-      if (slot.current === active) this.events.emit('progress', record, { step: p.step, totalSteps: p.totalSteps, preview: p.preview });
+      if (slot.current === active) this.book.emit('progress', record, { step: p.step, totalSteps: p.totalSteps, preview: p.preview });
     };
     slot.runner.run(job, onProgress).then(
       (done) => this.onOutcome(slot, active, { done }),
       (error: unknown) => this.onOutcome(slot, active, { error }),
     );
     jobLogger(record.id, { device: slot.device, attempt: record.attempts }).info('job started');
-    this.events.emit('started', record);
+    this.book.emit('started', record);
   }
 
   private finish(record: JobRecord, state: 'done' | 'failed' | 'cancelled'): void {
     record.state = state;
     record.finishedAt = Date.now();
-    this.store.update(record);
+    this.book.store.update(record);
     this.unfinished.delete(record.id);
     this.lastPublished.delete(record.id);
-    this.metrics.jobsTotal.inc({ outcome: state });
-    announceOutcome((event, ...args) => this.events.emit(event, ...args), record, state);
+    this.book.metrics.jobsTotal.inc({ outcome: state });
+    announceOutcome(this.book.emit, record, state);
     this.schedulePublish();
   }
 
@@ -441,10 +393,10 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     const now = Date.now();
     const devices = this.slots.map((s) => ({
       device: s.device,
-      busyForMs: s.current ? this.estimator.runMs(s.current.entry.record, s.device) - (now - s.current.startedAt) : 0,
+      busyForMs: s.current ? this.book.estimator.runMs(s.current.entry.record, s.device) - (now - s.current.startedAt) : 0,
     }));
     const waiting = this.lines.ordered().map((e) => e.record);
-    const projected = projectPositions(waiting, devices, this.estimator);
+    const projected = projectPositions(waiting, devices, this.book.estimator);
     return new Map(projected.map((p) => [p.pos.jobId, p]));
   }
 
@@ -463,8 +415,8 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       running: this.slots.map((s) => ({ device: s.device, busy: s.current !== undefined })),
       waiting: this.lines.size,
       lastPublished: this.lastPublished,
-      events: this.events,
-      metrics: this.metrics,
+      events: this.book.emitter,
+      metrics: this.book.metrics,
     });
   }
 
@@ -472,7 +424,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
 
   /** Queued jobs line up again in their order; jobs interrupted mid-run go first. */
   private restoreUnfinished(): void {
-    for (const { record, seq, resumeFirst } of this.store.unfinished()) {
+    for (const { record, seq, resumeFirst } of this.book.store.unfinished()) {
       // Imagen jobs are run in the bot process by ProviderQueue, not on a device.
       if (record.provider === 'imagen') continue;
       if (record.state === 'running') {
@@ -480,7 +432,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
         record.state = 'queued';
         record.attempts = Math.max(0, record.attempts - 1);
         delete record.startedAt;
-        this.store.update(record, { resumeFirst: true });
+        this.book.store.update(record, { resumeFirst: true });
       }
       this.unfinished.set(record.id, record);
       const entry: Entry = { id: record.id, userId: record.requester.userId, seq, record };

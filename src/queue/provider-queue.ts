@@ -9,11 +9,11 @@ import type { Registry } from 'prom-client';
 import { InputError } from '../diffusion/errors.js';
 import { jobLogger, logger } from '../log.js';
 import { ImagenRunner, type RunnerProvider } from '../providers/imagen-runner.js';
-import { openDatabase, type Db } from '../store/db.js';
-import { FileStore } from '../store/files.js';
-import { JobStore } from '../store/jobs.js';
+import type { FileStore } from '../store/files.js';
+import type { JobStore } from '../store/jobs.js';
 import { assertWithinCaps, type Caps } from './admission.js';
 import type { ManagedJobQueue } from './index.js';
+import { JobBook } from './job-book.js';
 import type {
   CancelResult,
   CapacityProbe,
@@ -32,6 +32,8 @@ export interface ImagenProviderLike extends RunnerProvider {
 
 export interface ProviderQueueOptions {
   dataDir: string;
+  /** The process's job book (default: one of its own on dataDir, closed with this queue). */
+  book?: JobBook;
   /** Draws provider-'imagen' jobs (an unconfigured one fails them with a message saying so). */
   imagen: ImagenProviderLike;
   /** Imagen calls in flight at once. */
@@ -48,7 +50,7 @@ export type LocalFailureHandler = (job: JobRecord, error: string) => boolean;
 const EVENTS = ['queued', 'position', 'started', 'progress', 'done', 'failed', 'cancelled'] as const;
 
 export class ProviderQueue implements ManagedJobQueue {
-  private readonly db: Db;
+  private readonly book: JobBook;
   private readonly store: JobStore;
   private readonly files: FileStore;
   private readonly runner: ImagenRunner;
@@ -60,9 +62,9 @@ export class ProviderQueue implements ManagedJobQueue {
     private readonly inner: ManagedJobQueue,
     private readonly opts: ProviderQueueOptions,
   ) {
-    this.db = openDatabase(opts.dataDir);
-    this.store = new JobStore(this.db);
-    this.files = new FileStore(opts.dataDir);
+    this.book = opts.book ?? new JobBook(opts.dataDir);
+    this.store = this.book.store;
+    this.files = this.book.files;
     this.events.setMaxListeners(50);
     this.runner = new ImagenRunner({
       provider: opts.imagen,
@@ -181,7 +183,7 @@ export class ProviderQueue implements ManagedJobQueue {
     if (this.closed) return;
     this.closed = true;
     await this.runner.close();
-    this.db.close();
+    if (!this.opts.book) this.book.close();
     await this.inner.close();
     this.events.removeAllListeners();
   }

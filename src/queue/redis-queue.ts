@@ -4,21 +4,16 @@
 // job; Redis is the transport. Fairness uses BullMQ priorities (a user's k-th waiting job
 // competes with everyone else's k-th); the caps are the bot's own admission check, as BullMQ has none.
 import { announceOutcome, learnSpeed, newJobRecord, publishPositions } from './job-lifecycle.js';
-import { EventEmitter } from 'node:events';
 import { QueueEventsProducer, type Job, type QueueEvents } from 'bullmq';
-import type { Registry } from 'prom-client';
 import type { AppConfig } from '../config/env.js';
 import { InputError } from '../diffusion/errors.js';
 import { jobLogger, logger } from '../log.js';
-import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
+import type { QueueMetrics } from '../metrics/queue-metrics.js';
 import type { ObservableQueue } from '../metrics/server.js';
-import { openDatabase, type Db } from '../store/db.js';
 import { ownsOrphansOf, shardOfThisProcess, shardOwner, type ShardIdentity } from '../sharding.js';
-import { FileStore } from '../store/files.js';
-import { JobStore } from '../store/jobs.js';
-import { StepStatsStore } from '../store/step-stats.js';
 import { assertWithinCaps } from './admission.js';
-import { Estimator, projectPositions } from './estimates.js';
+import { projectPositions } from './estimates.js';
+import { BookedQueue, type JobBook } from './job-book.js';
 import type { QueueConfig } from './local-queue.js';
 import { resolveModelName } from './model-names.js';
 import { redisConnector, type RedisClient, type RedisConnector } from './redis-connection.js';
@@ -40,11 +35,14 @@ import {
   type Heartbeat,
   type RedisJobData,
 } from './redis-protocol.js';
-import type { CancelResult, CapacityProbe, JobQueue, JobRecord, JobSpec, LocalCapacity, QueueEvents as Events, QueuePosition } from './types.js';
+import type { CancelResult, CapacityProbe, JobQueue, JobRecord, JobSpec, LocalCapacity, QueuePosition } from './types.js';
 
 export type RedisQueueConfig = QueueConfig & Pick<AppConfig, 'REDIS_URL' | 'REDIS_QUEUE' | 'REDIS_PREFIX' | 'QUEUE_OWNER'>;
 
 export interface RedisQueueOptions {
+  /** The process's job book (default: one of its own on DATA_DIR, closed with the queue). */
+  book?: JobBook;
+  /** Metrics of the book it opens when given none. */
   metrics?: QueueMetrics;
   /** How long cancel() waits for a running job to stop before recording it as cancelled anyway. */
   cancelGraceMs?: number;
@@ -59,14 +57,7 @@ const QUEUE_UNAVAILABLE = 'The job queue (Redis) is unavailable right now; try a
 
 type Finished = 'done' | 'failed' | 'cancelled';
 
-export class RedisJobQueue implements JobQueue, ObservableQueue {
-  private readonly db: Db;
-  private readonly store: JobStore;
-  private readonly stats: StepStatsStore;
-  private readonly files: FileStore;
-  private readonly estimator: Estimator;
-  private readonly metrics: QueueMetrics;
-  private readonly events = new EventEmitter();
+export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQueue {
   /** Which bot process reports a job (QUEUE_OWNER); ProviderQueue stores its Imagen jobs under it too. */
   readonly owner: string;
   /** Unfinished jobs this process submitted (or restored): only these are reported. */
@@ -101,28 +92,19 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     private readonly opts: RedisQueueOptions = {},
   ) {
     if (!config.REDIS_URL) throw new Error('QUEUE_BACKEND=redis needs REDIS_URL (e.g. redis://localhost:6379).');
-    this.db = openDatabase(config.DATA_DIR);
-    this.store = new JobStore(this.db);
-    this.stats = new StepStatsStore(this.db);
-    this.files = new FileStore(config.DATA_DIR);
-    this.estimator = new Estimator(this.stats.all(), config.NOOP_STEP_MS);
-    this.metrics = opts.metrics ?? createQueueMetrics({ defaultMetrics: true });
+    super({ given: opts.book, dataDir: config.DATA_DIR, options: { metrics: opts.metrics, noopStepMs: config.NOOP_STEP_MS } });
+    this.book.addLive((id) => this.tracked.get(id));
     const shard = shardOfThisProcess();
     this.owner = config.QUEUE_OWNER ?? (shard ? shardOwner(shard) : 'bot');
-    this.events.setMaxListeners(50);
     this.adoptOrphans(shard, config.QUEUE_OWNER !== undefined);
     // Imagen jobs never go to Redis: ProviderQueue runs them in this process.
-    for (const { record } of this.store.unfinished(this.owner)) if (record.provider !== 'imagen') this.tracked.set(record.id, record);
-    this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS);
+    for (const { record } of this.book.store.unfinished(this.owner)) if (record.provider !== 'imagen') this.tracked.set(record.id, record);
+    this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS);
     this.ready = this.init(config.REDIS_URL);
     this.ready.catch((err: unknown) => logger.error({ err }, 'redis queue failed to start'));
   }
 
   // ---- public API -------------------------------------------------------------------------
-
-  get metricsRegistry(): Registry {
-    return this.metrics.registry;
-  }
 
   /** Resolves once connected to Redis and caught up with jobs left from the last run. */
   whenReady(): Promise<void> {
@@ -137,7 +119,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   }
 
   async cancel(jobId: string, by: { userId: string; isAdmin?: boolean }): Promise<CancelResult> {
-    const record = this.tracked.get(jobId) ?? this.store.get(jobId);
+    const record = this.get(jobId);
     if (!record) return 'not_found';
     if (!by.isAdmin && record.requester.userId !== by.userId) return 'forbidden';
     if (record.state !== 'queued' && record.state !== 'running') return 'already_finished';
@@ -174,25 +156,13 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     });
   }
 
-  get(jobId: string): JobRecord | undefined {
-    return this.tracked.get(jobId) ?? this.store.get(jobId);
-  }
-
-  outputs(jobId: string): Promise<Buffer[]> {
-    return this.files.jobOutputs(this.get(jobId));
-  }
-
-  input(jobId: string): Promise<Buffer | undefined> {
-    return this.files.jobInput(this.get(jobId));
-  }
-
   /** Live worker devices whose host has the job's model, and when one would start it behind the waiting line as last refreshed. */
   localCapacity(job: CapacityProbe): LocalCapacity {
     // As the hosts decide: upscales need no model, simulated (noop) devices run any name.
     const able = this.devices.filter((d) => job.kind === 'upscale' || d.models.includes(job.model) || /(^|\/)noop:/.test(d.device));
     if (able.length === 0) return { devices: 0, etaMs: 0 };
     const probe = { id: '#capacity-probe', kind: job.kind, model: job.model, request: job.request };
-    const projected = projectPositions([...this.lastLoad.waiting, probe], this.lastLoad.loads, this.estimator);
+    const projected = projectPositions([...this.lastLoad.waiting, probe], this.lastLoad.loads, this.book.estimator);
     return { devices: able.length, etaMs: projected.at(-1)?.pos.etaMs ?? 0 };
   }
 
@@ -202,21 +172,6 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       .filter((r) => r.state === 'running')
       .map((r) => ({ jobId: r.id, position: 0, etaMs: 0, ...(r.device ? { device: r.device } : {}) }));
     return [...running, ...this.snapshot];
-  }
-
-  setMessage(jobId: string, messageId: string): void {
-    const record = this.get(jobId);
-    if (!record) return;
-    record.messageId = messageId;
-    this.store.update(record);
-  }
-
-  on<E extends keyof Events>(event: E, handler: Events[E]): void {
-    this.events.on(event, handler as (...args: unknown[]) => void);
-  }
-
-  off<E extends keyof Events>(event: E, handler: Events[E]): void {
-    this.events.off(event, handler as (...args: unknown[]) => void);
   }
 
   /** Devices of live worker hosts, from their heartbeats. */
@@ -252,8 +207,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     await this.submitting;
     await Promise.allSettled([this.lanes?.close(), this.producer?.close()]);
     await this.connector?.closeAll();
-    this.db.close();
-    this.events.removeAllListeners();
+    this.closeBook();
   }
 
   // ---- start-up -----------------------------------------------------------------------------
@@ -263,8 +217,8 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
    * or sharding was turned on or off), so exactly one process reports each of them.
    */
   private adoptOrphans(shard: ShardIdentity | undefined, customOwner: boolean): void {
-    const rows = this.db.prepare(`SELECT DISTINCT owner FROM jobs WHERE state IN ('queued', 'running')`).all() as { owner: string }[];
-    const adopt = this.db.prepare(`UPDATE jobs SET owner = ? WHERE owner = ? AND state IN ('queued', 'running')`);
+    const rows = this.book.db.prepare(`SELECT DISTINCT owner FROM jobs WHERE state IN ('queued', 'running')`).all() as { owner: string }[];
+    const adopt = this.book.db.prepare(`UPDATE jobs SET owner = ? WHERE owner = ? AND state IN ('queued', 'running')`);
     for (const { owner } of rows) {
       if (owner === this.owner || !ownsOrphansOf(owner, shard, customOwner)) continue;
       const { changes } = adopt.run(this.owner, owner);
@@ -333,7 +287,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
         jobLogger(record.id).warn('job missing from Redis; queueing it again');
         record.state = 'queued';
         delete record.startedAt;
-        this.store.update(record);
+        this.book.store.update(record);
         await this.enqueue(record, 1);
         continue;
       }
@@ -368,8 +322,8 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     const { initImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
-    if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
-    this.store.insert(record, this.owner);
+    if (initImage) record.initImagePath = await this.book.files.writeInput(id, initImage);
+    this.book.store.insert(record, this.owner);
     // Before the add: the job's events may arrive before enqueue() returns.
     let open = () => {};
     const gate = new Promise<void>((resolve) => (open = resolve));
@@ -385,14 +339,14 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       record.state = 'failed';
       record.error = QUEUE_UNAVAILABLE;
       record.finishedAt = Date.now();
-      this.store.update(record);
+      this.book.store.update(record);
       throw new Error(QUEUE_UNAVAILABLE, { cause: err });
     }
     jobLogger(id, { userId, kind: spec.kind, model, priority }).info('job queued');
     const positions = await this.refresh().catch(() => new Map<string, QueuePosition>());
     const position = positions.get(id) ?? { jobId: id, position: waiting.length + 1, etaMs: 0 };
     this.lastPublished.set(id, position);
-    this.events.emit('queued', record, position);
+    this.book.emit('queued', record, position);
     // Events that came meanwhile run after this returns, so callers can subscribe first.
     setImmediate(() => {
       this.announcing.delete(id);
@@ -416,7 +370,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   }
 
   private async enqueue(record: JobRecord, priority: number, initImage?: Uint8Array): Promise<void> {
-    const image = initImage ?? (record.initImagePath ? await this.files.read(record.initImagePath) : undefined);
+    const image = initImage ?? (record.initImagePath ? await this.book.files.read(record.initImagePath) : undefined);
     const data: RedisJobData = {
       id: record.id,
       kind: record.kind,
@@ -482,16 +436,16 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       record.startedAt = now;
       record.device = p.device;
       record.attempts = p.attempt;
-      this.store.update(record);
+      this.book.store.update(record);
       this.lastPublished.delete(jobId);
-      this.metrics.waitSeconds.observe({ device: p.device }, (now - record.createdAt) / 1000);
+      this.book.metrics.waitSeconds.observe({ device: p.device }, (now - record.createdAt) / 1000);
       jobLogger(jobId, { device: p.device, attempt: p.attempt }).info('job started');
-      this.events.emit('started', record);
+      this.book.emit('started', record);
       this.scheduleRefresh();
     }
     if (p.step > 0) {
       const preview = p.preview && { width: p.preview.width, height: p.preview.height, rgb: new Uint8Array(Buffer.from(p.preview.rgb, 'base64')) };
-      this.events.emit('progress', record, { step: p.step, totalSteps: p.totalSteps, preview });
+      this.book.emit('progress', record, { step: p.step, totalSteps: p.totalSteps, preview });
     }
   }
 
@@ -507,13 +461,13 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
         return;
       }
       const result = parsed.data;
-      record.outputs = await this.files.writeOutputs(jobId, result.images.map((b) => Buffer.from(b, 'base64')));
+      record.outputs = await this.book.files.writeOutputs(jobId, result.images.map((b) => Buffer.from(b, 'base64')));
       record.seeds = result.seeds;
       record.nsfw = result.nsfw;
       record.timings = result.timings;
       record.device = result.device;
-      if (record.startedAt) this.metrics.runSeconds.observe({ device: result.device, kind: record.kind }, (Date.now() - record.startedAt) / 1000);
-      learnSpeed(record, result.device, this.stats, this.estimator);
+      if (record.startedAt) this.book.metrics.runSeconds.observe({ device: result.device, kind: record.kind }, (Date.now() - record.startedAt) / 1000);
+      learnSpeed(record, result.device, this.book.stats, this.book.estimator);
       this.finish(record, 'done');
     } finally {
       this.settling.delete(jobId);
@@ -538,7 +492,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     if (!record || record.state !== 'running') return;
     record.state = 'queued';
     delete record.startedAt;
-    this.store.update(record);
+    this.book.store.update(record);
     jobLogger(jobId).info('job back in the queue');
   }
 
@@ -555,11 +509,11 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     if (!this.tracked.has(record.id)) return;
     record.state = state;
     record.finishedAt = Date.now();
-    this.store.update(record);
+    this.book.store.update(record);
     this.tracked.delete(record.id);
     this.lastPublished.delete(record.id);
-    this.metrics.jobsTotal.inc({ outcome: state });
-    announceOutcome((event, ...args) => this.events.emit(event, ...args), record, state);
+    this.book.metrics.jobsTotal.inc({ outcome: state });
+    announceOutcome(this.book.emit, record, state);
     for (const w of this.finishWaiters.get(record.id) ?? []) w(state);
     this.finishWaiters.delete(record.id);
     if (removeFromRedis && this.lanes) void this.lanes.find(record).then((found) => found?.lane.queue.remove(record.id)).catch(() => 0);
@@ -574,7 +528,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     }
     record.state = state;
     record.finishedAt = Date.now();
-    this.store.update(record);
+    this.book.store.update(record);
   }
 
   private onFinished(jobId: string, fn: (state: Finished) => void): void {
@@ -631,18 +585,18 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     const activeById = new Map(active.map((j) => [String(j.id), j]));
     const loads = this.devices.map((d) => {
       const job = d.jobId ? activeById.get(d.jobId) : undefined;
-      const busyForMs = job && d.startedAt ? this.estimator.runMs(describe(job), d.device) - (now - d.startedAt) : 0;
+      const busyForMs = job && d.startedAt ? this.book.estimator.runMs(describe(job), d.device) - (now - d.startedAt) : 0;
       return { device: d.device, busyForMs };
     });
-    const projected = projectPositions(waiting.map(describe), loads, this.estimator);
+    const projected = projectPositions(waiting.map(describe), loads, this.book.estimator);
     this.lastLoad = { waiting: waiting.map(describe), loads };
     this.snapshot = projected.map((p) => (p.device ? { ...p.pos, device: p.device } : p.pos));
     publishPositions(projected, {
       running: this.devices.map((d) => ({ device: d.device, busy: Boolean(d.jobId) })),
       waiting: waiting.length,
       lastPublished: this.lastPublished,
-      events: this.events,
-      metrics: this.metrics,
+      events: this.book.emitter,
+      metrics: this.book.metrics,
       skip: (jobId) => !this.tracked.has(jobId) || this.announcing.has(jobId),
     });
     // Connection errors clear this; a successful round trip sets it again (for /healthz).
