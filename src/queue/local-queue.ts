@@ -4,6 +4,7 @@ import { announceOutcome, learnSpeed, newJobRecord, publishPositions } from './j
 import { resolve } from 'node:path';
 import { jobLogger, logger } from '../log.js';
 import { InputError } from '../diffusion/errors.js';
+import { STORAGE_FULL_MESSAGE } from '../store/storage-errors.js';
 import type { PreviewImage } from '../diffusion/types.js';
 import type { AppConfig } from '../config/env.js';
 import type { QueueMetrics } from '../metrics/queue-metrics.js';
@@ -108,8 +109,9 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
     this.cancelGraceMs = opts.cancelGraceMs ?? 10_000;
 
     this.restoreUnfinished();
-    this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS);
-    this.timers.push(setInterval(() => this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS), RETENTION_SWEEP_MS));
+    const sweep = () => this.book.tryWrite('retention sweep', () => this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS));
+    sweep();
+    this.timers.push(setInterval(sweep, RETENTION_SWEEP_MS));
     for (const t of this.timers) t.unref();
 
     const workerOptions = {
@@ -151,9 +153,15 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
     const { initImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
-    if (initImage) record.initImagePath = await this.book.files.writeInput(id, initImage);
+    if (initImage) {
+      try {
+        record.initImagePath = await this.book.files.writeInput(id, initImage);
+      } catch (err) {
+        throw this.book.storageFailure('input image', err, id);
+      }
+    }
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
-    const seq = this.book.store.insert(record);
+    const seq = this.book.must('job insert', () => this.book.store.insert(record));
     this.unfinished.set(id, record);
     this.lines.push({ id, userId, seq, record });
     jobLogger(id, { userId, kind: spec.kind, model }).info('job queued');
@@ -243,7 +251,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
       r.attempts = Math.max(0, r.attempts - 1);
       delete r.startedAt;
       delete r.device;
-      this.book.store.update(r, { resumeFirst: true });
+      this.book.save(r, { resumeFirst: true });
       for (const w of active.cancelWaiters) w('cancelled');
       jobLogger(r.id).info('job interrupted by shutdown; it resumes on the next start');
     }
@@ -272,7 +280,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
       record.seeds = m.seeds;
       record.nsfw = m.nsfw;
       record.timings = m.timings;
-      learnSpeed(record, slot.device, this.book.stats, this.book.estimator);
+      this.book.tryWrite('step statistics', () => learnSpeed(record, slot.device, this.book.stats, this.book.estimator));
       this.finish(record, 'done');
       for (const w of active.cancelWaiters) w('already_finished');
     } else if (outcome.error instanceof JobFailedError && outcome.error.aborted && active.cancelRequested) {
@@ -302,7 +310,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
     jobLogger(record.id, { device: slot.device }).warn(`worker ${why}; retrying the job once`);
     record.state = 'queued';
     delete record.startedAt;
-    this.book.store.update(record, { resumeFirst: true });
+    this.book.save(record, { resumeFirst: true });
     this.lines.pushFront({ ...active.entry, avoidDevice: slot.device });
   }
 
@@ -344,7 +352,12 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
     record.startedAt = now;
     record.device = slot.device;
     record.attempts += 1;
-    this.book.store.update(record);
+    if (!this.book.save(record)) {
+      // Not started: a job whose state cannot be kept is not run (save() logged why).
+      record.error = STORAGE_FULL_MESSAGE;
+      this.finish(record, 'failed');
+      return;
+    }
     const active: Active = { entry, startedAt: now, cancelRequested: false, cancelWaiters: [] };
     slot.current = active;
     this.lastPublished.delete(record.id);
@@ -369,10 +382,8 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
     this.book.emit('started', record);
   }
 
-  private finish(record: JobRecord, state: 'done' | 'failed' | 'cancelled'): void {
-    record.state = state;
-    record.finishedAt = Date.now();
-    this.book.store.update(record);
+  private finish(record: JobRecord, wanted: 'done' | 'failed' | 'cancelled'): void {
+    const state = this.book.settle(record, wanted);
     this.unfinished.delete(record.id);
     this.lastPublished.delete(record.id);
     this.book.metrics.jobsTotal.inc({ outcome: state });
@@ -432,7 +443,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
         record.state = 'queued';
         record.attempts = Math.max(0, record.attempts - 1);
         delete record.startedAt;
-        this.book.store.update(record, { resumeFirst: true });
+        this.book.save(record, { resumeFirst: true });
       }
       this.unfinished.set(record.id, record);
       const entry: Entry = { id: record.id, userId: record.requester.userId, seq, record };

@@ -13,6 +13,7 @@ import type { ObservableQueue } from '../metrics/server.js';
 import { ownsOrphansOf, shardOfThisProcess, shardOwner, type ShardIdentity } from '../sharding.js';
 import { assertWithinCaps } from './admission.js';
 import { projectPositions } from './estimates.js';
+import { STORAGE_FULL_MESSAGE, StorageFullError } from '../store/storage-errors.js';
 import { BookedQueue, type JobBook } from './job-book.js';
 import type { QueueConfig } from './local-queue.js';
 import { resolveModelName } from './model-names.js';
@@ -99,7 +100,7 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
     this.adoptOrphans(shard, config.QUEUE_OWNER !== undefined);
     // Imagen jobs never go to Redis: ProviderQueue runs them in this process.
     for (const { record } of this.book.store.unfinished(this.owner)) if (record.provider !== 'imagen') this.tracked.set(record.id, record);
-    this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS);
+    this.book.tryWrite('retention sweep', () => this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS));
     this.ready = this.init(config.REDIS_URL);
     this.ready.catch((err: unknown) => logger.error({ err }, 'redis queue failed to start'));
   }
@@ -287,7 +288,7 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
         jobLogger(record.id).warn('job missing from Redis; queueing it again');
         record.state = 'queued';
         delete record.startedAt;
-        this.book.store.update(record);
+        this.book.save(record);
         await this.enqueue(record, 1);
         continue;
       }
@@ -322,8 +323,14 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
     const { initImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
-    if (initImage) record.initImagePath = await this.book.files.writeInput(id, initImage);
-    this.book.store.insert(record, this.owner);
+    if (initImage) {
+      try {
+        record.initImagePath = await this.book.files.writeInput(id, initImage);
+      } catch (err) {
+        throw this.book.storageFailure('input image', err, id);
+      }
+    }
+    this.book.must('job insert', () => this.book.store.insert(record, this.owner));
     // Before the add: the job's events may arrive before enqueue() returns.
     let open = () => {};
     const gate = new Promise<void>((resolve) => (open = resolve));
@@ -339,7 +346,7 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
       record.state = 'failed';
       record.error = QUEUE_UNAVAILABLE;
       record.finishedAt = Date.now();
-      this.book.store.update(record);
+      this.book.save(record);
       throw new Error(QUEUE_UNAVAILABLE, { cause: err });
     }
     jobLogger(id, { userId, kind: spec.kind, model, priority }).info('job queued');
@@ -436,7 +443,7 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
       record.startedAt = now;
       record.device = p.device;
       record.attempts = p.attempt;
-      this.book.store.update(record);
+      this.book.save(record);
       this.lastPublished.delete(jobId);
       this.book.metrics.waitSeconds.observe({ device: p.device }, (now - record.createdAt) / 1000);
       jobLogger(jobId, { device: p.device, attempt: p.attempt }).info('job started');
@@ -461,13 +468,20 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
         return;
       }
       const result = parsed.data;
-      record.outputs = await this.book.files.writeOutputs(jobId, result.images.map((b) => Buffer.from(b, 'base64')));
+      try {
+        record.outputs = await this.book.files.writeOutputs(jobId, result.images.map((b) => Buffer.from(b, 'base64')));
+      } catch (err) {
+        if (!(this.book.storageFailure('job images', err, jobId) instanceof StorageFullError)) throw err;
+        record.error = STORAGE_FULL_MESSAGE;
+        this.finish(record, 'failed');
+        return;
+      }
       record.seeds = result.seeds;
       record.nsfw = result.nsfw;
       record.timings = result.timings;
       record.device = result.device;
       if (record.startedAt) this.book.metrics.runSeconds.observe({ device: result.device, kind: record.kind }, (Date.now() - record.startedAt) / 1000);
-      learnSpeed(record, result.device, this.book.stats, this.book.estimator);
+      this.book.tryWrite('step statistics', () => learnSpeed(record, result.device, this.book.stats, this.book.estimator));
       this.finish(record, 'done');
     } finally {
       this.settling.delete(jobId);
@@ -492,7 +506,7 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
     if (!record || record.state !== 'running') return;
     record.state = 'queued';
     delete record.startedAt;
-    this.book.store.update(record);
+    this.book.save(record);
     jobLogger(jobId).info('job back in the queue');
   }
 
@@ -505,11 +519,9 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
 
   // ---- bookkeeping --------------------------------------------------------------------------
 
-  private finish(record: JobRecord, state: Finished, removeFromRedis = true): void {
+  private finish(record: JobRecord, wanted: Finished, removeFromRedis = true): void {
     if (!this.tracked.has(record.id)) return;
-    record.state = state;
-    record.finishedAt = Date.now();
-    this.book.store.update(record);
+    const state = this.book.settle(record, wanted);
     this.tracked.delete(record.id);
     this.lastPublished.delete(record.id);
     this.book.metrics.jobsTotal.inc({ outcome: state });
@@ -526,9 +538,7 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
       this.finish(record, state, false);
       return;
     }
-    record.state = state;
-    record.finishedAt = Date.now();
-    this.book.store.update(record);
+    this.book.settle(record, state);
   }
 
   private onFinished(jobId: string, fn: (state: Finished) => void): void {

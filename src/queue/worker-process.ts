@@ -3,6 +3,7 @@
 import PQueue from 'p-queue';
 import { logger } from '../log.js';
 import { isUserFacingError } from '../diffusion/errors.js';
+import { isStorageError, STORAGE_FULL_MESSAGE } from '../store/storage-errors.js';
 import { DiffusionEngine, NoopEngine, type Engine } from './engines.js';
 import { fromWorkerSchema, toWorkerSchema, workerOptionsSchema, type FromWorker, type RunJob } from './ipc.js';
 
@@ -19,6 +20,8 @@ function send(msg: FromWorker): void {
 
 function messageOf(err: unknown): string {
   if (isUserFacingError(err)) return err.message;
+  // Writing the images failed for lack of space: say so, without the file's path.
+  if (isStorageError(err)) return STORAGE_FULL_MESSAGE;
   const text = err instanceof Error ? err.message : String(err);
   return `Generation failed: ${text.split('\n')[0]}`;
 }
