@@ -5,7 +5,7 @@
 // died rejects with WorkerDiedError.
 import { logger } from '../log.js';
 import { stallReason } from './admission.js';
-import type { FromWorker, RunJob, WorkerOptions } from './ipc.js';
+import { describeIssues, runJobSchema, type FromWorker, type RunJob, type WorkerOptions } from './ipc.js';
 import { WorkerHandle } from './worker-handle.js';
 
 export type DoneMessage = Extract<FromWorker, { type: 'done' }>;
@@ -122,6 +122,9 @@ export class DeviceRunner {
   run(job: RunJob, onProgress: (p: ProgressMessage) => void): Promise<DoneMessage> {
     if (this.current) return Promise.reject(new Error(`device ${this.device} is busy`));
     if (this.closed) return Promise.reject(new WorkerDiedError('was shut down'));
+    // The worker would refuse it (it checks too): fail the job here with the reason instead.
+    const checked = runJobSchema.safeParse(job);
+    if (!checked.success) return Promise.reject(new JobFailedError(describeIssues(checked.error), false, false));
     if (!this.isReady) return this.whenReady().then(() => this.run(job, onProgress));
     return new Promise<DoneMessage>((resolve, reject) => {
       this.current = { job, onProgress, resolve, reject, lastProgressAt: Date.now(), stalled: false, cancelled: false };

@@ -1,9 +1,8 @@
 // The local backend: one worker child process per device, fed by a fair dispatcher in this
 // process, with every job state change written to SQLite first so a restart loses nothing.
-import { announceOutcome, learnSpeed, newJobRecord, publishPositions } from './job-lifecycle.js';
+import { announceOutcome, checkSpec, learnSpeed, newJobRecord, publishPositions } from './job-lifecycle.js';
 import { resolve } from 'node:path';
 import { jobLogger, logger } from '../log.js';
-import { InputError } from '../diffusion/errors.js';
 import { STORAGE_FULL_MESSAGE } from '../store/storage-errors.js';
 import type { PreviewImage } from '../diffusion/types.js';
 import type { AppConfig } from '../config/env.js';
@@ -147,9 +146,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
     const userId = spec.requester.userId;
     assertWithinCaps(this.lines.countForUser(userId), this.lines.size, this.config);
     const model = spec.kind === 'upscale' ? spec.model : this.resolveModel(spec.model);
-    if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
-      throw new InputError(`A ${spec.kind} job needs an input image.`);
-    }
+    checkSpec(spec);
     const { initImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
@@ -366,7 +363,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
       id: record.id,
       kind: record.kind,
       model: record.model,
-      request: record.request as unknown as Record<string, unknown>,
+      request: record.request,
       initImagePath: record.initImagePath,
       upscaleFactor: record.upscaleFactor,
       outputDir: this.book.files.outputDir(record.id),

@@ -7,7 +7,6 @@
 // redis-routing.ts, what BullMQ's events do is redis-events.ts, catching up is redis-reconcile.ts.
 import { QueueEventsProducer, type Job } from 'bullmq';
 import type { AppConfig } from '../config/env.js';
-import { InputError } from '../diffusion/errors.js';
 import { jobLogger, logger } from '../log.js';
 import type { QueueMetrics } from '../metrics/queue-metrics.js';
 import type { ObservableQueue } from '../metrics/server.js';
@@ -15,7 +14,7 @@ import { shardOfThisProcess, shardOwner } from '../sharding.js';
 import { assertWithinCaps } from './admission.js';
 import { projectPositions } from './estimates.js';
 import { BookedQueue, type JobBook } from './job-book.js';
-import { newJobRecord, publishPositions } from './job-lifecycle.js';
+import { checkSpec, newJobRecord, publishPositions } from './job-lifecycle.js';
 import type { QueueConfig } from './local-queue.js';
 import { redisConnector, type RedisClient, type RedisConnector } from './redis-connection.js';
 import { RedisEventHandler } from './redis-events.js';
@@ -235,9 +234,7 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
   private async submitNow(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     await this.readyWithin(10_000);
-    if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
-      throw new InputError(`A ${spec.kind} job needs an input image.`);
-    }
+    checkSpec(spec);
     const model = spec.kind === 'upscale' ? spec.model : resolveRedisModel(this.devices, this.config.DEFAULT_MODEL, spec.model);
     const [waiting, active] = await Promise.all([this.waitingJobs(), this.lanes!.jobs(['active'])]);
     const userId = spec.requester.userId;

@@ -54,11 +54,12 @@ export interface EnqueueContext {
 /** Adds the job to its lane (registering a new lane first) with its input image. */
 export async function enqueueJob(ctx: EnqueueContext, record: JobRecord, priority: number, initImage?: Uint8Array): Promise<void> {
   const image = initImage ?? (record.initImagePath ? await ctx.book.files.read(record.initImagePath) : undefined);
-  const data: RedisJobData = {
+  // Checked (and typed) by the schema on the way out, as the worker host checks it on the way in.
+  const data = {
     id: record.id,
     kind: record.kind,
     model: record.model,
-    request: record.request as unknown as Record<string, unknown>,
+    request: record.request,
     upscaleFactor: record.upscaleFactor,
     initImage: image ? Buffer.from(image).toString('base64') : undefined,
     userId: record.requester.userId,
