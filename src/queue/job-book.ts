@@ -150,6 +150,15 @@ export class JobBook {
     return 'failed';
   }
 
+  /** Stores a new job's input image and notes its path in the record (a full disk: StorageFullError). */
+  async writeInput(record: JobRecord, image: Uint8Array): Promise<void> {
+    try {
+      record.initImagePath = await this.files.writeInput(record.id, image);
+    } catch (err) {
+      throw this.storageFailure('input image', err, record.id);
+    }
+  }
+
   /** Runs a write the caller cannot go on without (a new job's row): a storage error becomes StorageFullError. */
   must<T>(operation: string, write: () => T): T {
     try {

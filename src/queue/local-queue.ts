@@ -150,13 +150,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
     const { initImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
-    if (initImage) {
-      try {
-        record.initImagePath = await this.book.files.writeInput(id, initImage);
-      } catch (err) {
-        throw this.book.storageFailure('input image', err, id);
-      }
-    }
+    if (initImage) await this.book.writeInput(record, initImage);
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     const seq = this.book.must('job insert', () => this.book.store.insert(record));
     this.unfinished.set(id, record);

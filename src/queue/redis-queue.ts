@@ -244,13 +244,7 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
     const { initImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
-    if (initImage) {
-      try {
-        record.initImagePath = await this.book.files.writeInput(id, initImage);
-      } catch (err) {
-        throw this.book.storageFailure('input image', err, id);
-      }
-    }
+    if (initImage) await this.book.writeInput(record, initImage);
     this.book.must('job insert', () => this.book.store.insert(record, this.owner));
     // Before the add: the job's events may arrive before enqueue() returns.
     let open = () => {};

@@ -7,8 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { loadEnv } from '../../src/config/env.js';
-import { createJobQueue, JobBook, type ManagedJobQueue } from '../../src/queue/index.js';
+import { createJobQueue, JobBook, type JobSpec, type ManagedJobQueue } from '../../src/queue/index.js';
 import { STORAGE_FULL_MESSAGE } from '../../src/store/storage-errors.js';
 import { spec, tempDataDir, waitForEvent, waitForFinished, waitUntil } from './helpers.js';
 
@@ -44,11 +45,14 @@ async function survivesFailingWrites(q: ManagedJobQueue, book: JobBook | undefin
   assert.equal(failed.state, 'failed');
   assert.equal(message, STORAGE_FULL_MESSAGE);
   await assert.rejects(q.submit(spec('B', {}, 'noop')), (err: Error) => err.message === STORAGE_FULL_MESSAGE, 'a new job is refused with the same message');
+  await assert.rejects(q.submit(await upscaleSpec()), (err: Error) => err.message === STORAGE_FULL_MESSAGE, 'also one with an input image to store');
   assert.ok((await storageErrors(q)) >= 2, 'each failed write is counted');
   assert.ok(q.health().ok, 'the queue stays healthy');
 
   restore();
   assert.equal(await runToEnd(q), 'done', 'jobs run again once writes work');
+  const { job: upscale } = await q.submit(await upscaleSpec());
+  assert.equal((await waitForFinished(q, [upscale.id])).get(upscale.id)?.state, 'done', 'input images are stored again');
   const store = book?.store;
   if (store) await waitUntil(() => store.get(job.id)?.state === 'failed', 10_000, 'the failed state to be written once writes work');
 }
@@ -97,6 +101,11 @@ test('DATA_DIR on a full 2 MiB tmpfs: the job fails with a clear message, the qu
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+async function upscaleSpec(): Promise<JobSpec> {
+  const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 10, g: 20, b: 30 } } }).png().toBuffer();
+  return { ...spec('C', {}, 'noop'), kind: 'upscale', initImage: png, upscaleFactor: 2 };
+}
 
 /** Writes `path` until the file system has no space left. */
 function fillDisk(path: string): void {
