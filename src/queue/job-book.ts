@@ -79,7 +79,8 @@ export class JobBook {
       const record = lookup(jobId);
       if (record) return record;
     }
-    return this.store.get(jobId);
+    // Newer than its row until the disk takes it.
+    return this.unsaved.get(jobId)?.record ?? this.store.get(jobId);
   }
 
   /** The PNG bytes of a finished job's images. */
@@ -92,12 +93,12 @@ export class JobBook {
     return this.files.jobInput(this.get(jobId));
   }
 
-  /** Records where the job's message lives (for posting results after restarts). */
+  /** Records where the job's message lives (for posting results after restarts); on a full disk, once it can. */
   setMessage(jobId: string, messageId: string): void {
     const record = this.get(jobId);
     if (!record) return;
     record.messageId = messageId;
-    this.store.update(record);
+    this.save(record);
   }
 
   on<E extends keyof QueueEvents>(event: E, handler: QueueEvents[E]): void {

@@ -46,6 +46,9 @@ async function survivesFailingWrites(q: ManagedJobQueue, book: JobBook | undefin
   assert.equal(message, STORAGE_FULL_MESSAGE);
   await assert.rejects(q.submit(spec('B', {}, 'noop')), (err: Error) => err.message === STORAGE_FULL_MESSAGE, 'a new job is refused with the same message');
   await assert.rejects(q.submit(await upscaleSpec()), (err: Error) => err.message === STORAGE_FULL_MESSAGE, 'also one with an input image to store');
+  assert.equal(q.get(job.id)?.state, 'failed', 'get() answers with the unsaved state, not the stale row');
+  q.setMessage(job.id, 'message-1');
+  assert.equal(q.get(job.id)?.messageId, 'message-1', 'where its message is, kept until it can be written');
   assert.ok((await storageErrors(q)) >= 2, 'each failed write is counted');
   assert.ok(q.health().ok, 'the queue stays healthy');
 
@@ -54,7 +57,10 @@ async function survivesFailingWrites(q: ManagedJobQueue, book: JobBook | undefin
   const { job: upscale } = await q.submit(await upscaleSpec());
   assert.equal((await waitForFinished(q, [upscale.id])).get(upscale.id)?.state, 'done', 'input images are stored again');
   const store = book?.store;
-  if (store) await waitUntil(() => store.get(job.id)?.state === 'failed', 10_000, 'the failed state to be written once writes work');
+  if (store) {
+    await waitUntil(() => store.get(job.id)?.state === 'failed', 10_000, 'the failed state to be written once writes work');
+    assert.equal(store.get(job.id)?.messageId, 'message-1');
+  }
 }
 
 test('a database that refuses writes (non-root stand-in for a full disk): the job fails, the queue stays up and recovers', async () => {
