@@ -95,7 +95,6 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
   private closed = false;
   private readonly modelsDir: string;
   private readonly noopOnly: boolean;
-  private readonly cancelGraceMs: number;
 
   constructor(
     private readonly config: QueueConfig,
@@ -105,7 +104,6 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
     this.book.addLive((id) => this.unfinished.get(id));
     this.modelsDir = resolve(config.MODELS_DIR);
     this.noopOnly = config.DEVICES.every((d) => d.startsWith('noop'));
-    this.cancelGraceMs = opts.cancelGraceMs ?? 10_000;
 
     this.restoreUnfinished();
     const sweep = () => this.book.tryWrite('retention sweep', () => this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS));
@@ -125,7 +123,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
         { ...workerOptions, device },
         {
           stallTimeoutMs: config.STALL_TIMEOUT_MS,
-          cancelGraceMs: this.cancelGraceMs,
+          cancelGraceMs: opts.cancelGraceMs ?? 10_000,
           onDeath: () => {
             this.book.metrics.workerRestarts.inc({ device });
             this.schedulePublish();
