@@ -5,7 +5,9 @@ import './bot/load-env.js';
 import { logger } from './log.js';
 import { loadDiscordConfig, type DiscordConfig } from './config/discord.js';
 import { createJobQueue, installShutdown, RedisJobQueue } from './queue/index.js';
+import { JobBook } from './queue/job-book.js';
 import { ProviderQueue } from './queue/provider-queue.js';
+import { openSettingsService } from './settings/service.js';
 import { createCloudProvider, type CloudProvider } from './providers/cloud.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { BotApp } from './bot/app.js';
@@ -32,19 +34,34 @@ async function main(): Promise<void> {
   }
 
   const cloud = cloudFromConfig(config);
-  const backend = createJobQueue(config.app);
+  // One connection to DATA_DIR/bot.sqlite and one set of job bookkeeping for the whole process.
+  const book = new JobBook(config.dataDir, { noopStepMs: config.app.NOOP_STEP_MS });
+  const backend = createJobQueue(config.app, { book });
   // Cloud jobs run here beside the backend's devices (see src/queue/provider-queue.ts).
   const queue = new ProviderQueue(backend, {
     dataDir: config.dataDir,
+    book,
     cloud,
     concurrency: config.providerRouting.concurrency,
     caps: config.app,
     ...(backend instanceof RedisJobQueue ? { owner: backend.owner } : {}),
   });
   const providerDefault = { provider: config.providerRouting.policy, imagenDailyCap: null };
-  const app = new BotApp({ config, queue, commands, log: logger, providers: queue, providerDefault });
+  const settings = openSettingsService(config, {
+    db: book.db,
+    providerDefault,
+    onProblem: (guildId, problem) => logger.warn({ guildId, problem }, 'stored guild settings no longer fit; using the valid parts'),
+  });
+  const app = new BotApp({ config, queue, commands, log: logger, providers: queue, providerDefault, settings });
+  // The queues write their last rows (checkpoints) on close; the book closes the file after them.
+  const closeAll = {
+    close: async () => {
+      await queue.close();
+      book.close();
+    },
+  };
   let metrics: MetricsServer | undefined;
-  installShutdown(queue, async () => {
+  installShutdown(closeAll, async () => {
     await metrics?.close();
     await app.stop();
   });
@@ -54,7 +71,7 @@ async function main(): Promise<void> {
     await app.start();
   } catch (err) {
     await metrics?.close().catch(() => undefined);
-    await queue.close().catch(() => undefined);
+    await closeAll.close().catch(() => undefined);
     throw err;
   }
 }

@@ -11,6 +11,8 @@ export interface QueueMetrics {
   runSeconds: Histogram<'device' | 'kind'>;
   jobsTotal: Counter<'outcome'>;
   workerRestarts: Counter<'device'>;
+  /** Writes to DATA_DIR (database rows, image files) that failed for lack of space or a broken disk. */
+  storageErrors: Counter<'operation'>;
 }
 
 export function createQueueMetrics(opts: { defaultMetrics?: boolean } = {}): QueueMetrics {
@@ -45,6 +47,12 @@ export function createQueueMetrics(opts: { defaultMetrics?: boolean } = {}): Que
       name: 'imagine_worker_restarts_total',
       help: 'Device worker processes restarted after dying',
       labelNames: ['device'],
+      registers,
+    }),
+    storageErrors: new Counter({
+      name: 'imagine_storage_errors_total',
+      help: 'Writes to DATA_DIR that failed (disk or database full, I/O error)',
+      labelNames: ['operation'],
       registers,
     }),
   };

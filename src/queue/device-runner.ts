@@ -1,9 +1,11 @@
-// One device's worker process, driven one job at a time as a promise: used by the Redis worker
-// host (`npm run worker`), where BullMQ owns the queue and this only runs what it is handed.
-// The process is restarted when it dies; a job it held rejects with WorkerDiedError.
+// One device's worker process, driven one job at a time as a promise, and the one crash-loop
+// policy: restart with backoff (reset once a process lived 30 s), kill on a stall, kill when a
+// cancelled job does not stop within the grace. Both backends use it: the local queue (one per
+// device in the bot process) and the Redis worker host (`npm run worker`). A job whose process
+// died rejects with WorkerDiedError.
 import { logger } from '../log.js';
 import { stallReason } from './admission.js';
-import type { FromWorker, RunJob, WorkerOptions } from './ipc.js';
+import { describeIssues, runJobSchema, type FromWorker, type RunJob, type WorkerOptions } from './ipc.js';
 import { WorkerHandle } from './worker-handle.js';
 
 export type DoneMessage = Extract<FromWorker, { type: 'done' }>;
@@ -17,16 +19,23 @@ export class WorkerDiedError extends Error {
   }
 }
 
-/** The worker reported the job as failed (`aborted`: it stopped because it was cancelled). */
+/**
+ * The job did not finish: the worker reported a failure (`aborted`: it says it stopped on the
+ * cancel), or it died after a cancel. `cancelRequested`: cancel() had been called for it.
+ */
 export class JobFailedError extends Error {
   override readonly name = 'JobFailedError';
   constructor(
     message: string,
     readonly aborted: boolean,
+    readonly cancelRequested: boolean,
   ) {
     super(message);
   }
 }
+
+/** A process that lived this long before dying is not in a crash loop. */
+const STABLE_WORKER_MS = 30_000;
 
 interface Current {
   job: RunJob;
@@ -44,6 +53,8 @@ export interface DeviceRunnerOptions {
   cancelGraceMs: number;
   /** Called after each unexpected death (metrics). */
   onDeath?: () => void;
+  /** Called each time a (re)started process says it can take a job. */
+  onReady?: () => void;
 }
 
 export class DeviceRunner {
@@ -86,6 +97,11 @@ export class DeviceRunner {
     return [...this.loaded];
   }
 
+  /** The process is alive and has said it can take a job. */
+  get isReady(): boolean {
+    return this.ready && this.handle.isAlive;
+  }
+
   start(): void {
     this.ready = false;
     this.startedAt = Date.now();
@@ -99,11 +115,17 @@ export class DeviceRunner {
     return new Promise((resolve) => this.readyWaiters.push(resolve));
   }
 
-  /** Runs one job; rejects with WorkerDiedError or JobFailedError. */
-  async run(job: RunJob, onProgress: (p: ProgressMessage) => void): Promise<DoneMessage> {
-    if (this.current) throw new Error(`device ${this.device} is busy`);
-    await this.whenReady();
-    if (this.closed) throw new WorkerDiedError('was shut down');
+  /**
+   * Runs one job (at once when the process is ready, so cancel() reaches it from the next tick
+   * on; else once it is); rejects with WorkerDiedError or JobFailedError.
+   */
+  run(job: RunJob, onProgress: (p: ProgressMessage) => void): Promise<DoneMessage> {
+    if (this.current) return Promise.reject(new Error(`device ${this.device} is busy`));
+    if (this.closed) return Promise.reject(new WorkerDiedError('was shut down'));
+    // The worker would refuse it (it checks too): fail the job here with the reason instead.
+    const checked = runJobSchema.safeParse(job);
+    if (!checked.success) return Promise.reject(new JobFailedError(describeIssues(checked.error), false, false));
+    if (!this.isReady) return this.whenReady().then(() => this.run(job, onProgress));
     return new Promise<DoneMessage>((resolve, reject) => {
       this.current = { job, onProgress, resolve, reject, lastProgressAt: Date.now(), stalled: false, cancelled: false };
       this.handle.run(job);
@@ -135,6 +157,7 @@ export class DeviceRunner {
     if (m.type === 'ready') {
       this.ready = true;
       for (const w of this.readyWaiters.splice(0)) w();
+      this.opts.onReady?.();
       return;
     }
     const current = this.current;
@@ -147,7 +170,7 @@ export class DeviceRunner {
     this.loaded = m.loadedModels;
     this.current = undefined;
     if (m.type === 'done') current.resolve(m);
-    else current.reject(new JobFailedError(m.message, m.aborted || current.cancelled));
+    else current.reject(new JobFailedError(m.message, m.aborted, current.cancelled));
   }
 
   private onExit(e: { code: number | null; signal: NodeJS.Signals | null }): void {
@@ -162,11 +185,11 @@ export class DeviceRunner {
     logger.warn({ device: this.device, code: e.code, signal: e.signal, jobId: current?.job.id }, 'worker died');
     this.opts.onDeath?.();
     if (current) {
-      if (current.cancelled) current.reject(new JobFailedError('Cancelled.', true));
+      if (current.cancelled) current.reject(new JobFailedError('Cancelled.', true, true));
       else current.reject(new WorkerDiedError(current.stalled ? stallReason(this.opts.stallTimeoutMs) : 'crashed'));
     }
     const lived = Date.now() - this.startedAt;
-    this.rapidCrashes = lived > 30_000 ? 0 : this.rapidCrashes + 1;
+    this.rapidCrashes = lived > STABLE_WORKER_MS ? 0 : this.rapidCrashes + 1;
     const delay = Math.min(5000, 50 * 2 ** Math.max(0, this.rapidCrashes - 1));
     this.restartTimer = setTimeout(() => {
       if (!this.closed) this.start();

@@ -68,7 +68,7 @@ export class DiffusionEngine implements Engine {
     if (job.kind === 'upscale') return upscale(job, this.upscaler);
     const dir = join(this.options.modelsDir, job.model);
     const pipe = await this.cache.get(job.model, folderSizeMb(dir), () => loadPipeline(dir, { ...this.settings.pipeline, device: this.options.device }));
-    const request = { ...(job.request as unknown as GenerationRequest) };
+    const request: GenerationRequest = { ...job.request };
     if (job.kind === 'img2img') request.initImage = await readInput(job);
     const result = await pipe.generate(request, opts);
     const outputs = await writeOutputs(job, result.images.map((i) => i.png));
@@ -108,7 +108,7 @@ export class NoopEngine implements Engine {
   async run(job: RunJob, opts: { onProgress: (p: GenerationProgress) => void; signal: AbortSignal }): Promise<EngineResult> {
     if (job.kind === 'upscale') return upscale(job);
     const started = performance.now();
-    const req = job.request as unknown as GenerationRequest;
+    const req = job.request;
     const steps = Math.max(1, Number(req.steps) || 1);
     const count = Math.max(1, Number(req.count) || 1);
     const seed = Number(req.seed) || 0;

@@ -1,6 +1,8 @@
 // Messages between the parent (dispatcher) and a device worker process. Both sides validate
 // what they receive: a worker is a separate program and may be a different build.
 import { z } from 'zod';
+import type { GenerationRequest } from '../diffusion/types.js';
+import { generationRequestSchema } from '../diffusion/validate.js';
 
 export const workerOptionsSchema = z.object({
   device: z.string(),
@@ -13,17 +15,29 @@ export const workerOptionsSchema = z.object({
 });
 export type WorkerOptions = z.infer<typeof workerOptionsSchema>;
 
+/**
+ * A job's generation parameters as they travel (IPC, Redis): the engine's own schema, without
+ * the image bytes (those go as a file path or base64 beside it).
+ */
+export const jobRequestSchema = generationRequestSchema.omit({ initImage: true });
+
+/** The problems zod found, as one sentence for the user (as the engine words them). */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => i.message).join('; ');
+}
+
 export const runJobSchema = z.object({
   id: z.string(),
   kind: z.enum(['txt2img', 'img2img', 'upscale']),
   model: z.string(),
-  request: z.record(z.string(), z.unknown()),
+  request: jobRequestSchema,
   initImagePath: z.string().optional(),
   upscaleFactor: z.union([z.literal(2), z.literal(4)]).optional(),
   /** Where to write output i: `${outputDir}/${i}.png`. */
   outputDir: z.string(),
 });
-export type RunJob = z.infer<typeof runJobSchema>;
+/** As the parent builds it (a record's request) and the worker reads it (what the schema let through). */
+export type RunJob = Omit<z.infer<typeof runJobSchema>, 'request'> & { request: Omit<GenerationRequest, 'initImage'> };
 
 export const toWorkerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run'), job: runJobSchema }),

@@ -3,14 +3,25 @@
 // listeners about position changes and outcomes.
 import type { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
+import { InputError } from '../diffusion/errors.js';
 import { jobLogger } from '../log.js';
 import type { QueueMetrics } from '../metrics/queue-metrics.js';
 import type { StepStatsStore } from '../store/step-stats.js';
 import { jobUnits, type Estimator } from './estimates.js';
+import { describeIssues, jobRequestSchema } from './ipc.js';
 import type { JobRecord, JobSpec, QueueEvents, QueuePosition } from './types.js';
 
 /** How a backend tells its listeners (an EventEmitter's emit, or a forwarding function). */
 export type EmitQueueEvent = <E extends keyof QueueEvents>(event: E, ...args: Parameters<QueueEvents[E]>) => unknown;
+
+/** The queue's boundary check of a new job: an input image where the kind needs one, and the engine's request rules. */
+export function checkSpec(spec: JobSpec): void {
+  if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
+    throw new InputError(`A ${spec.kind} job needs an input image.`);
+  }
+  const parsed = jobRequestSchema.safeParse(spec.request);
+  if (!parsed.success) throw new InputError(describeIssues(parsed.error));
+}
 
 /** A freshly queued record for `spec` (its input image is stored separately). */
 export function newJobRecord(spec: Omit<JobSpec, 'initImage'>, model = spec.model): JobRecord {

@@ -1,24 +1,19 @@
 // The local backend: one worker child process per device, fed by a fair dispatcher in this
 // process, with every job state change written to SQLite first so a restart loses nothing.
-import { announceOutcome, learnSpeed, newJobRecord, publishPositions } from './job-lifecycle.js';
-import { EventEmitter } from 'node:events';
+import { announceOutcome, checkSpec, learnSpeed, newJobRecord, publishPositions } from './job-lifecycle.js';
 import { resolve } from 'node:path';
-import type { Registry } from 'prom-client';
 import { jobLogger, logger } from '../log.js';
-import { InputError } from '../diffusion/errors.js';
+import { STORAGE_FULL_MESSAGE } from '../store/storage-errors.js';
+import type { PreviewImage } from '../diffusion/types.js';
 import type { AppConfig } from '../config/env.js';
-import { openDatabase, type Db } from '../store/db.js';
-import { FileStore } from '../store/files.js';
-import { JobStore } from '../store/jobs.js';
-import { StepStatsStore } from '../store/step-stats.js';
-import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
+import type { QueueMetrics } from '../metrics/queue-metrics.js';
 import type { ObservableQueue } from '../metrics/server.js';
-import { Estimator, projectPositions } from './estimates.js';
+import { projectPositions } from './estimates.js';
+import { BookedQueue, type JobBook } from './job-book.js';
 import { FairLines, type Waiting } from './fair-lines.js';
 import { listModelFolders, resolveModelName } from './model-names.js';
-import type { FromWorker } from './ipc.js';
-import { WorkerHandle } from './worker-handle.js';
-import { assertWithinCaps, stallReason, workerDeathMessage } from './admission.js';
+import { DeviceRunner, JobFailedError, WorkerDiedError, type DoneMessage } from './device-runner.js';
+import { assertWithinCaps, workerDeathMessage } from './admission.js';
 import {
   type CancelResult,
   type CapacityProbe,
@@ -26,7 +21,6 @@ import {
   type JobRecord,
   type JobSpec,
   type LocalCapacity,
-  type QueueEvents,
   type QueuePosition,
 } from './types.js';
 
@@ -47,7 +41,9 @@ export type QueueConfig = Pick<
 export interface QueueOptions {
   /** Pipelines kept loaded per device when no memory budget is set (default 2). */
   maxLoadedModels?: number;
-  /** Metrics to record into (default: a fresh registry with Node's default metrics). */
+  /** The process's job book (default: one of its own on DATA_DIR, closed with the queue). */
+  book?: JobBook;
+  /** Metrics of the book it opens when given none (default: a fresh registry with Node's default metrics). */
   metrics?: QueueMetrics;
   /** How long a cancelled running job may take to stop before its worker is killed. */
   cancelGraceMs?: number;
@@ -56,8 +52,6 @@ export interface QueueOptions {
 /** How many times a job may be started before a worker death fails it for good. */
 const MAX_ATTEMPTS = 2;
 const RETENTION_SWEEP_MS = 6 * 3_600_000;
-/** A worker that lived this long before dying is not in a crash loop. */
-const STABLE_WORKER_MS = 30_000;
 
 interface Entry extends Waiting {
   record: JobRecord;
@@ -68,22 +62,16 @@ interface Entry extends Waiting {
 interface Active {
   entry: Entry;
   startedAt: number;
-  lastProgressAt: number;
   cancelRequested: boolean;
-  stalled: boolean;
   cancelWaiters: ((r: CancelResult) => void)[];
 }
 
+/** One device: its runner supervises the worker process (restarts, stalls, cancel grace). */
 interface Slot {
   device: string;
-  handle: WorkerHandle;
-  ready: boolean;
-  startedAt: number;
+  runner: DeviceRunner;
   current?: Active;
-  loadedModels: string[];
   lastBusyAt: number;
-  rapidCrashes: number;
-  restartTimer?: NodeJS.Timeout;
 }
 
 export interface WorkerInfo {
@@ -97,14 +85,7 @@ export interface WorkerInfo {
   loadedModels: string[];
 }
 
-export class LocalJobQueue implements JobQueue, ObservableQueue {
-  private readonly db: Db;
-  private readonly store: JobStore;
-  private readonly stats: StepStatsStore;
-  private readonly files: FileStore;
-  private readonly estimator: Estimator;
-  private readonly metrics: QueueMetrics;
-  private readonly events = new EventEmitter();
+export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQueue {
   private readonly lines = new FairLines<Entry>();
   private readonly unfinished = new Map<string, JobRecord>();
   private readonly slots: Slot[];
@@ -114,27 +95,20 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   private closed = false;
   private readonly modelsDir: string;
   private readonly noopOnly: boolean;
-  private readonly cancelGraceMs: number;
 
   constructor(
     private readonly config: QueueConfig,
     opts: QueueOptions = {},
   ) {
-    this.db = openDatabase(config.DATA_DIR);
-    this.store = new JobStore(this.db);
-    this.stats = new StepStatsStore(this.db);
-    this.files = new FileStore(config.DATA_DIR);
-    this.estimator = new Estimator(this.stats.all(), config.NOOP_STEP_MS);
-    this.metrics = opts.metrics ?? createQueueMetrics({ defaultMetrics: true });
+    super({ given: opts.book, dataDir: config.DATA_DIR, options: { metrics: opts.metrics, noopStepMs: config.NOOP_STEP_MS } });
+    this.book.addLive((id) => this.unfinished.get(id));
     this.modelsDir = resolve(config.MODELS_DIR);
     this.noopOnly = config.DEVICES.every((d) => d.startsWith('noop'));
-    this.cancelGraceMs = opts.cancelGraceMs ?? 10_000;
-    this.events.setMaxListeners(50);
 
     this.restoreUnfinished();
-    this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS);
-    this.timers.push(setInterval(() => this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS), RETENTION_SWEEP_MS));
-    this.timers.push(setInterval(() => this.checkStalls(), Math.min(1000, Math.max(10, config.STALL_TIMEOUT_MS / 4))));
+    const sweep = () => this.book.tryWrite('retention sweep', () => this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS));
+    sweep();
+    this.timers.push(setInterval(sweep, RETENTION_SWEEP_MS));
     for (const t of this.timers) t.unref();
 
     const workerOptions = {
@@ -144,55 +118,51 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       memoryBudgetMb: config.DEVICE_MEMORY_BUDGET_MB,
     };
     this.slots = config.DEVICES.map((device) => {
-      const slot: Slot = {
+      const runner = new DeviceRunner(
         device,
-        handle: new WorkerHandle({ ...workerOptions, device }),
-        ready: false,
-        startedAt: 0,
-        loadedModels: [],
-        lastBusyAt: 0,
-        rapidCrashes: 0,
-      };
-      slot.handle.on('message', (m) => this.onWorkerMessage(slot, m));
-      slot.handle.on('exit', (e) => this.onWorkerExit(slot, e));
-      this.startWorker(slot);
-      return slot;
+        { ...workerOptions, device },
+        {
+          stallTimeoutMs: config.STALL_TIMEOUT_MS,
+          cancelGraceMs: opts.cancelGraceMs ?? 10_000,
+          onDeath: () => {
+            this.book.metrics.workerRestarts.inc({ device });
+            this.schedulePublish();
+          },
+          onReady: () => this.pump(),
+        },
+      );
+      runner.start();
+      return { device, runner, lastBusyAt: 0 };
     });
     this.schedulePublish();
   }
 
   // ---- public API -------------------------------------------------------------------------
 
-  get metricsRegistry(): Registry {
-    return this.metrics.registry;
-  }
-
   async submit(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     const userId = spec.requester.userId;
     assertWithinCaps(this.lines.countForUser(userId), this.lines.size, this.config);
     const model = spec.kind === 'upscale' ? spec.model : this.resolveModel(spec.model);
-    if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
-      throw new InputError(`A ${spec.kind} job needs an input image.`);
-    }
+    checkSpec(spec);
     const { initImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
-    if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
+    if (initImage) await this.book.writeInput(record, initImage);
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
-    const seq = this.store.insert(record);
+    const seq = this.book.must('job insert', () => this.book.store.insert(record));
     this.unfinished.set(id, record);
     this.lines.push({ id, userId, seq, record });
     jobLogger(id, { userId, kind: spec.kind, model }).info('job queued');
     const position = this.projection().get(id)?.pos ?? { jobId: id, position: 0, etaMs: 0 };
     this.lastPublished.set(id, position);
-    this.events.emit('queued', record, position);
+    this.book.emit('queued', record, position);
     this.pump();
     return { job: record, position };
   }
 
   async cancel(jobId: string, by: { userId: string; isAdmin?: boolean }): Promise<CancelResult> {
-    const record = this.unfinished.get(jobId) ?? this.store.get(jobId);
+    const record = this.get(jobId);
     if (!record) return 'not_found';
     if (!by.isAdmin && record.requester.userId !== by.userId) return 'forbidden';
     if (!this.unfinished.has(jobId)) return 'already_finished';
@@ -208,25 +178,9 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     active.cancelRequested = true;
     return new Promise<CancelResult>((resolveCancel) => {
       active.cancelWaiters.push(resolveCancel);
-      slot.handle.cancel(jobId);
-      // A worker stuck inside one long native call cannot see the abort: kill it.
-      const t = setTimeout(() => {
-        if (slot.current === active) void slot.handle.kill();
-      }, this.cancelGraceMs);
-      t.unref();
+      // The runner kills a worker stuck inside one long native call after the grace.
+      slot.runner.cancel(jobId);
     });
-  }
-
-  get(jobId: string): JobRecord | undefined {
-    return this.unfinished.get(jobId) ?? this.store.get(jobId);
-  }
-
-  outputs(jobId: string): Promise<Buffer[]> {
-    return this.files.jobOutputs(this.get(jobId));
-  }
-
-  input(jobId: string): Promise<Buffer | undefined> {
-    return this.files.jobInput(this.get(jobId));
   }
 
   positions(): QueuePosition[] {
@@ -249,21 +203,6 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     }
   }
 
-  setMessage(jobId: string, messageId: string): void {
-    const record = this.get(jobId);
-    if (!record) return;
-    record.messageId = messageId;
-    this.store.update(record);
-  }
-
-  on<E extends keyof QueueEvents>(event: E, handler: QueueEvents[E]): void {
-    this.events.on(event, handler as (...args: unknown[]) => void);
-  }
-
-  off<E extends keyof QueueEvents>(event: E, handler: QueueEvents[E]): void {
-    this.events.off(event, handler as (...args: unknown[]) => void);
-  }
-
   /** Usable at once: jobs wait in the lines until a worker is ready. */
   whenReady(): Promise<void> {
     return Promise.resolve();
@@ -273,17 +212,17 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   workers(): WorkerInfo[] {
     return this.slots.map((s) => ({
       device: s.device,
-      pid: s.handle.pid,
-      alive: s.handle.isAlive,
-      ready: s.ready && s.handle.isAlive,
+      pid: s.runner.pid,
+      alive: s.runner.alive,
+      ready: s.runner.isReady,
       busy: s.current !== undefined,
       jobId: s.current?.entry.id,
-      loadedModels: [...s.loadedModels],
+      loadedModels: s.runner.loadedModels,
     }));
   }
 
   health(): ReturnType<ObservableQueue['health']> {
-    const workers = this.slots.map((s) => ({ device: s.device, pid: s.handle.pid, alive: s.handle.isAlive, busy: !!s.current }));
+    const workers = this.slots.map((s) => ({ device: s.device, pid: s.runner.pid, alive: s.runner.alive, busy: !!s.current }));
     return { ok: !this.closed && workers.some((w) => w.alive), workers, queued: this.lines.size };
   }
 
@@ -292,7 +231,6 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     for (const slot of this.slots) {
-      clearTimeout(slot.restartTimer);
       const active = slot.current;
       if (!active) continue;
       slot.current = undefined;
@@ -302,91 +240,57 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       r.attempts = Math.max(0, r.attempts - 1);
       delete r.startedAt;
       delete r.device;
-      this.store.update(r, { resumeFirst: true });
+      this.book.save(r, { resumeFirst: true });
       for (const w of active.cancelWaiters) w('cancelled');
       jobLogger(r.id).info('job interrupted by shutdown; it resumes on the next start');
     }
-    await Promise.all(this.slots.map((s) => s.handle.kill()));
-    this.db.close();
-    this.events.removeAllListeners();
+    await Promise.all(this.slots.map((s) => s.runner.close()));
+    this.closeBook();
   }
 
-  // ---- workers ----------------------------------------------------------------------------
+  // ---- outcomes -------------------------------------------------------------------------
 
-  private startWorker(slot: Slot): void {
-    slot.ready = false;
-    slot.loadedModels = [];
-    slot.startedAt = Date.now();
-    slot.handle.start();
-    logger.info({ device: slot.device, workerPid: slot.handle.pid }, 'worker started');
-  }
-
-  private onWorkerMessage(slot: Slot, m: FromWorker): void {
-    if (this.closed) return;
-    if (m.type === 'ready') {
-      slot.ready = true;
+  /** What became of a started job: its runner's promise settled (done, failed, or the worker died). */
+  private onOutcome(slot: Slot, active: Active, outcome: { done: DoneMessage } | { error: unknown }): void {
+    if (this.closed || slot.current !== active) return;
+    slot.current = undefined;
+    slot.lastBusyAt = Date.now();
+    const record = active.entry.record;
+    if ('error' in outcome && outcome.error instanceof WorkerDiedError) {
+      this.recoverJob(slot, active, outcome.error.why);
       this.pump();
       return;
     }
-    const active = slot.current;
-    if (!active || active.entry.id !== m.jobId) return;
-    const record = active.entry.record;
-    if (m.type === 'progress') {
-      active.lastProgressAt = Date.now();
-      this.events.emit('progress', record, { step: m.step, totalSteps: m.totalSteps, preview: m.preview });
-      return;
-    }
-    slot.loadedModels = m.loadedModels;
-    slot.current = undefined;
-    slot.lastBusyAt = Date.now();
     const runSeconds = (Date.now() - active.startedAt) / 1000;
-    this.metrics.runSeconds.observe({ device: slot.device, kind: record.kind }, runSeconds);
-    if (m.type === 'done') {
+    this.book.metrics.runSeconds.observe({ device: slot.device, kind: record.kind }, runSeconds);
+    if ('done' in outcome) {
+      const m = outcome.done;
       record.outputs = m.outputs;
       record.seeds = m.seeds;
       record.nsfw = m.nsfw;
       record.timings = m.timings;
-      learnSpeed(record, slot.device, this.stats, this.estimator);
+      this.book.tryWrite('step statistics', () => learnSpeed(record, slot.device, this.book.stats, this.book.estimator));
       this.finish(record, 'done');
       for (const w of active.cancelWaiters) w('already_finished');
-    } else if (m.aborted && active.cancelRequested) {
+    } else if (outcome.error instanceof JobFailedError && outcome.error.aborted && active.cancelRequested) {
       this.finish(record, 'cancelled');
       for (const w of active.cancelWaiters) w('cancelled');
     } else {
-      record.error = m.message;
+      record.error = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
       this.finish(record, 'failed');
       for (const w of active.cancelWaiters) w('already_finished');
     }
     this.pump();
   }
 
-  private onWorkerExit(slot: Slot, e: { code: number | null; signal: NodeJS.Signals | null }): void {
-    slot.ready = false;
-    if (this.closed) return;
-    const active = slot.current;
-    slot.current = undefined;
-    logger.warn({ device: slot.device, code: e.code, signal: e.signal, jobId: active?.entry.id }, 'worker died');
-    if (active) this.recoverJob(slot, active);
-
-    const lived = Date.now() - slot.startedAt;
-    slot.rapidCrashes = lived > STABLE_WORKER_MS ? 0 : slot.rapidCrashes + 1;
-    const delay = Math.min(5000, 50 * 2 ** Math.max(0, slot.rapidCrashes - 1));
-    this.metrics.workerRestarts.inc({ device: slot.device });
-    slot.restartTimer = setTimeout(() => {
-      if (!this.closed) this.startWorker(slot);
-    }, delay);
-    this.pump();
-  }
-
   /** The job whose worker died: cancelled if asked, retried once, else failed with the reason. */
-  private recoverJob(slot: Slot, active: Active): void {
+  private recoverJob(slot: Slot, active: Active, why: string): void {
     const record = active.entry.record;
     if (active.cancelRequested) {
       this.finish(record, 'cancelled');
       for (const w of active.cancelWaiters) w('cancelled');
       return;
     }
-    const why = active.stalled ? stallReason(this.config.STALL_TIMEOUT_MS) : 'crashed';
     if (record.attempts >= MAX_ATTEMPTS) {
       record.error = workerDeathMessage(why, true);
       this.finish(record, 'failed');
@@ -395,19 +299,8 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     jobLogger(record.id, { device: slot.device }).warn(`worker ${why}; retrying the job once`);
     record.state = 'queued';
     delete record.startedAt;
-    this.store.update(record, { resumeFirst: true });
+    this.book.save(record, { resumeFirst: true });
     this.lines.pushFront({ ...active.entry, avoidDevice: slot.device });
-  }
-
-  private checkStalls(): void {
-    const now = Date.now();
-    for (const slot of this.slots) {
-      const active = slot.current;
-      if (!active || active.stalled || now - active.lastProgressAt <= this.config.STALL_TIMEOUT_MS) continue;
-      active.stalled = true;
-      jobLogger(active.entry.id, { device: slot.device }).warn('job stalled; killing its worker');
-      void slot.handle.kill();
-    }
   }
 
   // ---- dispatch ---------------------------------------------------------------------------
@@ -424,7 +317,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
   }
 
   private isIdle(slot: Slot): boolean {
-    return slot.ready && slot.handle.isAlive && !slot.current;
+    return slot.runner.isReady && !slot.current;
   }
 
   /** An idle device that already holds the model, else the least loaded; avoid a device that just failed the job. */
@@ -432,14 +325,13 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     const idle = this.slots.filter((s) => this.isIdle(s));
     const preferred = idle.filter((s) => s.device !== entry.avoidDevice);
     const pool = preferred.length > 0 ? preferred : idle;
-    const warm = pool.filter((s) => s.loadedModels.includes(entry.record.model));
+    const warm = pool.filter((s) => s.runner.loadedModels.includes(entry.record.model));
     const candidates = warm.length > 0 ? warm : pool;
-    return candidates.reduce((a, b) =>
-      b.loadedModels.length < a.loadedModels.length ||
-      (b.loadedModels.length === a.loadedModels.length && b.lastBusyAt < a.lastBusyAt)
-        ? b
-        : a,
-    );
+    return candidates.reduce((a, b) => {
+      const loadedA = a.runner.loadedModels.length;
+      const loadedB = b.runner.loadedModels.length;
+      return loadedB < loadedA || (loadedB === loadedA && b.lastBusyAt < a.lastBusyAt) ? b : a;
+    });
   }
 
   private startOn(slot: Slot, entry: Entry): void {
@@ -449,31 +341,42 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     record.startedAt = now;
     record.device = slot.device;
     record.attempts += 1;
-    this.store.update(record);
-    slot.current = { entry, startedAt: now, lastProgressAt: now, cancelRequested: false, stalled: false, cancelWaiters: [] };
+    if (!this.book.save(record)) {
+      // Not started: a job whose state cannot be kept is not run (save() logged why).
+      record.error = STORAGE_FULL_MESSAGE;
+      this.finish(record, 'failed');
+      return;
+    }
+    const active: Active = { entry, startedAt: now, cancelRequested: false, cancelWaiters: [] };
+    slot.current = active;
     this.lastPublished.delete(record.id);
-    this.metrics.waitSeconds.observe({ device: slot.device }, (now - record.createdAt) / 1000);
-    slot.handle.run({
+    this.book.metrics.waitSeconds.observe({ device: slot.device }, (now - record.createdAt) / 1000);
+    const job = {
       id: record.id,
       kind: record.kind,
       model: record.model,
-      request: record.request as unknown as Record<string, unknown>,
+      request: record.request,
       initImagePath: record.initImagePath,
       upscaleFactor: record.upscaleFactor,
-      outputDir: this.files.outputDir(record.id),
-    });
+      outputDir: this.book.files.outputDir(record.id),
+    };
+    const onProgress = (p: { step: number; totalSteps: number; preview?: PreviewImage }) => {
+      if (slot.current === active) this.book.emit('progress', record, { step: p.step, totalSteps: p.totalSteps, preview: p.preview });
+    };
+    slot.runner.run(job, onProgress).then(
+      (done) => this.onOutcome(slot, active, { done }),
+      (error: unknown) => this.onOutcome(slot, active, { error }),
+    );
     jobLogger(record.id, { device: slot.device, attempt: record.attempts }).info('job started');
-    this.events.emit('started', record);
+    this.book.emit('started', record);
   }
 
-  private finish(record: JobRecord, state: 'done' | 'failed' | 'cancelled'): void {
-    record.state = state;
-    record.finishedAt = Date.now();
-    this.store.update(record);
+  private finish(record: JobRecord, wanted: 'done' | 'failed' | 'cancelled'): void {
+    const state = this.book.settle(record, wanted);
     this.unfinished.delete(record.id);
     this.lastPublished.delete(record.id);
-    this.metrics.jobsTotal.inc({ outcome: state });
-    announceOutcome((event, ...args) => this.events.emit(event, ...args), record, state);
+    this.book.metrics.jobsTotal.inc({ outcome: state });
+    announceOutcome(this.book.emit, record, state);
     this.schedulePublish();
   }
 
@@ -490,10 +393,10 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
     const now = Date.now();
     const devices = this.slots.map((s) => ({
       device: s.device,
-      busyForMs: s.current ? this.estimator.runMs(s.current.entry.record, s.device) - (now - s.current.startedAt) : 0,
+      busyForMs: s.current ? this.book.estimator.runMs(s.current.entry.record, s.device) - (now - s.current.startedAt) : 0,
     }));
     const waiting = this.lines.ordered().map((e) => e.record);
-    const projected = projectPositions(waiting, devices, this.estimator);
+    const projected = projectPositions(waiting, devices, this.book.estimator);
     return new Map(projected.map((p) => [p.pos.jobId, p]));
   }
 
@@ -512,8 +415,8 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
       running: this.slots.map((s) => ({ device: s.device, busy: s.current !== undefined })),
       waiting: this.lines.size,
       lastPublished: this.lastPublished,
-      events: this.events,
-      metrics: this.metrics,
+      events: this.book.emitter,
+      metrics: this.book.metrics,
     });
   }
 
@@ -521,7 +424,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
 
   /** Queued jobs line up again in their order; jobs interrupted mid-run go first. */
   private restoreUnfinished(): void {
-    for (const { record, seq, resumeFirst } of this.store.unfinished()) {
+    for (const { record, seq, resumeFirst } of this.book.store.unfinished()) {
       // Imagen jobs are run in the bot process by ProviderQueue, not on a device.
       if (record.provider === 'imagen') continue;
       if (record.state === 'running') {
@@ -529,7 +432,7 @@ export class LocalJobQueue implements JobQueue, ObservableQueue {
         record.state = 'queued';
         record.attempts = Math.max(0, record.attempts - 1);
         delete record.startedAt;
-        this.store.update(record, { resumeFirst: true });
+        this.book.save(record, { resumeFirst: true });
       }
       this.unfinished.set(record.id, record);
       const entry: Entry = { id: record.id, userId: record.requester.userId, seq, record };

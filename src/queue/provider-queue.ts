@@ -11,11 +11,11 @@ import { InputError } from '../diffusion/errors.js';
 import { jobLogger, logger } from '../log.js';
 import { CloudRunner, type RunnerProvider } from './cloud-runner.js';
 import { CloudUsageStore } from './cloud-usage.js';
-import { openDatabase, type Db } from '../store/db.js';
-import { FileStore } from '../store/files.js';
-import { JobStore } from '../store/jobs.js';
+import type { FileStore } from '../store/files.js';
+import type { JobStore } from '../store/jobs.js';
 import { assertWithinCaps, type Caps } from './admission.js';
 import type { ManagedJobQueue } from './index.js';
+import { JobBook } from './job-book.js';
 import type {
   CancelResult,
   CapacityProbe,
@@ -37,6 +37,8 @@ export type ImagenProviderLike = CloudProviderLike;
 
 export interface ProviderQueueOptions {
   dataDir: string;
+  /** The process's job book (default: one of its own on dataDir, closed with this queue). */
+  book?: JobBook;
   /** Draws provider-'imagen' (cloud) jobs (an unconfigured one fails them with a message saying so). */
   cloud: CloudProviderLike;
   /** Cloud jobs in flight at once. */
@@ -53,7 +55,7 @@ export type LocalFailureHandler = (job: JobRecord, error: string) => boolean;
 const EVENTS = ['queued', 'position', 'started', 'progress', 'done', 'failed', 'cancelled'] as const;
 
 export class ProviderQueue implements ManagedJobQueue {
-  private readonly db: Db;
+  private readonly book: JobBook;
   private readonly store: JobStore;
   private readonly files: FileStore;
   private readonly runner: CloudRunner;
@@ -66,11 +68,11 @@ export class ProviderQueue implements ManagedJobQueue {
     private readonly inner: ManagedJobQueue,
     private readonly opts: ProviderQueueOptions,
   ) {
-    this.db = openDatabase(opts.dataDir);
-    this.store = new JobStore(this.db);
-    this.files = new FileStore(opts.dataDir);
+    this.book = opts.book ?? new JobBook(opts.dataDir);
+    this.store = this.book.store;
+    this.files = this.book.files;
     this.events.setMaxListeners(50);
-    this.cloudUsage = new CloudUsageStore(this.db);
+    this.cloudUsage = new CloudUsageStore(this.book.db);
     this.runner = new CloudRunner({
       provider: opts.cloud,
       usage: this.cloudUsage,
@@ -197,7 +199,7 @@ export class ProviderQueue implements ManagedJobQueue {
     if (this.closed) return;
     this.closed = true;
     await this.runner.close();
-    this.db.close();
+    if (!this.opts.book) this.book.close();
     await this.inner.close();
     this.events.removeAllListeners();
   }
@@ -227,7 +229,7 @@ export class ProviderQueue implements ManagedJobQueue {
       (path) => {
         record.initImagePath = path;
         // JobStore.update leaves init_image_path alone (device jobs write it before the insert).
-        this.db.prepare('UPDATE jobs SET init_image_path = ? WHERE id = ?').run(path, record.id);
+        this.store.setInitImagePath(record.id, path);
         return lineUp();
       },
       (err: unknown) => {

@@ -3,6 +3,7 @@
 // two sides may run different builds. Images travel as base64: a worker host may be elsewhere.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { jobRequestSchema } from './ipc.js';
 
 /** Job name on the BullMQ queue (one queue; the name only labels jobs in dashboards). */
 export const JOB_NAME = 'imagine';
@@ -21,7 +22,7 @@ export const redisJobDataSchema = z.object({
   id: z.string(),
   kind: z.enum(['txt2img', 'img2img', 'upscale']),
   model: z.string(),
-  request: z.record(z.string(), z.unknown()),
+  request: jobRequestSchema,
   upscaleFactor: z.union([z.literal(2), z.literal(4)]).optional(),
   /** Input image, base64. */
   initImage: z.string().optional(),

@@ -3,48 +3,34 @@
 // have loaded (redis-lanes.ts, affinity.ts). SQLite in DATA_DIR stays the bot's record of every
 // job; Redis is the transport. Fairness uses BullMQ priorities (a user's k-th waiting job
 // competes with everyone else's k-th); the caps are the bot's own admission check, as BullMQ has none.
-import { announceOutcome, learnSpeed, newJobRecord, publishPositions } from './job-lifecycle.js';
-import { EventEmitter } from 'node:events';
-import { QueueEventsProducer, type Job, type QueueEvents } from 'bullmq';
-import type { Registry } from 'prom-client';
+// This file is the JobQueue itself (submit, cancel, positions, start-up); where a job goes is
+// redis-routing.ts, what BullMQ's events do is redis-events.ts, catching up is redis-reconcile.ts.
+import { QueueEventsProducer, type Job } from 'bullmq';
 import type { AppConfig } from '../config/env.js';
-import { InputError } from '../diffusion/errors.js';
 import { jobLogger, logger } from '../log.js';
-import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
+import type { QueueMetrics } from '../metrics/queue-metrics.js';
 import type { ObservableQueue } from '../metrics/server.js';
-import { openDatabase, type Db } from '../store/db.js';
-import { ownsOrphansOf, shardOfThisProcess, shardOwner, type ShardIdentity } from '../sharding.js';
-import { FileStore } from '../store/files.js';
-import { JobStore } from '../store/jobs.js';
-import { StepStatsStore } from '../store/step-stats.js';
+import { shardOfThisProcess, shardOwner } from '../sharding.js';
 import { assertWithinCaps } from './admission.js';
-import { Estimator, projectPositions } from './estimates.js';
+import { projectPositions } from './estimates.js';
+import { BookedQueue, type JobBook } from './job-book.js';
+import { checkSpec, newJobRecord, publishPositions } from './job-lifecycle.js';
 import type { QueueConfig } from './local-queue.js';
-import { resolveModelName } from './model-names.js';
 import { redisConnector, type RedisClient, type RedisConnector } from './redis-connection.js';
+import { RedisEventHandler } from './redis-events.js';
+import { RedisJobs } from './redis-jobs.js';
 import { LaneSet } from './redis-lanes.js';
-import {
-  CANCEL_EVENT,
-  CANCELLED_REASON,
-  EVENTS_MAX_LEN,
-  HEARTBEAT_STALE_MS,
-  JOB_ATTEMPTS,
-  JOB_NAME,
-  LANE_EVENT,
-  devicesKey,
-  laneName,
-  heartbeatSchema,
-  redisJobDataSchema,
-  redisProgressSchema,
-  redisResultSchema,
-  type Heartbeat,
-  type RedisJobData,
-} from './redis-protocol.js';
-import type { CancelResult, CapacityProbe, JobQueue, JobRecord, JobSpec, LocalCapacity, QueueEvents as Events, QueuePosition } from './types.js';
+import { CANCEL_EVENT, EVENTS_MAX_LEN, HEARTBEAT_STALE_MS, devicesKey, heartbeatSchema, type Heartbeat, type RedisJobData } from './redis-protocol.js';
+import { adoptOrphans, reconcile } from './redis-reconcile.js';
+import { enqueueJob, resolveRedisModel, roundPriority } from './redis-routing.js';
+import type { CancelResult, CapacityProbe, JobQueue, JobRecord, JobSpec, LocalCapacity, QueuePosition } from './types.js';
 
 export type RedisQueueConfig = QueueConfig & Pick<AppConfig, 'REDIS_URL' | 'REDIS_QUEUE' | 'REDIS_PREFIX' | 'QUEUE_OWNER'>;
 
 export interface RedisQueueOptions {
+  /** The process's job book (default: one of its own on DATA_DIR, closed with the queue). */
+  book?: JobBook;
+  /** Metrics of the book it opens when given none. */
   metrics?: QueueMetrics;
   /** How long cancel() waits for a running job to stop before recording it as cancelled anyway. */
   cancelGraceMs?: number;
@@ -52,33 +38,14 @@ export interface RedisQueueOptions {
   reconcileMs?: number;
 }
 
-/** BullMQ priorities run 1 (first) to 2^21. */
-const MAX_PRIORITY = 2_097_151;
-const RESULT_TTL_S = 7 * 86_400;
 const QUEUE_UNAVAILABLE = 'The job queue (Redis) is unavailable right now; try again in a minute.';
 
-type Finished = 'done' | 'failed' | 'cancelled';
-
-export class RedisJobQueue implements JobQueue, ObservableQueue {
-  private readonly db: Db;
-  private readonly store: JobStore;
-  private readonly stats: StepStatsStore;
-  private readonly files: FileStore;
-  private readonly estimator: Estimator;
-  private readonly metrics: QueueMetrics;
-  private readonly events = new EventEmitter();
+export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQueue {
   /** Which bot process reports a job (QUEUE_OWNER); ProviderQueue stores its Imagen jobs under it too. */
   readonly owner: string;
-  /** Unfinished jobs this process submitted (or restored): only these are reported. */
-  private readonly tracked = new Map<string, JobRecord>();
-  private readonly settling = new Set<string>();
-  private readonly finishWaiters = new Map<string, ((state: Finished) => void)[]>();
-  private readonly lastPublished = new Map<string, QueuePosition>();
-  /**
-   * Submitted but not yet announced with 'queued': no 'position' event may come first, and the
-   * job's events from Redis (a worker may start, even finish, it at once) wait for `gate`.
-   */
-  private readonly announcing = new Map<string, { gate: Promise<void>; open: () => void }>();
+  private readonly jobs: RedisJobs;
+  private readonly tracked: Map<string, JobRecord>;
+  private readonly events: RedisEventHandler;
   private readonly ready: Promise<void>;
   private lanes?: LaneSet;
   private producer?: QueueEventsProducer;
@@ -101,28 +68,23 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     private readonly opts: RedisQueueOptions = {},
   ) {
     if (!config.REDIS_URL) throw new Error('QUEUE_BACKEND=redis needs REDIS_URL (e.g. redis://localhost:6379).');
-    this.db = openDatabase(config.DATA_DIR);
-    this.store = new JobStore(this.db);
-    this.stats = new StepStatsStore(this.db);
-    this.files = new FileStore(config.DATA_DIR);
-    this.estimator = new Estimator(this.stats.all(), config.NOOP_STEP_MS);
-    this.metrics = opts.metrics ?? createQueueMetrics({ defaultMetrics: true });
+    super({ given: opts.book, dataDir: config.DATA_DIR, options: { metrics: opts.metrics, noopStepMs: config.NOOP_STEP_MS } });
+    const changed = () => this.scheduleRefresh();
+    this.jobs = new RedisJobs(this.book, { lanes: () => this.lanes, changed });
+    this.tracked = this.jobs.tracked;
+    this.events = new RedisEventHandler(this.jobs, this.book, { closed: () => this.closed, changed });
+    this.book.addLive((id) => this.tracked.get(id));
     const shard = shardOfThisProcess();
     this.owner = config.QUEUE_OWNER ?? (shard ? shardOwner(shard) : 'bot');
-    this.events.setMaxListeners(50);
-    this.adoptOrphans(shard, config.QUEUE_OWNER !== undefined);
+    adoptOrphans(this.book.db, this.owner, shard, config.QUEUE_OWNER !== undefined);
     // Imagen jobs never go to Redis: ProviderQueue runs them in this process.
-    for (const { record } of this.store.unfinished(this.owner)) if (record.provider !== 'imagen') this.tracked.set(record.id, record);
-    this.files.sweep(this.store, config.OUTPUT_RETENTION_DAYS);
+    for (const { record } of this.book.store.unfinished(this.owner)) if (record.provider !== 'imagen') this.tracked.set(record.id, record);
+    this.book.tryWrite('retention sweep', () => this.book.files.sweep(this.book.store, config.OUTPUT_RETENTION_DAYS));
     this.ready = this.init(config.REDIS_URL);
     this.ready.catch((err: unknown) => logger.error({ err }, 'redis queue failed to start'));
   }
 
   // ---- public API -------------------------------------------------------------------------
-
-  get metricsRegistry(): Registry {
-    return this.metrics.registry;
-  }
 
   /** Resolves once connected to Redis and caught up with jobs left from the last run. */
   whenReady(): Promise<void> {
@@ -137,21 +99,21 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   }
 
   async cancel(jobId: string, by: { userId: string; isAdmin?: boolean }): Promise<CancelResult> {
-    const record = this.tracked.get(jobId) ?? this.store.get(jobId);
+    const record = this.get(jobId);
     if (!record) return 'not_found';
     if (!by.isAdmin && record.requester.userId !== by.userId) return 'forbidden';
     if (record.state !== 'queued' && record.state !== 'running') return 'already_finished';
     await this.readyWithin(10_000);
     const found = await this.lanes!.find(record);
     if (found && (await found.lane.queue.remove(jobId).catch(() => 0)) === 1) {
-      this.finishElsewhere(record, 'cancelled');
+      this.jobs.finishElsewhere(record, 'cancelled');
       return 'cancelled';
     }
     const job = found ? await found.lane.queue.getJob(jobId) : undefined;
     const state = job ? await job.getState() : 'unknown';
     if (state === 'completed' || state === 'failed') return 'already_finished';
     if (!job) {
-      this.finishElsewhere(record, 'cancelled');
+      this.jobs.finishElsewhere(record, 'cancelled');
       return 'cancelled';
     }
     // Running on a worker host: ask it to stop at the next step, and wait to hear back.
@@ -164,26 +126,14 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       const timer = setTimeout(() => {
         // The host did not answer (gone?): record the cancellation; its late result is ignored.
         const r = this.tracked.get(jobId);
-        if (r) this.finish(r, 'cancelled');
+        if (r) this.jobs.finish(r, 'cancelled');
       }, this.opts.cancelGraceMs ?? 15_000);
       timer.unref();
-      this.onFinished(jobId, (state) => {
+      this.jobs.onFinished(jobId, (state) => {
         clearTimeout(timer);
         resolve(state === 'cancelled' ? 'cancelled' : 'already_finished');
       });
     });
-  }
-
-  get(jobId: string): JobRecord | undefined {
-    return this.tracked.get(jobId) ?? this.store.get(jobId);
-  }
-
-  outputs(jobId: string): Promise<Buffer[]> {
-    return this.files.jobOutputs(this.get(jobId));
-  }
-
-  input(jobId: string): Promise<Buffer | undefined> {
-    return this.files.jobInput(this.get(jobId));
   }
 
   /** Live worker devices whose host has the job's model, and when one would start it behind the waiting line as last refreshed. */
@@ -192,7 +142,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     const able = this.devices.filter((d) => job.kind === 'upscale' || d.models.includes(job.model) || /(^|\/)noop:/.test(d.device));
     if (able.length === 0) return { devices: 0, etaMs: 0 };
     const probe = { id: '#capacity-probe', kind: job.kind, model: job.model, request: job.request };
-    const projected = projectPositions([...this.lastLoad.waiting, probe], this.lastLoad.loads, this.estimator);
+    const projected = projectPositions([...this.lastLoad.waiting, probe], this.lastLoad.loads, this.book.estimator);
     return { devices: able.length, etaMs: projected.at(-1)?.pos.etaMs ?? 0 };
   }
 
@@ -202,21 +152,6 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
       .filter((r) => r.state === 'running')
       .map((r) => ({ jobId: r.id, position: 0, etaMs: 0, ...(r.device ? { device: r.device } : {}) }));
     return [...running, ...this.snapshot];
-  }
-
-  setMessage(jobId: string, messageId: string): void {
-    const record = this.get(jobId);
-    if (!record) return;
-    record.messageId = messageId;
-    this.store.update(record);
-  }
-
-  on<E extends keyof Events>(event: E, handler: Events[E]): void {
-    this.events.on(event, handler as (...args: unknown[]) => void);
-  }
-
-  off<E extends keyof Events>(event: E, handler: Events[E]): void {
-    this.events.off(event, handler as (...args: unknown[]) => void);
   }
 
   /** Devices of live worker hosts, from their heartbeats. */
@@ -252,25 +187,10 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     await this.submitting;
     await Promise.allSettled([this.lanes?.close(), this.producer?.close()]);
     await this.connector?.closeAll();
-    this.db.close();
-    this.events.removeAllListeners();
+    this.closeBook();
   }
 
   // ---- start-up -----------------------------------------------------------------------------
-
-  /**
-   * Re-owns unfinished jobs of bot processes that no longer exist (the shard count went down,
-   * or sharding was turned on or off), so exactly one process reports each of them.
-   */
-  private adoptOrphans(shard: ShardIdentity | undefined, customOwner: boolean): void {
-    const rows = this.db.prepare(`SELECT DISTINCT owner FROM jobs WHERE state IN ('queued', 'running')`).all() as { owner: string }[];
-    const adopt = this.db.prepare(`UPDATE jobs SET owner = ? WHERE owner = ? AND state IN ('queued', 'running')`);
-    for (const { owner } of rows) {
-      if (owner === this.owner || !ownsOrphansOf(owner, shard, customOwner)) continue;
-      const { changes } = adopt.run(this.owner, owner);
-      if (changes > 0) logger.info({ from: owner, to: this.owner, jobs: changes }, 'took over unfinished jobs of a bot process that no longer runs');
-    }
-  }
 
   private async init(url: string): Promise<void> {
     const connector = await redisConnector(url, (err) => {
@@ -282,7 +202,7 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     const base = { prefix: this.config.REDIS_PREFIX };
     this.client = connect();
     this.producer = new QueueEventsProducer(this.config.REDIS_QUEUE, { ...base, connection: connect() as never });
-    this.lanes = new LaneSet({ baseQueue: this.config.REDIS_QUEUE, prefix: this.config.REDIS_PREFIX, connect, client: this.client, listen: (e) => this.listen(e) });
+    this.lanes = new LaneSet({ baseQueue: this.config.REDIS_QUEUE, prefix: this.config.REDIS_PREFIX, connect, client: this.client, listen: (e) => this.events.listen(e) });
     await this.client.ping();
     // Lanes of our unfinished jobs first: their events must be live before reconcile reads them.
     await Promise.all([this.lanes.base(), this.lanes.openRegistered(), ...[...this.tracked.values()].map((r) => this.lanes!.laneFor(r))]);
@@ -298,51 +218,15 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     if (this.tracked.size > 0) logger.info({ count: this.tracked.size }, 'following unfinished jobs');
   }
 
-  private listen(events: QueueEvents): void {
-    const guard =
-      <A>(fn: (args: A) => Promise<void> | void) =>
-      (args: A) => {
-        if (this.closed) return;
-        const handle = () => Promise.resolve(fn(args)).catch((err: unknown) => logger.error({ err }, 'queue event handling failed'));
-        const jobId = (args as { jobId?: unknown }).jobId;
-        const pending = typeof jobId === 'string' ? this.announcing.get(jobId) : undefined;
-        // In arrival order, once the submit has announced the job.
-        if (pending) void pending.gate.then(() => (this.closed ? undefined : handle()));
-        else void handle();
-      };
-    events.on('progress', guard(({ jobId, data }: { jobId: string; data: unknown }) => this.onProgress(jobId, data)));
-    events.on('completed', guard(({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => this.onCompleted(jobId, returnvalue)));
-    events.on('failed', guard(({ jobId, failedReason }: { jobId: string; failedReason: string }) => this.onFailed(jobId, failedReason)));
-    events.on('waiting', guard(({ jobId }: { jobId: string }) => this.onWaiting(jobId)));
-    events.on('removed', guard(({ jobId }: { jobId: string }) => this.onRemoved(jobId)));
-    events.on('stalled', guard(({ jobId }: { jobId: string }) => jobLogger(jobId).warn('job stalled on its worker host; BullMQ requeues it')));
-    events.on('added', guard(() => this.scheduleRefresh()));
-    events.on('active', guard(() => this.scheduleRefresh()));
-    events.on('error', (err) => logger.warn({ err: err.message }, 'queue events error'));
-  }
-
-  /** Brings every unfinished job of ours in line with Redis; re-adds any that Redis lost. */
-  private async reconcile(): Promise<void> {
-    for (const record of [...this.tracked.values()]) {
-      if (this.closed) return;
-      // Being submitted right now: not in Redis yet, or its events are waiting for 'queued'.
-      if (this.announcing.has(record.id)) continue;
-      const job = (await this.lanes!.find(record))?.job;
-      if (!job) {
-        if (!this.tracked.has(record.id) || this.settling.has(record.id)) continue;
-        jobLogger(record.id).warn('job missing from Redis; queueing it again');
-        record.state = 'queued';
-        delete record.startedAt;
-        this.store.update(record);
-        await this.enqueue(record, 1);
-        continue;
-      }
-      const state = await job.getState();
-      if (state === 'completed') await this.onCompleted(record.id, job.returnvalue);
-      else if (state === 'failed') await this.onFailed(record.id, job.failedReason);
-      else if (state === 'active') await this.onProgress(record.id, job.progress);
-      else if (record.state === 'running') this.onWaiting(record.id);
-    }
+  private reconcile(): Promise<void> {
+    return reconcile({
+      jobs: this.jobs,
+      lanes: this.lanes!,
+      book: this.book,
+      events: this.events,
+      enqueue: (record, priority) => this.enqueue(record, priority),
+      closed: () => this.closed,
+    });
   }
 
   // ---- submit -------------------------------------------------------------------------------
@@ -350,52 +234,44 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
   private async submitNow(spec: JobSpec): Promise<{ job: JobRecord; position: QueuePosition }> {
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     await this.readyWithin(10_000);
-    if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
-      throw new InputError(`A ${spec.kind} job needs an input image.`);
-    }
-    const model = spec.kind === 'upscale' ? spec.model : this.resolveModel(spec.model);
+    checkSpec(spec);
+    const model = spec.kind === 'upscale' ? spec.model : resolveRedisModel(this.devices, this.config.DEFAULT_MODEL, spec.model);
     const [waiting, active] = await Promise.all([this.waitingJobs(), this.lanes!.jobs(['active'])]);
     const userId = spec.requester.userId;
-    const ofUser = (j: Job) => (j.data as Partial<RedisJobData>).userId === userId;
-    const mine = waiting.filter(ofUser);
-    assertWithinCaps(mine.length, waiting.length, this.config);
-    // Rounds: a job's priority is 1 + how many jobs its user already has running or waiting,
-    // so everyone's first job goes before anyone's second. Never ahead of the user's own
-    // waiting jobs; equal priorities are first come, first served.
-    const round = 1 + mine.length + active.filter(ofUser).length;
-    const priority = Math.min(MAX_PRIORITY, mine.reduce((p, j) => Math.max(p, (j.priority || 0) + 1), round));
+    const { mine, priority } = roundPriority(waiting, active, userId);
+    assertWithinCaps(mine, waiting.length, this.config);
 
     const { initImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
-    if (initImage) record.initImagePath = await this.files.writeInput(id, initImage);
-    this.store.insert(record, this.owner);
+    if (initImage) await this.book.writeInput(record, initImage);
+    this.book.must('job insert', () => this.book.store.insert(record, this.owner));
     // Before the add: the job's events may arrive before enqueue() returns.
     let open = () => {};
     const gate = new Promise<void>((resolve) => (open = resolve));
-    this.announcing.set(id, { gate, open });
+    this.jobs.announcing.set(id, { gate, open });
     this.tracked.set(id, record);
     try {
       await this.enqueue(record, priority, initImage);
     } catch (err) {
       this.tracked.delete(id);
-      this.announcing.delete(id);
+      this.jobs.announcing.delete(id);
       // Never announced, so the caller's error is the only report.
       logger.error({ err, jobId: id }, 'could not add the job to redis');
       record.state = 'failed';
       record.error = QUEUE_UNAVAILABLE;
       record.finishedAt = Date.now();
-      this.store.update(record);
+      this.book.save(record);
       throw new Error(QUEUE_UNAVAILABLE, { cause: err });
     }
     jobLogger(id, { userId, kind: spec.kind, model, priority }).info('job queued');
     const positions = await this.refresh().catch(() => new Map<string, QueuePosition>());
     const position = positions.get(id) ?? { jobId: id, position: waiting.length + 1, etaMs: 0 };
-    this.lastPublished.set(id, position);
-    this.events.emit('queued', record, position);
+    this.jobs.lastPublished.set(id, position);
+    this.book.emit('queued', record, position);
     // Events that came meanwhile run after this returns, so callers can subscribe first.
     setImmediate(() => {
-      this.announcing.delete(id);
+      this.jobs.announcing.delete(id);
       open();
     });
     return { job: record, position };
@@ -415,172 +291,15 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     }
   }
 
-  private async enqueue(record: JobRecord, priority: number, initImage?: Uint8Array): Promise<void> {
-    const image = initImage ?? (record.initImagePath ? await this.files.read(record.initImagePath) : undefined);
-    const data: RedisJobData = {
-      id: record.id,
-      kind: record.kind,
-      model: record.model,
-      request: record.request as unknown as Record<string, unknown>,
-      upscaleFactor: record.upscaleFactor,
-      initImage: image ? Buffer.from(image).toString('base64') : undefined,
-      userId: record.requester.userId,
-      owner: this.owner,
-    };
-    const route = this.routeOf(record);
-    const lane = await this.lanes!.open(route);
-    const onLane = route !== this.config.REDIS_QUEUE;
-    if (onLane) await this.lanes!.register(record.model);
-    await lane.queue.add(JOB_NAME, redisJobDataSchema.parse(data), {
-      jobId: record.id,
-      priority,
-      attempts: JOB_ATTEMPTS,
-      // The bot removes a job once it has stored the result; these only sweep up results no
-      // bot collected (its job was given up on) after a week.
-      removeOnComplete: { age: RESULT_TTL_S },
-      removeOnFail: { age: RESULT_TTL_S },
-    });
-    // After the add: worker hosts open the lane if it is new, and idle devices without the model
-    // read when the job was queued, to know when they may take it.
-    if (onLane) await this.producer!.publishEvent({ eventName: LANE_EVENT, model: record.model }, EVENTS_MAX_LEN);
-  }
-
-  /**
-   * Affinity (src/queue/affinity.ts): a model that some live device has loaded waits on its own
-   * lane, where those devices take it first; any other job waits on the base queue, where the
-   * device idle longest takes it (BullMQ serves the longest-blocked worker first).
-   */
-  private routeOf(record: Pick<JobRecord, 'kind' | 'model'>): string {
-    const warm = record.kind !== 'upscale' && this.devices.some((d) => d.loadedModels.includes(record.model));
-    return warm ? laneName(this.config.REDIS_QUEUE, record.model) : this.config.REDIS_QUEUE;
-  }
-
-  private resolveModel(requested: string): string {
-    // Worker hosts advertise their model folders; with none alive yet, any name may wait for one.
-    const known = [...new Set(this.devices.flatMap((d) => d.models))].sort();
-    const fallback = this.config.DEFAULT_MODEL ?? known[0];
-    return resolveModelName(requested, fallback, known.length > 0 ? known : undefined, 'no worker host');
+  private enqueue(record: JobRecord, priority: number, initImage?: Uint8Array): Promise<void> {
+    const ctx = { lanes: this.lanes!, producer: this.producer!, book: this.book, owner: this.owner, baseQueue: this.config.REDIS_QUEUE, devices: this.devices };
+    return enqueueJob(ctx, record, priority, initImage);
   }
 
   private async waitingJobs(): Promise<Job[]> {
     // Lanes other bots opened count towards the global cap as well.
     await this.lanes!.openRegistered();
     return this.lanes!.jobs(['waiting', 'prioritized', 'delayed']);
-  }
-
-  // ---- events from Redis --------------------------------------------------------------------
-
-  private async onProgress(jobId: string, raw: unknown): Promise<void> {
-    const record = this.tracked.get(jobId);
-    if (!record || this.settling.has(jobId)) return;
-    const parsed = redisProgressSchema.safeParse(raw);
-    if (!parsed.success) return;
-    const p = parsed.data;
-    if (record.state !== 'running' || record.attempts !== p.attempt || record.device !== p.device) {
-      const now = Date.now();
-      record.state = 'running';
-      record.startedAt = now;
-      record.device = p.device;
-      record.attempts = p.attempt;
-      this.store.update(record);
-      this.lastPublished.delete(jobId);
-      this.metrics.waitSeconds.observe({ device: p.device }, (now - record.createdAt) / 1000);
-      jobLogger(jobId, { device: p.device, attempt: p.attempt }).info('job started');
-      this.events.emit('started', record);
-      this.scheduleRefresh();
-    }
-    if (p.step > 0) {
-      const preview = p.preview && { width: p.preview.width, height: p.preview.height, rgb: new Uint8Array(Buffer.from(p.preview.rgb, 'base64')) };
-      this.events.emit('progress', record, { step: p.step, totalSteps: p.totalSteps, preview });
-    }
-  }
-
-  private async onCompleted(jobId: string, raw: unknown): Promise<void> {
-    const record = this.tracked.get(jobId);
-    if (!record || this.settling.has(jobId)) return;
-    this.settling.add(jobId);
-    try {
-      const parsed = redisResultSchema.safeParse(typeof raw === 'string' ? JSON.parse(raw) : raw);
-      if (!parsed.success) {
-        record.error = 'The worker returned a malformed result.';
-        this.finish(record, 'failed');
-        return;
-      }
-      const result = parsed.data;
-      record.outputs = await this.files.writeOutputs(jobId, result.images.map((b) => Buffer.from(b, 'base64')));
-      record.seeds = result.seeds;
-      record.nsfw = result.nsfw;
-      record.timings = result.timings;
-      record.device = result.device;
-      if (record.startedAt) this.metrics.runSeconds.observe({ device: result.device, kind: record.kind }, (Date.now() - record.startedAt) / 1000);
-      learnSpeed(record, result.device, this.stats, this.estimator);
-      this.finish(record, 'done');
-    } finally {
-      this.settling.delete(jobId);
-    }
-  }
-
-  private async onFailed(jobId: string, reason: string): Promise<void> {
-    const record = this.tracked.get(jobId);
-    if (!record || this.settling.has(jobId)) return;
-    if (reason === CANCELLED_REASON) {
-      this.finish(record, 'cancelled');
-      return;
-    }
-    record.error = reason || 'The job failed.';
-    this.finish(record, 'failed');
-  }
-
-  /** Back to waiting: a retry after a worker death, or a shutdown of its worker host. */
-  private onWaiting(jobId: string): void {
-    const record = this.tracked.get(jobId);
-    this.scheduleRefresh();
-    if (!record || record.state !== 'running') return;
-    record.state = 'queued';
-    delete record.startedAt;
-    this.store.update(record);
-    jobLogger(jobId).info('job back in the queue');
-  }
-
-  private onRemoved(jobId: string): void {
-    this.scheduleRefresh();
-    const record = this.tracked.get(jobId);
-    // Removed from Redis while unfinished: cancelled by another bot process.
-    if (record && !this.settling.has(jobId)) this.finish(record, 'cancelled', false);
-  }
-
-  // ---- bookkeeping --------------------------------------------------------------------------
-
-  private finish(record: JobRecord, state: Finished, removeFromRedis = true): void {
-    if (!this.tracked.has(record.id)) return;
-    record.state = state;
-    record.finishedAt = Date.now();
-    this.store.update(record);
-    this.tracked.delete(record.id);
-    this.lastPublished.delete(record.id);
-    this.metrics.jobsTotal.inc({ outcome: state });
-    announceOutcome((event, ...args) => this.events.emit(event, ...args), record, state);
-    for (const w of this.finishWaiters.get(record.id) ?? []) w(state);
-    this.finishWaiters.delete(record.id);
-    if (removeFromRedis && this.lanes) void this.lanes.find(record).then((found) => found?.lane.queue.remove(record.id)).catch(() => 0);
-    this.scheduleRefresh();
-  }
-
-  /** A job of another process (or already untracked) ended through us: store it only. */
-  private finishElsewhere(record: JobRecord, state: Finished): void {
-    if (this.tracked.has(record.id)) {
-      this.finish(record, state, false);
-      return;
-    }
-    record.state = state;
-    record.finishedAt = Date.now();
-    this.store.update(record);
-  }
-
-  private onFinished(jobId: string, fn: (state: Finished) => void): void {
-    const list = this.finishWaiters.get(jobId) ?? [];
-    list.push(fn);
-    this.finishWaiters.set(jobId, list);
   }
 
   // ---- positions ----------------------------------------------------------------------------
@@ -631,19 +350,19 @@ export class RedisJobQueue implements JobQueue, ObservableQueue {
     const activeById = new Map(active.map((j) => [String(j.id), j]));
     const loads = this.devices.map((d) => {
       const job = d.jobId ? activeById.get(d.jobId) : undefined;
-      const busyForMs = job && d.startedAt ? this.estimator.runMs(describe(job), d.device) - (now - d.startedAt) : 0;
+      const busyForMs = job && d.startedAt ? this.book.estimator.runMs(describe(job), d.device) - (now - d.startedAt) : 0;
       return { device: d.device, busyForMs };
     });
-    const projected = projectPositions(waiting.map(describe), loads, this.estimator);
+    const projected = projectPositions(waiting.map(describe), loads, this.book.estimator);
     this.lastLoad = { waiting: waiting.map(describe), loads };
     this.snapshot = projected.map((p) => (p.device ? { ...p.pos, device: p.device } : p.pos));
     publishPositions(projected, {
       running: this.devices.map((d) => ({ device: d.device, busy: Boolean(d.jobId) })),
       waiting: waiting.length,
-      lastPublished: this.lastPublished,
-      events: this.events,
-      metrics: this.metrics,
-      skip: (jobId) => !this.tracked.has(jobId) || this.announcing.has(jobId),
+      lastPublished: this.jobs.lastPublished,
+      events: this.book.emitter,
+      metrics: this.book.metrics,
+      skip: (jobId) => !this.tracked.has(jobId) || this.jobs.announcing.has(jobId),
     });
     // Connection errors clear this; a successful round trip sets it again (for /healthz).
     this.connected = true;

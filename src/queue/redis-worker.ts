@@ -470,8 +470,9 @@ export class RedisWorkerHost implements ObservableQueue {
         throw new WaitingError();
       }
       if (err instanceof JobFailedError) {
-        this.metrics.jobsTotal.inc({ outcome: err.aborted ? 'cancelled' : 'failed' });
-        throw new UnrecoverableError(err.aborted ? CANCELLED_REASON : err.message);
+        const cancelled = err.aborted || err.cancelRequested;
+        this.metrics.jobsTotal.inc({ outcome: cancelled ? 'cancelled' : 'failed' });
+        throw new UnrecoverableError(cancelled ? CANCELLED_REASON : err.message);
       }
       if (err instanceof WorkerDiedError) {
         const final = attempt >= JOB_ATTEMPTS;

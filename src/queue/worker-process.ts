@@ -3,8 +3,9 @@
 import PQueue from 'p-queue';
 import { logger } from '../log.js';
 import { isUserFacingError } from '../diffusion/errors.js';
+import { isStorageError, STORAGE_FULL_MESSAGE } from '../store/storage-errors.js';
 import { DiffusionEngine, NoopEngine, type Engine } from './engines.js';
-import { fromWorkerSchema, toWorkerSchema, workerOptionsSchema, type FromWorker, type RunJob } from './ipc.js';
+import { describeIssues, fromWorkerSchema, toWorkerSchema, workerOptionsSchema, type FromWorker, type RunJob } from './ipc.js';
 
 const options = workerOptionsSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
 const engine: Engine = options.device.startsWith('noop') ? new NoopEngine(options) : new DiffusionEngine(options);
@@ -19,6 +20,8 @@ function send(msg: FromWorker): void {
 
 function messageOf(err: unknown): string {
   if (isUserFacingError(err)) return err.message;
+  // Writing the images failed for lack of space: say so, without the file's path.
+  if (isStorageError(err)) return STORAGE_FULL_MESSAGE;
   const text = err instanceof Error ? err.message : String(err);
   return `Generation failed: ${text.split('\n')[0]}`;
 }
@@ -44,6 +47,11 @@ process.on('message', (raw) => {
   const parsed = toWorkerSchema.safeParse(raw);
   if (!parsed.success) {
     log.error({ issues: parsed.error.issues }, 'ignored a malformed message from the parent');
+    // A job it cannot run still gets an answer, so it fails with the reason instead of stalling.
+    const job = (raw as { type?: unknown; job?: { id?: unknown } } | null)?.job;
+    if ((raw as { type?: unknown } | null)?.type === 'run' && typeof job?.id === 'string') {
+      send({ type: 'failed', jobId: job.id, message: describeIssues(parsed.error), aborted: false, loadedModels: engine.loadedModels() });
+    }
     return;
   }
   const msg = parsed.data;

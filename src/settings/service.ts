@@ -1,6 +1,7 @@
 // What the bot uses of the settings: one guild's effective settings, validated changes with
-// their audit rows, the admission check, and the provider policy. It opens its own connection
-// to DATA_DIR/bot.sqlite (WAL lets it share the file with the queue's).
+// their audit rows, the admission check, and the provider policy. The bot hands it the job
+// book's connection to DATA_DIR/bot.sqlite; without one it opens its own (WAL lets both share
+// the file) and closes it with close().
 import { openDatabase, type Db } from '../store/db.js';
 import type { GuildProviderPolicy, ProviderPolicySource } from '../providers/policy-types.js';
 import { checkAdmission, type Admission, type AdmissionRequest } from './admission.js';
@@ -23,6 +24,8 @@ export class SettingsService {
     /** The bot's clock (BOT_CLOCK_OFFSET_MS shifts it in tests). */
     readonly now: () => number = Date.now,
     onProblem?: (guildId: string, problem: string) => void,
+    /** False when the connection is borrowed (the job book's): close() leaves it open. */
+    private readonly ownsDb = true,
   ) {
     this.store = new SettingsStore(db, onProblem);
     this.usage = new UsageStore(db);
@@ -53,15 +56,21 @@ export class SettingsService {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.ownsDb && this.db.open) this.db.close();
   }
 }
 
 /** The service over DATA_DIR/bot.sqlite, with the owner's values from the bot's config. */
 export function openSettingsService(
   config: Parameters<typeof ownerSettingsFrom>[0] & { dataDir: string; clockOffsetMs: number },
-  opts: { providerDefault?: GuildProviderPolicy; onProblem?: (guildId: string, problem: string) => void } = {},
+  opts: {
+    providerDefault?: GuildProviderPolicy;
+    onProblem?: (guildId: string, problem: string) => void;
+    /** An open connection to DATA_DIR/bot.sqlite to use (and leave open) instead of opening one. */
+    db?: Db;
+  } = {},
 ): SettingsService {
   const owner = ownerSettingsFrom(config, opts.providerDefault);
-  return new SettingsService(openDatabase(config.dataDir), owner, () => Date.now() + config.clockOffsetMs, opts.onProblem);
+  const now = () => Date.now() + config.clockOffsetMs;
+  return new SettingsService(opts.db ?? openDatabase(config.dataDir), owner, now, opts.onProblem, !opts.db);
 }

@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { logger } from '../log.js';
 import type { JobStore } from './jobs.js';
-import type { JobRecord } from '../queue/types.js';
+import type { JobRecord } from '../jobs/types.js';
 
 export class FileStore {
   readonly root: string;

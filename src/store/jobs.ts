@@ -2,7 +2,7 @@
 // "resume first" after an interruption) stays here and out of the public record.
 import { z } from 'zod';
 import type { Db } from './db.js';
-import type { JobKind, JobProvider, JobRecord, JobState } from '../queue/types.js';
+import type { JobKind, JobProvider, JobRecord, JobState } from '../jobs/types.js';
 
 interface JobRow {
   seq: number;
@@ -147,6 +147,11 @@ export class JobStore {
         ...mutableColumns(job),
         resume_first: opts.resumeFirst === undefined ? null : opts.resumeFirst ? 1 : 0,
       });
+  }
+
+  /** Notes where a job's input image was stored, for jobs whose row is written before the file. */
+  setInitImagePath(id: string, path: string): void {
+    this.db.prepare('UPDATE jobs SET init_image_path = ? WHERE id = ?').run(path, id);
   }
 
   get(id: string): JobRecord | undefined {

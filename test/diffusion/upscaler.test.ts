@@ -155,7 +155,7 @@ test("the queue's upscale job uses the installed upscaler", async () => {
   process.env.UPSCALER = 'x4';
   try {
     const engine = new DiffusionEngine({ device: 'cpu', modelsDir, noopStepMs: 0, maxLoadedModels: 1, memoryBudgetMb: 0 });
-    const job = { id: 'u1', kind: 'upscale' as const, model: 'none', request: { seed: 1 }, initImagePath: input, upscaleFactor: 2 as const, outputDir: join(root, 'out') };
+    const job = { id: 'u1', kind: 'upscale' as const, model: 'none', request: { prompt: 'p', seed: 1, steps: 1, guidanceScale: 0, width: 64, height: 64, count: 1 }, initImagePath: input, upscaleFactor: 2 as const, outputDir: join(root, 'out') };
     const result = await engine.run(job, { onProgress: () => undefined, signal: new AbortController().signal });
     assert.ok(existsSync(result.outputs[0]));
     const out = readFileSync(result.outputs[0]);

@@ -48,7 +48,7 @@ test('per-user and global caps refuse with messages written for the user', async
 test('cancel: a waiting job is removed, a running one stops within a step, others are refused', async () => {
   const q = makeQueue({ DEVICES: 'noop:0', NOOP_STEP_MS: '100' });
   try {
-    const running = (await q.submit(spec('A', { steps: 200 }))).job;
+    const running = (await q.submit(spec('A', { steps: 150 }))).job;
     const waiting = (await q.submit(spec('A', { steps: 2 }))).job;
     await waitForEvent(q, 'progress', (j) => j.id === running.id);
     assert.equal(await q.cancel(waiting.id, { userId: 'B' }), 'forbidden');

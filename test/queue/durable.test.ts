@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadEnv } from '../../src/config/env.js';
-import { createJobQueue } from '../../src/queue/index.js';
+import { createJobQueue, JobBook } from '../../src/queue/index.js';
 import { spec, tempDataDir, waitForEvent, waitForFinished, waitUntil } from './helpers.js';
 
 test('close() with jobs running and waiting: the next queue on the same DATA_DIR resumes them', async () => {
@@ -63,5 +63,39 @@ test('a SIGKILLed parent: its workers exit and the next start resumes every job'
     for (const j of done.values()) assert.equal(j.state, 'done');
   } finally {
     await q.close();
+  }
+});
+
+test('an uncaught exception: the process logs it and shuts down cleanly, checkpointing the running job', async () => {
+  const DATA_DIR = tempDataDir();
+  const script = fileURLToPath(new URL('./fixtures/queue-parent.ts', import.meta.url));
+  const parent = spawn(process.execPath, ['--import', 'tsx', script, DATA_DIR, 'throw'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdout carries the fixture's report, stderr pino's log lines.
+  const out: string[] = [];
+  const log: string[] = [];
+  createInterface({ input: parent.stdout! }).on('line', (l) => out.push(l));
+  createInterface({ input: parent.stderr! }).on('line', (l) => log.push(l));
+  const code = await new Promise<number | null>((resolve) => parent.once('exit', (c) => resolve(c)));
+  const report = out.find((l) => l.startsWith('{"ids"'));
+  assert.ok(report, `the first job ran; output:\n${out.join('\n')}\n${log.join('\n')}`);
+  const { ids } = JSON.parse(report) as { ids: string[] };
+  assert.equal(code, 1, 'it exits with an error code');
+  const lines = log.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as { level?: number; msg?: string; err?: { message?: string } }];
+    } catch {
+      return [];
+    }
+  });
+  const fatal = lines.find((l) => l.level === 60);
+  assert.equal(fatal?.msg, 'unexpected error; shutting down cleanly', log.join('\n'));
+  assert.equal(fatal?.err?.message, 'a bug nobody caught');
+  const book = new JobBook(DATA_DIR);
+  try {
+    const row = book.store.get(ids[0]);
+    assert.equal(row?.state, 'queued', 'closed cleanly: the running job was checkpointed, not left running');
+    assert.equal(row?.attempts, 0, 'the interrupted run does not count');
+  } finally {
+    book.close();
   }
 });

@@ -37,10 +37,10 @@ test('lane plan: a lane (or the base queue) whose next job waited maxWaitMs is s
 
 /** Runs a warm-up so one device has `alpha` loaded and the other `beta`; returns their names. */
 async function warmUp(q: ManagedJobQueue): Promise<{ alpha: string; beta: string }> {
-  const a = (await q.submit(spec('warm-a', { steps: 15 }, 'alpha'))).job;
+  const a = (await q.submit(spec('warm-a', { steps: 9 }, 'alpha'))).job;
   await waitForEvent(q, 'started', (j) => j.id === a.id);
   // Nothing has beta loaded: it goes to the base queue, where the idle device takes it.
-  const b = (await q.submit(spec('warm-b', { steps: 3 }, 'beta'))).job;
+  const b = (await q.submit(spec('warm-b', { steps: 2 }, 'beta'))).job;
   const done = await waitForFinished(q, [a.id, b.id]);
   const alpha = done.get(a.id)!.device!;
   const beta = done.get(b.id)!.device!;
@@ -54,23 +54,23 @@ const byId = (done: Map<string, JobRecord>, id: string) => done.get(id)!;
 
 test('redis affinity: each job runs on the device that has its model loaded; after the grace another device takes it', { skip }, async () => {
   await withRedis(async (redis) => {
-    const host = await startWorkerHost({ REDIS_URL: redis.url, DEVICES: 'noop:0,noop:1', NOOP_STEP_MS: '20', WORKER_NAME: 'h', AFFINITY_GRACE_MS: '1500', AFFINITY_MAX_WAIT_MS: '60000' });
+    const host = await startWorkerHost({ REDIS_URL: redis.url, DEVICES: 'noop:0,noop:1', NOOP_STEP_MS: '34', WORKER_NAME: 'h', AFFINITY_GRACE_MS: '1500', AFFINITY_MAX_WAIT_MS: '60000' });
     const q = await redisQueue(redis.url, { MAX_QUEUED_PER_USER: '10', MAX_QUEUE: '50' });
     try {
       const devices = await warmUp(q);
 
       // A mixed burst: without affinity the two devices would take whatever comes next.
       const burst: JobRecord[] = [];
-      for (let i = 0; i < 8; i++) burst.push((await q.submit(spec(`u${i}`, { steps: 5, seed: i }, i % 2 ? 'beta' : 'alpha'))).job);
+      for (let i = 0; i < 8; i++) burst.push((await q.submit(spec(`u${i}`, { steps: 3, seed: i }, i % 2 ? 'beta' : 'alpha'))).job);
       const done = await waitForFinished(q, burst.map((j) => j.id));
       for (const job of burst) assert.equal(byId(done, job.id).device, job.model === 'alpha' ? devices.alpha : devices.beta, `${job.model} job on the device with ${job.model} loaded`);
 
       // beta's device is busy for a while; a second beta job is taken by alpha's device once it
       // has waited the grace (1.5 s), not before, and long before beta's device is free.
-      const long = (await q.submit(spec('slow', { steps: 200 }, 'beta'))).job;
+      const long = (await q.submit(spec('slow', { steps: 150 }, 'beta'))).job;
       await waitForEvent(q, 'started', (j) => j.id === long.id);
       assert.equal(q.get(long.id)?.device, devices.beta);
-      const next = (await q.submit(spec('next', { steps: 3 }, 'beta'))).job;
+      const next = (await q.submit(spec('next', { steps: 2 }, 'beta'))).job;
       const [started] = await waitForEvent(q, 'started', (j) => j.id === next.id, 10_000);
       const waited = started.startedAt! - next.createdAt;
       assert.equal(started.device, devices.alpha);
@@ -86,16 +86,16 @@ test('redis affinity: each job runs on the device that has its model loaded; aft
 
 test('redis affinity: a job that waited AFFINITY_MAX_WAIT_MS goes to the next device that frees up, ahead of its loaded model', { skip }, async () => {
   await withRedis(async (redis) => {
-    const host = await startWorkerHost({ REDIS_URL: redis.url, DEVICES: 'noop:0,noop:1', NOOP_STEP_MS: '20', WORKER_NAME: 'h', AFFINITY_GRACE_MS: '60000', AFFINITY_MAX_WAIT_MS: '600' });
+    const host = await startWorkerHost({ REDIS_URL: redis.url, DEVICES: 'noop:0,noop:1', NOOP_STEP_MS: '34', WORKER_NAME: 'h', AFFINITY_GRACE_MS: '60000', AFFINITY_MAX_WAIT_MS: '600' });
     const q = await redisQueue(redis.url, { MAX_QUEUED_PER_USER: '20', MAX_QUEUE: '50' });
     try {
       const devices = await warmUp(q);
       // beta's device busy; alpha's device busy with a steady stream of alpha jobs.
-      const long = (await q.submit(spec('slow', { steps: 250 }, 'beta'))).job;
+      const long = (await q.submit(spec('slow', { steps: 150 }, 'beta'))).job;
       await waitForEvent(q, 'started', (j) => j.id === long.id);
       const stream: JobRecord[] = [];
-      for (let i = 0; i < 12; i++) stream.push((await q.submit(spec(`a${i}`, { steps: 10, seed: i }, 'alpha'))).job);
-      const starving = (await q.submit(spec('beta-user', { steps: 3 }, 'beta'))).job;
+      for (let i = 0; i < 12; i++) stream.push((await q.submit(spec(`a${i}`, { steps: 6, seed: i }, 'alpha'))).job);
+      const starving = (await q.submit(spec('beta-user', { steps: 2 }, 'beta'))).job;
       const done = await waitForFinished(q, [starving.id, ...stream.map((j) => j.id)], 20_000);
       const ran = byId(done, starving.id);
       assert.equal(ran.device, devices.alpha, 'served by the device that freed up, without beta loaded');

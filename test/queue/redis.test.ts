@@ -48,7 +48,7 @@ test('redis backend: a killed device worker restarts; its job is retried once, t
       const done = await waitForFinished(q, [job.id]);
       assert.equal(done.get(job.id)?.state, 'done');
 
-      const doomed = (await q.submit(spec('B', { steps: 200 }))).job;
+      const doomed = (await q.submit(spec('B', { steps: 150 }))).job;
       await killDeviceOf(q, doomed.id);
       await waitForEvent(q, 'started', (j) => j.id === doomed.id && j.attempts === 2);
       const failed = waitForEvent(q, 'failed', (j) => j.id === doomed.id);

@@ -9,38 +9,12 @@ import { migrate, MIGRATIONS } from '../../src/store/migrations.js';
 import { JobStore } from '../../src/store/jobs.js';
 import { StepStatsStore } from '../../src/store/step-stats.js';
 import { FileStore, imageExtension } from '../../src/store/files.js';
-import type { JobRecord } from '../../src/queue/types.js';
+import { fullJobRecord, jobRecord } from '../support/job-record.js';
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'store-test-'));
   process.on('exit', () => rmSync(d, { recursive: true, force: true }));
   return d;
-}
-
-function fullRecord(id: string): JobRecord {
-  return {
-    id,
-    kind: 'img2img',
-    model: 'sd15',
-    request: { prompt: 'a cat', negativePrompt: 'blur', seed: 42, steps: 20, guidanceScale: 7.5, width: 512, height: 512, count: 2, scheduler: 'euler', strength: 0.6 },
-    upscaleFactor: 4,
-    requester: { userId: 'u1', username: 'alice', guildId: null, channelId: 'ch' },
-    interaction: { applicationId: 'app', token: 'tok', createdAt: 1700000000000 },
-    parent: { jobId: 'p1', imageIndex: 1 },
-    messageId: 'm1',
-    state: 'done',
-    initImagePath: '/x/in.png',
-    createdAt: 1,
-    startedAt: 2,
-    finishedAt: 3,
-    device: 'cuda:1',
-    attempts: 2,
-    error: 'none',
-    outputs: ['/x/0.png', '/x/1.png'],
-    seeds: [42, 43],
-    nsfw: [false, true],
-    timings: { totalMs: 1234.5, stepMs: 50.25 },
-  };
 }
 
 test('migrations are versioned and idempotent, and the pragmas are set', () => {
@@ -66,22 +40,10 @@ test('migrations are versioned and idempotent, and the pragmas are set', () => {
 test('a JobRecord round-trips through the jobs table', () => {
   const db = openDatabase(tempDir());
   const jobs = new JobStore(db);
-  const full = fullRecord('j1');
+  const full = fullJobRecord({ id: 'j1' });
   jobs.insert(full);
   assert.deepEqual(jobs.get('j1'), full);
-  const minimal: JobRecord = {
-    id: 'j2',
-    kind: 'txt2img',
-    model: 'm',
-    request: { prompt: 'p', seed: 0, steps: 1, guidanceScale: 0, width: 64, height: 64, count: 1 },
-    requester: { userId: 'u', username: 'n', guildId: 'g', channelId: 'c' },
-    state: 'queued',
-    createdAt: 5,
-    attempts: 0,
-    outputs: [],
-    seeds: [],
-        nsfw: [],
-  };
+  const minimal = jobRecord({ id: 'j2' });
   jobs.insert(minimal);
   assert.deepEqual(jobs.get('j2'), minimal);
   jobs.update({ ...minimal, state: 'running', attempts: 1, device: 'cpu' }, { resumeFirst: true });
@@ -114,7 +76,7 @@ test('the retention sweep deletes old outputs and inputs but keeps the row', asy
   for (const [id, finishedAt] of [['old', now - 31 * 86_400_000], ['new', now - 86_400_000]] as const) {
     mkdirSync(files.outputDir(id), { recursive: true });
     writeFileSync(files.outputPath(id, 0), 'png');
-    jobs.insert({ ...fullRecord(id), finishedAt, initImagePath: id === 'old' ? input : undefined, outputs: [files.outputPath(id, 0)] });
+    jobs.insert({ ...fullJobRecord({ id }), finishedAt, initImagePath: id === 'old' ? input : undefined, outputs: [files.outputPath(id, 0)] });
   }
   assert.equal(files.sweep(jobs, 0, now), 0, '0 days keeps everything');
   assert.equal(files.sweep(jobs, 30, now), 1);
@@ -146,8 +108,8 @@ test('a version-1 database gains job owners; unfinished() filters by owner', asy
 
   const db = openDatabase(dir);
   const jobs = new JobStore(db);
-  jobs.insert({ ...fullRecord('mine'), state: 'running' }, 'shard-1');
-  jobs.insert({ ...fullRecord('theirs'), state: 'queued' }, 'shard-2');
+  jobs.insert({ ...fullJobRecord({ id: 'mine' }), state: 'running' }, 'shard-1');
+  jobs.insert({ ...fullJobRecord({ id: 'theirs' }), state: 'queued' }, 'shard-2');
   assert.deepEqual(jobs.unfinished('').map((j) => j.record.id), ['legacy']);
   assert.deepEqual(jobs.unfinished('shard-1').map((j) => j.record.id), ['mine']);
   assert.deepEqual(jobs.unfinished().map((j) => j.record.id).sort(), ['legacy', 'mine', 'theirs']);

@@ -1,0 +1,68 @@
+// What a job is, as both the store (its rows) and the queues (their work) know it. The
+// queue's public contract (src/queue/types.ts) re-exports these.
+import type { GenerationRequest } from '../diffusion/types.js';
+
+export type JobKind = 'txt2img' | 'img2img' | 'upscale';
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+/** What draws a job: a local device worker, or Google's Imagen API. */
+export type JobProvider = 'local' | 'imagen';
+
+/** Who asked, and where the answer goes on Discord. */
+export interface Requester {
+  userId: string;
+  username: string;
+  guildId: string | null;
+  channelId: string;
+}
+
+/** The Discord interaction that started the job: its token is good for 15 minutes only. */
+export interface InteractionRef {
+  applicationId: string;
+  token: string;
+  /** Epoch ms when Discord created the interaction (its token dies 15 min later). */
+  createdAt: number;
+}
+
+/** What a producer submits. Input images travel as bytes and are stored under DATA_DIR/inputs. */
+export interface JobSpec {
+  kind: JobKind;
+  /** Model folder name under MODELS_DIR (ignored for upscale). */
+  model: string;
+  /** Generation parameters, without image bytes (see `initImage`). */
+  request: Omit<GenerationRequest, 'initImage'>;
+  /** Image-to-image input or the image to upscale (PNG/JPEG/WebP bytes). */
+  initImage?: Uint8Array;
+  /** Upscale factor for kind 'upscale'. */
+  upscaleFactor?: 2 | 4;
+  requester: Requester;
+  interaction?: InteractionRef;
+  /** The button's source: the job whose image was clicked, and which image (0-based). */
+  parent?: { jobId: string; imageIndex: number };
+  /** The channel message showing this job's progress/result, once the bot knows it. */
+  messageId?: string;
+  /** Who draws it ('local' when absent). */
+  provider?: JobProvider;
+}
+
+export interface JobRecord extends Omit<JobSpec, 'initImage'> {
+  id: string;
+  state: JobState;
+  /** Path of the stored input image, if any. */
+  initImagePath?: string;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  device?: string;
+  attempts: number;
+  /** Why the job failed; on an Imagen job re-run after its local run failed, that local failure. */
+  error?: string;
+  /** Stored output images (PNG paths), in order. */
+  outputs: string[];
+  /** Seeds of the outputs, in order. */
+  seeds: number[];
+  /** Safety-checker flags of the outputs, in order ([] when no checker ran). */
+  nsfw: boolean[];
+  timings?: { totalMs: number; stepMs: number };
+  /** True once the retention sweep deleted the output files (the row stays). */
+  outputsExpired?: boolean;
+}
