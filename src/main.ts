@@ -43,7 +43,15 @@ async function main(): Promise<void> {
     ...(backend instanceof RedisJobQueue ? { owner: backend.owner } : {}),
   });
   const providerDefault = { provider: config.providerRouting.policy, imagenDailyCap: null };
-  const app = new BotApp({ config, queue, commands, log: logger, providers: queue, providerDefault });
+  const app = new BotApp({
+    config,
+    queue,
+    commands,
+    log: logger,
+    providers: queue,
+    providerDefault,
+    ...(backend instanceof RedisJobQueue ? { owner: backend.owner } : {}),
+  });
   let metrics: MetricsServer | undefined;
   installShutdown(queue, async () => {
     await metrics?.close();

@@ -113,6 +113,7 @@ export class DiscordStandIn {
   private readonly server: Server;
   private port = 0;
   private closed = false;
+  private down = false;
 
   /** Use startDiscordStandIn(). */
   constructor(options: DiscordStandInOptions = {}) {
@@ -182,10 +183,39 @@ export class DiscordStandIn {
   async listen(): Promise<this> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
+      this.server.listen(this.port, '127.0.0.1', () => resolve());
     });
     this.port = (this.server.address() as AddressInfo).port;
     return this;
+  }
+
+  // ---- outages ----
+
+  /**
+   * Discord becomes unreachable: the port stops listening (connection refused) and every open
+   * HTTP and gateway connection is cut. State (messages, sessions, interactions) is kept, so
+   * `goOnline()` brings the same Discord back on the same port.
+   */
+  async goOffline(): Promise<void> {
+    if (this.down || this.closed) return;
+    this.down = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    this.gw.disconnectAll();
+    await closed;
+    this.signal.notify();
+  }
+
+  /** Ends an outage: listens again on the same port. */
+  async goOnline(): Promise<void> {
+    if (!this.down || this.closed) return;
+    await this.listen();
+    this.down = false;
+    this.signal.notify();
+  }
+
+  get isOffline(): boolean {
+    return this.down;
   }
 
   // ---- addresses ----
@@ -484,6 +514,7 @@ export class DiscordStandIn {
     if (this.closed) return;
     this.closed = true;
     this.gw.close();
+    if (this.down) return;
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
