@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import type { InteractionHandle, ViewMessage } from '../support/discord/index.js';
 import { standInColour, startGoogleStandIn, type GoogleStandIn } from '../support/google/index.js';
-import { imageSize, isResult, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
+import { imageSize, isResult, refusalOf, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
 
 const IMAGEN_MODEL = 'Imagen 4 Fast (imagen-4.0-fast-generate-001)';
 
@@ -61,7 +61,7 @@ function replyTo(h: Harness, to: ViewMessage, pred: (m: ViewMessage) => boolean)
 
 async function refusal(run: InteractionHandle): Promise<string> {
   await run.ack();
-  const m = await run.waitForOriginal(() => true, { timeoutMs: 10_000 });
+  const m = await refusalOf(run);
   assert.ok(m.ephemeral, `an ephemeral refusal, got: ${m.content}`);
   return m.content;
 }

@@ -290,14 +290,17 @@ export class DiscordStandIn {
     });
   }
 
-  /** A user clicks the button with `customId` on a message the bot sent. */
+  /**
+   * A user clicks the button with `customId` on a message the bot sent. With `skipClientChecks`
+   * the custom id need not be one of the message's buttons (a modified client sending any id).
+   */
   async clickButton(message: string | ViewMessage, customId: string, ctx: InteractionContext = {}): Promise<InteractionHandle> {
     const stored = this.visibleBotMessage(message, ctx);
     const button = this.messageStore.toView(stored).buttons.find((b) => b.customId === customId);
-    if (!button) {
+    if (!button && !ctx.skipClientChecks) {
       throw new Error(`message ${stored.id} has no button "${customId}" (buttons: ${this.messageStore.toView(stored).buttons.map((b) => b.customId ?? b.url).join(', ') || 'none'})`);
     }
-    if (button.disabled && !ctx.skipClientChecks) throw new Error(`button "${customId}" on message ${stored.id} is disabled`);
+    if (button?.disabled && !ctx.skipClientChecks) throw new Error(`button "${customId}" on message ${stored.id} is disabled`);
     const where = this.where({ ...ctx, channel: stored.channel.id, user: ctx.user ?? this.ephemeralOwner(stored) });
     return this.dispatch('component', InteractionType.MessageComponent, where, ctx, {
       data: { custom_id: customId, component_type: ComponentType.Button },
