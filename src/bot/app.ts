@@ -7,7 +7,7 @@ import type { JobQueue } from '../queue/types.js';
 import type { GuildProviderPolicy } from '../providers/policy-types.js';
 import { openSettingsService, type SettingsService } from '../settings/service.js';
 import { createClient, login } from './client.js';
-import type { BotContext } from './context.js';
+import type { BotContext, BotQueue } from './context.js';
 import { Messenger } from './delivery.js';
 import { ModelCatalog } from './models.js';
 import { ProviderRouter, type RoutingQueue } from './provider-routing.js';
@@ -20,7 +20,7 @@ import { DeliveryStore } from '../store/deliveries.js';
 
 export interface BotAppOptions {
   config: DiscordConfig;
-  queue: JobQueue;
+  queue: BotQueue;
   commands: Map<string, CommandModule>;
   log: Logger;
   safety?: ImageSafetyHook;

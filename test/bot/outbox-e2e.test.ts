@@ -92,3 +92,29 @@ test('a result owed when the bot restarts is delivered exactly once by the next 
   bot = await h.startBot(ENV);
   await expectDeliveredOnce(run, jobId);
 });
+
+test('a failure notice refused with 503s is retried, shown as owed in /queue, and posted once Discord recovers', { timeout: 120_000 }, async () => {
+  const run = await h.discord.slash('imagine', { prompt: 'doomed during an incident', model: 'broken', steps: 5, size: '64x64' });
+  await run.ack();
+  // Discord's message endpoints fail while interactions still work (a partial incident).
+  h.discord.failNext(/^(PATCH|POST|DELETE) \/(webhooks|channels)\//, { status: 503, times: 1_000_000 });
+  const job = await until(() => row(`SELECT id FROM jobs WHERE json_extract(request_json, '$.prompt') = ?`, 'doomed during an incident'), 5000, 'the job row');
+  const jobId = String(job.id);
+  await until(() => row(`SELECT 1 AS failed FROM jobs WHERE id = ? AND state = 'failed'`, jobId), 60_000, 'the job to fail');
+  await until(() => row(`SELECT 1 AS retried FROM deliveries WHERE job_id = ? AND state = 'pending' AND attempts >= 2`, jobId), 30_000, 'delivery retries');
+
+  const queue = await h.discord.slash('queue', {});
+  await queue.ack();
+  const answer = await queue.waitForOriginal((m) => !m.loading, { timeoutMs: 10_000 });
+  assert.ok(answer.ephemeral);
+  assert.match(answer.content, new RegExp(`📬 1 finished job is waiting to be posted .*${jobId}`));
+
+  h.discord.clearServerErrors();
+  const failed = await run.waitForOriginal((m) => /Generation failed/.test(m.content), { timeoutMs: 30_000 });
+  assert.match(failed.content, /Cannot load unet/);
+  await new Promise((r) => setTimeout(r, 3000));
+  const notices = h.discord.messages('general').filter((m) => /Generation failed/.test(m.content) && m.content.includes(jobId));
+  assert.equal(notices.length, 1, 'one failure notice');
+  assert.equal(row('SELECT state FROM deliveries WHERE job_id = ?', jobId)?.state, 'delivered');
+  assert.ok(h.discord.requests.some((r) => r.status === 503), 'Discord did answer 503 meanwhile');
+});

@@ -114,6 +114,7 @@ export class DiscordStandIn {
   private port = 0;
   private closed = false;
   private down = false;
+  private readonly serverFailures: { matches: (method: string, path: string) => boolean; status: number; remaining: number }[] = [];
 
   /** Use startDiscordStandIn(). */
   constructor(options: DiscordStandInOptions = {}) {
@@ -449,6 +450,18 @@ export class DiscordStandIn {
     this.limiter.injectNext(match, opts);
   }
 
+  /**
+   * The next `times` requests matching `match` get a server error (`status`, default 500) before
+   * any routing, as during a Discord incident. `clearServerErrors()` ends it early.
+   */
+  failNext(match: RouteMatcher | undefined, opts: { status?: number; times?: number } = {}): void {
+    this.serverFailures.push({ matches: compileRouteMatcher(match), status: opts.status ?? 500, remaining: opts.times ?? 1 });
+  }
+
+  clearServerErrors(): void {
+    this.serverFailures.length = 0;
+  }
+
   /** Requests answered with 429. */
   rateLimited(): RecordedRequest[] {
     return this.recorded.filter((r) => r.status === 429);
@@ -768,6 +781,12 @@ export class DiscordStandIn {
     };
 
     let rateHeaders: Record<string, string> = {};
+    const failure = api ? this.serverFailures.find((f) => f.remaining > 0 && f.matches(method, path)) : undefined;
+    if (failure) {
+      failure.remaining--;
+      record.route = 'injected server error';
+      return send(failure.status, { message: `${failure.status}: Server error (injected)`, code: 0 });
+    }
     try {
       if (!api) throw ApiErrors.notFound();
       if (api[1] !== '10') throw ApiErrors.invalidApiVersion();
