@@ -46,7 +46,7 @@ export function retryAfterMs(err: unknown): number | undefined {
 export function backoffMs(policy: RetryPolicy, attempts: number, err: unknown, random: () => number = Math.random): number {
   const exp = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(attempts, 30));
   const jittered = exp * (0.8 + 0.4 * random());
-  return Math.max(jittered, retryAfterMs(err) ?? 0);
+  return Math.round(Math.max(jittered, retryAfterMs(err) ?? 0));
 }
 
 export type DeliverFn = (d: Delivery) => Promise<string>;
