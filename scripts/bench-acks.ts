@@ -28,15 +28,35 @@ async function round(discord: DiscordStandIn, n: number): Promise<{ acked: numbe
   const handles: InteractionHandle[] = await Promise.all(
     users.slice(0, n).map((user, i) => discord.slash('imagine', { prompt: `bench ${i}`, steps: 1, seed: i }, { user, channel: channels[i % channels.length] })),
   );
+  const unanswered = new Set(handles);
   await discord
-    .waitFor(() => handles.every((h) => h.callbacks.length > 0), { timeoutMs: CALLBACK_WAIT_MS, message: 'first callbacks' })
+    .waitFor(
+      () => {
+        for (const h of unanswered) {
+          if (h.callbacks.length === 0) return false;
+          unanswered.delete(h);
+        }
+        return true;
+      },
+      { timeoutMs: CALLBACK_WAIT_MS, message: 'first callbacks' },
+    )
     .catch(() => undefined);
   const latencies = handles.flatMap((h) => (h.callbacks[0] ? [h.callbacks[0].latencyMs] : [])).sort((a, b) => a - b);
   const acked = handles.filter((h) => h.status === 'acknowledged' && (h.ackLatencyMs ?? Infinity) <= ACK_WINDOW_MS).length;
   // Let the jobs finish and their results post before the next round, so rounds do not overlap.
   const started = performance.now();
+  // The probe runs on every change in the stand-in: drop finished handles so it stays O(pending),
+  // not O(n) per change (O(n²) over a round, which slowed the stand-in itself).
+  const pending = new Set(handles.filter((h) => h.status === 'acknowledged'));
   await discord
-    .waitFor(() => handles.every((h) => h.status !== 'acknowledged' || (h.original() !== undefined && !h.original()!.loading)), {
+    .waitFor(() => {
+      for (const h of pending) {
+        const original = h.original();
+        if (original === undefined || original.loading) return false;
+        pending.delete(h);
+      }
+      return true;
+    }, {
       timeoutMs: DRAIN_WAIT_MS,
       message: 'results of the round',
     })
