@@ -88,6 +88,10 @@ try {
       MAX_QUEUED_PER_USER: '10',
     }),
   );
+  // BENCH_SETTLE_MS: wait this long after the bot connected before the first burst (default 0:
+  // the first burst comes at once, while the device workers are still starting).
+  const settle = Number(process.env.BENCH_SETTLE_MS ?? 0);
+  if (settle > 0) await new Promise((r) => setTimeout(r, settle));
   console.log(`acks: concurrent /imagine through the Discord stand-in, real bot process (DEVICES=noop:${DEVICES}), ${ACK_WINDOW_MS / 1000} s window`);
   for (const [k, n] of ROUNDS.entries()) {
     const r = await round(discord, n);
