@@ -4,6 +4,8 @@
 // only; every command is registered for servers only (no DM bypass of a server's settings).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { InteractionHandle, ViewMessage } from '../support/discord/index.js';
 import { encodeCustomId, parseCustomId } from '../../src/bot/custom-id.js';
@@ -109,6 +111,22 @@ test('/settings autocomplete offers blocked words to server admins only', async 
   // alice's client hides /settings; a modified one can still send the autocomplete.
   const member = await h.discord.autocomplete('settings safety unblock', { phrase: 'hid' }, 'phrase', { user: 'alice', skipClientChecks: true });
   assert.deepEqual(await member.choices(), []);
+});
+
+test('an /imagine that arrives from a DM anyway is refused, and nothing is queued', async () => {
+  const run = await h.discord.slash('imagine', { prompt: 'dm bypass attempt', steps: 5, size: '64x64' }, { user: 'alice', dm: true, skipClientChecks: true });
+  await run.ack();
+  const answer = await run.waitForOriginal((m) => !m.loading, { timeoutMs: 10_000 });
+  assert.ok(answer.ephemeral, 'the refusal is ephemeral');
+  assert.match(answer.content, /servers only/);
+  await new Promise((r) => setTimeout(r, 1000));
+  const db = new Database(join(h.dataDir, 'bot.sqlite'), { readonly: true });
+  try {
+    const row = db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE json_extract(request_json, '$.prompt') = ?`).get('dm bypass attempt') as { n: number };
+    assert.equal(row.n, 0, 'no job was queued from the DM');
+  } finally {
+    db.close();
+  }
 });
 
 test('every command is registered for servers only, so none runs in DMs', () => {

@@ -85,6 +85,12 @@ export interface InteractionContext {
   skipClientChecks?: boolean;
   /** How long to wait for the bot to be connected before dispatching (default 5000 ms). */
   connectTimeoutMs?: number;
+  /**
+   * Send it from the user's DM with the bot instead of a guild channel (no guild, no member;
+   * `context` 1). Commands registered for guilds only need `skipClientChecks` too, as they would
+   * need a modified client on Discord.
+   */
+  dm?: boolean;
 }
 
 export type SlashOptions = Readonly<Record<string, OptionValueInput>>;
@@ -114,6 +120,7 @@ export class DiscordStandIn {
   private port = 0;
   private closed = false;
   private down = false;
+  private readonly dmChannels = new Map<string, ChannelRecord>();
   private readonly serverFailures: { matches: (method: string, path: string) => boolean; status: number; remaining: number }[] = [];
 
   /** Use startDiscordStandIn(). */
@@ -664,7 +671,9 @@ export class DiscordStandIn {
     ctx: InteractionContext,
     extra: { data: Json; commandName?: string; message?: StoredMessage },
   ): Promise<InteractionHandle> {
-    const { guild, channel, user } = where;
+    const { guild, user } = where;
+    if (ctx.dm) return this.dispatchDm(kind, type, user, ctx, extra);
+    const { channel } = where;
     // The shard that gets this guild's events must be connected (with one shard: the bot).
     await this.signal.waitFor(() => this.gw.sessionFor(guild.id), {
       timeoutMs: ctx.connectTimeoutMs ?? 5000,
@@ -719,8 +728,71 @@ export class DiscordStandIn {
     return handle;
   }
 
+  /** The user's DM channel with the bot (made on first use). */
+  private dmChannel(user: UserRecord): ChannelRecord {
+    let channel = this.dmChannels.get(user.id);
+    if (!channel) {
+      channel = { id: this.ids.next(), guildId: '', name: `dm-${user.username}`, type: 1, nsfw: false, position: 0, topic: null, overwrites: [] };
+      this.dmChannels.set(user.id, channel);
+    }
+    return channel;
+  }
+
+  private async dispatchDm(
+    kind: InteractionKind,
+    type: number,
+    user: UserRecord,
+    ctx: InteractionContext,
+    extra: { data: Json; commandName?: string; message?: StoredMessage },
+  ): Promise<InteractionHandle> {
+    await this.signal.waitFor(() => this.gw.sessionFor(undefined), {
+      timeoutMs: ctx.connectTimeoutMs ?? 5000,
+      message: "the bot's shard for DMs to identify on the gateway",
+    });
+    const channel = this.dmChannel(user);
+    const sizeLimit = ctx.attachmentSizeLimit ?? this.options.attachmentSizeLimit ?? 10 * 1024 * 1024;
+    const id = this.ids.next();
+    const token = newInteractionToken(id);
+    const payload: Json = {
+      id,
+      application_id: this.applicationId,
+      type,
+      data: extra.data,
+      channel: { id: channel.id, type: 1, recipients: [userJson(user)] },
+      channel_id: channel.id,
+      user: userJson(user) as unknown as Json,
+      token,
+      version: 1,
+      app_permissions: permissionsOf(ctx.appPermissions ?? ['ViewChannel', 'SendMessages', 'AttachFiles', 'EmbedLinks', 'ReadMessageHistory']).toString(),
+      locale: ctx.locale ?? 'en-US',
+      entitlements: [],
+      authorizing_integration_owners: { '1': user.id },
+      context: 1,
+      attachment_size_limit: sizeLimit,
+    };
+    const record: InteractionRecord = {
+      id,
+      token,
+      kind,
+      type,
+      channel,
+      user,
+      ...(extra.commandName ? { commandName: extra.commandName } : {}),
+      payload,
+      createdAt: this.clock.now(),
+      attachmentSizeLimit: sizeLimit,
+      callbacks: [],
+      thinking: false,
+      followUpIds: [],
+    };
+    const handle = this.interactionStore.add(record);
+    this.gw.dispatch('INTERACTION_CREATE', payload);
+    return handle;
+  }
+
   private onMessageEvent(event: MessageEvent, message: StoredMessage): void {
-    if (!message.ephemeral) {
+    // DM messages (no guild) reach no guild's gateway events here.
+    if (!message.ephemeral && message.channel.guildId !== '') {
       const needs = GatewayIntents.GuildMessages;
       if (event === 'delete') {
         this.gw.dispatch('MESSAGE_DELETE', { id: message.id, channel_id: message.channel.id, guild_id: message.channel.guildId }, needs);
