@@ -88,8 +88,10 @@ export class DeliveryOutbox {
     this.schedule(jobId, 0);
   }
 
-  /** Picks up what earlier runs still owe (at start). */
+  /** Picks up what earlier runs still owe (at start), and finished jobs that never got a row. */
   resume(): number {
+    const adopted = this.d.store.adoptFinished(this.now() - this.retry.giveUpMs);
+    if (adopted) this.d.log.warn({ adopted }, 'finished jobs had no delivery record; delivering them now');
     const pending = this.d.store.pending();
     for (const p of pending) this.schedule(p.jobId, Math.max(0, p.nextAt - this.now()));
     if (pending.length) this.d.log.info({ pending: pending.length }, 'resuming undelivered job messages');

@@ -83,8 +83,8 @@ export class JobPresenter {
   /** Listens to the queue and resumes the deliveries earlier runs still owe. */
   attach(): void {
     for (const [event, handler] of Object.entries(this.handlers)) this.d.queue.on(event as keyof QueueEvents, handler as never);
-    for (const owed of this.d.deliveries.pending()) this.finished.add(owed.jobId);
     this.outbox.resume();
+    for (const owed of this.d.deliveries.pending()) this.finished.add(owed.jobId);
   }
 
   detach(): void {

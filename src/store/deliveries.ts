@@ -85,6 +85,19 @@ export class DeliveryStore {
         `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = @at, message_id = @message_id, last_error = NULL WHERE job_id = @job_id`,
       ),
       abandon: db.prepare(`UPDATE deliveries SET state = 'abandoned', attempts = attempts + 1, last_error = @last_error WHERE job_id = @job_id`),
+      // Jobs that finished with no row (the process stopped between the job's last state write
+      // and the outbox row, or after the presenter stopped listening): owed too. Rows for every
+      // job finished before the outbox existed were written by its migration.
+      adopt: db.prepare(
+        `INSERT OR IGNORE INTO deliveries (job_id, owner, kind, mode, detail_json, created_at, next_at)
+         SELECT j.id, j.owner, j.state,
+           CASE WHEN j.state = 'done' AND j.interaction_json IS NOT NULL THEN 'reply' ELSE 'in-place' END,
+           CASE WHEN j.error IS NOT NULL THEN json_object('message', j.error) ELSE '{}' END,
+           COALESCE(j.finished_at, j.created_at), 0
+         FROM jobs j LEFT JOIN deliveries d ON d.job_id = j.id
+         WHERE d.job_id IS NULL AND j.owner = ? AND j.state IN ('done', 'failed', 'cancelled')
+           AND COALESCE(j.finished_at, j.created_at) >= ?`,
+      ),
       undelivered: db.prepare(
         `SELECT d.job_id AS job_id FROM deliveries d JOIN jobs j ON j.id = d.job_id
          WHERE d.state = 'pending' AND j.user_id = ? AND j.guild_id IS ? ORDER BY d.created_at`,
@@ -108,6 +121,11 @@ export class DeliveryStore {
   get(jobId: string): Delivery | undefined {
     const row = this.stmts.get.get(jobId) as DeliveryRow | undefined;
     return row ? rowToDelivery(row) : undefined;
+  }
+
+  /** Records as owed this owner's jobs that finished since `since` without a row; returns how many. */
+  adoptFinished(since: number): number {
+    return this.stmts.adopt.run(this.owner, since).changes;
   }
 
   /** This owner's deliveries still owed, soonest first. */

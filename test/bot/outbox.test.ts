@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { backoffMs, DeliveryOutbox, isTransient } from '../../src/bot/outbox.js';
 import { openDatabase } from '../../src/store/db.js';
 import { DeliveryStore } from '../../src/store/deliveries.js';
+import { addJob } from '../settings/helpers.js';
 
 const body = { body: undefined, files: undefined };
 const apiError = (status: number, code: number, extra: Record<string, unknown> = {}) =>
@@ -73,6 +74,34 @@ test('owed messages are retried until delivered, survive a restart, and are give
     while (store.get('job-3')?.state === 'pending') await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual({ state: store.get('job-3')?.state, attempts: store.get('job-3')?.attempts }, { state: 'abandoned', attempts: 1 });
     await Promise.all([late.stop(), refused.stop()]);
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('jobs that finished without a delivery row (a stop at the wrong moment) are owed at the next start', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'outbox-'));
+  const log = pino({ level: 'silent' });
+  try {
+    const db = openDatabase(dir);
+    const now = Date.now();
+    const failed = addJob(db, { createdAt: now - 5000, finishedAt: now - 4000, state: 'failed', error: 'worker crashed' });
+    const old = addJob(db, { createdAt: now - 3 * 86_400_000, finishedAt: now - 3 * 86_400_000 });
+    const running = addJob(db, { createdAt: now - 1000, state: 'running' });
+    const store = new DeliveryStore(db);
+    store.add({ jobId: addJob(db, { createdAt: now - 2000, finishedAt: now - 1000 }).id, kind: 'done', mode: 'reply', detail: {}, at: now });
+    const seen: { jobId: string; kind: string; mode: string; message?: string }[] = [];
+    const outbox = new DeliveryOutbox({ store, log, retry: policy, deliver: async (d) => (seen.push({ jobId: d.jobId, kind: d.kind, mode: d.mode, message: d.detail.message }), 'm') });
+    outbox.resume();
+    while (seen.length < 2) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    await outbox.stop();
+    const adopted = seen.find((s) => s.jobId === failed.id);
+    assert.deepEqual(adopted, { jobId: failed.id, kind: 'failed', mode: 'in-place', message: 'worker crashed' });
+    assert.equal(seen.length, 2, 'the one with a row and the adopted one, nothing else');
+    assert.equal(store.get(old.id), undefined, 'older than the retry window: left alone');
+    assert.equal(store.get(running.id), undefined, 'not finished: nothing owed yet');
     db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
