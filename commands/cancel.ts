@@ -1,15 +1,15 @@
-// /cancel job:<id>: stops one of your waiting or running jobs; moderators (Manage Messages or
-// Manage Server) may cancel anyone's. The id is the one /queue shows; autocomplete offers them.
+// /cancel job:<id>: stops one of your waiting or running jobs in this server; moderators
+// (Manage Messages, see src/bot/job-access.ts) may cancel anyone's here. Jobs of other servers
+// are answered as unknown. The id is the one /queue shows; autocomplete offers them.
 import {
   InteractionContextType,
   MessageFlags,
-  PermissionFlagsBits,
   SlashCommandBuilder,
   type AutocompleteInteraction,
   type ChatInputCommandInteraction,
-  type PermissionsBitField,
 } from 'discord.js';
 import type { BotContext } from '../src/bot/context.js';
+import { callerOf, jobForCaller, mayCancel, type Caller } from '../src/bot/job-access.js';
 import { shortPrompt } from '../src/bot/render.js';
 import type { JobRecord } from '../src/queue/types.js';
 
@@ -19,31 +19,27 @@ export const data = new SlashCommandBuilder()
   .setContexts(InteractionContextType.Guild)
   .addStringOption((o) => o.setName('job').setDescription('Job id (from /queue)').setRequired(true).setMaxLength(64).setAutocomplete(true));
 
-function isModerator(perms: Readonly<PermissionsBitField> | null): boolean {
-  return perms?.any([PermissionFlagsBits.ManageMessages, PermissionFlagsBits.ManageGuild]) ?? false;
-}
-
-/** Waiting and running jobs this user may cancel. */
-function cancellable(ctx: BotContext, userId: string, guildId: string | null, moderator: boolean): JobRecord[] {
+/** Waiting and running jobs of this guild the caller may cancel. */
+function cancellable(ctx: BotContext, caller: Caller): JobRecord[] {
   return ctx.queue
     .positions()
     .map((p) => ctx.queue.get(p.jobId))
-    .filter((j): j is JobRecord => j !== undefined && (j.requester.userId === userId || (moderator && j.requester.guildId === guildId)));
+    .filter((j): j is JobRecord => j !== undefined && mayCancel(j, caller));
 }
 
 export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const typed = i.options.getString('job', true).trim();
-  const moderator = isModerator(i.memberPermissions);
+  const caller = callerOf(i);
+  const moderator = caller.moderator;
   // An exact id, or the start of one of the caller's own jobs.
-  const prefixMatches = typed.length >= 4 ? cancellable(ctx, i.user.id, i.guildId, moderator).filter((j) => j.id.startsWith(typed)) : [];
-  const job = ctx.queue.get(typed) ?? (prefixMatches.length === 1 ? prefixMatches[0] : undefined);
+  const prefixMatches = typed.length >= 4 ? cancellable(ctx, caller).filter((j) => j.id.startsWith(typed)) : [];
+  const job = jobForCaller((id) => ctx.queue.get(id), typed, caller) ?? (prefixMatches.length === 1 ? prefixMatches[0] : undefined);
   const reply = (content: string) => i.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
   if (!job) {
     await reply(prefixMatches.length > 1 ? `Several of your jobs start with \`${typed}\`; give more of the id.` : `There is no job \`${typed}\`; /queue lists yours.`);
     return;
   }
-  const allowed = job.requester.userId === i.user.id || (moderator && job.requester.guildId === i.guildId);
-  if (!allowed) {
+  if (!mayCancel(job, caller)) {
     await reply(`Only <@${job.requester.userId}> (who asked for it) or a moderator can cancel job \`${job.id}\`.`);
     return;
   }
@@ -61,7 +57,7 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
 
 export async function autocomplete(i: AutocompleteInteraction, ctx: BotContext): Promise<void> {
   const typed = String(i.options.getFocused() ?? '').trim().toLowerCase();
-  const jobs = cancellable(ctx, i.user.id, i.guildId, isModerator(i.memberPermissions))
+  const jobs = cancellable(ctx, callerOf(i))
     .filter((j) => j.id.startsWith(typed) || j.request.prompt.toLowerCase().includes(typed))
     .slice(0, 25);
   await i.respond(jobs.map((j) => ({ name: `${j.state === 'running' ? '▶' : '⏳'} ${j.request.prompt.replace(/\s+/g, ' ')}`.slice(0, 100), value: j.id })));

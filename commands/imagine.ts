@@ -1,9 +1,9 @@
-// /imagine: validate cheaply (ephemeral refusal), defer within Discord's 3 s, then fetch the
-// input image if any and queue the job. From there the presenter shows position, progress and
-// the result in the deferred reply.
+// /imagine: defer at once (Discord's 3 s), then validate, check the server's settings and
+// quotas (refusals are ephemeral follow-ups; the deferred reply is deleted), fetch the input
+// image if any and queue the job. From there the presenter shows position, progress and the
+// result in the deferred reply. Guild-only (contexts), like every command of this bot.
 import {
   InteractionContextType,
-  MessageFlags,
   SlashCommandBuilder,
   type ApplicationCommandOptionChoiceData,
   type AutocompleteInteraction,
@@ -15,10 +15,10 @@ import type { BotContext } from '../src/bot/context.js';
 import { downloadAttachment, DownloadError } from '../src/bot/download.js';
 import { NEGATIVE_MAX, parseImagineOptions, PROMPT_MAX, SEED_MAX, type RawImagineOptions } from '../src/bot/imagine-options.js';
 import { limitsFor } from '../src/bot/limits.js';
-import { admit } from '../src/bot/admission.js';
+import { refuseDeferred } from '../src/bot/refusal.js';
 import { modelAllowed } from '../src/settings/effective.js';
 import { formatSize, parseWxH, presetSize, SIZE_PRESETS, type SizePreset } from '../src/bot/sizes.js';
-import { requesterOf, submitJob } from '../src/bot/submit.js';
+import { preflight, requesterOf, submitJob } from '../src/bot/submit.js';
 import { shortPrompt } from '../src/bot/render.js';
 
 // Discord-side bounds are the engine's absolute ones; the guild's tighter limits are checked
@@ -67,37 +67,26 @@ function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
 }
 
 export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
-  const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog);
-  if (!parsed.ok) {
-    await i.reply({ content: parsed.message, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
-    return;
-  }
-  // Refused by the server's settings or quotas: say so to the user alone, before the public
-  // reply exists (submitJob checks again, for buttons and races).
-  const probe = { kind: parsed.params.image ? ('img2img' as const) : ('txt2img' as const), model: parsed.params.model.name, request: parsed.params.request, requester: requesterOf(i) };
-  const admission = admit(ctx, probe);
-  if (!admission.ok) {
-    await i.reply({ content: admission.message, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
-    return;
-  }
-  // Nothing on this bot may draw it (no local device and Imagen off, Imagen's daily cap used up).
-  const routed = ctx.providers?.route(probe);
-  if (routed && !routed.ok) {
-    await i.reply({ content: `⚠️ ${routed.message}`, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
-    return;
-  }
+  // Defer first: Discord's 3 s acknowledgement must not wait on any check, even in a burst.
+  // Every refusal below is an ephemeral follow-up, and the deferred reply is deleted.
   const response = await i.deferReply({ withResponse: true });
   const messageId = response.resource?.message?.id;
+  const refuse = (message: string) => refuseDeferred(i, message);
+  const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog);
+  if (!parsed.ok) return refuse(parsed.message);
   const { model, request, image } = parsed.params;
-  const fail = (message: string) => i.editReply({ content: `**${shortPrompt(request.prompt)}**\n${message}`, allowedMentions: { parse: [] } });
+  const requester = requesterOf(i);
+  // The server's settings, the user's quotas, and whether anything here may draw it: before the
+  // image is fetched (submitJob checks again, for races).
+  const checked = preflight(ctx, { kind: image ? 'img2img' : 'txt2img', model: model.name, request, requester });
+  if (!checked.ok) return refuse(checked.message);
 
   let initImage: Uint8Array | undefined;
   if (image) {
     try {
       initImage = await downloadAttachment(image.url);
     } catch (err) {
-      await fail(`⚠️ ${err instanceof DownloadError ? err.message : 'The image could not be downloaded.'}`);
-      return;
+      return refuse(`⚠️ ${err instanceof DownloadError ? err.message : 'The image could not be downloaded.'}`);
     }
   }
   const outcome = await submitJob(
@@ -107,13 +96,13 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
       model: model.name,
       request,
       ...(initImage ? { initImage } : {}),
-      requester: requesterOf(i),
+      requester,
       interaction: { applicationId: i.applicationId, token: i.token, createdAt: i.createdTimestamp },
       ...(messageId ? { messageId } : {}),
     },
     { uploadLimit: i.attachmentSizeLimit },
   );
-  if (!outcome.ok) await fail(outcome.message);
+  if (!outcome.ok) await refuse(`**${shortPrompt(request.prompt)}**\n${outcome.message}`);
 }
 
 function sizeChoices(typed: string, base: number): ApplicationCommandOptionChoiceData<string>[] {

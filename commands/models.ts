@@ -13,8 +13,7 @@ export const data = new SlashCommandBuilder()
 /** Devices per loaded model, when the queue can tell (local workers, Redis worker hosts). */
 function loadedOn(ctx: BotContext): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  const queue = ctx.queue as Partial<{ workers(): { device: string; loadedModels: string[] }[] }>;
-  for (const w of queue.workers?.() ?? []) {
+  for (const w of ctx.queue.workers()) {
     for (const m of w.loadedModels) out.set(m, [...(out.get(m) ?? []), w.device]);
   }
   return out;

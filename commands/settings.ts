@@ -16,6 +16,7 @@ import { SCHEDULER_NAMES } from '../src/diffusion/types.js';
 import { MAX_STEPS } from '../src/diffusion/validate.js';
 import { PROVIDER_POLICIES } from '../src/providers/policy-types.js';
 import type { BotContext } from '../src/bot/context.js';
+import { isServerAdmin } from '../src/bot/job-access.js';
 import { LIMIT_MAX, type LimitKey, type SettingsCommand } from '../src/settings/changes.js';
 import { describeSettings } from '../src/settings/describe.js';
 import { FLAGGED_ACTIONS, MAX_PHRASE_LENGTH, SETTINGS_SECTIONS } from '../src/settings/schema.js';
@@ -193,7 +194,7 @@ function recentChanges(ctx: BotContext, guildId: string): string {
 
 export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   if (!i.inGuild()) return void (await ephemeral(i, '/settings works in a server only.'));
-  if (!i.memberPermissions.has(PermissionFlagsBits.ManageGuild)) {
+  if (!isServerAdmin(i.memberPermissions)) {
     await ephemeral(i, '🔒 Only members with the **Manage Server** permission can view or change these settings.');
     return;
   }
@@ -211,6 +212,8 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
 }
 
 export async function autocomplete(i: AutocompleteInteraction, ctx: BotContext): Promise<void> {
+  // The values offered (blocked words…) are admin-only like the command: nothing for others.
+  if (!i.inGuild() || !isServerAdmin(i.memberPermissions)) return void (await i.respond([]));
   const focused = i.options.getFocused(true);
   const typed = String(focused.value ?? '').trim().toLowerCase();
   let names: string[] = [];

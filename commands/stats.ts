@@ -9,6 +9,7 @@ import {
   type ChatInputCommandInteraction,
 } from 'discord.js';
 import type { BotContext } from '../src/bot/context.js';
+import { isServerAdmin } from '../src/bot/job-access.js';
 import type { SecondsBy } from '../src/settings/usage.js';
 
 export const data = new SlashCommandBuilder()
@@ -27,7 +28,7 @@ function ranking(rows: SecondsBy[], name: (r: SecondsBy) => string): string {
 export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const reply = (content: string) => i.reply({ content: content.slice(0, 2000), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
   if (!i.inGuild()) return void (await reply('/stats works in a server only.'));
-  if (!i.memberPermissions.has(PermissionFlagsBits.ManageGuild)) {
+  if (!isServerAdmin(i.memberPermissions)) {
     await reply('🔒 Only members with the **Manage Server** permission can see this server’s usage.');
     return;
   }

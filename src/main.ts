@@ -52,7 +52,17 @@ async function main(): Promise<void> {
     providerDefault,
     onProblem: (guildId, problem) => logger.warn({ guildId, problem }, 'stored guild settings no longer fit; using the valid parts'),
   });
-  const app = new BotApp({ config, queue, commands, log: logger, providers: queue, providerDefault, settings });
+  const app = new BotApp({
+    config,
+    queue,
+    commands,
+    log: logger,
+    providers: queue,
+    providerDefault,
+    settings,
+    db: book.db,
+    ...(backend instanceof RedisJobQueue ? { owner: backend.owner } : {}),
+  });
   // The queues write their last rows (checkpoints) on close; the book closes the file after them.
   const closeAll = {
     close: async () => {

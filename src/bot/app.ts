@@ -7,18 +7,20 @@ import type { JobQueue } from '../queue/types.js';
 import type { GuildProviderPolicy } from '../providers/policy-types.js';
 import { openSettingsService, type SettingsService } from '../settings/service.js';
 import { createClient, login } from './client.js';
-import type { BotContext } from './context.js';
+import type { BotContext, BotQueue } from './context.js';
 import { Messenger } from './delivery.js';
 import { ModelCatalog } from './models.js';
 import { ProviderRouter, type RoutingQueue } from './provider-routing.js';
-import { JobPresenter, type ImageSafetyHook } from './presenter.js';
+import { JobPresenter } from './presenter.js';
 import type { CommandModule } from './registry.js';
 import { routeInteraction } from './router.js';
-import { SafetyDelivery } from './safety-delivery.js';
+import { SafetyDelivery, type ImageSafetyHook } from './safety-delivery.js';
+import { openDatabase, type Db } from '../store/db.js';
+import { DeliveryStore } from '../store/deliveries.js';
 
 export interface BotAppOptions {
   config: DiscordConfig;
-  queue: JobQueue;
+  queue: BotQueue;
   commands: Map<string, CommandModule>;
   log: Logger;
   safety?: ImageSafetyHook;
@@ -28,11 +30,17 @@ export interface BotAppOptions {
   providerDefault?: GuildProviderPolicy;
   /** Imagen beside the devices (main passes its ProviderQueue); without it every job runs locally. */
   providers?: RoutingQueue;
+  /** The process's connection to DATA_DIR/bot.sqlite (main passes the job book's); opened here when not given. */
+  db?: Db;
+  /** Whose deliveries this process resumes (the Redis queue owner; '' for the local backend). */
+  owner?: string;
 }
 
 export class BotApp {
   readonly client: Client;
   readonly ctx: BotContext;
+  /** The outbox's connection to DATA_DIR/bot.sqlite. */
+  private readonly db: Db;
 
   constructor(private readonly opts: BotAppOptions) {
     const { config, queue, log } = opts;
@@ -52,8 +60,11 @@ export class BotApp {
       channelIsNsfw: (id) => this.channelIsNsfw(id),
       getJob: (id) => queue.get(id),
     });
+    this.db = opts.db ?? openDatabase(config.dataDir);
     const presenter = new JobPresenter({
       queue,
+      deliveries: new DeliveryStore(this.db, opts.owner ?? ''),
+      retry: config.deliveryRetry,
       messenger,
       catalog,
       progressIntervalMs: config.progressIntervalMs,
@@ -83,6 +94,7 @@ export class BotApp {
     await this.ctx.presenter.shutdown();
     await this.client.destroy();
     if (!this.opts.settings) this.ctx.settings.close();
+    if (!this.opts.db && this.db.open) this.db.close();
   }
 
   /** The channel's age-restricted flag (cache, else REST); false when it cannot be read. */

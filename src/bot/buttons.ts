@@ -1,20 +1,18 @@
 // The result buttons. U/V/🔄 start a new job from the stored one (its parameters and images are
 // in the durable store, so this works after a restart) and post it as a reply to the clicked
-// message, mentioning the clicker. ❌ and ℹ️ answer only the clicker.
-import { MessageFlags, PermissionFlagsBits, type ButtonInteraction } from 'discord.js';
+// message, mentioning the clicker. ❌ and ℹ️ answer only the clicker. Every button checks that
+// its job belongs to the guild it is clicked in (job-access.ts): a custom id carried to another
+// server finds nothing there.
+import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import type { JobRecord, JobSpec } from '../queue/types.js';
 import type { BotContext } from './context.js';
 import type { ButtonRef } from './custom-id.js';
 import { randomSeed } from './imagine-options.js';
 import { infoText, jobTitle, shortPrompt } from './render.js';
-import { requesterOf, submitJob } from './submit.js';
-import { admit } from './admission.js';
+import { preflight, requesterOf, submitJob } from './submit.js';
+import { callerOf, jobForCaller, mayCancel } from './job-access.js';
 
 const GONE = 'That job is no longer stored (outputs are kept for a limited time); run /imagine again.';
-
-function isModerator(i: ButtonInteraction): boolean {
-  return i.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
-}
 
 export async function handleButton(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Promise<void> {
   switch (ref.action) {
@@ -28,7 +26,7 @@ export async function handleButton(i: ButtonInteraction, ref: ButtonRef, ctx: Bo
 }
 
 async function info(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Promise<void> {
-  const job = ctx.queue.get(ref.jobId);
+  const job = jobForCaller((id) => ctx.queue.get(id), ref.jobId, callerOf(i));
   const found = job ? ctx.catalog.lookup(job.model) : undefined;
   const scheduler = job?.request.scheduler ?? (found?.ok ? found.model.defaults.scheduler : undefined);
   await i.reply({ content: job ? infoText(job, scheduler) : GONE, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
@@ -36,10 +34,13 @@ async function info(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Prom
 
 async function cancel(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Promise<void> {
   await i.deferReply({ flags: MessageFlags.Ephemeral });
-  const job = ctx.queue.get(ref.jobId);
-  const allowed = job && (job.requester.userId === i.user.id || isModerator(i));
-  if (job && allowed) ctx.presenter.noteCancelledBy(job.id, i.user.id);
-  const result = await ctx.queue.cancel(ref.jobId, { userId: i.user.id, isAdmin: isModerator(i) });
+  const caller = callerOf(i);
+  const job = jobForCaller((id) => ctx.queue.get(id), ref.jobId, caller);
+  if (!job) return void (await i.editReply({ content: GONE, allowedMentions: { parse: [] } }));
+  const allowed = mayCancel(job, caller);
+  if (allowed) ctx.presenter.noteCancelledBy(job.id, i.user.id);
+  // The queue checks requester or admin again; a moderator counts here, in the job's own guild.
+  const result = allowed ? await ctx.queue.cancel(job.id, { userId: i.user.id, isAdmin: caller.moderator }) : 'forbidden';
   const answers = {
     cancelled: 'Cancelled.',
     forbidden: `Only <@${job?.requester.userId}> (who asked for it) or a moderator can cancel this job.`,
@@ -92,15 +93,13 @@ async function derive(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Pr
   await i.deferUpdate();
   const ephemeral = (content: string) =>
     i.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).then(() => undefined);
-  const parent = ctx.queue.get(ref.jobId);
+  const parent = jobForCaller((id) => ctx.queue.get(id), ref.jobId, callerOf(i));
   if (!parent) return ephemeral(GONE);
   const spec = await deriveSpec(ref, parent, i, ctx);
   if (typeof spec === 'string') return ephemeral(spec);
-  const admission = admit(ctx, spec);
-  if (!admission.ok) return ephemeral(admission.message);
-  // Nothing here may draw it (no local device, the cloud's cap): say so before posting anything.
-  const routed = ctx.providers?.route(spec);
-  if (routed && !routed.ok) return ephemeral(`⚠️ ${routed.message}`);
+  // Settings, quotas, and whether anything here may draw it: say so before posting anything.
+  const checked = preflight(ctx, spec);
+  if (!checked.ok) return ephemeral(checked.message);
 
   const title = ref.action === 'reroll' ? 'New seeds' : jobTitle({ kind: spec.kind, parent: spec.parent, upscaleFactor: spec.upscaleFactor });
   const headline = `**${shortPrompt(spec.request.prompt)}** · ${title} — <@${i.user.id}>`;

@@ -9,9 +9,21 @@ import type { ProviderRouter } from './provider-routing.js';
 import type { JobPresenter } from './presenter.js';
 import type { SafetyDelivery } from './safety-delivery.js';
 
+/** A device as /queue and /models show it. */
+export interface BotDevice {
+  device: string;
+  alive: boolean;
+  loadedModels: string[];
+}
+
+/** What commands use of the queue: the JobQueue, plus each device's state (/queue, /models). */
+export interface BotQueue extends JobQueue {
+  workers(): BotDevice[];
+}
+
 export interface BotContext {
   config: DiscordConfig;
-  queue: JobQueue;
+  queue: BotQueue;
   catalog: ModelCatalog;
   messenger: Messenger;
   presenter: JobPresenter;

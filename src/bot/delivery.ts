@@ -19,6 +19,11 @@ export interface MessagePayload {
   mentionUsers?: string[];
   /** Channel messages only: reply to this message. */
   replyTo?: string;
+  /**
+   * Channel messages only: Discord returns the message already created with this nonce (for a
+   * few minutes) instead of a second one, so a retry after a lost response posts no duplicate.
+   */
+  nonce?: string;
 }
 
 /** Interaction tokens live 15 minutes; stop using one a little before, as an upload takes time. */
@@ -60,11 +65,17 @@ function toBody(p: MessagePayload, create: boolean): Record<string, unknown> {
   };
   if (p.files) body.attachments = p.files.map((f, i) => ({ id: i, filename: f.name }));
   if (create && p.replyTo) body.message_reference = { message_id: p.replyTo, fail_if_not_exists: false };
+  if (create && p.nonce) Object.assign(body, { nonce: p.nonce.slice(0, 25), enforce_nonce: true });
   return body;
 }
 
 function toFiles(p: MessagePayload): RawFile[] | undefined {
   return p.files?.map((f, i) => ({ name: f.name, data: f.data, contentType: f.contentType, key: `files[${i}]` }));
+}
+
+/** The nonce of a job's last message: the same on every retry, 25 characters at most. */
+export function finalNonce(jobId: string): string {
+  return `f${jobId.replace(/-/g, '')}`.slice(0, 25);
 }
 
 export class Messenger {
@@ -149,10 +160,13 @@ export class Messenger {
         content: content.includes(`<@${user}>`) ? content : `<@${user}> ${content}`.trim(),
         mentionUsers: [user],
         replyTo: job.messageId ?? opts.fallbackReplyTo,
+        nonce: finalNonce(job.id),
       });
     } catch (err) {
       // The bot may not post here (no Send Messages) while the interaction token still works.
-      const edited = opts.mode === 'reply' ? await this.tryEditInPlace(job, p).catch(() => undefined) : undefined;
+      // Not after a network error or 5xx: the post may have gone through, and the outbox retries it.
+      const refused = err instanceof DiscordAPIError && err.status >= 400 && err.status < 500 && err.status !== 429;
+      const edited = opts.mode === 'reply' && refused ? await this.tryEditInPlace(job, p).catch(() => undefined) : undefined;
       if (edited) return edited;
       throw err;
     }

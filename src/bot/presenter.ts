@@ -1,6 +1,8 @@
 // Queue events → Discord. Everything it needs comes from the job record (channel, message id,
-// interaction token), so jobs that outlive a restart are still shown and delivered. Per-job
-// state in memory is only an optimisation (throttling, the upload limit the interaction gave).
+// interaction token) and, for a job's last message, from its outbox row (src/bot/outbox.ts), so
+// jobs that outlive a restart are still shown and delivered, and a result counts as delivered
+// only once Discord confirmed its message. Per-job state in memory is only an optimisation
+// (throttling, the upload limit the interaction gave).
 import type { Logger } from 'pino';
 import sharp from 'sharp';
 import type { PreviewImage } from '../diffusion/types.js';
@@ -24,17 +26,11 @@ import {
   jobTitle,
   withheldContent,
 } from './render.js';
-import { SPOILER_PREFIX } from './safety-delivery.js';
+import { SPOILER_PREFIX, type ImageSafetyHook } from './safety-delivery.js';
+import { DeliveryOutbox, isTransient, PermanentDeliveryError, type RetryPolicy } from './outbox.js';
+import type { Delivery, DeliveryKind, DeliveryMode, DeliveryStore } from '../store/deliveries.js';
 
-/**
- * Looks at finished images before they are posted (the NSFW checker plugs in here): returns the
- * images to post and notes for the embed. `indices` says which of the job's images each posted
- * one is (default: all, in order); `spoiler` marks those to send as spoilers.
- */
-export type ImageSafetyHook = (
-  job: JobRecord,
-  pngs: Buffer[],
-) => Promise<{ pngs: Buffer[]; notes: string[]; indices?: number[]; spoiler?: boolean[] }>;
+export type { ImageSafetyHook } from './safety-delivery.js';
 
 export interface PresenterDeps {
   queue: JobQueue;
@@ -45,6 +41,10 @@ export interface PresenterDeps {
   safety?: ImageSafetyHook;
   /** Whether step previews may show this job's picture (not when a safety check is pending). */
   previewsAllowed?: (job: JobRecord) => Promise<boolean>;
+  /** The outbox rows: last messages owed until Discord confirms them. */
+  deliveries: DeliveryStore;
+  /** How delivery retries back off (DELIVERY_RETRY_*); 24 h of retries by default. */
+  retry?: RetryPolicy;
 }
 
 interface JobView {
@@ -60,8 +60,10 @@ export class JobPresenter {
   /** Jobs whose last message went out: late status events for them are ignored. */
   private readonly finished = new Set<string>();
   private readonly handlers: { [E in keyof QueueEvents]: QueueEvents[E] };
+  private readonly outbox: DeliveryOutbox;
 
   constructor(private readonly d: PresenterDeps) {
+    this.outbox = new DeliveryOutbox({ store: d.deliveries, deliver: (x) => this.deliver(x), log: d.log, ...(d.retry ? { retry: d.retry } : {}) });
     this.handlers = {
       queued: (job, pos) => this.showQueued(job, pos),
       position: (pos) => {
@@ -72,20 +74,17 @@ export class JobPresenter {
       progress: (job, p) => this.showProgress(job, p),
       // An /imagine result is a new message replying to the request (it pings the requester and
       // needs no token); a button job's message is already such a reply, so it is edited.
-      done: (job) => void this.final(job, job.interaction ? 'reply' : 'in-place', () => this.resultPayload(job)),
-      failed: (job, message) =>
-        void this.final(job, 'in-place', async () => ({ content: failedContent(job, message), components: [], files: [] })),
-      cancelled: (job) =>
-        void this.final(job, 'in-place', async () => ({
-          content: cancelledContent(job, this.views.get(job.id)?.cancelledBy),
-          components: [],
-          files: [],
-        })),
+      done: (job) => this.owe(job, 'done', job.interaction ? 'reply' : 'in-place'),
+      failed: (job, message) => this.owe(job, 'failed', 'in-place', message),
+      cancelled: (job) => this.owe(job, 'cancelled', 'in-place'),
     };
   }
 
+  /** Listens to the queue and resumes the deliveries earlier runs still owe. */
   attach(): void {
     for (const [event, handler] of Object.entries(this.handlers)) this.d.queue.on(event as keyof QueueEvents, handler as never);
+    this.outbox.resume();
+    for (const owed of this.d.deliveries.pending()) this.finished.add(owed.jobId);
   }
 
   detach(): void {
@@ -108,10 +107,15 @@ export class JobPresenter {
     this.status(job, { content: queuedContent(job, pos, this.views.get(job.id)?.note), components: pendingComponents(job.id) });
   }
 
-  /** Stops status edits and waits for those in flight (shutdown). */
+  /** Finished jobs of this user in this guild whose message Discord has not confirmed yet. */
+  undelivered(userId: string, guildId: string | null): string[] {
+    return this.d.deliveries.undeliveredOf(userId, guildId);
+  }
+
+  /** Stops status edits and delivery retries, waits for those in flight (shutdown); owed messages stay owed. */
   async shutdown(): Promise<void> {
     this.detach();
-    await Promise.all([...this.views.values()].map((v) => v.editor.finish(async () => undefined)));
+    await Promise.all([this.outbox.stop(), ...[...this.views.values()].map((v) => v.editor.finish(async () => undefined))]);
   }
 
   private view(jobId: string): JobView {
@@ -191,41 +195,80 @@ export class JobPresenter {
     };
   }
 
-  /** The last message of a job; a failure to post it is logged and reported in the channel. */
-  private async final(job: JobRecord, mode: 'reply' | 'in-place', build: () => Promise<MessagePayload>): Promise<void> {
+  /** A job ended: its last message is owed (durably) until Discord confirms it. */
+  private owe(job: JobRecord, kind: DeliveryKind, mode: DeliveryMode, message?: string): void {
     if (this.finished.has(job.id)) return;
     this.finished.add(job.id);
     if (this.finished.size > 10_000) this.finished.delete(this.finished.values().next().value!);
+    const view = this.views.get(job.id);
+    this.outbox.enqueue(job.id, kind, mode, {
+      ...(message !== undefined ? { message } : {}),
+      ...(view?.cancelledBy ? { cancelledBy: view.cancelledBy } : {}),
+      ...(view?.uploadLimit ? { uploadLimit: view.uploadLimit } : {}),
+    });
+  }
+
+  /**
+   * One attempt at a job's last message (the outbox retries transient failures). When Discord
+   * refuses it for good, the requester is told in the job's message or the channel instead.
+   * Resolves with the id of the message that shows it.
+   */
+  private async deliver(owed: Delivery): Promise<string> {
+    const job = this.d.queue.get(owed.jobId);
+    if (!job) throw new JobGoneError(owed.jobId);
     const view = this.view(job.id);
     const log = this.d.log.child({ jobId: job.id });
     try {
-      await view.editor.finish(async () => {
-        const closing = mode === 'reply' ? { content: doneContent(job), components: [] } : undefined;
-        let payload = await build();
+      // Progress edits in flight finish first, so none lands after the last message.
+      return await view.editor.finish(async () => {
+        const closing = owed.mode === 'reply' ? { content: doneContent(job), components: [] } : undefined;
+        let payload = await this.payloadOf(job, owed);
         const replyTo = job.parent ? this.d.queue.get(job.parent.jobId)?.messageId : undefined;
         for (let attempt = 0; ; attempt++) {
           try {
-            const messageId = await this.d.messenger.deliverFinal(job, payload, { mode, fallbackReplyTo: replyTo, closing });
+            const messageId = await this.d.messenger.deliverFinal(job, payload, { mode: owed.mode, fallbackReplyTo: replyTo, closing });
             if (messageId !== job.messageId) this.d.queue.setMessage(job.id, messageId);
-            return;
+            return messageId;
           } catch (err) {
             // The guild's limit is lower than we were told (or a restart lost it): shrink and retry.
-            if (apiErrorCode(err) !== DiscordCodes.RequestEntityTooLarge || attempt >= 2 || job.state !== 'done') throw err;
-            const smaller = Math.floor((view.uploadLimit ?? DEFAULT_UPLOAD_LIMIT) / 4 ** (attempt + 1));
+            if (apiErrorCode(err) !== DiscordCodes.RequestEntityTooLarge || attempt >= 2 || owed.kind !== 'done') throw err;
+            const smaller = Math.floor((owed.detail.uploadLimit ?? DEFAULT_UPLOAD_LIMIT) / 4 ** (attempt + 1));
             log.warn({ limit: smaller }, 'upload too large; re-encoding smaller');
             payload = await this.resultPayload(job, smaller);
           }
         }
       });
     } catch (err) {
-      log.error({ err }, 'could not post the job result');
+      if (isTransient(err)) throw err;
+      log.error({ err }, 'Discord refused the job message');
       const content = `<@${job.requester.userId}> Job \`${job.id}\` ended (${job.state}), but Discord refused its message: ${String((err as Error).message ?? err).slice(0, 300)}`;
-      await this.d.messenger
-        .editJobMessage(job, { content, components: [], files: [] })
-        .catch(() => this.d.messenger.postChannel(job.requester.channelId, { content, mentionUsers: [job.requester.userId] }))
-        .catch((e: unknown) => log.error({ err: e }, 'could not report the failure either'));
+      try {
+        await this.d.messenger.editJobMessage(job, { content, components: [], files: [] });
+        if (job.messageId) return job.messageId;
+      } catch (e) {
+        if (isTransient(e)) throw e;
+      }
+      return (await this.d.messenger.postChannel(job.requester.channelId, { content, mentionUsers: [job.requester.userId] })).id;
     } finally {
       this.views.delete(job.id);
     }
+  }
+
+  private async payloadOf(job: JobRecord, owed: Delivery): Promise<MessagePayload> {
+    switch (owed.kind) {
+      case 'done':
+        return this.resultPayload(job, owed.detail.uploadLimit);
+      case 'failed':
+        return { content: failedContent(job, owed.detail.message ?? job.error ?? 'unknown error'), components: [], files: [] };
+      case 'cancelled':
+        return { content: cancelledContent(job, owed.detail.cancelledBy), components: [], files: [] };
+    }
+  }
+}
+
+/** The job's record is gone (expired, deleted): nothing left to deliver. */
+class JobGoneError extends PermanentDeliveryError {
+  constructor(jobId: string) {
+    super(`job ${jobId} is no longer stored`);
   }
 }

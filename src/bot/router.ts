@@ -1,5 +1,7 @@
 // Sends each interaction to its handler; an unexpected error still gets an answer the user
-// sees (an ephemeral line) instead of Discord's "The application did not respond".
+// sees (an ephemeral line) instead of Discord's "The application did not respond". The bot is
+// guild-only: its commands are registered for guilds only (contexts), and an interaction from
+// a DM or a group DM that arrives anyway is refused here, so no server's settings are bypassed.
 import { MessageFlags, type Interaction, type RepliableInteraction } from 'discord.js';
 import { handleButton } from './buttons.js';
 import type { BotContext } from './context.js';
@@ -12,8 +14,15 @@ async function answerError(i: RepliableInteraction, content: string): Promise<vo
   else await i.reply(payload);
 }
 
+export const GUILD_ONLY = 'This bot works in servers only: run its commands in a server channel.';
+
 export async function routeInteraction(i: Interaction, commands: Map<string, CommandModule>, ctx: BotContext): Promise<void> {
   try {
+    if (!i.guildId) {
+      if (i.isAutocomplete()) return await i.respond([]);
+      if (i.isRepliable()) return await answerError(i, GUILD_ONLY);
+      return;
+    }
     if (i.isChatInputCommand()) {
       const command = commands.get(i.commandName);
       if (!command) return await answerError(i, `/${i.commandName} is not available any more.`);

@@ -9,7 +9,16 @@ import type { JobRecord } from '../queue/types.js';
 import type { FlaggedAction } from '../settings/schema.js';
 import type { SettingsService } from '../settings/service.js';
 import type { ModelCatalog } from './models.js';
-import type { ImageSafetyHook } from './presenter.js';
+
+/**
+ * Looks at finished images before they are posted (the NSFW checker plugs in here): returns the
+ * images to post and notes for the embed. `indices` says which of the job's images each posted
+ * one is (default: all, in order); `spoiler` marks those to send as spoilers.
+ */
+export type ImageSafetyHook = (
+  job: JobRecord,
+  pngs: Buffer[],
+) => Promise<{ pngs: Buffer[]; notes: string[]; indices?: number[]; spoiler?: boolean[] }>;
 
 export type ImageVerdict = 'show' | 'blur' | 'block';
 

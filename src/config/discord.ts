@@ -38,6 +38,11 @@ export const discordEnvShape = {
   VARIATION_STRENGTH: numberFrom(0.6, 0.05, 1),
   /** Discord allows about 5 edits per 5 s per channel; 2 s per job keeps several jobs under that. */
   PROGRESS_EDIT_INTERVAL_MS: intFrom(2000, 200, 60_000),
+  // The delivery outbox: a finished job's message is retried with doubling waits from
+  // DELIVERY_RETRY_BASE_MS up to DELIVERY_RETRY_MAX_MS, for DELIVERY_GIVE_UP_MS (24 h).
+  DELIVERY_RETRY_BASE_MS: intFrom(2000, 50, 3600_000),
+  DELIVERY_RETRY_MAX_MS: intFrom(300_000, 100, 24 * 3600_000),
+  DELIVERY_GIVE_UP_MS: intFrom(24 * 3600_000, 60_000, 30 * 24 * 3600_000),
   /** Test hook: added to the bot's clock when it judges an interaction token's age. */
   BOT_CLOCK_OFFSET_MS: intFrom(0, 0, 7 * 24 * 3600_000),
   // When the cloud provider draws (IMAGE_PROVIDER, IMAGEN_DAILY_CAP, IMAGEN_FALLBACK_WAIT_S, IMAGEN_CONCURRENCY).
@@ -78,6 +83,8 @@ export interface DiscordConfig {
   providerRouting: ProviderRoutingConfig;
   variationStrength: number;
   progressIntervalMs: number;
+  /** How the delivery outbox retries a job's last message. */
+  deliveryRetry: { baseMs: number; maxMs: number; giveUpMs: number };
   clockOffsetMs: number;
   /** The general settings (devices, queue caps, …) for the queue. */
   app: AppConfig;
@@ -147,6 +154,7 @@ export function loadDiscordConfig(env: NodeJS.ProcessEnv = process.env): Discord
     providerRouting: providerRoutingFrom(e),
     variationStrength: e.VARIATION_STRENGTH,
     progressIntervalMs: e.PROGRESS_EDIT_INTERVAL_MS,
+    deliveryRetry: { baseMs: e.DELIVERY_RETRY_BASE_MS, maxMs: Math.max(e.DELIVERY_RETRY_BASE_MS, e.DELIVERY_RETRY_MAX_MS), giveUpMs: e.DELIVERY_GIVE_UP_MS },
     clockOffsetMs: e.BOT_CLOCK_OFFSET_MS,
     app,
   };

@@ -2,6 +2,7 @@
 // survive restarts and cannot drift from what actually ran. A job counts unless it failed or was
 // cancelled before it started: neither used a device on the user's behalf.
 import type { Db } from '../store/db.js';
+import { StatementCache } from '../store/statements.js';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
@@ -50,12 +51,15 @@ export interface CloudTokens {
 }
 
 export class UsageStore {
-  constructor(private readonly db: Db) {}
+  private readonly sql: StatementCache;
+
+  constructor(db: Db) {
+    this.sql = new StatementCache(db);
+  }
 
   /** The user's counting jobs in this guild since `since`, oldest first. */
   userJobsSince(guildId: string | null, userId: string, since: number): UsageEntry[] {
-    const rows = this.db
-      .prepare(
+    const rows = this.sql.get(
         `SELECT created_at AS createdAt, ${IMAGES} AS images FROM jobs
          WHERE user_id = ? AND guild_id IS ? AND created_at >= ? AND ${COUNTS} ORDER BY created_at ASC`,
       )
@@ -65,24 +69,21 @@ export class UsageStore {
 
   /** When the user's latest counting job in this guild was submitted. */
   lastJobAt(guildId: string | null, userId: string): number | undefined {
-    const row = this.db
-      .prepare(`SELECT MAX(created_at) AS at FROM jobs WHERE user_id = ? AND guild_id IS ? AND ${COUNTS}`)
+    const row = this.sql.get(`SELECT MAX(created_at) AS at FROM jobs WHERE user_id = ? AND guild_id IS ? AND ${COUNTS}`)
       .get(userId, guildId) as { at: number | null };
     return row.at ?? undefined;
   }
 
   /** The user's waiting jobs in this guild (as the queue's own per-user cap counts them). */
   waitingCount(guildId: string | null, userId: string): number {
-    const row = this.db
-      .prepare(`SELECT COUNT(*) AS n FROM jobs WHERE user_id = ? AND guild_id IS ? AND state = 'queued'`)
+    const row = this.sql.get(`SELECT COUNT(*) AS n FROM jobs WHERE user_id = ? AND guild_id IS ? AND state = 'queued'`)
       .get(userId, guildId) as { n: number };
     return row.n;
   }
 
   /** Images the cloud provider drew (or is drawing) for this guild since `since`: the daily cap's counter. */
   imagenImagesSince(guildId: string | null, since: number): number {
-    const row = this.db
-      .prepare(`SELECT COALESCE(SUM(${IMAGES}), 0) AS n FROM jobs WHERE guild_id IS ? AND provider = 'imagen' AND created_at >= ? AND ${COUNTS}`)
+    const row = this.sql.get(`SELECT COALESCE(SUM(${IMAGES}), 0) AS n FROM jobs WHERE guild_id IS ? AND provider = 'imagen' AND created_at >= ? AND ${COUNTS}`)
       .get(guildId, since) as { n: number };
     return row.n;
   }
@@ -91,8 +92,7 @@ export class UsageStore {
   guildStats(guildId: string, now: number, days = 7): GuildStats {
     const today = Math.floor(now / DAY_MS) * DAY_MS;
     const since = today - (days - 1) * DAY_MS;
-    const dayRows = this.db
-      .prepare(
+    const dayRows = this.sql.get(
         `SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day,
            SUM(CASE WHEN ${COUNTS} THEN 1 ELSE 0 END) AS jobs,
            SUM(CASE WHEN ${COUNTS} THEN ${IMAGES} ELSE 0 END) AS images,
@@ -103,27 +103,24 @@ export class UsageStore {
       .all(guildId, since) as DayStats[];
     // Device time: local jobs that ran, start to finish.
     const secondsBy = (column: string, label: string) =>
-      this.db
-        .prepare(
+      this.sql.get(
           `SELECT ${column} AS key, ${label} AS label, SUM(finished_at - started_at) / 1000.0 AS seconds, COUNT(*) AS jobs
            FROM jobs WHERE guild_id = ? AND created_at >= ? AND provider = 'local' AND started_at IS NOT NULL AND finished_at IS NOT NULL
            GROUP BY ${column} ORDER BY seconds DESC LIMIT 10`,
         )
         .all(guildId, since) as SecondsBy[];
-    const failures = this.db
-      .prepare(
+    const failures = this.sql.get(
         `SELECT COALESCE(error, 'unknown') AS error, COUNT(*) AS count FROM jobs
          WHERE guild_id = ? AND created_at >= ? AND state = 'failed' GROUP BY error ORDER BY count DESC LIMIT 3`,
       )
       .all(guildId, since) as { error: string; count: number }[];
-    const imagen = this.db
-      .prepare(
+    const imagen = this.sql.get(
         `SELECT COUNT(*) AS jobs, COALESCE(SUM(${IMAGES}), 0) AS images FROM jobs
          WHERE guild_id = ? AND created_at >= ? AND provider = 'imagen' AND ${COUNTS}`,
       )
       .get(guildId, since) as { jobs: number; images: number };
-    const tokens = this.db
-      .prepare(
+    const tokens = this.sql
+      .get(
         `SELECT COALESCE(SUM(calls), 0) AS calls, COALESCE(SUM(prompt_tokens), 0) AS prompt, COALESCE(SUM(output_tokens), 0) AS output,
            COALESCE(SUM(total_tokens), 0) AS total FROM cloud_usage WHERE guild_id = ? AND at >= ?`,
       )

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { Db } from './db.js';
 import type { JobKind, JobProvider, JobRecord, JobState } from '../jobs/types.js';
+import { StatementCache } from './statements.js';
 
 interface JobRow {
   seq: number;
@@ -99,12 +100,15 @@ function mutableColumns(job: JobRecord) {
 }
 
 export class JobStore {
-  constructor(private readonly db: Db) {}
+  private readonly sql: StatementCache;
+
+  constructor(private readonly db: Db) {
+    this.sql = new StatementCache(db);
+  }
 
   /** Inserts a new job; returns its insertion sequence (the FIFO order). */
   insert(job: JobRecord, owner = ''): number {
-    const info = this.db
-      .prepare(
+    const info = this.sql.get(
         `INSERT INTO jobs (id, kind, model, request_json, upscale_factor, user_id, username, guild_id, channel_id,
            interaction_json, parent_json, message_id, state, init_image_path, created_at, started_at, finished_at,
            device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, nsfw_json, provider, owner)
@@ -134,8 +138,7 @@ export class JobStore {
 
   /** Writes the mutable fields of a job; `resumeFirst` left out keeps the stored flag. */
   update(job: JobRecord, opts: { resumeFirst?: boolean } = {}): void {
-    this.db
-      .prepare(
+    this.sql.get(
         `UPDATE jobs SET state = @state, started_at = @started_at, finished_at = @finished_at, device = @device,
            attempts = @attempts, error = @error, outputs_json = @outputs_json, seeds_json = @seeds_json,
            timings_json = @timings_json, message_id = @message_id, resume_first = COALESCE(@resume_first, resume_first),
@@ -151,11 +154,11 @@ export class JobStore {
 
   /** Notes where a job's input image was stored, for jobs whose row is written before the file. */
   setInitImagePath(id: string, path: string): void {
-    this.db.prepare('UPDATE jobs SET init_image_path = ? WHERE id = ?').run(path, id);
+    this.sql.get('UPDATE jobs SET init_image_path = ? WHERE id = ?').run(path, id);
   }
 
   get(id: string): JobRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    const row = this.sql.get('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
     return row ? rowToRecord(row) : undefined;
   }
 
@@ -163,9 +166,8 @@ export class JobStore {
   unfinished(owner?: string): StoredJob[] {
     const rows = (
       owner === undefined
-        ? this.db.prepare(`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`).all()
-        : this.db
-            .prepare(`SELECT * FROM jobs WHERE owner = ? AND state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`)
+        ? this.sql.get(`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`).all()
+        : this.sql.get(`SELECT * FROM jobs WHERE owner = ? AND state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`)
             .all(owner)
     ) as JobRow[];
     return rows.map((r) => ({ record: rowToRecord(r), seq: r.seq, resumeFirst: r.resume_first === 1 || r.state === 'running' }));
@@ -173,8 +175,7 @@ export class JobStore {
 
   /** Finished jobs whose outputs are older than `before` and still on disk. */
   expirable(before: number): JobRecord[] {
-    const rows = this.db
-      .prepare(`SELECT * FROM jobs WHERE outputs_expired = 0 AND finished_at IS NOT NULL AND finished_at < ? AND state IN ('done', 'failed', 'cancelled')`)
+    const rows = this.sql.get(`SELECT * FROM jobs WHERE outputs_expired = 0 AND finished_at IS NOT NULL AND finished_at < ? AND state IN ('done', 'failed', 'cancelled')`)
       .all(before) as JobRow[];
     return rows.map(rowToRecord);
   }
@@ -189,8 +190,8 @@ export class JobStore {
     const images = `COALESCE(SUM(COALESCE(json_extract(request_json, '$.count'), 1)), 0)`;
     const row = (
       guildId === undefined
-        ? this.db.prepare(`SELECT ${images} AS n FROM jobs WHERE ${counts}`).get(provider, since)
-        : this.db.prepare(`SELECT ${images} AS n FROM jobs WHERE guild_id IS ? AND ${counts}`).get(guildId, provider, since)
+        ? this.sql.get(`SELECT ${images} AS n FROM jobs WHERE ${counts}`).get(provider, since)
+        : this.sql.get(`SELECT ${images} AS n FROM jobs WHERE guild_id IS ? AND ${counts}`).get(guildId, provider, since)
     ) as { n: number };
     return row.n;
   }

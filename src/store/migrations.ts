@@ -84,6 +84,27 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (job_id, attempt)
    );
    CREATE INDEX cloud_usage_guild_at ON cloud_usage(guild_id, at);`,
+  // 5: the delivery outbox: a finished job's last message (result, failure or cancellation
+  // notice) until Discord confirmed it. `state` is pending, delivered or abandoned; jobs that
+  // had already finished count as delivered.
+  `CREATE TABLE deliveries (
+     job_id TEXT PRIMARY KEY,
+     owner TEXT NOT NULL DEFAULT '',
+     kind TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     detail_json TEXT NOT NULL DEFAULT '{}',
+     state TEXT NOT NULL DEFAULT 'pending',
+     attempts INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     next_at INTEGER NOT NULL,
+     delivered_at INTEGER,
+     message_id TEXT,
+     last_error TEXT
+   );
+   CREATE INDEX deliveries_pending ON deliveries(state, owner, next_at);
+   INSERT INTO deliveries (job_id, kind, mode, state, created_at, next_at, delivered_at, message_id)
+     SELECT id, state, 'in-place', 'delivered', COALESCE(finished_at, created_at), 0, finished_at, message_id
+     FROM jobs WHERE state IN ('done', 'failed', 'cancelled');`,
 ];
 
 /** Applies pending migrations; returns the schema version afterwards. Safe to call repeatedly. */

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { InteractionContext, SlashOptions, ViewMessage } from '../support/discord/index.js';
-import { resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
+import { refusalOf, resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
 
 const BOT_ENV = { DEVICES: 'noop:0', NOOP_STEP_MS: '2' };
 let h: Harness;
@@ -46,8 +46,8 @@ async function imagine(user: string, options: SlashOptions, ctx: InteractionCont
 async function refused(user: string, options: SlashOptions, ctx: InteractionContext = {}): Promise<string> {
   const run = await h.discord.slash('imagine', { steps: 5, size: '64x64', ...options }, { user, ...ctx });
   const ack = await run.ack();
-  assert.equal(ack.typeName, 'CHANNEL_MESSAGE_WITH_SOURCE');
-  const m = (await run.original())!;
+  assert.equal(ack.typeName, 'DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE', 'deferred at once; the checks come after');
+  const m = await refusalOf(run);
   assert.ok(m.ephemeral, 'refusals are ephemeral');
   return m.content;
 }

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { startDiscordStandIn, type DiscordStandIn, type InteractionContext, type InteractionHandle, type ViewMessage } from '../support/discord/index.js';
 import { botEnv, createWorkspace, spawnBot, startBot, type BotProcess, type BotWorkspace } from './support/bot-process.js';
 import { decodeAll, layoutDistance, pngsOfSize } from './support/images.js';
+import { refusalOf } from './support/refusal.js';
 
 const SIDE = 128;
 const RESULT_TIMEOUT_MS = 60_000;
@@ -158,7 +159,7 @@ describe('bot process against the Discord stand-in', { timeout: 240_000 }, () =>
     for (const size of ['banana', '4096x4096']) {
       const handle = await discord.slash('imagine', { prompt: 'a cat', size });
       await handle.ack();
-      const reply = await handle.waitForOriginal((m) => !m.loading);
+      const reply = await refusalOf(handle);
       assert.equal(reply.ephemeral, true, `size ${size}: ephemeral`);
       assert.match(reply.content, /size/i);
       assert.match(reply.content, /square|WxH|\d+x\d+/i, `size ${size}: says what is allowed: ${reply.content}`);

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import type { InteractionHandle, ViewMessage } from '../support/discord/index.js';
 import { geminiSize, standInColour, startGoogleStandIn, type GoogleStandIn } from '../support/google/index.js';
-import { imageSize, isResult, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
+import { imageSize, isResult, refusalOf, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
 
 const GEMINI_MODEL = 'Gemini 3.1 Flash Image (gemini-3.1-flash-image)';
 const PROVIDER = 'Gemini (Google)';
@@ -69,7 +69,7 @@ function replyTo(h: Harness, to: ViewMessage, pred: (m: ViewMessage) => boolean)
 
 async function refusal(run: InteractionHandle): Promise<string> {
   await run.ack();
-  const m = await run.waitForOriginal(() => true, { timeoutMs: 10_000 });
+  const m = await refusalOf(run);
   assert.ok(m.ephemeral, `an ephemeral refusal, got: ${m.content}`);
   return m.content;
 }

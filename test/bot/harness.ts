@@ -160,3 +160,5 @@ export async function fullDifference(a: Uint8Array, b: Uint8Array): Promise<numb
   const meta = await sharp(a).metadata();
   return downscaledDifference(a, b, meta.width ?? 64);
 }
+
+export { refusalOf } from './support/refusal.js';

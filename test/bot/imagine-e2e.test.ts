@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { InteractionHandle, ViewMessage } from '../support/discord/index.js';
-import { downscaledDifference, fullDifference, imageSize, isResult, resultOf as resultIn, startHarness, type Harness } from './harness.js';
+import { downscaledDifference, fullDifference, imageSize, isResult, refusalOf, resultOf as resultIn, startHarness, type Harness } from './harness.js';
 
 const PROGRESS_MS = 200;
 let h: Harness;
@@ -160,15 +160,15 @@ test('ℹ️ shows every parameter to the clicker only', async () => {
 test('a bad option gets an ephemeral message saying what is allowed', async () => {
   const run = await h.discord.slash('imagine', { prompt: 'x', steps: 130, size: 'huge' });
   const ack = await run.ack();
-  assert.equal(ack.typeName, 'CHANNEL_MESSAGE_WITH_SOURCE');
-  const m = await run.original();
+  assert.equal(ack.typeName, 'DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE', 'deferred at once; the checks come after');
+  const m = await refusalOf(run);
   assert.ok(m?.ephemeral);
   assert.match(m!.content, /steps\*\* must be between 1 and 120/);
   assert.match(m!.content, /size\*\* "huge" is not a size; use square, portrait, landscape, wide, or WxH/);
 
   const missing = await h.discord.slash('imagine', { prompt: 'x', model: 'nope' });
   await missing.ack();
-  assert.match((await missing.original())!.content, /Model "nope" is not installed\. Available: broken, tiny\./);
+  assert.match((await refusalOf(missing)).content, /Model "nope" is not installed\. Available: broken, tiny\./);
   const seenByBob = h.discord.messages('general', { visibleTo: 'bob' });
   assert.ok(!seenByBob.some((x) => x.id === m!.id), 'others do not see it');
 });
@@ -265,11 +265,22 @@ test('over the per-user queue cap, the extra request is refused with the reason'
   const runs = [];
   for (let i = 0; i < 4; i++) runs.push(await h.discord.slash('imagine', { prompt: `burst ${i}`, steps: 60, size: '128x128', count: 4 }, { user: 'owner' }));
   await Promise.all(runs.map((r) => r.ack()));
-  const originals = await Promise.all(runs.map((r) => r.waitForOriginal((m) => /jobs waiting|Queued|Step|Starting|Done/.test(m.content))));
-  const refused = originals.filter((m) => /jobs waiting/.test(m.content));
-  assert.ok(refused.length >= 1, 'the cap of 2 waiting jobs was hit');
-  assert.match(refused[0].content, /⏳ You already have 2 jobs waiting \(the limit\); wait for one to finish\./);
-  const accepted = runs.filter((_, i) => !/jobs waiting/.test(originals[i].content));
+  // Each is either queued (its reply shows progress) or refused (an ephemeral follow-up, the reply deleted).
+  const outcomes = await Promise.all(
+    runs.map((r) =>
+      h.discord.waitFor(() => (r.followUps().some((m) => m.ephemeral) ? 'refused' : /Queued|Step|Starting|Done/.test(r.original()?.content ?? '') ? 'queued' : undefined), {
+        timeoutMs: 30_000,
+        message: 'each burst request queued or refused',
+      }),
+    ),
+  );
+  const refusedRuns = runs.filter((_, i) => outcomes[i] === 'refused');
+  assert.ok(refusedRuns.length >= 1, 'the cap of 2 waiting jobs was hit');
+  const refusal = await refusalOf(refusedRuns[0]);
+  assert.match(refusal.content, /⏳ You already have 2 jobs waiting \(the limit\); wait for one to finish\./);
+  assert.ok(refusal.ephemeral, 'the refusal is for the requester alone');
+  assert.ok(!h.discord.messages('general').some((m) => /jobs waiting/.test(m.content)), 'nobody else sees it');
+  const accepted = runs.filter((_, i) => outcomes[i] === 'queued');
   assert.ok(accepted.length >= 2);
   await Promise.all(accepted.map((r) => resultOf(r)));
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { InteractionContext, SlashOptions, ViewMessage } from '../support/discord/index.js';
-import { resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
+import { refusalOf, resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
 
 // Simulated devices: these tests are about settings, not pictures. A 50-step job stays 2 s
 // (40 ms per step) in the queue long enough for /queue and /cancel to see it.
@@ -177,11 +177,16 @@ test('every setting is validated, confirmed with its new value, audited, applied
   assert.equal(field(result, 'Model'), 'tiny');
   assert.match(result.embeds[0].description ?? '', /\*\*Negative:\*\* blurry/);
 
-  const tooMany = await ask('imagine', { prompt: 'x', steps: 40, count: 3 }, { user: 'alice' });
+  const refusedImagine = async (options: SlashOptions) => {
+    const run = await h.discord.slash('imagine', options, { user: 'alice' });
+    await run.ack();
+    return refusalOf(run);
+  };
+  const tooMany = await refusedImagine({ prompt: 'x', steps: 40, count: 3 });
   assert.ok(tooMany.ephemeral);
   assert.match(tooMany.content, /steps\*\* must be between 1 and 30 on this server/);
   assert.match(tooMany.content, /count\*\* must be between 1 and 2 on this server/);
-  const denied = await ask('imagine', { prompt: 'x', model: 'broken' }, { user: 'alice' });
+  const denied = await refusedImagine({ prompt: 'x', model: 'broken' });
   assert.match(denied.content, /🚫 Model broken is not allowed on this server; \/models shows the ones that are\./);
 
   assert.match((await ask('settings reset', { section: 'limits' })).content, /✅ limits is back to the owner's defaults/);

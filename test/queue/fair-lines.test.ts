@@ -23,3 +23,24 @@ test('users are served in turn, and ordered() predicts shift()', () => {
   assert.deepEqual(actual, ['R', 'B0', 'A1', 'B1', 'A2', 'A3']);
   assert.equal(lines.size, 0);
 });
+
+test('ordered() predicts shift() after any mix of pushes, turns, removals and front jobs', () => {
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 200; round++) {
+    const lines = new FairLines<{ id: string; userId: string; seq: number }>();
+    let seq = 0;
+    for (let step = 0; step < 40; step++) {
+      const r = random();
+      const job = { id: `j${seq}`, userId: `u${Math.floor(random() * 6)}`, seq: seq++ };
+      if (r < 0.55) lines.push(job);
+      else if (r < 0.6) lines.pushFront(job);
+      else if (r < 0.85) lines.shift();
+      else lines.remove(`j${Math.floor(random() * seq)}`);
+    }
+    const predicted = lines.ordered().map((j) => j.id);
+    const actual: string[] = [];
+    for (let j = lines.shift(); j; j = lines.shift()) actual.push(j.id);
+    assert.deepEqual(predicted, actual, `round ${round}`);
+  }
+});

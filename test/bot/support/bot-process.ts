@@ -38,7 +38,9 @@ export interface BotProcess {
 
 /** Runs `script` (the bot by default; `src/bot/register-cli.ts` for `npm run register`). */
 export function spawnBot(env: Record<string, string>, script = 'src/main.ts'): BotProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  // BOT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the bot (e.g. under `npm run bench`).
+  const nodeArgs = process.env.BOT_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
     cwd: repoRoot,
     // Only what the bot needs, so a developer's .env or shell settings cannot leak in.
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },

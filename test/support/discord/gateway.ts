@@ -429,6 +429,11 @@ export class Gateway {
     return session.connection;
   }
 
+  /** Cuts every connection at the TCP level (an outage); sessions stay resumable. */
+  disconnectAll(): void {
+    for (const conn of this.connections) conn.ws.terminate();
+  }
+
   close(): void {
     for (const conn of this.connections) {
       conn.ws.terminate();

@@ -85,6 +85,12 @@ export interface InteractionContext {
   skipClientChecks?: boolean;
   /** How long to wait for the bot to be connected before dispatching (default 5000 ms). */
   connectTimeoutMs?: number;
+  /**
+   * Send it from the user's DM with the bot instead of a guild channel (no guild, no member;
+   * `context` 1). Commands registered for guilds only need `skipClientChecks` too, as they would
+   * need a modified client on Discord.
+   */
+  dm?: boolean;
 }
 
 export type SlashOptions = Readonly<Record<string, OptionValueInput>>;
@@ -113,6 +119,9 @@ export class DiscordStandIn {
   private readonly server: Server;
   private port = 0;
   private closed = false;
+  private down = false;
+  private readonly dmChannels = new Map<string, ChannelRecord>();
+  private readonly serverFailures: { matches: (method: string, path: string) => boolean; status: number; remaining: number }[] = [];
 
   /** Use startDiscordStandIn(). */
   constructor(options: DiscordStandInOptions = {}) {
@@ -182,10 +191,39 @@ export class DiscordStandIn {
   async listen(): Promise<this> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
+      this.server.listen(this.port, '127.0.0.1', () => resolve());
     });
     this.port = (this.server.address() as AddressInfo).port;
     return this;
+  }
+
+  // ---- outages ----
+
+  /**
+   * Discord becomes unreachable: the port stops listening (connection refused) and every open
+   * HTTP and gateway connection is cut. State (messages, sessions, interactions) is kept, so
+   * `goOnline()` brings the same Discord back on the same port.
+   */
+  async goOffline(): Promise<void> {
+    if (this.down || this.closed) return;
+    this.down = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    this.gw.disconnectAll();
+    await closed;
+    this.signal.notify();
+  }
+
+  /** Ends an outage: listens again on the same port. */
+  async goOnline(): Promise<void> {
+    if (!this.down || this.closed) return;
+    await this.listen();
+    this.down = false;
+    this.signal.notify();
+  }
+
+  get isOffline(): boolean {
+    return this.down;
   }
 
   // ---- addresses ----
@@ -260,14 +298,17 @@ export class DiscordStandIn {
     });
   }
 
-  /** A user clicks the button with `customId` on a message the bot sent. */
+  /**
+   * A user clicks the button with `customId` on a message the bot sent. With `skipClientChecks`
+   * the custom id need not be one of the message's buttons (a modified client sending any id).
+   */
   async clickButton(message: string | ViewMessage, customId: string, ctx: InteractionContext = {}): Promise<InteractionHandle> {
     const stored = this.visibleBotMessage(message, ctx);
     const button = this.messageStore.toView(stored).buttons.find((b) => b.customId === customId);
-    if (!button) {
+    if (!button && !ctx.skipClientChecks) {
       throw new Error(`message ${stored.id} has no button "${customId}" (buttons: ${this.messageStore.toView(stored).buttons.map((b) => b.customId ?? b.url).join(', ') || 'none'})`);
     }
-    if (button.disabled && !ctx.skipClientChecks) throw new Error(`button "${customId}" on message ${stored.id} is disabled`);
+    if (button?.disabled && !ctx.skipClientChecks) throw new Error(`button "${customId}" on message ${stored.id} is disabled`);
     const where = this.where({ ...ctx, channel: stored.channel.id, user: ctx.user ?? this.ephemeralOwner(stored) });
     return this.dispatch('component', InteractionType.MessageComponent, where, ctx, {
       data: { custom_id: customId, component_type: ComponentType.Button },
@@ -416,6 +457,18 @@ export class DiscordStandIn {
     this.limiter.injectNext(match, opts);
   }
 
+  /**
+   * The next `times` requests matching `match` get a server error (`status`, default 500) before
+   * any routing, as during a Discord incident. `clearServerErrors()` ends it early.
+   */
+  failNext(match: RouteMatcher | undefined, opts: { status?: number; times?: number } = {}): void {
+    this.serverFailures.push({ matches: compileRouteMatcher(match), status: opts.status ?? 500, remaining: opts.times ?? 1 });
+  }
+
+  clearServerErrors(): void {
+    this.serverFailures.length = 0;
+  }
+
   /** Requests answered with 429. */
   rateLimited(): RecordedRequest[] {
     return this.recorded.filter((r) => r.status === 429);
@@ -484,6 +537,7 @@ export class DiscordStandIn {
     if (this.closed) return;
     this.closed = true;
     this.gw.close();
+    if (this.down) return;
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -617,7 +671,9 @@ export class DiscordStandIn {
     ctx: InteractionContext,
     extra: { data: Json; commandName?: string; message?: StoredMessage },
   ): Promise<InteractionHandle> {
-    const { guild, channel, user } = where;
+    const { guild, user } = where;
+    if (ctx.dm) return this.dispatchDm(kind, type, user, ctx, extra);
+    const { channel } = where;
     // The shard that gets this guild's events must be connected (with one shard: the bot).
     await this.signal.waitFor(() => this.gw.sessionFor(guild.id), {
       timeoutMs: ctx.connectTimeoutMs ?? 5000,
@@ -672,8 +728,71 @@ export class DiscordStandIn {
     return handle;
   }
 
+  /** The user's DM channel with the bot (made on first use). */
+  private dmChannel(user: UserRecord): ChannelRecord {
+    let channel = this.dmChannels.get(user.id);
+    if (!channel) {
+      channel = { id: this.ids.next(), guildId: '', name: `dm-${user.username}`, type: 1, nsfw: false, position: 0, topic: null, overwrites: [] };
+      this.dmChannels.set(user.id, channel);
+    }
+    return channel;
+  }
+
+  private async dispatchDm(
+    kind: InteractionKind,
+    type: number,
+    user: UserRecord,
+    ctx: InteractionContext,
+    extra: { data: Json; commandName?: string; message?: StoredMessage },
+  ): Promise<InteractionHandle> {
+    await this.signal.waitFor(() => this.gw.sessionFor(undefined), {
+      timeoutMs: ctx.connectTimeoutMs ?? 5000,
+      message: "the bot's shard for DMs to identify on the gateway",
+    });
+    const channel = this.dmChannel(user);
+    const sizeLimit = ctx.attachmentSizeLimit ?? this.options.attachmentSizeLimit ?? 10 * 1024 * 1024;
+    const id = this.ids.next();
+    const token = newInteractionToken(id);
+    const payload: Json = {
+      id,
+      application_id: this.applicationId,
+      type,
+      data: extra.data,
+      channel: { id: channel.id, type: 1, recipients: [userJson(user)] },
+      channel_id: channel.id,
+      user: userJson(user) as unknown as Json,
+      token,
+      version: 1,
+      app_permissions: permissionsOf(ctx.appPermissions ?? ['ViewChannel', 'SendMessages', 'AttachFiles', 'EmbedLinks', 'ReadMessageHistory']).toString(),
+      locale: ctx.locale ?? 'en-US',
+      entitlements: [],
+      authorizing_integration_owners: { '1': user.id },
+      context: 1,
+      attachment_size_limit: sizeLimit,
+    };
+    const record: InteractionRecord = {
+      id,
+      token,
+      kind,
+      type,
+      channel,
+      user,
+      ...(extra.commandName ? { commandName: extra.commandName } : {}),
+      payload,
+      createdAt: this.clock.now(),
+      attachmentSizeLimit: sizeLimit,
+      callbacks: [],
+      thinking: false,
+      followUpIds: [],
+    };
+    const handle = this.interactionStore.add(record);
+    this.gw.dispatch('INTERACTION_CREATE', payload);
+    return handle;
+  }
+
   private onMessageEvent(event: MessageEvent, message: StoredMessage): void {
-    if (!message.ephemeral) {
+    // DM messages (no guild) reach no guild's gateway events here.
+    if (!message.ephemeral && message.channel.guildId !== '') {
       const needs = GatewayIntents.GuildMessages;
       if (event === 'delete') {
         this.gw.dispatch('MESSAGE_DELETE', { id: message.id, channel_id: message.channel.id, guild_id: message.channel.guildId }, needs);
@@ -734,6 +853,12 @@ export class DiscordStandIn {
     };
 
     let rateHeaders: Record<string, string> = {};
+    const failure = api ? this.serverFailures.find((f) => f.remaining > 0 && f.matches(method, path)) : undefined;
+    if (failure) {
+      failure.remaining--;
+      record.route = 'injected server error';
+      return send(failure.status, { message: `${failure.status}: Server error (injected)`, code: 0 });
+    }
     try {
       if (!api) throw ApiErrors.notFound();
       if (api[1] !== '10') throw ApiErrors.invalidApiVersion();
