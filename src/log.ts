@@ -1,6 +1,8 @@
 // Structured logs (pino): JSON lines to stderr, level from LOG_LEVEL. A job's lines carry
-// its id so one job can be followed through bot, queue and worker.
+// its id so one job can be followed through bot, queue and worker. Secrets are redacted from
+// every line (log-redact.ts).
 import { pino, type Logger } from 'pino';
+import { REDACT_PATHS, REDACTED, scrubbing } from './log-redact.js';
 
 export const logger: Logger = pino(
   {
@@ -8,8 +10,9 @@ export const logger: Logger = pino(
     level: process.env.LOG_LEVEL ?? (process.env.NODE_ENV === 'test' || process.env.NODE_TEST_CONTEXT ? 'warn' : 'info'),
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
   },
-  pino.destination({ fd: 2, sync: true }),
+  scrubbing(pino.destination({ fd: 2, sync: true })),
 );
 
 export function jobLogger(jobId: string, extra: Record<string, unknown> = {}): Logger {

@@ -11,12 +11,19 @@ import { ProviderError } from './providers/types.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { BotApp } from './bot/app.js';
 import { createRest, describeDiscordError } from './bot/client.js';
-import { exitWithError, StartupError } from './bot/fatal.js';
+import { exitOnCrash, exitWithError, StartupError } from './bot/fatal.js';
+import { lostDatabaseProblem } from './store/db.js';
 import { commandPayloads, loadCommands, registerIfChanged } from './bot/registry.js';
 import { metricsPortOf, shardOfThisProcess } from './sharding.js';
 
+/** What a crash (exitOnCrash) closes: set once the queue exists. */
+let cleanupOnCrash: (() => Promise<unknown>) | undefined;
+
 async function main(): Promise<void> {
   const config = loadDiscordConfig();
+  // Before anything opens DATA_DIR/bot.sqlite (which would create an empty one).
+  const lost = config.app.ACCEPT_FRESH_DATABASE ? undefined : lostDatabaseProblem(config.dataDir);
+  if (lost) throw new StartupError(lost);
   const commands = await loadCommands();
   const target = { applicationId: config.applicationId, guildId: config.devGuildId };
   // Under `npm run start:sharded` (src/shard-manager.ts): shard 0, which starts first, checks the
@@ -45,13 +52,18 @@ async function main(): Promise<void> {
   const providerDefault = { provider: config.providerRouting.policy, imagenDailyCap: null };
   const app = new BotApp({ config, queue, commands, log: logger, providers: queue, providerDefault });
   let metrics: MetricsServer | undefined;
-  installShutdown(queue, async () => {
+  const stopServing = async () => {
     await metrics?.close();
     await app.stop();
-  });
+  };
+  installShutdown(queue, stopServing);
+  cleanupOnCrash = async () => {
+    await stopServing().catch((err: unknown) => logger.error({ err }, 'stopping after the crash failed'));
+    await queue.close();
+  };
   try {
     await queue.whenReady();
-    if (config.app.METRICS_PORT !== undefined) metrics = await startMetricsServer(metricsPortOf(config.app.METRICS_PORT, shard), queue);
+    if (config.app.METRICS_PORT !== undefined) metrics = await startMetricsServer(metricsPortOf(config.app.METRICS_PORT, shard), queue, config.app.METRICS_HOST);
     await app.start();
   } catch (err) {
     await metrics?.close().catch(() => undefined);
@@ -80,4 +92,8 @@ function imagenFromEnv(config: DiscordConfig): ImagenProvider {
   return imagen;
 }
 
+// Files in DATA_DIR are private (0700/0600, src/store/private-files.ts); the umask covers any the
+// code does not create itself (SQLite's journals).
+process.umask(0o077);
+exitOnCrash('imagine-bot', () => cleanupOnCrash);
 main().catch((err: unknown) => exitWithError(err, 'imagine-bot'));
