@@ -30,7 +30,7 @@ function removeDatabase(): void {
 
 async function refusal(): Promise<string> {
   const bot = await h.startBot({}, { ready: false });
-  const code = await bot.wait();
+  const code = await Promise.race([bot.wait(), new Promise((r) => setTimeout(r, 30_000, 'still running after 30 s'))]);
   assert.equal(code, 1, bot.log);
   return bot.log;
 }
