@@ -1,8 +1,6 @@
 // Secrets never reach a log line. Two layers: pino's `redact` for fields known to hold one, and
 // a scrubber over every finished line for secrets inside text (error messages and stacks that
 // quote a webhook URL with its interaction token, `key=` query parameters, bot tokens).
-import type { DestinationStream } from 'pino';
-
 export const REDACTED = '[redacted]';
 
 /** Fields that hold a secret wherever they appear (pino redact paths, one level of nesting). */
@@ -41,9 +39,4 @@ export function scrubSecrets(text: string): string {
   let out = text;
   for (const [pattern, replacement] of SCRUBBERS) out = out.replace(pattern, replacement);
   return out;
-}
-
-/** `dest` with every line scrubbed before it is written. */
-export function scrubbing(dest: DestinationStream): DestinationStream {
-  return { write: (line: string) => dest.write(scrubSecrets(line)) };
 }

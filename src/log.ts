@@ -2,7 +2,7 @@
 // its id so one job can be followed through bot, queue and worker. Secrets are redacted from
 // every line (log-redact.ts).
 import { pino, type Logger } from 'pino';
-import { REDACT_PATHS, REDACTED, scrubbing } from './log-redact.js';
+import { REDACT_PATHS, REDACTED, scrubSecrets } from './log-redact.js';
 
 export const logger: Logger = pino(
   {
@@ -11,8 +11,10 @@ export const logger: Logger = pino(
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: REDACTED },
+    // Each finished line, whatever the destination: secrets inside messages, stacks and URLs.
+    hooks: { streamWrite: scrubSecrets },
   },
-  scrubbing(pino.destination({ fd: 2, sync: true })),
+  pino.destination({ fd: 2, sync: true }),
 );
 
 export function jobLogger(jobId: string, extra: Record<string, unknown> = {}): Logger {
