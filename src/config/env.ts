@@ -44,7 +44,10 @@ export const baseEnvSchema = z.object({
     .transform((v) => (v === undefined || v.trim() === '' ? undefined : Number(v)))
     .refine((v) => v === undefined || (Number.isInteger(v) && v >= 0 && v <= 65535), 'must be a port number (0–65535)'),
   /** Address /metrics and /healthz listen on: loopback unless widened (they have no authentication). */
-  METRICS_HOST: z.string().trim().default('127.0.0.1').refine((v) => v !== '' && /^[\w.:-]+$/.test(v), 'must be an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0'),
+  METRICS_HOST: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() === '' ? undefined : typeof v === 'string' ? v.trim() : v),
+    z.string().regex(/^[\w.:-]+$/, 'must be an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
+  ),
   /** Start with a new, empty database although DATA_DIR/outputs holds images of an earlier one. */
   ACCEPT_FRESH_DATABASE: optionalBool,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
