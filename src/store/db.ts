@@ -1,9 +1,9 @@
 // Opens DATA_DIR/bot.sqlite with the settings a long-running bot with a few writers needs.
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, existsSync, openSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrate } from './migrations.js';
-import { ensurePrivateDirSync, PRIVATE_FILE_MODE } from './private-files.js';
+import { ensurePrivateDirSync, PRIVATE_FILE_MODE, tightenSync } from './private-files.js';
 
 export type Db = Database.Database;
 
@@ -13,10 +13,10 @@ export function openDatabase(dataDir: string, fileName = 'bot.sqlite'): Db {
   // The database holds live interaction tokens: 0600. SQLite gives the -wal and -shm files the
   // database file's own mode, so creating it 0600 first covers all three.
   closeSync(openSync(path, 'a', PRIVATE_FILE_MODE));
-  chmodSync(path, PRIVATE_FILE_MODE);
+  tightenSync(path, PRIVATE_FILE_MODE);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
-  for (const side of ['-wal', '-shm']) if (existsSync(path + side)) chmodSync(path + side, PRIVATE_FILE_MODE);
+  for (const side of ['-wal', '-shm']) if (existsSync(path + side)) tightenSync(path + side, PRIVATE_FILE_MODE);
   db.pragma('foreign_keys = ON');
   // A second process (CLI, a restarting bot) may hold the write lock briefly.
   db.pragma('busy_timeout = 5000');
