@@ -13,6 +13,9 @@ export function escapeUserText(text: string): string {
   let out = escapeMarkdown(oneLine, { heading: true, bulletedList: true, numberedList: true });
   // Every bracket, so no `[text](url)` (discord.js' maskedLink escapes only the first one).
   out = out.replace(/[[\]]/g, '\\$&');
+  // Bare URLs: Discord would make them links the bot appears to post; a zero-width space after
+  // the scheme keeps the text readable and unclickable.
+  out = out.replace(/\b([a-z][a-z\d+.-]*):\/\//gi, `$1:${ZERO_WIDTH_SPACE}//`);
   // `<@id>`, `<@&role>`, `<#channel>`, `</command:id>`, `<t:…>`: shown as typed, not resolved.
   out = out.replace(/</g, '\\<');
   // @everyone / @here never ping (allowed_mentions) but would still render highlighted.

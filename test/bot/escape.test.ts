@@ -34,6 +34,7 @@ function assertInert(raw: string, where: string): void {
   assert.doesNotMatch(text, /(?<!\\)\[[^\]]*(?<!\\)\]\(/, `${where}: a masked link: ${text}`);
   assert.doesNotMatch(text, /(?<!\\)<(@&?|#|\/)\d*[\w:]*>/, `${where}: a mention: ${text}`);
   assert.doesNotMatch(text, /@(everyone|here)/, `${where}: a mass ping: ${text}`);
+  assert.doesNotMatch(text, /https?:\/\//, `${where}: a bare link: ${text}`);
   for (const line of text.split('\n')) assert.doesNotMatch(line, /^(#{1,3} |> |-# |- |1\. )/, `${where}: line syntax: ${line}`);
   assert.doesNotMatch(text, /\n(> quoted|-# small|- item|1\. first|#+ neg)/, `${where}: the user's newline made a line`);
 }
@@ -50,6 +51,7 @@ test('escapeUserText: links, headings, quotes, lists, mentions, pings and newlin
   assert.equal(escapeUserText('a *fox*'), 'a \\*fox\\*', 'the usual Markdown too');
   assert.equal(escapeUserText('@everyone'), '@\u200beveryone');
   assert.equal(escapeUserText('plain words'), 'plain words');
+  assert.equal(escapeUserText('see https://evil.example/x'), 'see https:\u200b//evil.example/x', 'no bare link either');
 });
 
 test('every echo point in render.ts uses it: status lines, embed, ℹ️, failures', () => {

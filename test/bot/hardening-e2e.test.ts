@@ -62,6 +62,7 @@ function assertInert(text: string): void {
   assert.doesNotMatch(text, /(?<!\\)<@999999999999999999>/, `a mention survived: ${text}`);
   assert.doesNotMatch(text, /(^|\n)#+ /, `a heading survived: ${text}`);
   assert.doesNotMatch(text, /@everyone/, `@everyone survived: ${text}`);
+  assert.doesNotMatch(text, /https:\/\/evil/, `a clickable URL survived: ${text}`);
   assert.doesNotMatch(text, /\n[#\\ ]*second line/, `the prompt’s newline starts a line of its own: ${text}`);
 }
 
