@@ -12,7 +12,7 @@ import {
 import { SCHEDULER_NAMES } from '../src/diffusion/types.js';
 import { MAX_STEPS } from '../src/diffusion/validate.js';
 import type { BotContext } from '../src/bot/context.js';
-import { downloadAttachment, DownloadError } from '../src/bot/download.js';
+import { attachmentOrigins, downloadAttachment, DownloadError, imageTypeOf } from '../src/bot/download.js';
 import { NEGATIVE_MAX, parseImagineOptions, PROMPT_MAX, SEED_MAX, type RawImagineOptions } from '../src/bot/imagine-options.js';
 import { limitsFor } from '../src/bot/limits.js';
 import { refuseDeferred } from '../src/bot/refusal.js';
@@ -84,10 +84,12 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
   let initImage: Uint8Array | undefined;
   if (image) {
     try {
-      initImage = await downloadAttachment(image.url);
+      initImage = await downloadAttachment(image.url, { allowedOrigins: attachmentOrigins(ctx.config.apiUrl) });
     } catch (err) {
       return refuse(`⚠️ ${err instanceof DownloadError ? err.message : 'The image could not be downloaded.'}`);
     }
+    // Only the magic bytes here: decoding untrusted images is the worker's job (image-prep.ts).
+    if (!imageTypeOf(initImage)) return refuse('⚠️ The attached file is not a PNG, JPEG or WebP image.');
   }
   const outcome = await submitJob(
     ctx,

@@ -1,6 +1,8 @@
 // Structured logs (pino): JSON lines to stderr, level from LOG_LEVEL. A job's lines carry
-// its id so one job can be followed through bot, queue and worker.
+// its id so one job can be followed through bot, queue and worker. Secrets are redacted from
+// every line (log-redact.ts).
 import { pino, type Logger } from 'pino';
+import { REDACT_PATHS, REDACTED, scrubSecrets } from './log-redact.js';
 
 // Asynchronous, buffered writes (sonic-boom): a synchronous write per line blocked the event loop
 // long enough to miss Discord's 3 s acknowledgement in bursts of commands. Up to 4 KiB are
@@ -27,6 +29,9 @@ export const logger: Logger = pino(
     level: process.env.LOG_LEVEL ?? (process.env.NODE_ENV === 'test' || process.env.NODE_TEST_CONTEXT ? 'warn' : 'info'),
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
+    // Each finished line, whatever the destination: secrets inside messages, stacks and URLs.
+    hooks: { streamWrite: scrubSecrets },
   },
   destination,
 );

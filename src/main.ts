@@ -13,11 +13,16 @@ import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { BotApp } from './bot/app.js';
 import { createRest, describeDiscordError } from './bot/client.js';
 import { exitWithError, StartupError } from './bot/fatal.js';
+import { lostDatabaseProblem } from './store/db.js';
 import { commandPayloads, loadCommands, registerIfChanged } from './bot/registry.js';
 import { metricsPortOf, shardOfThisProcess } from './sharding.js';
 
+
 async function main(): Promise<void> {
   const config = loadDiscordConfig();
+  // Before anything opens DATA_DIR/bot.sqlite (which would create an empty one).
+  const lost = config.app.ACCEPT_FRESH_DATABASE ? undefined : lostDatabaseProblem(config.dataDir);
+  if (lost) throw new StartupError(lost);
   const commands = await loadCommands();
   const target = { applicationId: config.applicationId, guildId: config.devGuildId };
   // Under `npm run start:sharded` (src/shard-manager.ts): shard 0, which starts first, checks the
@@ -71,13 +76,14 @@ async function main(): Promise<void> {
     },
   };
   let metrics: MetricsServer | undefined;
+  // Signals, and errors nothing caught, stop serving and close the queues and the book cleanly.
   installShutdown(closeAll, async () => {
     await metrics?.close();
     await app.stop();
   });
   try {
     await queue.whenReady();
-    if (config.app.METRICS_PORT !== undefined) metrics = await startMetricsServer(metricsPortOf(config.app.METRICS_PORT, shard), queue);
+    if (config.app.METRICS_PORT !== undefined) metrics = await startMetricsServer(metricsPortOf(config.app.METRICS_PORT, shard), queue, config.app.METRICS_HOST);
     await app.start();
   } catch (err) {
     await metrics?.close().catch(() => undefined);
@@ -102,4 +108,7 @@ function cloudFromConfig(config: DiscordConfig): CloudProvider {
   return cloud;
 }
 
+// Files in DATA_DIR are private (0700/0600, src/store/private-files.ts); the umask covers any the
+// code does not create itself (SQLite's journals).
+process.umask(0o077);
 main().catch((err: unknown) => exitWithError(err, 'imagine-bot'));

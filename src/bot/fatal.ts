@@ -14,3 +14,7 @@ export function exitWithError(err: unknown, program: string): never {
   if (!known && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   process.exit(1);
 }
+
+
+// The crash handler lives beside the logger, so `npm run worker` needs nothing of the bot.
+export { exitOnCrash } from '../process-crash.js';

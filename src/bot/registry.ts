@@ -4,7 +4,7 @@
 // definitions hash stored under DATA_DIR matches, so restarts don't spend Discord's daily quota.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
@@ -16,6 +16,7 @@ import {
 } from 'discord.js';
 import { z } from 'zod';
 import type { BotContext } from './context.js';
+import { ensurePrivateDir, writePrivateFile } from '../store/private-files.js';
 
 export type CommandJson = RESTPostAPIChatInputApplicationCommandsJSONBody;
 
@@ -82,12 +83,12 @@ const HASH_FILE = 'commands.hash';
 
 async function writeAtomically(path: string, text: string): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text);
+  await writePrivateFile(tmp, text);
   await rename(tmp, path);
 }
 
 export async function storeHash(dataDir: string, hash: string): Promise<void> {
-  await mkdir(dataDir, { recursive: true });
+  await ensurePrivateDir(dataDir);
   await writeAtomically(join(dataDir, HASH_FILE), `${hash}\n`);
 }
 

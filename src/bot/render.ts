@@ -4,7 +4,6 @@
 import {
   ButtonStyle,
   ComponentType,
-  escapeMarkdown,
   type APIActionRowComponent,
   type APIButtonComponentWithCustomId,
   type APIComponentInMessageActionRow,
@@ -14,15 +13,15 @@ import {
 import type { JobRecord, QueuePosition } from '../queue/types.js';
 import { encodeCustomId, type ButtonAction } from './custom-id.js';
 import { cloudModelText, cloudNotes, cloudProviderName, cloudSeedText, cloudStatusLine, isCloudJob, localFailureBehind, seedsUnknown } from './cloud-embed.js';
+import { escapeUserLine, escapeUserText } from './escape.js';
 
 export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
 
 const EMBED_COLOR = 0x5865f2;
 
-/** The prompt for a one-line status, shortened and with Markdown neutralised. */
+/** The prompt for a one-line status, shortened and inert (escape.ts: no links, headings, mentions). */
 export function shortPrompt(prompt: string, max = 180): string {
-  const oneLine = prompt.replace(/\s+/g, ' ').trim();
-  return escapeMarkdown(oneLine.length > max ? `${oneLine.slice(0, max - 1)}…` : oneLine);
+  return escapeUserLine(prompt, max);
 }
 
 export function formatDuration(ms: number): string {
@@ -121,8 +120,8 @@ export function resultEmbed(job: JobRecord, d: ResultDetails): APIEmbed {
   if (job.kind === 'img2img' && r.strength !== undefined && !imagen) add('Strength', String(r.strength));
   if (job.startedAt && job.finishedAt) add('Time', formatDuration(job.finishedAt - job.startedAt));
   add('Requested by', `<@${job.requester.userId}>`);
-  let description = escapeMarkdown(r.prompt);
-  if (r.negativePrompt) description += `\n**Negative:** ${escapeMarkdown(r.negativePrompt)}`;
+  let description = escapeUserText(r.prompt);
+  if (r.negativePrompt) description += `\n**Negative:** ${escapeUserText(r.negativePrompt)}`;
   const notes = [...(imagen ? cloudNotes(job) : []), ...(d.notes ?? [])];
   if (notes.length) description += `\n*${notes.join('; ')}*`;
   const title = jobTitle(job);
@@ -173,8 +172,8 @@ export function infoText(job: JobRecord, scheduler?: string): string {
   const r = job.request;
   const lines = [
     `**Job** \`${job.id}\` (${job.kind}, ${job.state})`,
-    `**Prompt** ${escapeMarkdown(r.prompt)}`,
-    ...(r.negativePrompt ? [`**Negative** ${escapeMarkdown(r.negativePrompt)}`] : []),
+    `**Prompt** ${escapeUserText(r.prompt)}`,
+    ...(r.negativePrompt ? [`**Negative** ${escapeUserText(r.negativePrompt)}`] : []),
     `**Seeds** ${seedsText(job.seeds.length ? job.seeds : [r.seed], job)}`,
     isCloudJob(job)
       ? `**Provider** ${cloudProviderName(job)} · **Model** ${cloudModelText(job)}`

@@ -43,6 +43,13 @@ export const baseEnvSchema = z.object({
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? undefined : Number(v)))
     .refine((v) => v === undefined || (Number.isInteger(v) && v >= 0 && v <= 65535), 'must be a port number (0–65535)'),
+  /** Address /metrics and /healthz listen on: loopback unless widened (they have no authentication). */
+  METRICS_HOST: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() === '' ? undefined : typeof v === 'string' ? v.trim() : v),
+    z.string().regex(/^[\w.:-]+$/, 'must be an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
+  ),
+  /** Start with a new, empty database although DATA_DIR/outputs holds images of an earlier one. */
+  ACCEPT_FRESH_DATABASE: optionalBool,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   STALL_TIMEOUT_MS: intFromEnv(120_000, 1),
   /** Rough memory budget per device for loaded pipelines (0 = cap by count only). */

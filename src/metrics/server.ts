@@ -1,4 +1,5 @@
-// /healthz and /metrics over plain HTTP; started by main only when METRICS_PORT is set.
+// /healthz and /metrics over plain HTTP; started by main only when METRICS_PORT is set. They have
+// no authentication, so they listen on loopback unless METRICS_HOST widens it.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -16,7 +17,7 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-export async function startMetricsServer(port: number, queue: ObservableQueue, host = '0.0.0.0'): Promise<MetricsServer> {
+export async function startMetricsServer(port: number, queue: ObservableQueue, host = '127.0.0.1'): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
@@ -41,7 +42,7 @@ export async function startMetricsServer(port: number, queue: ObservableQueue, h
     server.listen(port, host, () => resolve());
   });
   const actual = (server.address() as AddressInfo).port;
-  logger.info({ port: actual }, 'metrics server listening');
+  logger.info({ host, port: actual }, 'metrics server listening');
   return {
     port: actual,
     close: () => new Promise((resolve) => server.close(() => resolve())),

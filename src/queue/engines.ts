@@ -1,6 +1,6 @@
 // What a worker runs jobs with: the real diffusion pipeline, or (for dispatch tests and the
 // benchmark) a simulated device that sleeps per step and writes a small PNG.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
@@ -11,6 +11,7 @@ import { engineSettingsFromEnv, upscaleServiceFor } from '../diffusion/engine-se
 import type { UpscaleService } from '../diffusion/upscale.js';
 import { folderSizeMb, ModelCache } from './model-cache.js';
 import type { RunJob, WorkerOptions } from './ipc.js';
+import { ensurePrivateDir, writePrivateFile } from '../store/private-files.js';
 
 export interface EngineResult {
   outputs: string[];
@@ -26,9 +27,9 @@ export interface Engine {
 }
 
 async function writeOutputs(job: RunJob, pngs: Buffer[]): Promise<string[]> {
-  await mkdir(job.outputDir, { recursive: true });
+  await ensurePrivateDir(job.outputDir);
   const paths = pngs.map((_, i) => join(job.outputDir, `${i}.png`));
-  await Promise.all(pngs.map((png, i) => writeFile(paths[i], png)));
+  await Promise.all(pngs.map((png, i) => writePrivateFile(paths[i], png)));
   return paths;
 }
 

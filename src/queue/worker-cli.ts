@@ -6,13 +6,19 @@ import { loadEnv } from '../config/env.js';
 import { logger } from '../log.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { RedisWorkerHost } from './redis-worker.js';
+import { exitOnCrash } from '../process-crash.js';
+
+/** What a crash (exitOnCrash) closes: set once the host runs. */
+let cleanupOnCrash: (() => Promise<unknown>) | undefined;
 
 async function main(): Promise<void> {
   const config = loadEnv();
   if (!config.REDIS_URL) throw new Error('Invalid configuration:\n  REDIS_URL: required by `npm run worker`');
   if (config.DEVICES.length === 0) throw new Error('Invalid configuration:\n  DEVICES: a worker host needs at least one device (cpu, cuda:0, …), not none');
   const host = await RedisWorkerHost.start(config, { shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS });
-  const metrics = config.METRICS_PORT === undefined ? undefined : await startMetricsServer(config.METRICS_PORT, host);
+  cleanupOnCrash = () => host.close();
+  const metrics = config.METRICS_PORT === undefined ? undefined : await startMetricsServer(config.METRICS_PORT, host, config.METRICS_HOST);
+  cleanupOnCrash = () => Promise.all([host.close(), metrics?.close()]);
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -28,6 +34,8 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ ready: true, devices: host.workers().map((w) => w.device) })}\n`);
 }
 
+process.umask(0o077);
+exitOnCrash('worker host', () => cleanupOnCrash);
 main().catch((err: unknown) => {
   logger.fatal({ err }, 'worker host failed to start');
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../log.js';
 import { fromWorkerSchema, type FromWorker, type RunJob, type WorkerOptions } from './ipc.js';
+import { workerEnv } from './worker-env.js';
 
 /** Running from sources (tests, `tsx`) the child needs tsx too; a built dist/ does not. */
 function workerEntry(): { path: string; execArgv: string[] } {
@@ -42,6 +43,8 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     const entry = workerEntry();
     const child = fork(entry.path, [JSON.stringify(this.options)], {
       execArgv: entry.execArgv,
+      // An allowlist: no DISCORD_TOKEN or GOOGLE_API_KEY in a process that decodes untrusted images.
+      env: workerEnv(),
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -1,17 +1,19 @@
 // Where job images live on disk, and the retention sweep that deletes old outputs.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { logger } from '../log.js';
 import type { JobStore } from './jobs.js';
+import { ensurePrivateDir, ensurePrivateDirSync, writePrivateFile } from './private-files.js';
 import type { JobRecord } from '../jobs/types.js';
 
 export class FileStore {
   readonly root: string;
   constructor(dataDir: string) {
     this.root = resolve(dataDir);
-    mkdirSync(join(this.root, 'outputs'), { recursive: true });
-    mkdirSync(join(this.root, 'inputs'), { recursive: true });
+    ensurePrivateDirSync(this.root);
+    ensurePrivateDirSync(join(this.root, 'outputs'));
+    ensurePrivateDirSync(join(this.root, 'inputs'));
   }
 
   outputDir(jobId: string): string {
@@ -24,15 +26,15 @@ export class FileStore {
 
   async writeInput(jobId: string, bytes: Uint8Array): Promise<string> {
     const path = join(this.root, 'inputs', `${jobId}.${imageExtension(bytes)}`);
-    await writeFile(path, bytes);
+    await writePrivateFile(path, bytes);
     return path;
   }
 
   /** Writes a job's images as outputs/<jobId>/<i>.png; returns their paths in order. */
   async writeOutputs(jobId: string, pngs: Uint8Array[]): Promise<string[]> {
-    await mkdir(this.outputDir(jobId), { recursive: true });
+    await ensurePrivateDir(this.outputDir(jobId));
     const paths = pngs.map((_, i) => this.outputPath(jobId, i));
-    await Promise.all(pngs.map((png, i) => writeFile(paths[i], png)));
+    await Promise.all(pngs.map((png, i) => writePrivateFile(paths[i], png)));
     return paths;
   }
 
