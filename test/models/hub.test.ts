@@ -13,6 +13,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HubError, pullModel, type PullEvent } from '../../src/models/hub.js';
 import { startFakeHub, type FakeHub, type HubRepoDef } from '../support/hf-hub-server.js';
+import { isolated, tsxArgs } from '../support/child-process.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -393,9 +394,8 @@ interface CliResult {
 
 function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/models.ts', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, HF_TOKEN: '', HUGGING_FACE_HUB_TOKEN: '', DEBUG: '', ...env },
+    const child = spawn(process.execPath, tsxArgs('src/cli/models.ts', ...args), {
+      ...isolated(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
