@@ -2,7 +2,7 @@
 // shard, each running src/main.ts (what `npm start` runs) with SHARDS=<id> SHARD_COUNT=<n>.
 // The shards share the job queue through Redis (QUEUE_BACKEND=redis) and DATA_DIR; each one
 // reports the jobs submitted in its guilds (src/queue/README.md, "Discord shards").
-import './bot/load-env.js';
+import './config/load-env.js';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Routes, ShardingManager, type Shard } from 'discord.js';

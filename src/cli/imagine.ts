@@ -1,5 +1,6 @@
 // `npm run imagine -- "prompt" --out file.png`: one generation from the command line, with a
 // progress bar, for trying a model without Discord.
+import '../config/load-env.js';
 import { parseArgs } from 'node:util';
 import { readFile, rename, writeFile, unlink } from 'node:fs/promises';
 import { existsSync, readdirSync, statSync } from 'node:fs';
