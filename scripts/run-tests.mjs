@@ -13,7 +13,8 @@
 // (the checkout's .env, models/ and data/ are out of reach) and its environment holds only
 // what node needs plus the test knobs below, never the developer's settings. Tiny models are
 // made once per run in a shared temp folder (TINY_MODELS_CACHE, test/support/tiny-models.ts).
-// The slowest files start first (times of the last run, kept in node_modules/.cache), and
+// At most --heavy (TEST_HEAVY_CONCURRENCY; default concurrency − 1) files that run bot processes
+// run at once. The slowest files start first (times of the last run, kept in node_modules/.cache), and
 // each file's output is printed in one piece when it finishes.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,10 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const timesFile = join(repoRoot, 'node_modules', '.cache', 'imagine-bot-test-times.json');
 
 /** Files that start processes (bot, worker hosts, redis-server, the CLIs) or run long end-to-end flows. */
-const QUICK_EXCLUDE = [/-e2e\.test\.ts$/, /\/redis[^/]*\.test\.ts$/, /bot-process|startup|imagine-cli|durable|crash|stand-in-sharding|hub\.test|upscaler/];
+const QUICK_EXCLUDE = [/-e2e\.test\.ts$/, /\/redis[^/]*\.test\.ts$/, /bot-process|startup|imagine-cli|durable|crash|stand-in-sharding|hub\.test|upscaler|isolation|load-env/];
+
+/** Files that run bot processes against the stand-in: at most `heavy` of them at once, so timing checks (acks within 3 s) keep their margin. */
+const HEAVY = [/-e2e\.test\.ts$/, /bot-process|redis-sharding|isolation/];
 
 /** Variables a test file inherits; everything else (MODELS_DIR, LOW_MEMORY, tokens, …) stays out. */
 const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'CI', 'FORCE_COLOR', 'NO_COLOR'];
@@ -43,18 +47,21 @@ function collect(dir) {
 }
 
 function parseArgs(argv) {
-  const opts = { quick: false, concurrency: Number(process.env.TEST_CONCURRENCY) || 3, filters: [] };
+  const opts = { quick: false, concurrency: Number(process.env.TEST_CONCURRENCY) || 3, heavy: Number(process.env.TEST_HEAVY_CONCURRENCY) || 0, filters: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
     else if (a === '--concurrency' || a === '-j') opts.concurrency = Number(argv[++i]);
     else if (a.startsWith('--concurrency=')) opts.concurrency = Number(a.slice('--concurrency='.length));
+    else if (a.startsWith('--heavy=')) opts.heavy = Number(a.slice('--heavy='.length));
     else opts.filters.push(a);
   }
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
     console.error('run-tests: --concurrency must be a whole number ≥ 1');
     process.exit(2);
   }
+  // Default: one slot always left for the light files.
+  if (!(opts.heavy >= 1)) opts.heavy = Math.max(1, opts.concurrency - 1);
   return opts;
 }
 
@@ -126,10 +133,26 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 const started = performance.now();
 const results = [];
+let heavyRunning = 0;
+const isHeavy = (f) => HEAVY.some((re) => re.test(f));
+/** The next file this slot may start: the first in line, or the first light one while enough heavy files run. */
+function next() {
+  const i = queue.findIndex((f) => !isHeavy(f) || heavyRunning < opts.heavy);
+  return i === -1 ? undefined : queue.splice(i, 1)[0];
+}
+
 async function worker() {
-  while (queue.length > 0) {
-    const file = queue.shift();
+  for (;;) {
+    const file = next();
+    if (file === undefined) {
+      if (queue.length === 0) return;
+      await new Promise((r) => setTimeout(r, 100)); // only heavy files left, and enough of them run
+      continue;
+    }
+    const heavy = isHeavy(file);
+    if (heavy) heavyRunning++;
     const r = await runFile(file, env);
+    if (heavy) heavyRunning--;
     results.push(r);
     const ok = r.code === 0;
     process.stdout.write(`\n${ok ? '✔' : '✖'} ${r.file} (${(r.ms / 1000).toFixed(1)} s)\n${r.output.trimEnd()}\n`);
