@@ -32,8 +32,8 @@ const QUICK_EXCLUDE = [/-e2e\.test\.ts$/, /\/redis[^/]*\.test\.ts$/, /bot-proces
 const HEAVY = [/-e2e\.test\.ts$/, /bot-process|redis-sharding|isolation/];
 
 /** Variables a test file inherits; everything else (MODELS_DIR, LOW_MEMORY, tokens, …) stays out. */
-const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'CI', 'FORCE_COLOR', 'NO_COLOR'];
-const INHERITED_PREFIXES = ['BOT_E2E_', 'TEST_', 'NODE_TEST_'];
+const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'TERM', 'LANG', 'LC_ALL', 'TZ', 'CI', 'FORCE_COLOR', 'NO_COLOR', 'NODE_OPTIONS'];
+const INHERITED_PREFIXES = ['BOT_E2E_', 'TEST_'];
 
 function collect(dir) {
   const out = [];
