@@ -7,15 +7,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HubError, pullModel, type PullEvent } from '../../src/models/hub.js';
 import { startFakeHub, type FakeHub, type HubRepoDef } from '../support/hf-hub-server.js';
 import { isolated, tsxArgs } from '../support/child-process.js';
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const modelIndex = JSON.stringify({
   _class_name: 'OnnxStableDiffusionPipeline',
