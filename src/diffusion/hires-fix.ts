@@ -60,10 +60,13 @@ const requestSchema = z.object({
   tileOverlap: z.number().int().min(0).refine((v) => v % 8 === 0, 'hires tile overlap must be a multiple of 8').optional(),
 });
 
-/** The input's own parameters (a picture this project made), without a Denoising strength of its own. */
-function firstPassParameters(image: Uint8Array): string | undefined {
+/**
+ * The input's own parameters when it is the first pass of this request (a picture made with the
+ * same prompt and seed), without a Denoising strength of its own.
+ */
+function firstPassParameters(image: Uint8Array, prompt: string, seed: number): string | undefined {
   const text = pngParameters(image);
-  if (!text) return undefined;
+  if (!text || text.split('\n')[0] !== prompt || !text.includes(`Seed: ${seed},`)) return undefined;
   const lines = text.split('\n');
   lines[lines.length - 1] = lines[lines.length - 1].replace(/, Denoising strength: [^,]*/, '');
   return lines.join('\n');
@@ -147,7 +150,7 @@ export async function hiresFix(pipe: StableDiffusionPipeline, reqIn: HiresFixReq
   // As A1111 records it: the first pass's parameters (its size and steps, read from the input
   // PNG), then the hires pass's strength, scale, schedule length and upscaler.
   const hiresFields = `Denoising strength: ${strength}, Hires upscale: ${scale}, Hires steps: ${steps}, Hires upscaler: Lanczos${rects.length > 1 ? `, Hires tiles: ${rects.length}` : ''}`;
-  const firstPass = firstPassParameters(reqIn.image);
+  const firstPass = firstPassParameters(reqIn.image, reqIn.prompt, reqIn.seed);
   const params =
     firstPass ??
     formatParameters({
