@@ -44,7 +44,8 @@ async function recommendedShards(config: DiscordConfig): Promise<number> {
 function shardScript(): { file: string; execArgv: string[] } {
   const ext = extname(fileURLToPath(import.meta.url));
   const file = fileURLToPath(new URL(`./main${ext}`, import.meta.url));
-  return { file, execArgv: ext === '.ts' ? ['--import', 'tsx'] : [] };
+  // tsx resolved from here, not from the working directory (which may be anywhere).
+  return { file, execArgv: ext === '.ts' ? ['--import', import.meta.resolve('tsx')] : [] };
 }
 
 function waitForExit(shard: Shard, graceMs: number): Promise<void> {
