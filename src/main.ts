@@ -1,7 +1,7 @@
 // `npm start`: the Discord bot. Registers the slash commands when their definitions changed,
 // starts the job queue (one worker process per device, or the Redis producer) and the metrics
 // server when METRICS_PORT is set, then connects to Discord.
-import './bot/load-env.js';
+import './config/load-env.js';
 import { logger } from './log.js';
 import { loadDiscordConfig, type DiscordConfig } from './config/discord.js';
 import { createJobQueue, installShutdown, RedisJobQueue } from './queue/index.js';

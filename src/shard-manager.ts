@@ -2,7 +2,7 @@
 // shard, each running src/main.ts (what `npm start` runs) with SHARDS=<id> SHARD_COUNT=<n>.
 // The shards share the job queue through Redis (QUEUE_BACKEND=redis) and DATA_DIR; each one
 // reports the jobs submitted in its guilds (src/queue/README.md, "Discord shards").
-import './bot/load-env.js';
+import './config/load-env.js';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Routes, ShardingManager, type Shard } from 'discord.js';
@@ -44,7 +44,8 @@ async function recommendedShards(config: DiscordConfig): Promise<number> {
 function shardScript(): { file: string; execArgv: string[] } {
   const ext = extname(fileURLToPath(import.meta.url));
   const file = fileURLToPath(new URL(`./main${ext}`, import.meta.url));
-  return { file, execArgv: ext === '.ts' ? ['--import', 'tsx'] : [] };
+  // tsx resolved from here, not from the working directory (which may be anywhere).
+  return { file, execArgv: ext === '.ts' ? ['--import', import.meta.resolve('tsx')] : [] };
 }
 
 function waitForExit(shard: Shard, graceMs: number): Promise<void> {

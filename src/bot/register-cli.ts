@@ -1,7 +1,7 @@
 // `npm run register`: puts the slash commands on Discord now, to DEV_GUILD_ID when set (shows
 // at once) or globally (can take a while to reach every client). `npm start` does the same
 // by itself whenever the definitions changed.
-import './load-env.js';
+import '../config/load-env.js';
 import { loadDiscordConfig } from '../config/discord.js';
 import { createRest, describeDiscordError } from './client.js';
 import { exitWithError, StartupError } from './fatal.js';

@@ -2,7 +2,7 @@
 // low-strength image-to-image) and --upscale 2|4 (the upscaler network given by --upscaler,
 // else the configured one, else Lanczos), in that order.
 import { basename } from 'node:path';
-import { hiresFix } from '../diffusion/hires-fix.js';
+import { HIRES_DEFAULT_STRENGTH, hiresFix } from '../diffusion/hires-fix.js';
 import { upscaleServiceFor, type EngineSettings } from '../diffusion/engine-settings.js';
 import type { StableDiffusionPipeline } from '../diffusion/pipeline.js';
 import type { GeneratedImage, GenerationRequest } from '../diffusion/types.js';
@@ -10,6 +10,8 @@ import type { UpscaleFactor } from '../diffusion/upscale.js';
 
 export interface PostOptions {
   hires: boolean;
+  /** --steps: also the hires pass's schedule, at least enough that its strength redraws one step. */
+  hiresSteps?: number;
   upscale?: UpscaleFactor;
   /** --upscaler dir: wins over UPSCALER and the installed default. */
   upscalerDir?: string;
@@ -36,6 +38,7 @@ export async function postProcess(
         prompt: request.prompt,
         negativePrompt: request.negativePrompt,
         seed: images[i].seed,
+        steps: o.hiresSteps === undefined ? undefined : Math.max(o.hiresSteps, Math.ceil(1 / HIRES_DEFAULT_STRENGTH)),
         guidanceScale: request.guidanceScale,
         scheduler: request.scheduler,
       });

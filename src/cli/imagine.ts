@@ -1,5 +1,6 @@
 // `npm run imagine -- "prompt" --out file.png`: one generation from the command line, with a
 // progress bar, for trying a model without Discord.
+import '../config/load-env.js';
 import { parseArgs } from 'node:util';
 import { readFile, rename, writeFile, unlink } from 'node:fs/promises';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -16,14 +17,15 @@ import { postProcess } from './imagine-post.js';
 
 const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
   --model dir        model folder (default: the first folder in $MODELS_DIR or ./models)
-  --steps n          denoising steps (num_inference_steps; default: the model's)
-  --seed n           seed of the first image (default: random)
+  --steps n          denoising steps (num_inference_steps; default: the model's); with --hires
+                     also the hires pass's schedule (at least 4), of which strength × steps run
+  --seed n           seed of the first image (default, or -1 as in A1111: random)
   --scheduler name   ${SCHEDULER_NAMES.join(' | ')}
   --guidance g       guidance_scale (default: the model's)
   --size WxH         image size, multiples of 8 (default: the model's; with --image, the image's
                      aspect at about the model's area, multiples of 64)
   --negative text    negative prompt
-  --count n          images (seeds seed, seed+1, …); files get -1, -2 … suffixes
+  --count n          images, 1–8 (seeds seed, seed+1, …); files get -1, -2 … suffixes
   --image file       input image for image-to-image (any PNG/JPEG/WebP; cropped to --size)
   --strength s       how much of --image to redo, 0–1 (default 0.75; 1 with --mask)
   --mask file        inpainting mask for --image: white = repaint, black = keep (any size)
@@ -35,11 +37,16 @@ const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
 Memory options come from the environment: LOW_MEMORY, RELEASE_SESSIONS, VAE_SLICING, VAE_TILING (see README).`;
 
 const argsSchema = z.object({
-  prompt: z.string({ error: 'a prompt is required' }).min(1, 'a prompt is required'),
+  prompt: z.string({ error: 'a prompt is required' }).trim().min(1, 'a prompt is required (it is empty or only spaces)'),
   out: z.string({ error: '--out file.png is required' }),
   model: z.string().optional(),
-  steps: z.coerce.number().int().positive().optional(),
-  seed: z.coerce.number().int().min(0).optional(),
+  steps: z.coerce.number({ error: '--steps must be a whole number' }).int('--steps must be a whole number').min(1, '--steps must be at least 1').optional(),
+  seed: z.coerce
+    .number({ error: '--seed must be a whole number' })
+    .int('--seed must be a whole number')
+    .min(-1, '--seed must be 0 or more (-1: random)')
+    .max(2 ** 32 - 1, '--seed must be below 2^32')
+    .optional(),
   scheduler: z.enum(SCHEDULER_NAMES).optional(),
   guidance: z.coerce.number().min(0).optional(),
   size: z
@@ -47,7 +54,7 @@ const argsSchema = z.object({
     .regex(/^\d+x\d+$/i, '--size must look like 512x512')
     .optional(),
   negative: z.string().optional(),
-  count: z.coerce.number().int().min(1).max(8).default(1),
+  count: z.coerce.number({ error: '--count must be a whole number' }).int('--count must be a whole number').min(1, '--count must be 1 to 8').max(8, '--count must be 1 to 8').default(1),
   image: z.string().optional(),
   strength: z.coerce.number().min(0).max(1).optional(),
   mask: z.string().optional(),
@@ -78,8 +85,40 @@ function outPaths(out: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${stem}-${i + 1}${ext}`);
 }
 
+const OPTIONS_WITH_VALUES = new Set(['out', 'model', 'steps', 'seed', 'scheduler', 'guidance', 'size', 'negative', 'count', 'image', 'strength', 'mask', 'mask-blur', 'device', 'upscale', 'upscaler']);
+
+/**
+ * `--seed -1`, `--steps -3`: node's parseArgs reads a value starting with "-" as another option
+ * ("argument is ambiguous"); join negative numbers to their option so they are validated as values.
+ */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    const next = argv[i + 1];
+    if (arg.startsWith('--') && OPTIONS_WITH_VALUES.has(arg.slice(2)) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/** Files named on the command line, checked before the model loads so a typo costs nothing. */
+function checkPaths(a: { out: string; image?: string; mask?: string; upscaler?: string }): void {
+  if (!/\.png$/i.test(a.out)) throw new Error('--out must name a .png file');
+  const folder = dirname(resolve(a.out));
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new Error(`--out: the folder ${folder} does not exist; create it first (mkdir -p ${folder})`);
+  if (a.mask && !a.image) throw new Error('--mask needs --image: the mask marks which part of that picture to repaint');
+  for (const [flag, file] of [['--image', a.image], ['--mask', a.mask]] as const) {
+    if (file !== undefined && !(existsSync(file) && statSync(file).isFile())) throw new Error(`${flag}: no such file: ${file}`);
+  }
+}
+
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
+    args: joinNegativeValues(process.argv.slice(2)),
     allowPositionals: true,
     options: {
       out: { type: 'string', short: 'o' },
@@ -108,13 +147,13 @@ async function main(): Promise<void> {
   }
   const parsed = argsSchema.safeParse({ ...values, prompt: positionals.join(' ') || undefined });
   if (!parsed.success) {
-    throw new Error(`${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}\n${USAGE}`);
+    throw new Error(`${parsed.error.issues.map((i) => (i.message.startsWith('--') ? i.message : `${i.path.join('.') || 'input'}: ${i.message}`)).join('; ')}\n${USAGE}`);
   }
   const a = parsed.data;
-  if (!/\.png$/i.test(a.out)) throw new Error('--out must name a .png file');
+  checkPaths(a);
   const [width, height] = a.size ? a.size.toLowerCase().split('x').map(Number) : [undefined, undefined];
   const modelDir = a.model ?? defaultModel();
-  const seed = a.seed ?? randomInt(0, 2 ** 32);
+  const seed = a.seed === undefined || a.seed === -1 ? randomInt(0, 2 ** 32) : a.seed;
 
   const loadStart = performance.now();
   const settings = engineSettingsFromEnv();
@@ -161,7 +200,7 @@ async function main(): Promise<void> {
     pipe,
     { prompt: a.prompt, negativePrompt: a.negative, guidanceScale: a.guidance ?? pipe.defaults.guidanceScale, scheduler: a.scheduler },
     result.images,
-    { hires: a.hires, upscale: a.upscale, upscalerDir: a.upscaler, device: a.device, settings },
+    { hires: a.hires, hiresSteps: a.steps, upscale: a.upscale, upscalerDir: a.upscaler, device: a.device, settings },
   );
 
   const paths = outPaths(a.out, result.images.length);

@@ -1,11 +1,11 @@
 // `npm run models -- <command>`: manage model folders. `pull` fetches an ONNX export from the
 // Hugging Face hub, `list` shows what is in MODELS_DIR, `create-tiny` writes a random-weight
 // model for tests. New commands go in the SUBCOMMANDS table.
+import '../config/load-env.js'; // HF_TOKEN, MODELS_DIR … may live in .env; real env vars win
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
 import { DEFAULT_HF_ENDPOINT, defaultModelName, pullModel, repoIdSchema } from '../models/hub.js';
 import { createPullReporter, formatBytes } from '../models/hub-progress.js';
@@ -308,8 +308,6 @@ function isUsageProblem(err: unknown): boolean {
   return err instanceof UsageError || String((err as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS');
 }
 
-// HF_TOKEN and friends may live in .env like the bot's other settings; real env vars win.
-loadDotenv({ quiet: true });
 main(process.argv.slice(2)).catch((err: unknown) => {
   const hint = isUsageProblem(err) ? ' (see `npm run models -- help`)' : '';
   process.stderr.write(`models: ${oneLine(err)}${hint}\n`);

@@ -28,7 +28,8 @@ export const discordEnvShape = {
   DISCORD_API_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
   // Ceilings for /imagine: server admins (/settings limits) may only go below them.
   IMAGINE_MAX_STEPS: intFrom(50, 1, 150),
-  IMAGINE_MAX_SIDE: intFrom(1536, 64, 2048),
+  // /imagine sizes are multiples of 64, so a ceiling between two of them would be misread.
+  IMAGINE_MAX_SIDE: optional(z.coerce.number().int().min(64).max(2048).multipleOf(64, 'must be a multiple of 64')).default(1536),
   IMAGINE_MAX_COUNT: intFrom(4, 1, 4),
   IMAGINE_MAX_GUIDANCE: numberFrom(20, 0, 30),
   // Per-user quotas for every server (0 = none); server admins may only tighten them.

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { z } from 'zod';
 import { InputError } from './errors.js';
 import { imageSize } from './image-io.js';
-import { encodePng, formatParameters } from './png.js';
+import { encodePng, formatParameters, pngParameters } from './png.js';
 import type { StableDiffusionPipeline } from './pipeline.js';
 import { MAX_SIDE, MIN_SIDE } from './validate.js';
 import { TileBlender, tileGrid } from './tiles.js';
@@ -59,6 +59,18 @@ const requestSchema = z.object({
   maxTileSize: z.number().int().min(MIN_SIDE).max(MAX_SIDE).refine((v) => v % 8 === 0, 'hires tile size must be a multiple of 8').optional(),
   tileOverlap: z.number().int().min(0).refine((v) => v % 8 === 0, 'hires tile overlap must be a multiple of 8').optional(),
 });
+
+/**
+ * The input's own parameters when it is the first pass of this request (a picture made with the
+ * same prompt and seed), without a Denoising strength of its own.
+ */
+function firstPassParameters(image: Uint8Array, prompt: string, seed: number): string | undefined {
+  const text = pngParameters(image);
+  if (!text || text.split('\n')[0] !== prompt || !text.includes(`Seed: ${seed},`)) return undefined;
+  const lines = text.split('\n');
+  lines[lines.length - 1] = lines[lines.length - 1].replace(/, Denoising strength: [^,]*/, '');
+  return lines.join('\n');
+}
 
 /** Rounds to a multiple of 8 (the VAE's grid), at least MIN_SIDE. */
 function snap8(v: number): number {
@@ -135,19 +147,23 @@ export async function hiresFix(pipe: StableDiffusionPipeline, reqIn: HiresFixReq
   const plane = width * height;
   const rgb = new Uint8Array(3 * plane);
   for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) rgb[p * 3 + c] = Math.round(blended[c * plane + p]);
-  const params = formatParameters({
-    prompt: reqIn.prompt,
-    negativePrompt: reqIn.negativePrompt,
-    seed: reqIn.seed,
-    steps,
-    scheduler: reqIn.scheduler ?? pipe.defaults.scheduler,
-    guidanceScale,
-    width,
-    height,
-    model: pipe.model.name,
-    strength,
-  });
-  const tilesNote = rects.length > 1 ? `, Hires tiles: ${rects.length}` : '';
-  const png = await encodePng(rgb, width, height, `${params}, Hires upscale: ${scale}${tilesNote}`);
+  // As A1111 records it: the first pass's parameters (its size and steps, read from the input
+  // PNG), then the hires pass's strength, scale, schedule length and upscaler.
+  const hiresFields = `Denoising strength: ${strength}, Hires upscale: ${scale}, Hires steps: ${steps}, Hires upscaler: Lanczos${rects.length > 1 ? `, Hires tiles: ${rects.length}` : ''}`;
+  const firstPass = firstPassParameters(reqIn.image, reqIn.prompt, reqIn.seed);
+  const params =
+    firstPass ??
+    formatParameters({
+      prompt: reqIn.prompt,
+      negativePrompt: reqIn.negativePrompt,
+      seed: reqIn.seed,
+      steps,
+      scheduler: reqIn.scheduler ?? pipe.defaults.scheduler,
+      guidanceScale,
+      width,
+      height,
+      model: pipe.model.name,
+    });
+  const png = await encodePng(rgb, width, height, `${params}, ${hiresFields}`);
   return { png, width, height, tiles: rects.length, nsfw };
 }

@@ -61,6 +61,17 @@ export function withTextChunk(png: Buffer, keyword: string, text: string): Buffe
 }
 
 /** Reads the text chunks back (tests and the bot's info button use it). */
+/** The A1111 `parameters` text of a PNG, or undefined (another format, or no such chunk). */
+export function pngParameters(bytes: Uint8Array): string | undefined {
+  const png = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (png.length < 8 || png.readUInt32BE(0) !== 0x89504e47) return undefined;
+  try {
+    return readTextChunks(png).parameters;
+  } catch {
+    return undefined;
+  }
+}
+
 export function readTextChunks(png: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
   let off = 8;

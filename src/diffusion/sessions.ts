@@ -26,8 +26,8 @@ let warnedNoCuda = false;
 let cudaCache: boolean | undefined;
 
 /**
- * The CUDA provider library is only present when onnxruntime-node was installed with
- * ONNXRUNTIME_NODE_INSTALL=cuda12; without it a CUDA session fails late and noisily.
+ * The CUDA provider library is only present after
+ * `npm run install:cuda`; without it a CUDA session fails late and noisily.
  */
 function cudaInstalled(): boolean {
   if (cudaCache !== undefined) return cudaCache;
@@ -90,7 +90,7 @@ export async function createSession(path: string, device: Device, part: string, 
     if (!warnedNoCuda) {
       logger.warn(
         { device: deviceLabel(device) },
-        'CUDA execution provider is not installed; running on CPU. Install it with ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci',
+        'CUDA execution provider is not installed; running on CPU. Install it with npm run install:cuda',
       );
       warnedNoCuda = true;
     }

@@ -1,11 +1,12 @@
 // `npm run worker`: a worker host for QUEUE_BACKEND=redis. Runs one device worker per entry of
 // DEVICES against the Redis queue at REDIS_URL; any number of hosts may share one queue.
 // SIGINT/SIGTERM: stop taking jobs, let running ones finish for a while, requeue the rest.
-import 'dotenv/config';
+import '../config/load-env.js';
 import { loadEnv } from '../config/env.js';
 import { logger } from '../log.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { RedisWorkerHost } from './redis-worker.js';
+import { exitWithError, StartupError } from '../bot/fatal.js';
 import { exitOnCrash } from '../process-crash.js';
 
 /** What a crash (exitOnCrash) closes: set once the host runs. */
@@ -13,8 +14,10 @@ let cleanupOnCrash: (() => Promise<unknown>) | undefined;
 
 async function main(): Promise<void> {
   const config = loadEnv();
-  if (!config.REDIS_URL) throw new Error('Invalid configuration:\n  REDIS_URL: required by `npm run worker`');
-  if (config.DEVICES.length === 0) throw new Error('Invalid configuration:\n  DEVICES: a worker host needs at least one device (cpu, cuda:0, …), not none');
+  if (!config.REDIS_URL) {
+    throw new StartupError('REDIS_URL is not set: a worker host takes its jobs from the Redis queue the bot uses (e.g. REDIS_URL=redis://127.0.0.1:6379 in .env; see src/queue/README.md).');
+  }
+  if (config.DEVICES.length === 0) throw new StartupError('DEVICES is empty: a worker host needs at least one device (cpu, cuda:0, …).');
   const host = await RedisWorkerHost.start(config, { shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS });
   cleanupOnCrash = () => host.close();
   const metrics = config.METRICS_PORT === undefined ? undefined : await startMetricsServer(config.METRICS_PORT, host, config.METRICS_HOST);
@@ -36,8 +39,5 @@ async function main(): Promise<void> {
 
 process.umask(0o077);
 exitOnCrash('worker host', () => cleanupOnCrash);
-main().catch((err: unknown) => {
-  logger.fatal({ err }, 'worker host failed to start');
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+// Configuration problems: one line on stderr; anything else also gets its stack (exitWithError).
+main().catch((err: unknown) => exitWithError(err, 'worker'));

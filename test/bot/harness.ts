@@ -13,6 +13,7 @@ import {
   type ViewMessage,
 } from '../support/discord/index.js';
 import { tinyModel } from '../support/tiny-models.js';
+import { isolated, tsxArgs } from '../support/child-process.js';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 
@@ -62,9 +63,8 @@ export interface Harness {
 }
 
 export function spawnBot(env: Record<string, string>): BotProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', ...env },
+  const child = spawn(process.execPath, tsxArgs('src/main.ts'), {
+    ...isolated(env), // temp cwd, explicit env: the checkout's .env, models/ and data/ stay out
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new BotProcess(child);

@@ -34,8 +34,9 @@ test('hires fix: 2× size, redrawn at low strength (close to the Lanczos upscale
   assert.deepEqual((await sharp(a.png).metadata()).width, 128);
   assert.deepEqual(progress.map((p) => p.step), [1, 2, 3], 'strength 0.3 of 10 steps (euler)');
   const params = readTextChunks(a.png).parameters;
-  assert.match(params, /Denoising strength: 0\.3, Hires upscale: 2$/);
-  assert.match(params, /Size: 128x128/);
+  // A1111's record: the first pass's steps and size, then the hires pass.
+  assert.match(params, new RegExp(`Steps: ${request.steps}, .*Size: 64x64, .*Denoising strength: 0\\.3, Hires upscale: 2, Hires steps: 10, Hires upscaler: Lanczos$`));
+  assert.equal((params.match(/Denoising strength/g) ?? []).length, 1);
 
   const upscaled = await lanczos2x(source);
   const out = await raw(a.png);
@@ -71,7 +72,7 @@ test('tiled hires fix: overlapping tiles when larger than maxTileSize, close to 
   assert.deepEqual([tiled.width, tiled.height, tiled.tiles], [128, 128, 9]);
   assert.deepEqual(progress.map((p) => p.step), Array.from({ length: 27 }, (_, i) => i + 1), '3 steps × 9 tiles');
   assert.ok(progress.every((p) => p.totalSteps === 27));
-  assert.match(readTextChunks(tiled.png).parameters, /Hires upscale: 2, Hires tiles: 9$/);
+  assert.match(readTextChunks(tiled.png).parameters, /Hires upscale: 2, Hires steps: 10, Hires upscaler: Lanczos, Hires tiles: 9$/);
 });
 
 test('hires fix: bad options are InputErrors, cancellation stops it, nsfw flags carry over', async () => {

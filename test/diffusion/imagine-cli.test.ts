@@ -7,12 +7,13 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { readTextChunks } from '../../src/diffusion/png.js';
 import { tinyModel } from '../support/tiny-models.js';
+import { isolated, tsxArgs } from '../support/child-process.js';
 import { createTinyUpscaler } from '../../src/models/tiny/upscaler.js';
 
 function imagine(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/imagine.ts', ...args], {
+  return spawnSync(process.execPath, tsxArgs('src/cli/imagine.ts', ...args), {
     encoding: 'utf8',
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    ...isolated({ LOG_LEVEL: 'warn', ...env }),
     timeout: 60_000,
   });
 }
@@ -31,13 +32,25 @@ test('npm run imagine writes the PNG(s) and reports seed and step time', async (
   assert.match(readTextChunks(png).parameters, /Seed: 7, Size: 64x96/);
 });
 
+test('--seed -1 is a random seed, as in A1111', async () => {
+  const out = join(mkdtempSync(join(tmpdir(), 'cli-')), 'r.png');
+  const r = imagine(['a cat', '--model', await tinyModel(), '--steps', '1', '--size', '64x64', '--seed', '-1', '--out', out]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /seed \d+ → /);
+  assert.doesNotMatch(readTextChunks(readFileSync(out)).parameters, /Seed: -1/);
+});
+
 test('bad input: one clear line, exit 1, no stack trace, no output file', async () => {
   const model = await tinyModel();
   const dir = mkdtempSync(join(tmpdir(), 'cli-'));
   const out = join(dir, 'x.png');
   for (const [args, message] of [
     [['a cat', '--model', model, '--size', '100x100', '--out', out], /width must be a multiple of 8/],
-    [['a cat', '--model', model, '--steps', '-2', '--out', out], /steps/],
+    [['a cat', '--model', model, '--steps', '-2', '--out', out], /--steps must be at least 1/],
+    [['a cat', '--model', model, '--seed', '-5', '--out', out], /--seed must be 0 or more \(-1: random\)/],
+    [['   ', '--model', model, '--out', out], /a prompt is required \(it is empty or only spaces\)/],
+    [['a cat', '--model', model, '--image', join(dir, 'missing.png'), '--out', out], /--image: no such file: .*missing\.png/],
+    [['a cat', '--model', model, '--out', join(dir, 'no-such-folder', 'x.png')], /--out: the folder .*no-such-folder does not exist/],
     [['a cat', '--model', join(dir, 'missing'), '--out', out], /does not exist/],
     [['a cat', '--model', model, '--scheduler', 'warp', '--out', out], /scheduler/],
   ] as const) {
@@ -80,7 +93,9 @@ test('--upscale 2|4: Lanczos without an upscaler, the --upscaler model when give
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /hires fix/);
   assert.deepEqual(await size(hires), [128, 144]);
-  assert.match(readTextChunks(readFileSync(hires)).parameters, /Denoising strength: 0\.3, Hires upscale: 2/);
+  // As A1111 records it: the first pass (2 steps at 64×72), then the hires pass; --steps 2 sets
+  // the hires schedule too, raised to 4 so strength 0.3 redraws one step.
+  assert.match(readTextChunks(readFileSync(hires)).parameters, /Steps: 2, .*Size: 64x72, .*Denoising strength: 0\.3, Hires upscale: 2, Hires steps: 4, Hires upscaler: Lanczos$/);
 
   r = imagine([...common, '--upscale', '3', '--out', join(dir, 'bad.png')], env);
   assert.equal(r.status, 1);
@@ -118,6 +133,6 @@ test('--image/--strength/--mask/--mask-blur: image-to-image and inpainting from 
 
   r = imagine(['a boat', '--model', model, '--mask', maskFile, '--out', join(dir, 'bad.png')]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /mask needs the image it masks/);
+  assert.match(r.stderr, /--mask needs --image/);
   assert.doesNotMatch(r.stderr, /^\s+at /m);
 });

@@ -7,14 +7,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HubError, pullModel, type PullEvent } from '../../src/models/hub.js';
 import { startFakeHub, type FakeHub, type HubRepoDef } from '../support/hf-hub-server.js';
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { isolated, tsxArgs } from '../support/child-process.js';
 
 const modelIndex = JSON.stringify({
   _class_name: 'OnnxStableDiffusionPipeline',
@@ -393,9 +391,8 @@ interface CliResult {
 
 function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/models.ts', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, HF_TOKEN: '', HUGGING_FACE_HUB_TOKEN: '', DEBUG: '', ...env },
+    const child = spawn(process.execPath, tsxArgs('src/cli/models.ts', ...args), {
+      ...isolated(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

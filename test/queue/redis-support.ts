@@ -3,11 +3,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { ManagedJobQueue } from '../../src/queue/index.js';
 import { makeQueue } from './helpers.js';
-
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+import { isolated, tsxArgs } from '../support/child-process.js';
 
 /** Why Redis tests cannot run here, or undefined when they can. */
 export function redisSkipReason(): string | undefined {
@@ -61,11 +59,13 @@ export interface WorkerHostProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Runs `src/queue/worker-cli.ts` (what `npm run worker` runs) and waits for its ready line. */
+/**
+ * Runs `src/queue/worker-cli.ts` (what `npm run worker` runs) and waits for its ready line. It
+ * starts in an empty temp folder with only `env` (MODELS_DIR, DATA_DIR, …): never the checkout's.
+ */
 export async function startWorkerHost(env: Record<string, string>): Promise<WorkerHostProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/queue/worker-cli.ts'], {
-    cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+  const proc = spawn(process.execPath, tsxArgs('src/queue/worker-cli.ts'), {
+    ...isolated({ LOG_LEVEL: 'warn', ...env }),
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {

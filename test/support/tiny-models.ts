@@ -1,12 +1,33 @@
-// Tiny random-weight models, created once per test process in a temp folder and reused.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Tiny random-weight models, created once and reused. Under `npm test` the runner
+// (scripts/run-tests.mjs) passes TINY_MODELS_CACHE, a temp folder every test file shares, so
+// each variant is made once per run; a file run on its own makes them in its own temp folder.
+// Tests treat these folders as read-only (copy one to change it).
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTinyModel, type SafetyCheckerMode, type TinyModelOptions, type TinyLayout } from '../../src/models/tiny/index.js';
 
-const root = mkdtempSync(join(tmpdir(), 'tiny-models-'));
+const shared = process.env.TINY_MODELS_CACHE && existsSync(process.env.TINY_MODELS_CACHE) ? process.env.TINY_MODELS_CACHE : undefined;
+const root = shared ?? mkdtempSync(join(tmpdir(), 'tiny-models-'));
 const made = new Map<string, Promise<string>>();
-process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+if (!shared) process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+
+/** Creates the model beside its final folder, then renames it in: another test process may race us. */
+async function createShared(dir: string, options: TinyModelOptions): Promise<string> {
+  if (existsSync(dir)) return dir;
+  const partial = mkdtempSync(`${dir}.partial-`);
+  try {
+    await createTinyModel(partial, options);
+    renameSync(partial, dir);
+  } catch (err) {
+    // ENOTEMPTY/EEXIST: another process finished the same model first; use theirs.
+    if (!existsSync(dir)) throw err;
+  } finally {
+    rmSync(partial, { recursive: true, force: true });
+  }
+  return dir;
+}
 
 /**
  * Path of a tiny model with these options (created on first use). A layout name alone, e.g.
@@ -19,8 +40,8 @@ export function tinyModel(optionsOrLayout: TinyModelOptions | TinyLayout = {}, n
   const key = `${name}:${JSON.stringify(options)}`;
   let p = made.get(key);
   if (!p) {
-    const dir = join(root, `${name}-${made.size}`);
-    p = createTinyModel(dir, options).then(() => dir);
+    const hash = createHash('sha256').update(key).digest('hex').slice(0, 12);
+    p = createShared(join(root, `${name}-${hash}`), options);
     made.set(key, p);
   }
   return p;

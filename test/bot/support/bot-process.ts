@@ -2,12 +2,13 @@
 // stand-in, with a tiny model and its own DATA_DIR, so end-to-end tests see exactly what
 // `npm start` does. Output is kept for failure messages.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTinyModel } from '../../../src/models/tiny/index.js';
+import { tinyModel } from '../../support/tiny-models.js';
 import type { DiscordStandIn } from '../../support/discord/index.js';
+import { isolated, tsxArgs } from '../../support/child-process.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -22,7 +23,8 @@ export interface BotWorkspace {
 export async function createWorkspace(): Promise<BotWorkspace> {
   const root = mkdtempSync(join(tmpdir(), 'bot-e2e-'));
   const modelsDir = join(root, 'models');
-  await createTinyModel(join(modelsDir, 'tiny'));
+  // A copy of the run's shared tiny model (the queue lists model folders without following links).
+  cpSync(await tinyModel(), join(modelsDir, 'tiny'), { recursive: true });
   return { root, modelsDir, dataDir: join(root, 'data'), cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
@@ -40,10 +42,9 @@ export interface BotProcess {
 export function spawnBot(env: Record<string, string>, script = 'src/main.ts'): BotProcess {
   // BOT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the bot (e.g. under `npm run bench`).
   const nodeArgs = process.env.BOT_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
-    cwd: repoRoot,
-    // Only what the bot needs, so a developer's .env or shell settings cannot leak in.
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+  const child = spawn(process.execPath, [...nodeArgs, ...tsxArgs(script)], {
+    // A temp cwd and only what the bot needs, so a developer's .env, models/, data/ or shell settings cannot leak in.
+    ...isolated(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
