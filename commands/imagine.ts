@@ -17,7 +17,7 @@ import { NEGATIVE_MAX, parseImagineOptions, PROMPT_MAX, SEED_MAX, type RawImagin
 import { limitsFor } from '../src/bot/limits.js';
 import { refuseDeferred } from '../src/bot/refusal.js';
 import { modelAllowed } from '../src/settings/effective.js';
-import { formatSize, parseWxH, presetSize, SIZE_PRESETS, type SizePreset } from '../src/bot/sizes.js';
+import { formatSize, parseWxH, presetSize, SIZE_PRESETS, type SizePreset } from '../src/jobs/sizes.js';
 import { preflight, requesterOf, submitJob } from '../src/bot/submit.js';
 import { shortPrompt } from '../src/bot/render.js';
 

@@ -12,7 +12,7 @@ import { createCloudProvider, type CloudProvider } from './providers/cloud.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { BotApp } from './bot/app.js';
 import { createRest, describeDiscordError } from './bot/client.js';
-import { exitWithError, StartupError } from './bot/fatal.js';
+import { exitWithError, StartupError } from './process-exit.js';
 import { lostDatabaseProblem } from './store/db.js';
 import { commandPayloads, loadCommands, registerIfChanged } from './bot/registry.js';
 import { metricsPortOf, shardOfThisProcess } from './sharding.js';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Routes, ShardingManager, type Shard } from 'discord.js';
 import { z } from 'zod';
 import { createRest, describeDiscordError } from './bot/client.js';
-import { exitWithError, StartupError } from './bot/fatal.js';
+import { exitWithError, StartupError } from './process-exit.js';
 import { loadDiscordConfig, type DiscordConfig } from './config/discord.js';
 import { parseEnv } from './config/env.js';
 import { logger } from './log.js';

@@ -71,7 +71,10 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
   if ((await ctx.safety.verdictOf(parent, ref.index)) === 'block') {
     return `Image ${ref.index + 1} was withheld (the safety checker flagged it), so it has no ${ref.action === 'upscale' ? 'upscale' : 'variations'}.`;
   }
-  const seed = parent.seeds[ref.index] ?? parent.request.seed + ref.index;
+  // A cloud image has no seed (UNKNOWN_SEED, below the engine's range): its upscale keeps the
+  // request's own seed, which an upscale does not use anyway.
+  const known = parent.seeds[ref.index];
+  const seed = known !== undefined && known >= 0 ? known : Math.max(0, parent.request.seed) + ref.index;
   if (ref.action === 'upscale') {
     return { ...base, kind: 'upscale', request: { ...parent.request, seed, count: 1 }, initImage: image, upscaleFactor: 2 };
   }

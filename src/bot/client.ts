@@ -5,7 +5,7 @@
 // gateway lookup, at another host (the tests' stand-in).
 import { Client, DiscordAPIError, GatewayIntentBits, REST, type ClientOptions } from 'discord.js';
 import type { DiscordConfig } from '../config/discord.js';
-import { StartupError } from './fatal.js';
+import { StartupError } from '../process-exit.js';
 
 const SETUP_DOC = 'see docs/discord-setup.md';
 

@@ -7,7 +7,7 @@ import { SCHEDULER_NAMES, type GenerationRequest, type SchedulerName } from '../
 import { isDistilledFamily } from '../diffusion/families.js';
 import { MAX_INPUT_IMAGE_BYTES, type GuildLimits } from './limits.js';
 import type { ModelCatalog, ModelEntry } from './models.js';
-import { formatSize, isPreset, parseWxH, presetSize, SIZE_PRESETS, SIZE_STEP, type Size } from './sizes.js';
+import { formatSize, isPreset, parseWxH, presetSize, SIZE_PRESETS, SIZE_STEP, type Size } from '../jobs/sizes.js';
 
 export const PROMPT_MAX = 1500;
 export const NEGATIVE_MAX = 1000;

@@ -4,7 +4,7 @@
 import '../config/load-env.js';
 import { loadDiscordConfig } from '../config/discord.js';
 import { createRest, describeDiscordError } from './client.js';
-import { exitWithError, StartupError } from './fatal.js';
+import { exitWithError, StartupError } from '../process-exit.js';
 import { commandPayloads, commandsHash, loadCommands, registerCommands, storeHash } from './registry.js';
 
 async function main(): Promise<void> {

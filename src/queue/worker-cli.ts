@@ -6,8 +6,7 @@ import { loadEnv } from '../config/env.js';
 import { logger } from '../log.js';
 import { startMetricsServer } from '../metrics/server.js';
 import { RedisWorkerHost } from './redis-worker.js';
-import { exitWithError, StartupError } from '../bot/fatal.js';
-import { exitOnCrash } from '../process-crash.js';
+import { exitOnCrash, exitWithError, StartupError } from '../process-exit.js';
 
 /** What a crash (exitOnCrash) closes: set once the host runs. */
 let cleanupOnCrash: (() => Promise<unknown>) | undefined;

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { SCHEDULER_NAMES, type SchedulerName } from '../diffusion/types.js';
 import { PROVIDER_POLICIES, providerPolicySchema, type ProviderPolicy } from '../providers/policy-types.js';
-import { formatSize, isPreset, parseWxH, SIZE_STEP } from '../bot/sizes.js';
+import { formatSize, isPreset, parseWxH, SIZE_STEP } from '../jobs/sizes.js';
 import { normalizePhrase } from './blocked-words.js';
 import { effectiveSettings } from './effective.js';
 import { OWNER_ENV, type OwnerSettings } from './owner.js';

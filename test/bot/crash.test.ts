@@ -1,4 +1,4 @@
-// exitOnCrash (src/process-crash.ts), as src/main.ts and `npm run worker` install it: an uncaught
+// exitOnCrash (src/process-exit.ts), as `npm run worker` installs it: an uncaught
 // exception or unhandled rejection is logged, the cleanup runs to its end, the exit code is 1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,21 @@
-// What an entry point (the bot, `npm run worker`) does with an error nothing caught.
+// How the entry points (the bot, `npm run worker`, the CLIs) stop: a startup error in one line
+// (no stack trace for the problems an operator fixes: configuration, token, network; a stack only
+// for real bugs), and an error nothing caught after a clean shutdown.
+import { DiscordConfigError } from './config/discord.js';
 import { logger } from './log.js';
+
+/** Startup failures that are already one clear sentence. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+export function exitWithError(err: unknown, program: string): never {
+  const known = err instanceof DiscordConfigError || err instanceof StartupError || (err instanceof Error && err.message.startsWith('Invalid configuration'));
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`${program}: ${message}\n`);
+  if (!known && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+}
 
 /**
  * An error nothing caught (a rejected promise, a throw in a callback) leaves the process in an
