@@ -172,9 +172,11 @@ export class JobPresenter {
     const hide = (hidden: boolean | undefined, stem: string) => (hidden ? `${SPOILER_PREFIX}${stem}` : stem);
     // Seeds Imagen picked itself are unknown (-1): those files are numbered instead.
     const name = (seed: number, i: number) => (seed >= 0 ? `seed-${seed}` : `image-${i + 1}`);
+    // An upscale is named after the image it enlarges (the parent's seed, when it has one).
+    const parentSeed = job.parent ? this.d.queue.get(job.parent.jobId)?.seeds[job.parent.imageIndex] : undefined;
     const stem = (i: number) =>
       job.kind === 'upscale'
-        ? `${name(job.seeds[i] ?? job.request.seed, job.parent?.imageIndex ?? i)}-x${job.upscaleFactor ?? 2}`
+        ? `${name(parentSeed ?? job.seeds[i] ?? job.request.seed, job.parent?.imageIndex ?? i)}-x${job.upscaleFactor ?? 2}`
         : name(job.seeds[i] ?? job.request.seed + i, i);
     const files = await Promise.all(pngs.map((png, k) => fitImage(png, hide(spoiler[k], stem(indices[k])), limit)));
     let imageName: string | undefined = files[0].name;

@@ -78,8 +78,8 @@ describe("policy fallback on a bot without local devices (DEVICES=none), with an
   const { h, bot } = withBot((g) => ({ ...imagenKey(g), DEVICES: 'none', IMAGE_PROVIDER: 'fallback', IMAGEN_MODEL: 'fast' }));
   let grid: ViewMessage;
 
-  test('the old IMAGEN_MODEL=fast still works: Gemini 3.1 Flash Image at thinking level MINIMAL, and the log says to rename it', () => {
-    assert.match(bot().log, /IMAGEN_MODEL is deprecated: rename it to GOOGLE_IMAGE_MODEL in \.env \(IMAGEN_MODEL=fast is used for now\)/);
+  test('the old IMAGEN_MODEL=fast still works: Gemini 3.1 Flash Image at thinking level MINIMAL, and the log says to rename it', async () => {
+    await bot().expectLog(/IMAGEN_MODEL is deprecated: rename it to GOOGLE_IMAGE_MODEL in \.env \(IMAGEN_MODEL=fast is used for now\)/);
   });
 
   test('/imagine is drawn by Gemini, one call per image, and comes back like a local result; the embed names provider and model, ratio, no seed', async () => {
@@ -295,7 +295,7 @@ describe('without GOOGLE_API_KEY', () => {
   const { h, bot } = withBot(() => ({ DEVICES: 'noop:0', NOOP_STEP_MS: '5', IMAGE_PROVIDER: 'fallback' }));
 
   test('the cloud is off: the log says so and every job runs locally', async () => {
-    assert.match(bot().log, /GOOGLE_API_KEY is not set: the cloud provider \(Gemini\) is off, so every job runs on the local devices \(IMAGE_PROVIDER=fallback has no effect\)/);
+    await bot().expectLog(/GOOGLE_API_KEY is not set: the cloud provider \(Gemini\) is off, so every job runs on the local devices \(IMAGE_PROVIDER=fallback has no effect\)/);
     const calls = google.generateCalls().length;
     const run = await h().discord.slash('imagine', { prompt: 'local only', steps: 2, size: '64x64', model: 'tiny' });
     await run.ack();
@@ -307,7 +307,7 @@ describe('without GOOGLE_API_KEY', () => {
   test('with DEVICES=none too, /imagine says there is nothing to draw with', async () => {
     await bot().stop();
     const none = await h().startBot({ DEVICES: 'none', IMAGE_PROVIDER: 'local' });
-    assert.match(none.log, /DEVICES=none and GOOGLE_API_KEY is not set: this bot cannot draw anything until one of them is set/);
+    await none.expectLog(/DEVICES=none and GOOGLE_API_KEY is not set: this bot cannot draw anything until one of them is set/);
     const run = await h().discord.slash('imagine', { prompt: 'anything', size: '64x64', model: 'tiny' });
     assert.equal(
       await refusal(run),

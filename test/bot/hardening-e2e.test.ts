@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { APIEmbed } from 'discord.js';
-import { isResult, resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
+import { isResult, refusalOf, resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
 import type { ViewMessage, ViewMessageVersion } from '../support/discord/index.js';
 
 const SECRET = 'not-for-workers-0123456789';
@@ -96,7 +96,8 @@ test('an attachment that is no image is refused by the bot, before any job exist
     image: { filename: 'notes.png', bytes: Buffer.from('just some text, not a picture at all'), contentType: 'image/png' },
   });
   await run.ack();
-  const m = await run.waitForOriginal((x) => /⚠️/.test(x.content), { timeoutMs: 20_000 });
+  const m = await refusalOf(run, 20_000);
+  assert.ok(m.ephemeral, 'only the requester sees it');
   assert.match(m.content, /⚠️ The attached file is not a PNG, JPEG or WebP image\./);
   assert.doesNotMatch(m.content, /job `/, 'no job was queued');
 });

@@ -1,5 +1,6 @@
 // End-to-end harness: the Discord stand-in, a tiny model in a temporary MODELS_DIR, and the
 // real bot process (`node --import tsx src/main.ts`) pointed at both.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +34,13 @@ export class BotProcess {
 
   get log(): string {
     return this.output.join('');
+  }
+
+  /** Waits until the log matches `pattern` (lines are written asynchronously, within 200 ms), else fails showing it. */
+  async expectLog(pattern: RegExp, message?: string, timeoutMs = 5_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!pattern.test(this.log) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+    assert.match(this.log, pattern, message);
   }
 
   /** Resolves with the exit code. */

@@ -67,7 +67,7 @@ test('a disk that fills up mid-job: the job fails with a clear message, the bot 
   await again.ack();
   await resultOf(h.discord, again);
   assert.equal(bot.child.exitCode, null);
-  assert.match(bot.log, /could not write to DATA_DIR/, 'the owner finds it in the log');
+  await bot.expectLog(/could not write to DATA_DIR/, 'the owner finds it in the log');
 });
 
 /** Writes `path` until the file system has no space left. */

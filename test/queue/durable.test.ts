@@ -70,7 +70,7 @@ test('a SIGKILLed parent: its workers exit and the next start resumes every job'
 test('an uncaught exception: the process logs it and shuts down cleanly, checkpointing the running job', async () => {
   const DATA_DIR = tempDataDir();
   const script = fileURLToPath(new URL('./fixtures/queue-parent.ts', import.meta.url));
-  const parent = spawn(process.execPath, ['--import', 'tsx', script, DATA_DIR, 'throw'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const parent = spawn(process.execPath, tsxArgs(script, DATA_DIR, 'throw'), { stdio: ['ignore', 'pipe', 'pipe'], ...isolated() });
   // stdout carries the fixture's report, stderr pino's log lines.
   const out: string[] = [];
   const log: string[] = [];
