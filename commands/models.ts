@@ -1,7 +1,7 @@
 // /models: the models on disk with their family, default size and steps, the devices that have
 // them loaded, and whether this server allows them. Ephemeral: a reference card, not a post.
 import { InteractionContextType, MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
-import { inspectModel } from '../src/diffusion/model.js';
+import { inspectModel } from '../src/diffusion/model-inspect.js';
 import type { BotContext } from '../src/bot/context.js';
 import { modelAllowed } from '../src/settings/effective.js';
 

@@ -4,7 +4,8 @@
 import { InteractionContextType, MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.js';
 import type { QueuePosition } from '../src/queue/types.js';
-import { formatDuration, shortPrompt } from '../src/bot/render.js';
+import { shortPrompt } from '../src/bot/render.js';
+import { formatDuration } from '../src/durations.js';
 
 export const data = new SlashCommandBuilder()
   .setName('queue')

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { SCHEDULER_NAMES, type GenerationRequest, type SchedulerName } from '../diffusion/types.js';
 import { isDistilledFamily } from '../diffusion/families.js';
 import { MAX_INPUT_IMAGE_BYTES, type GuildLimits } from './limits.js';
-import type { ModelCatalog, ModelEntry } from './models.js';
+import type { ModelCatalog, ModelEntry } from './model-catalog.js';
 import { formatSize, isPreset, parseWxH, presetSize, SIZE_PRESETS, SIZE_STEP, type Size } from '../jobs/sizes.js';
 
 export const PROMPT_MAX = 1500;

@@ -8,9 +8,9 @@ import sharp from 'sharp';
 import type { PreviewImage } from '../diffusion/types.js';
 import type { JobQueue, JobRecord, QueueEvents, QueuePosition } from '../queue/types.js';
 import { DEFAULT_UPLOAD_LIMIT, fitImage, type OutgoingFile } from './attachments.js';
-import { apiErrorCode, DiscordCodes, type MessagePayload, type Messenger } from './delivery.js';
+import { apiErrorCode, DiscordCodes, type MessagePayload, type Messenger } from './messenger.js';
 import { makeGrid } from './grid.js';
-import type { ModelCatalog } from './models.js';
+import type { ModelCatalog } from './model-catalog.js';
 import { previewFile } from './preview-image.js';
 import { ThrottledEditor } from './progress.js';
 import {

@@ -6,8 +6,8 @@ import { decideProvider, fallbackAfterFailure, utcDayStart, type ImagenUsageToda
 import type { ProviderPolicySource } from '../providers/policy-types.js';
 import type { ProviderQueue } from '../queue/provider-queue.js';
 import type { JobRecord, JobSpec } from '../queue/types.js';
-import { IMAGEN_ONLY_MODEL, NO_MODEL_MESSAGE } from './models.js';
-import { formatDuration } from './render.js';
+import { IMAGEN_ONLY_MODEL, NO_MODEL_MESSAGE } from './model-catalog.js';
+import { formatDuration } from '../durations.js';
 
 /** What routing needs of the queue (ProviderQueue provides it). */
 export type RoutingQueue = Pick<

@@ -14,6 +14,7 @@ import type { JobRecord, QueuePosition } from '../queue/types.js';
 import { encodeCustomId, type ButtonAction } from './custom-id.js';
 import { cloudModelText, cloudNotes, cloudProviderName, cloudSeedText, cloudStatusLine, isCloudJob, localFailureBehind, seedsUnknown } from './cloud-embed.js';
 import { escapeUserLine, escapeUserText } from './escape.js';
+import { formatDuration } from '../durations.js';
 
 export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
 
@@ -22,15 +23,6 @@ const EMBED_COLOR = 0x5865f2;
 /** The prompt for a one-line status, shortened and inert (escape.ts: no links, headings, mentions). */
 export function shortPrompt(prompt: string, max = 180): string {
   return escapeUserLine(prompt, max);
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 9_950) return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${s % 60} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
 /** "upscale ×2 of image 3", "variation of image 1", "" for a plain /imagine. */

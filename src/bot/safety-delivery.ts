@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import type { JobRecord } from '../queue/types.js';
 import type { FlaggedAction } from '../settings/schema.js';
 import type { SettingsService } from '../settings/service.js';
-import type { ModelCatalog } from './models.js';
+import type { ModelCatalog } from './model-catalog.js';
 
 /**
  * Looks at finished images before they are posted (the NSFW checker plugs in here): returns the

@@ -3,7 +3,7 @@
 // depends on a discord.js Interaction.
 import { isUserFacingError } from '../diffusion/errors.js';
 import { QueueLimitError, type JobRecord, type JobSpec, type QueuePosition } from '../queue/types.js';
-import { admit } from './admission.js';
+import { admissionRequestOf } from '../settings/admission.js';
 import type { BotContext } from './context.js';
 import type { RouteOutcome } from './provider-routing.js';
 
@@ -15,7 +15,7 @@ export type SubmitOutcome = { ok: true; job: JobRecord; position: QueuePosition 
  * written for the requester; entry points show it to them alone.
  */
 export function preflight(ctx: Pick<BotContext, 'settings' | 'providers'>, spec: JobSpec): RouteOutcome {
-  const admission = admit(ctx, spec);
+  const admission = ctx.settings.admit(admissionRequestOf(spec));
   if (!admission.ok) return { ok: false, message: admission.message };
   if (!ctx.providers) return { ok: true, spec };
   const routed = ctx.providers.route(spec);

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { ClipTokenizer } from './tokenizer.js';
 import { TorchGenerator } from './rng.js';
 import { createScheduler, stepCounter } from './schedulers/index.js';
-import { inspectModel, type ModelDefaults, type ModelInfo } from './model.js';
+import { inspectModel, type ModelDefaults, type ModelInfo } from './model-inspect.js';
 import { createSession, deviceLabel, firstLine, parseDevice, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
 import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
 import { GenerationAbortedError, InputError, ModelError } from './errors.js';

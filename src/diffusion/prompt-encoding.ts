@@ -7,7 +7,7 @@
 // encoded "".
 import * as ort from 'onnxruntime-node';
 import { ModelError } from './errors.js';
-import type { ModelInfo } from './model.js';
+import type { ModelInfo } from './model-inspect.js';
 import { createSession, firstLine, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
 import { tensorToFloat32 } from './tensors.js';
 import { ClipTokenizer } from './tokenizer.js';

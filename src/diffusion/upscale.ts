@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { InputError, ModelError } from './errors.js';
 import { readTextChunks, withTextChunk } from './png.js';
-import { ModelUpscaler, type UpscalerOptions } from './upscaler.js';
+import { ModelUpscaler, type UpscalerOptions } from './model-upscaler.js';
 import { logger } from '../log.js';
 
 export type UpscaleFactor = 2 | 4;

@@ -2,7 +2,7 @@
 // the same clear messages, whatever it validated before.
 import { z } from 'zod';
 import { InputError } from './errors.js';
-import type { ModelDefaults } from './model.js';
+import type { ModelDefaults } from './model-inspect.js';
 import { SCHEDULER_NAMES, type GenerationRequest } from './types.js';
 
 export const MIN_SIDE = 64;

@@ -28,6 +28,7 @@ import { toLocalStylePng } from './imagen-decode.js';
 import { classifyGoogleError } from './imagen-errors.js';
 import { withRetry, type RetryPolicy } from './imagen-retry.js';
 import { ProviderError, UNKNOWN_SEED, type ImageProvider, type ProviderResult, type ProviderUsage } from './types.js';
+import { formatDuration } from '../durations.js';
 
 export interface GeminiProviderOptions {
   /** generateContent calls in flight at once over all jobs (IMAGEN_CONCURRENCY). Default 2. */
@@ -206,6 +207,3 @@ export class GeminiImageProvider implements ImageProvider {
   }
 }
 
-function formatDuration(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
-}

@@ -20,6 +20,7 @@ import { classifyImagenError } from './imagen-errors.js';
 import { imagenUnsupported, planImagenRequest, type ImagenCall, type ImagenPlan } from './imagen-request.js';
 import { withRetry, type RetryPolicy } from './imagen-retry.js';
 import { ProviderError, UNKNOWN_SEED, type ImageProvider, type ProviderResult } from './types.js';
+import { formatDuration } from '../durations.js';
 
 export type { ImagenConfig } from './imagen-config.js';
 
@@ -206,6 +207,3 @@ export class ImagenProvider implements ImageProvider {
   }
 }
 
-function formatDuration(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
-}

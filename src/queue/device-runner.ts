@@ -4,7 +4,7 @@
 // device in the bot process) and the Redis worker host (`npm run worker`). A job whose process
 // died rejects with WorkerDiedError.
 import { logger } from '../log.js';
-import { stallReason } from './admission.js';
+import { stallReason } from './worker-failures.js';
 import { describeIssues, runJobSchema, type FromWorker, type RunJob, type WorkerOptions } from './ipc.js';
 import { WorkerHandle } from './worker-handle.js';
 

@@ -13,7 +13,8 @@ import { BookedQueue, type JobBook } from './job-book.js';
 import { FairLines, type Waiting } from './fair-lines.js';
 import { listModelFolders, resolveModelName } from './model-names.js';
 import { DeviceRunner, JobFailedError, WorkerDiedError, type DoneMessage } from './device-runner.js';
-import { assertWithinCaps, workerDeathMessage } from './admission.js';
+import { assertWithinCaps } from './caps.js';
+import { workerDeathMessage } from './worker-failures.js';
 import {
   type CancelResult,
   type CapacityProbe,

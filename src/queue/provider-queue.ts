@@ -13,7 +13,7 @@ import { CloudRunner, type RunnerProvider } from './cloud-runner.js';
 import { CloudUsageStore } from './cloud-usage.js';
 import type { FileStore } from '../store/files.js';
 import type { JobStore } from '../store/jobs.js';
-import { assertWithinCaps, type Caps } from './admission.js';
+import { assertWithinCaps, type Caps } from './caps.js';
 import type { ManagedJobQueue } from './index.js';
 import { JobBook } from './job-book.js';
 import type {

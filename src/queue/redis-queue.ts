@@ -11,7 +11,7 @@ import { jobLogger, logger } from '../log.js';
 import type { QueueMetrics } from '../metrics/queue-metrics.js';
 import type { ObservableQueue } from '../metrics/server.js';
 import { shardOfThisProcess, shardOwner } from '../sharding.js';
-import { assertWithinCaps } from './admission.js';
+import { assertWithinCaps } from './caps.js';
 import { projectPositions } from './estimates.js';
 import { BookedQueue, type JobBook } from './job-book.js';
 import { checkSpec, newJobRecord, publishPositions } from './job-lifecycle.js';

@@ -13,7 +13,7 @@ import type { AppConfig } from '../config/env.js';
 import { jobLogger, logger } from '../log.js';
 import { createQueueMetrics, type QueueMetrics } from '../metrics/queue-metrics.js';
 import type { ObservableQueue } from '../metrics/server.js';
-import { workerDeathMessage } from './admission.js';
+import { workerDeathMessage } from './worker-failures.js';
 import { planLanes, type AffinitySettings } from './affinity.js';
 import { listModelFolders } from './model-names.js';
 import { DeviceRunner, JobFailedError, WorkerDiedError, type ProgressMessage } from './device-runner.js';

@@ -1,7 +1,8 @@
 // The admission check: may this job be queued here, now? One function for /imagine and every
 // button, run before a job reaches the queue (local or Imagen alike). A refusal says which limit
 // was hit and, for quotas and cooldowns, when the next slot opens.
-import type { JobKind } from '../queue/types.js';
+import type { JobKind, JobSpec } from '../jobs/types.js';
+import { formatWait } from '../durations.js';
 import { findBlocked } from './blocked-words.js';
 import { channelAllowed, modelAllowed, type EffectiveSettings } from './effective.js';
 import { DAY_MS, HOUR_MS, type UsageStore } from './usage.js';
@@ -34,14 +35,21 @@ export type AdmissionReason =
 
 export type Admission = { ok: true } | { ok: false; reason: AdmissionReason; message: string; retryInMs?: number };
 
-/** "45 s", "12 min", "3 h 5 min": rounded up, so the slot is open when the user comes back. */
-export function formatWait(ms: number): string {
-  const s = Math.max(1, Math.ceil(ms / 1000));
-  if (s < 60) return `${s} s`;
-  const m = Math.ceil(s / 60);
-  if (m < 60) return `${m} min`;
-  const h = Math.floor(m / 60);
-  return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+/** The admission request of a job spec (from /imagine, a button, or any other entry point). */
+export function admissionRequestOf(spec: Pick<JobSpec, 'kind' | 'model' | 'request' | 'requester'>): AdmissionRequest {
+  const r = spec.request;
+  return {
+    guildId: spec.requester.guildId,
+    userId: spec.requester.userId,
+    channelId: spec.requester.channelId,
+    kind: spec.kind,
+    model: spec.model,
+    prompt: r.prompt,
+    images: spec.kind === 'upscale' ? 1 : Math.max(1, r.count ?? 1),
+    steps: r.steps,
+    width: r.width,
+    height: r.height,
+  };
 }
 
 const refuse = (reason: AdmissionReason, message: string, retryInMs?: number): Admission => ({

@@ -20,6 +20,7 @@ import {
   type SettingsSection,
 } from './schema.js';
 import type { SettingsChange } from './store.js';
+import { formatSettingSeconds } from '../durations.js';
 
 export type LimitKey = keyof LimitSettings;
 
@@ -71,16 +72,9 @@ export type ChangeResult = { ok: true; next: GuildSettings; change: SettingsChan
 
 const clone = (s: GuildSettings): GuildSettings => structuredClone(s);
 
-/** Seconds as people say them: "90 s", "10 min", "2 h". */
-export function formatSeconds(s: number): string {
-  if (s < 120 || s % 60 !== 0) return `${s} s`;
-  if (s < 7200 || s % 3600 !== 0) return `${s / 60} min`;
-  return `${s / 3600} h`;
-}
-
 export function formatLimit(key: LimitKey, value: number | null): string {
   if (value === null || (key === 'cooldownSeconds' && value === 0)) return 'none';
-  if (key === 'cooldownSeconds') return formatSeconds(value);
+  if (key === 'cooldownSeconds') return formatSettingSeconds(value);
   if (key === 'maxSide') return `${value} px`;
   return String(value);
 }
@@ -98,7 +92,7 @@ function limitSchema(key: LimitKey, owner: OwnerSettings) {
       if (v === 0) return;
       const o = owner.limits;
       if (key === 'cooldownSeconds') {
-        if (v < o.minCooldownSeconds) ctx.addIssue({ code: 'custom', message: `cooldown ${formatSeconds(v)} is below the owner's minimum ${env}=${o.minCooldownSeconds}` });
+        if (v < o.minCooldownSeconds) ctx.addIssue({ code: 'custom', message: `cooldown ${formatSettingSeconds(v)} is below the owner's minimum ${env}=${o.minCooldownSeconds}` });
         return;
       }
       if (key === 'maxSide' && v % SIZE_STEP !== 0) {

@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseImagineOptions, SEED_MAX, type RawImagineOptions } from '../../src/bot/imagine-options.js';
-import { ModelCatalog } from '../../src/bot/models.js';
+import { ModelCatalog } from '../../src/bot/model-catalog.js';
 import { parseWxH, presetSize } from '../../src/jobs/sizes.js';
 import type { GuildLimits } from '../../src/bot/limits.js';
 import { tinyModel } from '../support/tiny-models.js';

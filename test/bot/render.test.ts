@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { APIEmbed } from 'discord.js';
 import { parseCustomId } from '../../src/bot/custom-id.js';
-import { formatDuration, infoText, jobTitle, queuedContent, resultComponents, resultEmbed, runningContent } from '../../src/bot/render.js';
+import { formatDuration } from '../../src/durations.js';
+import { infoText, jobTitle, queuedContent, resultComponents, resultEmbed, runningContent } from '../../src/bot/render.js';
 import type { JobRecord } from '../../src/queue/types.js';
 
 function job(over: Partial<JobRecord> = {}): JobRecord {

@@ -2,7 +2,8 @@
 // the order of the checks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkAdmission, formatWait, type AdmissionRequest } from '../../src/settings/admission.js';
+import { checkAdmission, type AdmissionRequest } from '../../src/settings/admission.js';
+import { formatWait } from '../../src/durations.js';
 import { findBlocked } from '../../src/settings/blocked-words.js';
 import { effectiveSettings } from '../../src/settings/effective.js';
 import type { GuildSettings } from '../../src/settings/schema.js';

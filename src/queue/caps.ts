@@ -21,18 +21,3 @@ export function assertWithinCaps(userWaiting: number, totalWaiting: number, caps
     );
   }
 }
-
-/** Why a job's worker died, phrased for the user; `final` when it will not be retried. */
-export function workerDeathMessage(why: 'crashed' | string, final: boolean): string {
-  return final
-    ? `The image worker ${why} twice while running this job, so it was not retried. Try smaller images, fewer steps or fewer images.`
-    : `The image worker ${why} while running this job; retrying it once.`;
-}
-
-export function formatSeconds(ms: number): string {
-  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
-}
-
-export function stallReason(stallTimeoutMs: number): string {
-  return `made no progress for ${formatSeconds(stallTimeoutMs)}`;
-}

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { ModelUpscaler } from '../../src/diffusion/upscaler.js';
+import { ModelUpscaler } from '../../src/diffusion/model-upscaler.js';
 import { resolveUpscalerDir, upscalePng, UpscaleService } from '../../src/diffusion/upscale.js';
 import { upscaleImage } from '../../src/diffusion/pipeline.js';
 import { readTextChunks, withTextChunk } from '../../src/diffusion/png.js';

@@ -3,7 +3,7 @@
 // shows up without a restart.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { inspectModel, type ModelDefaults } from '../diffusion/model.js';
+import { inspectModel, type ModelDefaults } from '../diffusion/model-inspect.js';
 import type { ModelFamily } from '../diffusion/families.js';
 import { ModelError } from '../diffusion/errors.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DiscordAPIError, type REST } from 'discord.js';
-import { Messenger, TOKEN_LIFETIME_MS } from '../../src/bot/delivery.js';
+import { Messenger, TOKEN_LIFETIME_MS } from '../../src/bot/messenger.js';
 import type { JobRecord } from '../../src/queue/types.js';
 
 interface Call {

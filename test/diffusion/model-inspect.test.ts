@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FAMILY_DEFAULTS, inspectModel } from '../../src/diffusion/model.js';
+import { FAMILY_DEFAULTS, inspectModel } from '../../src/diffusion/model-inspect.js';
 import { detectFamily } from '../../src/diffusion/families.js';
 import { StableDiffusionPipeline } from '../../src/diffusion/pipeline.js';
 import { ModelError } from '../../src/diffusion/errors.js';
