@@ -1,13 +1,7 @@
 // /cancel job:<id>: stops one of your waiting or running jobs in this server; moderators
 // (Manage Messages, see src/bot/job-access.ts) may cancel anyone's here. Jobs of other servers
 // are answered as unknown. The id is the one /queue shows; autocomplete offers them.
-import {
-  InteractionContextType,
-  MessageFlags,
-  SlashCommandBuilder,
-  type AutocompleteInteraction,
-  type ChatInputCommandInteraction,
-} from 'discord.js';
+import { InteractionContextType, MessageFlags, SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.js';
 import { callerOf, jobForCaller, mayCancel, type Caller } from '../src/bot/job-access.js';
 import { shortPrompt } from '../src/bot/render.js';
@@ -36,7 +30,9 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
   const job = jobForCaller((id) => ctx.queue.get(id), typed, caller) ?? (prefixMatches.length === 1 ? prefixMatches[0] : undefined);
   const reply = (content: string) => i.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
   if (!job) {
-    await reply(prefixMatches.length > 1 ? `Several of your jobs start with \`${typed}\`; give more of the id.` : `There is no job \`${typed}\`; /queue lists yours.`);
+    await reply(
+      prefixMatches.length > 1 ? `Several of your jobs start with \`${typed}\`; give more of the id.` : `There is no job \`${typed}\`; /queue lists yours.`,
+    );
     return;
   }
   if (!mayCancel(job, caller)) {
@@ -56,7 +52,9 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
 }
 
 export async function autocomplete(i: AutocompleteInteraction, ctx: BotContext): Promise<void> {
-  const typed = String(i.options.getFocused() ?? '').trim().toLowerCase();
+  const typed = String(i.options.getFocused() ?? '')
+    .trim()
+    .toLowerCase();
   const jobs = cancellable(ctx, callerOf(i))
     .filter((j) => j.id.startsWith(typed) || j.request.prompt.toLowerCase().includes(typed))
     .slice(0, 25);

@@ -32,9 +32,7 @@ export const data = new SlashCommandBuilder()
   .addIntegerOption((o) => o.setName('seed').setDescription('Seed of the first image (random if empty)').setMinValue(0).setMaxValue(SEED_MAX))
   .addIntegerOption((o) => o.setName('steps').setDescription('Denoising steps').setMinValue(1).setMaxValue(MAX_STEPS))
   .addNumberOption((o) => o.setName('guidance').setDescription('How closely to follow the prompt (guidance scale)').setMinValue(0).setMaxValue(30))
-  .addStringOption((o) =>
-    o.setName('size').setDescription('square, portrait, landscape, wide, or WxH such as 512x768').setMaxLength(11).setAutocomplete(true),
-  )
+  .addStringOption((o) => o.setName('size').setDescription('square, portrait, landscape, wide, or WxH such as 512x768').setMaxLength(11).setAutocomplete(true))
   .addIntegerOption((o) => o.setName('count').setDescription('How many images (1–4)').setMinValue(1).setMaxValue(4))
   .addStringOption((o) => o.setName('model').setDescription('Model to draw with').setMaxLength(100).setAutocomplete(true))
   .addStringOption((o) =>

@@ -29,11 +29,12 @@ function devicesLine(ctx: BotContext, positions: QueuePosition[]): string {
 
 export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const positions = ctx.queue.positions();
-  const mine = positions
-    .map((p) => ({ p, job: ctx.queue.get(p.jobId) }))
-    .filter((x) => x.job?.requester.userId === i.user.id);
+  const mine = positions.map((p) => ({ p, job: ctx.queue.get(p.jobId) })).filter((x) => x.job?.requester.userId === i.user.id);
   const lines = mine.map(({ p, job }) => {
-    const where = p.position === 0 ? `running${job!.device ? ` on ${job!.device}` : ''}` : `position ${p.position}${p.etaMs > 0 ? `, about ${formatDuration(p.etaMs)} to wait` : ''}`;
+    const where =
+      p.position === 0
+        ? `running${job!.device ? ` on ${job!.device}` : ''}`
+        : `position ${p.position}${p.etaMs > 0 ? `, about ${formatDuration(p.etaMs)} to wait` : ''}`;
     return `• \`${p.jobId}\` **${shortPrompt(job!.request.prompt, 60)}** — ${where}`;
   });
   const yours = lines.length ? `**Your jobs** (cancel one with \`/cancel\`)\n${lines.join('\n')}` : 'You have no jobs waiting or running.';
@@ -45,5 +46,9 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
         .map((id) => `\`${id}\``)
         .join(', ')}`
     : '';
-  await i.reply({ content: `${yours}${undelivered}\n${devicesLine(ctx, positions)}`.slice(0, 2000), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+  await i.reply({
+    content: `${yours}${undelivered}\n${devicesLine(ctx, positions)}`.slice(0, 2000),
+    flags: MessageFlags.Ephemeral,
+    allowedMentions: { parse: [] },
+  });
 }

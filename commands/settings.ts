@@ -35,15 +35,30 @@ const LIMIT_OPTIONS: [string, LimitKey, string][] = [
 ];
 
 const modelName = (s: SlashCommandSubcommandBuilder, what: string) =>
-  s.setDescription(what).addStringOption((o) => o.setName('name').setDescription('Model folder name').setRequired(true).setMaxLength(100).setAutocomplete(true));
+  s
+    .setDescription(what)
+    .addStringOption((o) => o.setName('name').setDescription('Model folder name').setRequired(true).setMaxLength(100).setAutocomplete(true));
 
 const channel = (s: SlashCommandSubcommandBuilder, what: string) =>
-  s.setDescription(what).addChannelOption((o) => o.setName('channel').setDescription('The channel').setRequired(true).addChannelTypes(...CHANNEL_TYPES));
+  s.setDescription(what).addChannelOption((o) =>
+    o
+      .setName('channel')
+      .setDescription('The channel')
+      .setRequired(true)
+      .addChannelTypes(...CHANNEL_TYPES),
+  );
 
 const phrase = (s: SlashCommandSubcommandBuilder, what: string, autocomplete: boolean) =>
   s
     .setDescription(what)
-    .addStringOption((o) => o.setName('phrase').setDescription('A word or phrase (whole words, any case)').setRequired(true).setMaxLength(MAX_PHRASE_LENGTH).setAutocomplete(autocomplete));
+    .addStringOption((o) =>
+      o
+        .setName('phrase')
+        .setDescription('A word or phrase (whole words, any case)')
+        .setRequired(true)
+        .setMaxLength(MAX_PHRASE_LENGTH)
+        .setAutocomplete(autocomplete),
+    );
 
 export const data = new SlashCommandBuilder()
   .setName('settings')
@@ -83,7 +98,9 @@ export const data = new SlashCommandBuilder()
           .setDescription('local, fallback (the cloud when local cannot) or cloud')
           .addChoices(...PROVIDER_POLICIES.map((p) => ({ name: p, value: p }))),
       )
-      .addIntegerOption((o) => o.setName('imagen_daily_cap').setDescription('Cloud images per day for this server (0 = none)').setMinValue(0).setMaxValue(1_000_000)),
+      .addIntegerOption((o) =>
+        o.setName('imagen_daily_cap').setDescription('Cloud images per day for this server (0 = none)').setMinValue(0).setMaxValue(1_000_000),
+      ),
   )
   .addSubcommandGroup((g) =>
     g
@@ -215,7 +232,9 @@ export async function autocomplete(i: AutocompleteInteraction, ctx: BotContext):
   // The values offered (blocked words…) are admin-only like the command: nothing for others.
   if (!i.inGuild() || !isServerAdmin(i.memberPermissions)) return void (await i.respond([]));
   const focused = i.options.getFocused(true);
-  const typed = String(focused.value ?? '').trim().toLowerCase();
+  const typed = String(focused.value ?? '')
+    .trim()
+    .toLowerCase();
   let names: string[] = [];
   if (focused.name === 'name') names = ctx.catalog.list().map((m) => m.name);
   else if (focused.name === 'phrase' && i.guildId) names = ctx.settings.effective(i.guildId).safety.blockedWords;

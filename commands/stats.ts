@@ -1,13 +1,7 @@
 // /stats (Manage Server): the server's usage over the last 7 days, from the jobs table: jobs and
 // images per day, device seconds per user and per model, failures, cloud (Gemini) usage in images
 // and in the tokens Google billed. Ephemeral.
-import {
-  InteractionContextType,
-  MessageFlags,
-  PermissionFlagsBits,
-  SlashCommandBuilder,
-  type ChatInputCommandInteraction,
-} from 'discord.js';
+import { InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.js';
 import { isServerAdmin } from '../src/bot/job-access.js';
 import type { SecondsBy } from '../src/settings/usage.js';

@@ -49,17 +49,20 @@ async function round(discord: DiscordStandIn, n: number): Promise<{ acked: numbe
   // not O(n) per change (O(n²) over a round, which slowed the stand-in itself).
   const pending = new Set(handles.filter((h) => h.status === 'acknowledged'));
   await discord
-    .waitFor(() => {
-      for (const h of pending) {
-        const original = h.original();
-        if (original === undefined || original.loading) return false;
-        pending.delete(h);
-      }
-      return true;
-    }, {
-      timeoutMs: DRAIN_WAIT_MS,
-      message: 'results of the round',
-    })
+    .waitFor(
+      () => {
+        for (const h of pending) {
+          const original = h.original();
+          if (original === undefined || original.loading) return false;
+          pending.delete(h);
+        }
+        return true;
+      },
+      {
+        timeoutMs: DRAIN_WAIT_MS,
+        message: 'results of the round',
+      },
+    )
     .catch(() => console.log(`  (round of ${n}: not every result was posted within ${DRAIN_WAIT_MS / 1000} s)`));
   return { acked, latencies, missing: n - latencies.length, drainMs: performance.now() - started };
 }

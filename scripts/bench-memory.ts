@@ -55,7 +55,9 @@ async function parent(): Promise<void> {
     await createTinyModel(dirs.fp16, { float16: true });
     const script = fileURLToPath(import.meta.url);
     console.log('memory options on the tiny model (CPU, one process per row; RSS in MiB, times in ms)');
-    console.log(`${'config'.padEnd(18)} ${'job'.padEnd(8)} ${'rss load'.padStart(8)} ${'peak'.padStart(6)} ${'rss after'.padStart(9)} ${'job ms'.padStart(7)} ${'vae ms'.padStart(7)}`);
+    console.log(
+      `${'config'.padEnd(18)} ${'job'.padEnd(8)} ${'rss load'.padStart(8)} ${'peak'.padStart(6)} ${'rss after'.padStart(9)} ${'job ms'.padStart(7)} ${'vae ms'.padStart(7)}`,
+    );
     for (const job of Object.keys(JOBS)) {
       for (const [config, c] of Object.entries(CONFIGS)) {
         const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--child', config, job, c.float16 ? dirs.fp16 : dirs.fp32], {

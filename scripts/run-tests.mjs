@@ -26,7 +26,11 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const timesFile = join(repoRoot, 'node_modules', '.cache', 'imagine-bot-test-times.json');
 
 /** Files that start processes (bot, worker hosts, redis-server, the CLIs) or run long end-to-end flows. */
-const QUICK_EXCLUDE = [/-e2e\.test\.ts$/, /\/redis[^/]*\.test\.ts$/, /bot-process|startup|imagine-cli|durable|crash|stand-in-sharding|hub\.test|upscaler|isolation|load-env/];
+const QUICK_EXCLUDE = [
+  /-e2e\.test\.ts$/,
+  /\/redis[^/]*\.test\.ts$/,
+  /bot-process|startup|imagine-cli|durable|crash|stand-in-sharding|hub\.test|upscaler|isolation|load-env/,
+];
 
 /** Files that run bot processes against the stand-in: at most `heavy` of them at once, so timing checks (acks within 3 s) keep their margin. */
 const HEAVY = [/-e2e\.test\.ts$/, /bot-process|redis-sharding|isolation/];
@@ -93,11 +97,11 @@ function runFile(file, env) {
   const cwd = mkdtempSync(join(tmpdir(), 'test-cwd-'));
   const started = performance.now();
   return new Promise((resolveRun) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', import.meta.resolve('tsx'), '--test', '--test-reporter=spec', join(repoRoot, file)],
-      { cwd, env: { ...env, TSX_TSCONFIG_PATH: join(repoRoot, 'tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--test', '--test-reporter=spec', join(repoRoot, file)], {
+      cwd,
+      env: { ...env, TSX_TSCONFIG_PATH: join(repoRoot, 'tsconfig.json') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
     let output = '';
     child.stdout.on('data', (d) => (output += d));
@@ -171,7 +175,9 @@ if (!opts.quick && opts.filters.length === 0) {
 } else if (existsSync(dirname(timesFile))) {
   writeFileSync(timesFile, JSON.stringify({ ...times, ...Object.fromEntries(results.map((r) => [r.file, Math.round(r.ms)])) }, null, 1));
 }
-console.log(`\n${files.length} files, ${total.tests} tests: ${total.pass} passed, ${total.fail} failed, ${total.skipped} skipped, ${total.cancelled} cancelled, in ${wall.toFixed(1)} s (concurrency ${opts.concurrency})`);
+console.log(
+  `\n${files.length} files, ${total.tests} tests: ${total.pass} passed, ${total.fail} failed, ${total.skipped} skipped, ${total.cancelled} cancelled, in ${wall.toFixed(1)} s (concurrency ${opts.concurrency})`,
+);
 const slowest = [...results].sort((a, b) => b.ms - a.ms).slice(0, 5);
 console.log(`slowest: ${slowest.map((r) => `${r.file} ${(r.ms / 1000).toFixed(1)} s`).join(', ')}`);
 if (failed.length > 0) {

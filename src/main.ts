@@ -17,7 +17,6 @@ import { lostDatabaseProblem } from './store/db.js';
 import { commandPayloads, loadCommands, registerIfChanged } from './bot/registry.js';
 import { metricsPortOf, shardOfThisProcess } from './sharding.js';
 
-
 async function main(): Promise<void> {
   const config = loadDiscordConfig();
   // Before anything opens DATA_DIR/bot.sqlite (which would create an empty one).
@@ -83,7 +82,8 @@ async function main(): Promise<void> {
   });
   try {
     await queue.whenReady();
-    if (config.app.METRICS_PORT !== undefined) metrics = await startMetricsServer(metricsPortOf(config.app.METRICS_PORT, shard), queue, config.app.METRICS_HOST);
+    if (config.app.METRICS_PORT !== undefined)
+      metrics = await startMetricsServer(metricsPortOf(config.app.METRICS_PORT, shard), queue, config.app.METRICS_HOST);
     await app.start();
   } catch (err) {
     await metrics?.close().catch(() => undefined);

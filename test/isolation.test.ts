@@ -28,7 +28,12 @@ test('with models/ and .env in the checkout, the helpers and the Redis affinity 
     for (const entry of ['src', 'commands', 'scripts', 'node_modules', 'package.json', 'tsconfig.json']) symlinkSync(join(repoRoot, entry), join(fake, entry));
     cpSync(join(repoRoot, 'test'), join(fake, 'test'), { recursive: true });
     cpSync(await tinyModel(), join(fake, 'models', 'intruder'), { recursive: true });
-    writeFileSync(join(fake, '.env'), Object.entries(POISON).map(([k, v]) => `${k}=${v}\n`).join(''));
+    writeFileSync(
+      join(fake, '.env'),
+      Object.entries(POISON)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+    );
     // The probe tries every spawning helper; the affinity tests failed with a populated ./models.
     const files = ['test/support/isolation-probe.ts', 'test/queue/redis-affinity.test.ts'];
     // As a developer runs test files from the checkout, with the poison in the shell too

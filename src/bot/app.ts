@@ -3,7 +3,6 @@
 import { Events, type Client } from 'discord.js';
 import type { Logger } from 'pino';
 import type { DiscordConfig } from '../config/discord.js';
-import type { JobQueue } from '../queue/types.js';
 import type { GuildProviderPolicy } from '../providers/policy-types.js';
 import { openSettingsService, type SettingsService } from '../settings/service.js';
 import { createClient, login } from './client.js';

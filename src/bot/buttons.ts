@@ -81,7 +81,13 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
   if (parent.provider === 'imagen') {
     // V on a cloud result: the cloud model edits that image (the policy may still route it locally,
     // or the legacy Imagen path, which takes no image, leaves it to the local engine).
-    return { ...base, kind: 'img2img', request: { ...parent.request, seed: randomSeed(parent.request.count), strength: ctx.config.variationStrength }, initImage: image, provider: 'imagen' };
+    return {
+      ...base,
+      kind: 'img2img',
+      request: { ...parent.request, seed: randomSeed(parent.request.count), strength: ctx.config.variationStrength },
+      initImage: image,
+      provider: 'imagen',
+    };
   }
   const strength = ctx.config.variationStrength;
   return {
@@ -94,8 +100,7 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
 
 async function derive(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Promise<void> {
   await i.deferUpdate();
-  const ephemeral = (content: string) =>
-    i.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).then(() => undefined);
+  const ephemeral = (content: string) => i.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).then(() => undefined);
   const parent = jobForCaller((id) => ctx.queue.get(id), ref.jobId, callerOf(i));
   if (!parent) return ephemeral(GONE);
   const spec = await deriveSpec(ref, parent, i, ctx);

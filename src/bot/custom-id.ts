@@ -24,10 +24,7 @@ export interface ButtonRef {
 const PREFIX = 'img';
 export const MAX_CUSTOM_ID_LENGTH = 100;
 
-const codeOf = Object.fromEntries(Object.entries(BUTTON_ACTIONS).map(([code, action]) => [action, code])) as Record<
-  ButtonAction,
-  ButtonActionCode
->;
+const codeOf = Object.fromEntries(Object.entries(BUTTON_ACTIONS).map(([code, action]) => [action, code])) as Record<ButtonAction, ButtonActionCode>;
 
 const refSchema = z.object({
   action: z.enum(Object.values(BUTTON_ACTIONS) as [ButtonAction, ...ButtonAction[]]),

@@ -79,11 +79,7 @@ function optionsSchema(model: ModelEntry, limits: GuildLimits) {
   const between = (lo: number, hi: number) => `must be between ${lo} and ${hi} on this server`;
   return z
     .object({
-      prompt: z
-        .string({ error: 'is required' })
-        .trim()
-        .min(1, 'must not be empty')
-        .max(PROMPT_MAX, `must be at most ${PROMPT_MAX} characters`),
+      prompt: z.string({ error: 'is required' }).trim().min(1, 'must not be empty').max(PROMPT_MAX, `must be at most ${PROMPT_MAX} characters`),
       negative: z.string().trim().max(NEGATIVE_MAX, `must be at most ${NEGATIVE_MAX} characters`).optional(),
       seed: z.number().int('must be a whole number').min(0, `must be between 0 and ${SEED_MAX}`).max(SEED_MAX, `must be between 0 and ${SEED_MAX}`).optional(),
       steps: z.number().int('must be a whole number').min(1, between(1, limits.maxSteps)).max(limits.maxSteps, between(1, limits.maxSteps)).optional(),

@@ -80,9 +80,9 @@ export class DeliveryOutbox {
     } catch (err) {
       // The database refused the row (disk full…): still try now, just not durably.
       this.d.log.error({ err, jobId }, 'cannot record the owed job message; delivering without the outbox');
-      void this.d.deliver({ jobId, kind, mode, detail, state: 'pending', attempts: 0, createdAt: this.now(), nextAt: 0 }).catch((e: unknown) =>
-        this.d.log.error({ err: e, jobId }, 'could not deliver the job message'),
-      );
+      void this.d
+        .deliver({ jobId, kind, mode, detail, state: 'pending', attempts: 0, createdAt: this.now(), nextAt: 0 })
+        .catch((e: unknown) => this.d.log.error({ err: e, jobId }, 'could not deliver the job message'));
       return;
     }
     this.schedule(jobId, 0);
@@ -129,7 +129,7 @@ export class DeliveryOutbox {
   /** One try; resolves with the wait before the next one, or undefined when done with it. */
   private async attempt(jobId: string): Promise<number | undefined> {
     const delivery = this.d.store.get(jobId);
-    if (!delivery || delivery.state !== 'pending') return undefined;
+    if (delivery?.state !== 'pending') return undefined;
     const log = this.d.log.child({ jobId, kind: delivery.kind, attempt: delivery.attempts + 1 });
     try {
       const messageId = await this.d.deliver(delivery);

@@ -152,7 +152,11 @@ export class JobPresenter {
     const limit = limitOverride ?? this.views.get(job.id)?.uploadLimit ?? DEFAULT_UPLOAD_LIMIT;
     let pngs = await this.d.queue.outputs(job.id);
     // The size as drawn: Imagen picks its own, close to the requested aspect ratio.
-    const drawn = pngs[0] ? await sharp(pngs[0]).metadata().catch(() => undefined) : undefined;
+    const drawn = pngs[0]
+      ? await sharp(pngs[0])
+          .metadata()
+          .catch(() => undefined)
+      : undefined;
     const imageSize = drawn?.width && drawn.height ? { width: drawn.width, height: drawn.height } : undefined;
     const notes: string[] = [];
     let indices = pngs.map((_, i) => i);

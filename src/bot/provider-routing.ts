@@ -10,10 +10,7 @@ import { IMAGEN_ONLY_MODEL, NO_MODEL_MESSAGE } from './model-catalog.js';
 import { formatDuration } from '../durations.js';
 
 /** What routing needs of the queue (ProviderQueue provides it). */
-export type RoutingQueue = Pick<
-  ProviderQueue,
-  'localCapacity' | 'imagesSince' | 'imagenConfigured' | 'imagenUnsupported' | 'setLocalFailureHandler'
->;
+export type RoutingQueue = Pick<ProviderQueue, 'localCapacity' | 'imagesSince' | 'imagenConfigured' | 'imagenUnsupported' | 'setLocalFailureHandler'>;
 
 export interface ProviderRouterDeps {
   queue: RoutingQueue;

@@ -73,9 +73,7 @@ export function commandsHash(payloads: CommandJson[], target: RegistrationTarget
 }
 
 export async function registerCommands(rest: REST, payloads: CommandJson[], target: RegistrationTarget): Promise<void> {
-  const route = target.guildId
-    ? Routes.applicationGuildCommands(target.applicationId, target.guildId)
-    : Routes.applicationCommands(target.applicationId);
+  const route = target.guildId ? Routes.applicationGuildCommands(target.applicationId, target.guildId) : Routes.applicationCommands(target.applicationId);
   await rest.put(route, { body: payloads });
 }
 

@@ -15,10 +15,7 @@ import type { ModelCatalog } from './model-catalog.js';
  * images to post and notes for the embed. `indices` says which of the job's images each posted
  * one is (default: all, in order); `spoiler` marks those to send as spoilers.
  */
-export type ImageSafetyHook = (
-  job: JobRecord,
-  pngs: Buffer[],
-) => Promise<{ pngs: Buffer[]; notes: string[]; indices?: number[]; spoiler?: boolean[] }>;
+export type ImageSafetyHook = (job: JobRecord, pngs: Buffer[]) => Promise<{ pngs: Buffer[]; notes: string[]; indices?: number[]; spoiler?: boolean[] }>;
 
 export type ImageVerdict = 'show' | 'blur' | 'block';
 
@@ -35,7 +32,10 @@ export const SPOILER_PREFIX = 'SPOILER_';
 export async function blurImage(png: Buffer): Promise<Buffer> {
   const meta = await sharp(png).metadata();
   const side = Math.min(meta.width ?? 64, meta.height ?? 64);
-  return sharp(png).blur(Math.max(6, side / 10)).png().toBuffer();
+  return sharp(png)
+    .blur(Math.max(6, side / 10))
+    .png()
+    .toBuffer();
 }
 
 export interface SafetyDeps {

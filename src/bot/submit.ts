@@ -41,10 +41,6 @@ export async function submitJob(ctx: BotContext, spec: JobSpec, info: { uploadLi
 }
 
 /** Where the requester is, from any interaction. */
-export function requesterOf(i: {
-  user: { id: string; username: string };
-  guildId: string | null;
-  channelId: string | null;
-}): JobSpec['requester'] {
+export function requesterOf(i: { user: { id: string; username: string }; guildId: string | null; channelId: string | null }): JobSpec['requester'] {
   return { userId: i.user.id, username: i.user.username, guildId: i.guildId, channelId: i.channelId ?? '' };
 }

@@ -54,14 +54,22 @@ const argsSchema = z.object({
     .regex(/^\d+x\d+$/i, '--size must look like 512x512')
     .optional(),
   negative: z.string().optional(),
-  count: z.coerce.number({ error: '--count must be a whole number' }).int('--count must be a whole number').min(1, '--count must be 1 to 8').max(8, '--count must be 1 to 8').default(1),
+  count: z.coerce
+    .number({ error: '--count must be a whole number' })
+    .int('--count must be a whole number')
+    .min(1, '--count must be 1 to 8')
+    .max(8, '--count must be 1 to 8')
+    .default(1),
   image: z.string().optional(),
   strength: z.coerce.number().min(0).max(1).optional(),
   mask: z.string().optional(),
   'mask-blur': z.coerce.number().min(0).optional(),
   device: z.string().default('cpu'),
   hires: z.boolean().default(false),
-  upscale: z.enum(['2', '4'], { error: '--upscale must be 2 or 4' }).transform((v) => (v === '2' ? 2 : 4)).optional(),
+  upscale: z
+    .enum(['2', '4'], { error: '--upscale must be 2 or 4' })
+    .transform((v) => (v === '2' ? 2 : 4))
+    .optional(),
   upscaler: z.string().optional(),
 });
 
@@ -85,7 +93,24 @@ function outPaths(out: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${stem}-${i + 1}${ext}`);
 }
 
-const OPTIONS_WITH_VALUES = new Set(['out', 'model', 'steps', 'seed', 'scheduler', 'guidance', 'size', 'negative', 'count', 'image', 'strength', 'mask', 'mask-blur', 'device', 'upscale', 'upscaler']);
+const OPTIONS_WITH_VALUES = new Set([
+  'out',
+  'model',
+  'steps',
+  'seed',
+  'scheduler',
+  'guidance',
+  'size',
+  'negative',
+  'count',
+  'image',
+  'strength',
+  'mask',
+  'mask-blur',
+  'device',
+  'upscale',
+  'upscaler',
+]);
 
 /**
  * `--seed -1`, `--steps -3`: node's parseArgs reads a value starting with "-" as another option
@@ -109,9 +134,13 @@ function joinNegativeValues(argv: string[]): string[] {
 function checkPaths(a: { out: string; image?: string; mask?: string; upscaler?: string }): void {
   if (!/\.png$/i.test(a.out)) throw new Error('--out must name a .png file');
   const folder = dirname(resolve(a.out));
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new Error(`--out: the folder ${folder} does not exist; create it first (mkdir -p ${folder})`);
+  if (!existsSync(folder) || !statSync(folder).isDirectory())
+    throw new Error(`--out: the folder ${folder} does not exist; create it first (mkdir -p ${folder})`);
   if (a.mask && !a.image) throw new Error('--mask needs --image: the mask marks which part of that picture to repaint');
-  for (const [flag, file] of [['--image', a.image], ['--mask', a.mask]] as const) {
+  for (const [flag, file] of [
+    ['--image', a.image],
+    ['--mask', a.mask],
+  ] as const) {
     if (file !== undefined && !(existsSync(file) && statSync(file).isFile())) throw new Error(`${flag}: no such file: ${file}`);
   }
 }
@@ -147,7 +176,9 @@ async function main(): Promise<void> {
   }
   const parsed = argsSchema.safeParse({ ...values, prompt: positionals.join(' ') || undefined });
   if (!parsed.success) {
-    throw new Error(`${parsed.error.issues.map((i) => (i.message.startsWith('--') ? i.message : `${i.path.join('.') || 'input'}: ${i.message}`)).join('; ')}\n${USAGE}`);
+    throw new Error(
+      `${parsed.error.issues.map((i) => (i.message.startsWith('--') ? i.message : `${i.path.join('.') || 'input'}: ${i.message}`)).join('; ')}\n${USAGE}`,
+    );
   }
   const a = parsed.data;
   checkPaths(a);
@@ -219,7 +250,8 @@ async function main(): Promise<void> {
   const model = basename(pipe.modelDir);
   console.log(`model ${model} on ${pipe.device}, scheduler ${result.scheduler}, loaded in ${(loadMs / 1000).toFixed(2)} s`);
   if (result.truncatedTokens > 0) console.log(`prompt truncated: ${result.truncatedTokens} tokens past the model's window were dropped`);
-  for (let i = 0; i < paths.length; i++) console.log(`seed ${result.images[i].seed} → ${paths[i]}${result.images[i].nsfw ? ' (flagged by the safety checker)' : ''}`);
+  for (let i = 0; i < paths.length; i++)
+    console.log(`seed ${result.images[i].seed} → ${paths[i]}${result.images[i].nsfw ? ' (flagged by the safety checker)' : ''}`);
   for (const note of post.notes) console.log(note);
   console.log(
     `${t.stepMs.toFixed(1)} ms per step, ${(t.totalMs / 1000).toFixed(2)} s in all ` +

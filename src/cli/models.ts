@@ -43,9 +43,7 @@ const pullArgsSchema = z.object({
 });
 
 const hubEnvSchema = z.object({
-  HF_ENDPOINT: z
-    .url({ protocol: /^https?$/, error: 'HF_ENDPOINT must be an http(s) URL such as https://huggingface.co' })
-    .default(DEFAULT_HF_ENDPOINT),
+  HF_ENDPOINT: z.url({ protocol: /^https?$/, error: 'HF_ENDPOINT must be an http(s) URL such as https://huggingface.co' }).default(DEFAULT_HF_ENDPOINT),
   HF_TOKEN: z.string().optional(),
 });
 
@@ -140,11 +138,7 @@ async function summarize(dir: string): Promise<string> {
     return `unreadable model_index.json (${err instanceof Error ? err.message : String(err)})`;
   }
   const parts = PIPELINE_PARTS.filter((p) => existsSync(join(dir, p, 'model.onnx')));
-  const bits = [
-    index._class_name ?? 'unknown pipeline',
-    index.scheduler?.[1] ?? undefined,
-    parts.length > 0 ? `parts: ${parts.join(' ')}` : 'no ONNX parts',
-  ];
+  const bits = [index._class_name ?? 'unknown pipeline', index.scheduler?.[1] ?? undefined, parts.length > 0 ? `parts: ${parts.join(' ')}` : 'no ONNX parts'];
   return bits.filter(Boolean).join(', ');
 }
 

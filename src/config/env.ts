@@ -5,8 +5,7 @@ import { z } from 'zod';
 
 const DEVICE_PATTERN = /^(cpu(:\d+)?|cuda(:\d+)?|noop:\d+)$/;
 
-const intFromEnv = (fallback: number, min = 0) =>
-  z.coerce.number().int('must be a whole number').min(min, `must be at least ${min}`).default(fallback);
+const intFromEnv = (fallback: number, min = 0) => z.coerce.number().int('must be a whole number').min(min, `must be at least ${min}`).default(fallback);
 
 const optionalString = z
   .string()
@@ -25,11 +24,15 @@ export const baseEnvSchema = z.object({
     .string()
     .default('cpu')
     .refine((s) => s.trim() !== '', 'needs at least one device, or `none` for a bot without local devices')
-    .transform((s) => (s.trim().toLowerCase() === 'none' ? [] : s.split(',').map((d) => d.trim().toLowerCase()).filter((d) => d.length > 0)))
-    .refine(
-      (list) => list.every((d) => DEVICE_PATTERN.test(d)),
-      'each entry must be cpu, cpu:N, cuda, cuda:N or noop:N (comma separated)',
+    .transform((s) =>
+      s.trim().toLowerCase() === 'none'
+        ? []
+        : s
+            .split(',')
+            .map((d) => d.trim().toLowerCase())
+            .filter((d) => d.length > 0),
     )
+    .refine((list) => list.every((d) => DEVICE_PATTERN.test(d)), 'each entry must be cpu, cpu:N, cuda, cuda:N or noop:N (comma separated)')
     .refine((list) => new Set(list).size === list.length, 'lists a device twice'),
   NOOP_STEP_MS: intFromEnv(5),
   MODELS_DIR: z.string().default('./models'),
@@ -46,7 +49,10 @@ export const baseEnvSchema = z.object({
   /** Address /metrics and /healthz listen on: loopback unless widened (they have no authentication). */
   METRICS_HOST: z.preprocess(
     (v) => (typeof v === 'string' && v.trim() === '' ? undefined : typeof v === 'string' ? v.trim() : v),
-    z.string().regex(/^[\w.:-]+$/, 'must be an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
+    z
+      .string()
+      .regex(/^[\w.:-]+$/, 'must be an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0')
+      .default('127.0.0.1'),
   ),
   /** Start with a new, empty database although DATA_DIR/outputs holds images of an earlier one. */
   ACCEPT_FRESH_DATABASE: optionalBool,
@@ -55,11 +61,16 @@ export const baseEnvSchema = z.object({
   /** Rough memory budget per device for loaded pipelines (0 = cap by count only). */
   DEVICE_MEMORY_BUDGET_MB: intFromEnv(0),
   QUEUE_BACKEND: z.enum(['local', 'redis']).default('local'),
-  REDIS_URL: optionalString
-    .refine((v) => v === undefined || /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL'),
+  REDIS_URL: optionalString.refine((v) => v === undefined || /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL'),
   /** BullMQ queue name and key prefix: bots and worker hosts must agree on both. */
-  REDIS_QUEUE: z.string().regex(/^[\w.-]+$/, 'letters, digits, _ . - only').default('imagine'),
-  REDIS_PREFIX: z.string().regex(/^[\w.-]+$/, 'letters, digits, _ . - only').default('bull'),
+  REDIS_QUEUE: z
+    .string()
+    .regex(/^[\w.-]+$/, 'letters, digits, _ . - only')
+    .default('imagine'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[\w.-]+$/, 'letters, digits, _ . - only')
+    .default('bull'),
   /** Names this worker host's devices in Redis (`<name>/cuda:0`); the host name by default. */
   WORKER_NAME: optionalString,
   /** `npm run worker` on SIGTERM: how long running jobs may finish before they are requeued. */

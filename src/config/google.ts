@@ -94,7 +94,12 @@ const envSchema = z.object({
   GOOGLE_API_BASE_URL: optional(z.url({ protocol: /^https?$/ })),
   GOOGLE_GENAI_USE_VERTEXAI: optional(z.stringbool()),
   GOOGLE_CLOUD_PROJECT: optional(z.string().trim()),
-  GOOGLE_CLOUD_LOCATION: optional(z.string().trim().regex(/^[a-z0-9-]+$/, 'expected a location like global or us-central1')),
+  GOOGLE_CLOUD_LOCATION: optional(
+    z
+      .string()
+      .trim()
+      .regex(/^[a-z0-9-]+$/, 'expected a location like global or us-central1'),
+  ),
   IMAGEN_PERSON_GENERATION: optional(z.preprocess(upper, z.enum(['DONT_ALLOW', 'ALLOW_ADULT', 'ALLOW_ALL']))),
   IMAGEN_SAFETY_FILTER_LEVEL: optional(z.preprocess(upper, z.enum(['BLOCK_LOW_AND_ABOVE', 'BLOCK_MEDIUM_AND_ABOVE', 'BLOCK_ONLY_HIGH', 'BLOCK_NONE']))),
   IMAGEN_ADD_WATERMARK: optional(z.stringbool()),

@@ -41,15 +41,16 @@ export const PROVIDER_ROUTING_DEFAULTS = { policy: 'local', ownerDailyCap: 0, fa
 
 const unsetIfEmpty = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const int = (fallback: number, min: number, max: number) =>
-  z.preprocess(unsetIfEmpty, z.coerce.number().int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(fallback));
+  z.preprocess(
+    unsetIfEmpty,
+    z.coerce.number().int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(fallback),
+  );
 
 /** The zod shape of these keys, for the bot's environment schema. */
 export const providerRoutingEnvShape = {
   IMAGE_PROVIDER: z.preprocess(
     (v) => unsetIfEmpty(normalizeProviderPolicy(v)),
-    z
-      .enum(PROVIDER_POLICIES, { error: `must be one of ${PROVIDER_POLICIES.join(', ')} (imagen is read as cloud)` })
-      .default(PROVIDER_ROUTING_DEFAULTS.policy),
+    z.enum(PROVIDER_POLICIES, { error: `must be one of ${PROVIDER_POLICIES.join(', ')} (imagen is read as cloud)` }).default(PROVIDER_ROUTING_DEFAULTS.policy),
   ),
   /** 0 = no cap. */
   IMAGEN_DAILY_CAP: int(PROVIDER_ROUTING_DEFAULTS.ownerDailyCap, 0, 1_000_000),

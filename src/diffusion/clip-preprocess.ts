@@ -102,7 +102,9 @@ export async function clipPixelValues(
   }
   if (cfg.doCenterCrop && (w !== cfg.cropWidth || h !== cfg.cropHeight)) {
     if (w < cfg.cropWidth || h < cfg.cropHeight) {
-      throw new ModelError(`The safety checker's crop (${cfg.cropWidth}×${cfg.cropHeight}) is larger than its resize (${w}×${h}); check feature_extractor/preprocessor_config.json.`);
+      throw new ModelError(
+        `The safety checker's crop (${cfg.cropWidth}×${cfg.cropHeight}) is larger than its resize (${w}×${h}); check feature_extractor/preprocessor_config.json.`,
+      );
     }
     const left = Math.floor((w - cfg.cropWidth) / 2);
     const top = Math.floor((h - cfg.cropHeight) / 2);

@@ -56,8 +56,19 @@ const requestSchema = z.object({
   steps: z.number().int().min(1).optional(),
   guidanceScale: z.number().min(0).optional(),
   scheduler: z.enum(SCHEDULER_NAMES).optional(),
-  maxTileSize: z.number().int().min(MIN_SIDE).max(MAX_SIDE).refine((v) => v % 8 === 0, 'hires tile size must be a multiple of 8').optional(),
-  tileOverlap: z.number().int().min(0).refine((v) => v % 8 === 0, 'hires tile overlap must be a multiple of 8').optional(),
+  maxTileSize: z
+    .number()
+    .int()
+    .min(MIN_SIDE)
+    .max(MAX_SIDE)
+    .refine((v) => v % 8 === 0, 'hires tile size must be a multiple of 8')
+    .optional(),
+  tileOverlap: z
+    .number()
+    .int()
+    .min(0)
+    .refine((v) => v % 8 === 0, 'hires tile overlap must be a multiple of 8')
+    .optional(),
 });
 
 /**
@@ -112,8 +123,16 @@ export async function hiresFix(pipe: StableDiffusionPipeline, reqIn: HiresFixReq
   const blender = new TileBlender(3, width, height, overlap);
   let nsfw: boolean | undefined;
   for (const [k, r] of rects.entries()) {
-    const tileRgb = rects.length === 1 ? upscaled : await sharp(upscaled, { raw: { width, height, channels: 3 } }).extract({ left: r.x, top: r.y, width: r.width, height: r.height }).raw().toBuffer();
-    const tilePng = await sharp(tileRgb, { raw: { width: r.width, height: r.height, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+    const tileRgb =
+      rects.length === 1
+        ? upscaled
+        : await sharp(upscaled, { raw: { width, height, channels: 3 } })
+            .extract({ left: r.x, top: r.y, width: r.width, height: r.height })
+            .raw()
+            .toBuffer();
+    const tilePng = await sharp(tileRgb, { raw: { width: r.width, height: r.height, channels: 3 } })
+      .png({ compressionLevel: 1 })
+      .toBuffer();
     const result = await pipe.generate(
       {
         prompt: reqIn.prompt,

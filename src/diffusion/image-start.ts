@@ -35,9 +35,7 @@ export interface ImageStartContext {
   encode(chw: Float32Array): Promise<EncodedImage>;
 }
 
-export type ImageStart =
-  | { kind: 'unchanged'; rgb: Uint8Array }
-  | { kind: 'denoise'; timesteps: number[]; latents: Float32Array[]; inpainter?: Inpainter };
+export type ImageStart = { kind: 'unchanged'; rgb: Uint8Array } | { kind: 'denoise'; timesteps: number[]; latents: Float32Array[]; inpainter?: Inpainter };
 
 export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartContext): Promise<ImageStart | undefined> {
   const { width, height, steps } = req;
@@ -61,9 +59,7 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
   }
 
   const mask =
-    req.mask && req.initImage
-      ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0)
-      : fullMask(width, height);
+    req.mask && req.initImage ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0) : fullMask(width, height);
   const start = await prepareInpaint({
     unetChannels: ctx.unetChannels,
     mask,

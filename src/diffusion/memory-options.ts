@@ -38,8 +38,19 @@ export const DEFAULT_VAE_TILE = 512;
 
 const tilingSchema = z
   .object({
-    tileSize: z.number().int().min(64, 'VAE tile size must be at least 64 pixels').max(4096).refine((v) => v % 8 === 0, 'VAE tile size must be a multiple of 8').optional(),
-    overlap: z.number().int().min(0).refine((v) => v % 8 === 0, 'VAE tile overlap must be a multiple of 8').optional(),
+    tileSize: z
+      .number()
+      .int()
+      .min(64, 'VAE tile size must be at least 64 pixels')
+      .max(4096)
+      .refine((v) => v % 8 === 0, 'VAE tile size must be a multiple of 8')
+      .optional(),
+    overlap: z
+      .number()
+      .int()
+      .min(0)
+      .refine((v) => v % 8 === 0, 'VAE tile overlap must be a multiple of 8')
+      .optional(),
   })
   .strict();
 

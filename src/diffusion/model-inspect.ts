@@ -135,8 +135,7 @@ export function inspectModel(dirArg: string): ModelInfo {
   const tokenizer2Dir = twoTextEncoders ? join(dir, 'tokenizer_2') : undefined;
   if (tokenizer2Dir) for (const f of ['vocab.json', 'merges.txt']) need(dir, `tokenizer_2/${f}`, exportHint);
 
-  const modelScheduler =
-    readOptionalJson(need(dir, 'scheduler/scheduler_config.json', exportHint), schedulerConfigSchema, 'scheduler_config.json') ?? {};
+  const modelScheduler = readOptionalJson(need(dir, 'scheduler/scheduler_config.json', exportHint), schedulerConfigSchema, 'scheduler_config.json') ?? {};
   const vae =
     readOptionalJson(join(dir, 'vae_decoder/config.json'), vaeConfigSchema, 'vae_decoder/config.json') ??
     readOptionalJson(join(dir, 'vae/config.json'), vaeConfigSchema, 'vae/config.json');

@@ -3,7 +3,7 @@
 // overlapping tiles blended across the seams, so the network's activations never cover more
 // than one tile and any picture size fits in memory. The scale comes from config.json
 // (`scale`) when present, else from fixed shapes in the graph, else from one small probe run.
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -27,7 +27,13 @@ export const DEFAULT_UPSCALER_OVERLAP = 16;
 
 const optionsSchema = z.object({
   device: z.string().optional(),
-  tileSize: z.number().int().min(16, 'upscaler tile size must be at least 16').max(4096).refine((v) => v % 8 === 0, 'upscaler tile size must be a multiple of 8').optional(),
+  tileSize: z
+    .number()
+    .int()
+    .min(16, 'upscaler tile size must be at least 16')
+    .max(4096)
+    .refine((v) => v % 8 === 0, 'upscaler tile size must be a multiple of 8')
+    .optional(),
   tileOverlap: z.number().int().min(0).optional(),
   releaseWhenIdle: z.boolean().optional(),
 });
@@ -126,7 +132,9 @@ export class ModelUpscaler {
     const out = await this.runTile(new Float32Array(3 * w * h).fill(0.5), w, h);
     const scale = out.height / h;
     if (!Number.isInteger(scale) || scale < 1 || scale > 8 || out.width / w !== scale) {
-      throw new ModelError(`${this.name} turned a ${w}×${h} image into ${out.width}×${out.height}; an upscaler must scale both sides by the same whole factor.`);
+      throw new ModelError(
+        `${this.name} turned a ${w}×${h} image into ${out.width}×${out.height}; an upscaler must scale both sides by the same whole factor.`,
+      );
     }
     return scale;
   }

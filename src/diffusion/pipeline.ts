@@ -280,7 +280,11 @@ export class StableDiffusionPipeline {
   ): Promise<GenerationResult> {
     const images = [];
     // The checker only flags (GeneratedImage.nsfw); what to do with a flagged picture is the caller's call.
-    const nsfw = await this.safetyChecker?.check(Array.from({ length: count }, (_, i) => rgbs[i] ?? rgbs[0]), req.width, req.height);
+    const nsfw = await this.safetyChecker?.check(
+      Array.from({ length: count }, (_, i) => rgbs[i] ?? rgbs[0]),
+      req.width,
+      req.height,
+    );
     for (let i = 0; i < count; i++) {
       const rgb = rgbs[i] ?? rgbs[0];
       const seed = req.seed + i;

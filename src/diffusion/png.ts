@@ -45,13 +45,11 @@ function chunk(type: string, data: Buffer): Buffer {
 
 /** tEXt is Latin-1 only; like PIL, switch to uncompressed iTXt (UTF-8) when the text needs it. */
 function textChunk(keyword: string, text: string): Buffer {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: PNG tEXt takes any Latin-1 character, controls included
   const latin1 = /^[\x00-\xff]*$/.test(text);
   if (latin1) return chunk('tEXt', Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]));
   // keyword \0 compression-flag compression-method language-tag \0 translated-keyword \0 text
-  return chunk(
-    'iTXt',
-    Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0, 0, 0, 0, 0]), Buffer.from(text, 'utf8')]),
-  );
+  return chunk('iTXt', Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0, 0, 0, 0, 0]), Buffer.from(text, 'utf8')]));
 }
 
 export function withTextChunk(png: Buffer, keyword: string, text: string): Buffer {

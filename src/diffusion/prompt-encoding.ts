@@ -109,7 +109,10 @@ export class PromptEncoder {
     if (!guided) return { cond };
     // diffusers zeroes only a missing negative prompt; an empty one means the same here.
     if (!negativePrompt && this.options.forceZerosForEmptyPrompt) {
-      return { cond, uncond: { ...cond, hidden: new Float32Array(cond.hidden.length), pooled: cond.pooled && new Float32Array(cond.pooled.length), truncated: 0 } };
+      return {
+        cond,
+        uncond: { ...cond, hidden: new Float32Array(cond.hidden.length), pooled: cond.pooled && new Float32Array(cond.pooled.length), truncated: 0 },
+      };
     }
     return { cond, uncond: await this.encode(negativePrompt ?? '') };
   }
@@ -126,7 +129,11 @@ export class PromptEncoder {
       const dims = [1, ids.length];
       const tensor =
         meta.type === 'int64'
-          ? new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), dims)
+          ? new ort.Tensor(
+              'int64',
+              BigInt64Array.from(ids, (x) => BigInt(x)),
+              dims,
+            )
           : new ort.Tensor('int32', Int32Array.from(ids), dims);
       const out = await this.options.run(te.session, { [meta.name]: tensor });
       const hidden = out[te.hiddenOutput] as ort.Tensor;

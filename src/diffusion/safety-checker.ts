@@ -4,7 +4,7 @@
 // blacked out) and `has_nsfw_concepts` (bool [N]). Like diffusers' ONNX pipeline, one image per
 // call. Only the flags are used: the engine never blacks out a picture, the bot decides what to
 // do with a flagged one (block, blur or allow).
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { join } from 'node:path';
 import { ModelError } from './errors.js';
 import { clipPixelValues, readClipPreprocessConfig, type ClipPreprocessConfig } from './clip-preprocess.js';

@@ -33,9 +33,7 @@ function cudaInstalled(): boolean {
   if (cudaCache !== undefined) return cudaCache;
   const binDir = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')), 'bin');
   const napi = existsSync(binDir) ? readdirSync(binDir).filter((d) => d.startsWith('napi-')) : [];
-  cudaCache = napi.some((d) =>
-    existsSync(join(binDir, d, process.platform, process.arch, 'libonnxruntime_providers_cuda.so')),
-  );
+  cudaCache = napi.some((d) => existsSync(join(binDir, d, process.platform, process.arch, 'libonnxruntime_providers_cuda.so')));
   return cudaCache;
 }
 
@@ -88,17 +86,13 @@ export async function createSession(path: string, device: Device, part: string, 
   let effective = device;
   if (device.kind === 'cuda' && !cudaInstalled()) {
     if (!warnedNoCuda) {
-      logger.warn(
-        { device: deviceLabel(device) },
-        'CUDA execution provider is not installed; running on CPU. Install it with npm run install:cuda',
-      );
+      logger.warn({ device: deviceLabel(device) }, 'CUDA execution provider is not installed; running on CPU. Install it with npm run install:cuda');
       warnedNoCuda = true;
     }
     effective = { kind: 'cpu' };
   }
   const options = baseOptions();
-  options.executionProviders =
-    effective.kind === 'cuda' ? [{ name: 'cuda', deviceId: effective.id }, 'cpu'] : ['cpu'];
+  options.executionProviders = effective.kind === 'cuda' ? [{ name: 'cuda', deviceId: effective.id }, 'cpu'] : ['cpu'];
   let session: ort.InferenceSession;
   try {
     session = await createNative(path, options);

@@ -7,9 +7,7 @@ export type FloatType = 'float32' | 'float16';
 
 /** A float tensor in the dtype the session expects. */
 export function floatTensor(type: FloatType, data: Float32Array, dims: readonly number[]): ort.Tensor {
-  return type === 'float16'
-    ? new ort.Tensor('float16', float32ToFloat16(data), dims)
-    : new ort.Tensor('float32', data, dims);
+  return type === 'float16' ? new ort.Tensor('float16', float32ToFloat16(data), dims) : new ort.Tensor('float32', data, dims);
 }
 
 /** Reads any float output back as float32. */

@@ -43,11 +43,13 @@ const BYTE_TO_CHAR: readonly string[] = (() => {
 const PATTERN = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/giu;
 
 /** BasicTokenizer._is_chinese_char's blocks. */
-const CJK = /[\u{4E00}-\u{9FFF}\u{3400}-\u{4DBF}\u{20000}-\u{2A6DF}\u{2A700}-\u{2B73F}\u{2B740}-\u{2B81F}\u{2B820}-\u{2CEAF}\u{F900}-\u{FAFF}\u{2F800}-\u{2FA1F}]/gu;
+const CJK =
+  /[\u{4E00}-\u{9FFF}\u{3400}-\u{4DBF}\u{20000}-\u{2A6DF}\u{2A700}-\u{2B73F}\u{2B740}-\u{2B81F}\u{2B820}-\u{2CEAF}\u{F900}-\u{FAFF}\u{2F800}-\u{2FA1F}]/gu;
 /** Characters _clean_text turns into a space (_is_whitespace) or drops (NUL, U+FFFD, _is_control). */
 const WHITESPACE_OR_DROPPED = /[\t\n\r\p{Zs}]|[\p{C}\ufffd]/gu;
 const IS_WHITESPACE = /^[\t\n\r\p{Zs}]$/u;
 /** What Python's str.split() splits on. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: Python's str.split() whitespace includes the \x1c–\x1f separators
 const PY_WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\p{Zs}\u2028\u2029]+/u;
 
 /**
@@ -56,7 +58,7 @@ const PY_WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\p{Zs}\u2028\u2029]+/u;
  * OpenAI's original tokenizer.
  */
 export function cleanText(text: string, options: { unescapeHtml?: boolean } = {}): string {
-  let t = options.unescapeHtml ?? true ? decodeHTML(decodeHTML(text)) : text;
+  let t = (options.unescapeHtml ?? true) ? decodeHTML(decodeHTML(text)) : text;
   t = t.replace(WHITESPACE_OR_DROPPED, (c) => (IS_WHITESPACE.test(c) ? ' ' : ''));
   t = t.replace(CJK, ' $& ').normalize('NFC');
   return t
@@ -67,10 +69,7 @@ export function cleanText(text: string, options: { unescapeHtml?: boolean } = {}
 }
 
 /** A special or added token as the config files write it: a string or an AddedToken object. */
-const tokenSpec = z.union([
-  z.string(),
-  z.looseObject({ content: z.string(), lstrip: z.boolean().optional(), rstrip: z.boolean().optional() }),
-]);
+const tokenSpec = z.union([z.string(), z.looseObject({ content: z.string(), lstrip: z.boolean().optional(), rstrip: z.boolean().optional() })]);
 type TokenSpec = z.infer<typeof tokenSpec>;
 
 const specialKeys = {
@@ -143,9 +142,7 @@ export class ClipTokenizer {
     const config = tokenizerConfigSchema.parse((await readJson(join(dir, 'tokenizer_config.json'), false)) ?? {});
     // As transformers' from_pretrained: special_tokens_map.json overrides the config's special
     // tokens, except in newer folders whose config lists added_tokens_decoder.
-    const map = config.added_tokens_decoder
-      ? {}
-      : specialTokensMapSchema.parse((await readJson(join(dir, 'special_tokens_map.json'), false)) ?? {});
+    const map = config.added_tokens_decoder ? {} : specialTokensMapSchema.parse((await readJson(join(dir, 'special_tokens_map.json'), false)) ?? {});
 
     const vocab = new Map(Object.entries(vocabJson));
     const ranks = parseMerges(mergesText);
@@ -246,7 +243,7 @@ export class ClipTokenizer {
     const cached = this.cache.get(token);
     if (cached) return cached;
     const chars = Array.from(token);
-    let word = [...chars.slice(0, -1), chars[chars.length - 1] + '</w>'];
+    let word = [...chars.slice(0, -1), `${chars[chars.length - 1]}</w>`];
     while (word.length > 1) {
       let best = -1;
       let bestRank = Infinity;
@@ -280,7 +277,10 @@ export class ClipTokenizer {
 /** merges.txt as transformers reads it: skip the first (#version) line, keep up to MAX_MERGES. */
 function parseMerges(text: string): Map<string, number> {
   const ranks = new Map<string, number>();
-  const lines = text.trim().split('\n').slice(1, 1 + MAX_MERGES);
+  const lines = text
+    .trim()
+    .split('\n')
+    .slice(1, 1 + MAX_MERGES);
   lines.forEach((line, rank) => {
     const parts = line.trim().split(/\s+/);
     if (parts.length === 2) ranks.set(`${parts[0]} ${parts[1]}`, rank);

@@ -5,7 +5,7 @@
 //   original = target = the requested size and the crop to (0, 0).
 // - LCM's timestep_cond: the guidance-scale embedding of w = guidance − 1. Such a UNet was
 //   distilled with guidance built in, so diffusers runs no classifier-free guidance batch.
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { ModelError } from './errors.js';
 import type { PromptEmbedding } from './prompt-encoding.js';
 import type { LoadedSession } from './sessions.js';
@@ -31,10 +31,7 @@ function floatMeta(meta: Meta): FloatType {
  * mismatched folder fails at load time: an SDXL UNet needs the pooled prompt of
  * text_encoder_2, and an LCM UNet needs its embedding width.
  */
-export function describeUnetConditioning(
-  unet: LoadedSession,
-  model: { name: string; pooledPrompt: boolean; timeCondProjDim?: number },
-): UnetConditioning {
+export function describeUnetConditioning(unet: LoadedSession, model: { name: string; pooledPrompt: boolean; timeCondProjDim?: number }): UnetConditioning {
   const textEmbeds = unet.inputs.get('text_embeds');
   const timeIds = unet.inputs.get('time_ids');
   const cond = unet.inputs.get('timestep_cond');

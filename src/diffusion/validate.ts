@@ -38,11 +38,7 @@ export const generationRequestSchema = z.object({
   strength: z.number().min(0, 'strength must be between 0 and 1').max(1, 'strength must be between 0 and 1').optional(),
   // Any size: the mask is resized onto the input image (image-prep.ts).
   mask: z.instanceof(Uint8Array).optional(),
-  maskBlur: z
-    .number()
-    .min(0, 'mask blur must be 0 or more')
-    .max(MAX_MASK_BLUR, `mask blur must be at most ${MAX_MASK_BLUR} pixels`)
-    .optional(),
+  maskBlur: z.number().min(0, 'mask blur must be 0 or more').max(MAX_MASK_BLUR, `mask blur must be at most ${MAX_MASK_BLUR} pixels`).optional(),
 });
 
 export type ValidRequest = z.infer<typeof generationRequestSchema>;

@@ -6,15 +6,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HubError } from './hub-errors.js';
-import {
-  authHeaders,
-  errorForStatus,
-  networkError,
-  resolveUrl,
-  withRetry,
-  type HubClient,
-  type RequestSubject,
-} from './hub-http.js';
+import { authHeaders, errorForStatus, networkError, resolveUrl, withRetry, type HubClient, type RequestSubject } from './hub-http.js';
 import type { RepoFile } from './hub-listing.js';
 
 export interface DownloadHooks {

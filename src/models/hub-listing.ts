@@ -55,11 +55,7 @@ const listingSchema = z.object({
 export function checkRepoPath(path: string): string {
   const segments = path.split('/');
   const bad =
-    path.startsWith('/') ||
-    path.includes('\\') ||
-    path.includes('\0') ||
-    segments.some((s) => s === '' || s === '.' || s === '..') ||
-    /^[A-Za-z]:/.test(path);
+    path.startsWith('/') || path.includes('\\') || path.includes('\0') || segments.some((s) => s === '' || s === '.' || s === '..') || /^[A-Za-z]:/.test(path);
   if (bad) throw new HubError('invalid', `The hub listing contains an unsafe file path: ${JSON.stringify(path)}`);
   return path;
 }

@@ -18,8 +18,26 @@ const EOS = '<|endoftext|>';
 
 /** Words the fallback vocabulary keeps whole (longest first, see fallbackMerges). */
 export const FALLBACK_WORDS: readonly string[] = [
-  'landscape', 'painting', 'mountain', 'portrait', 'photo', 'house', 'tree', 'blue', 'red', 'dog', 'cat',
-  'sky', 'the', 'and', 'of', 'to', 'is', 'in', 'on', 'with',
+  'landscape',
+  'painting',
+  'mountain',
+  'portrait',
+  'photo',
+  'house',
+  'tree',
+  'blue',
+  'red',
+  'dog',
+  'cat',
+  'sky',
+  'the',
+  'and',
+  'of',
+  'to',
+  'is',
+  'in',
+  'on',
+  'with',
 ];
 
 /**
@@ -139,8 +157,8 @@ export async function writeClipTokenizerFiles(
 
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'vocab.json'), vocabJson(tokens));
-  await writeFile(join(dir, 'merges.txt'), ['#version: 0.2', ...merges].join('\n') + '\n');
-  await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify(config, null, 2) + '\n');
-  await writeFile(join(dir, 'special_tokens_map.json'), JSON.stringify(specialTokensMap, null, 2) + '\n');
+  await writeFile(join(dir, 'merges.txt'), `${['#version: 0.2', ...merges].join('\n')}\n`);
+  await writeFile(join(dir, 'tokenizer_config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  await writeFile(join(dir, 'special_tokens_map.json'), `${JSON.stringify(specialTokensMap, null, 2)}\n`);
   return { vocabSize: new Set(tokens).size, source };
 }

@@ -206,4 +206,3 @@ export class GeminiImageProvider implements ImageProvider {
     }
   }
 }
-

@@ -60,11 +60,7 @@ function gaveUp(err: ProviderError, attempts: number, elapsedMs: number): Provid
 }
 
 /** Runs `attempt` until it succeeds, fails for good, or the budget would be exceeded. */
-export async function withRetry<T>(
-  policy: RetryPolicy,
-  attempt: (a: Attempt) => Promise<T>,
-  signal?: AbortSignal,
-): Promise<T> {
+export async function withRetry<T>(policy: RetryPolicy, attempt: (a: Attempt) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const now = policy.now ?? Date.now;
   const start = now();
   const deadline = start + Math.max(policy.timeoutMs, policy.maxRetryMs);

@@ -134,12 +134,7 @@ export class ImagenProvider implements ImageProvider {
   }
 
   /** All calls of the plan, in parallel (the first failure cancels the rest); one slot per requested image. */
-  private async runCalls(
-    ai: GoogleGenAI,
-    req: GenerationRequest,
-    plan: ImagenPlan,
-    signal?: AbortSignal,
-  ): Promise<{ slot: ImagenSlot; seed: number }[]> {
+  private async runCalls(ai: GoogleGenAI, req: GenerationRequest, plan: ImagenPlan, signal?: AbortSignal): Promise<{ slot: ImagenSlot; seed: number }[]> {
     const group = new AbortController();
     const onAbort = () => group.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -206,4 +201,3 @@ export class ImagenProvider implements ImageProvider {
     }
   }
 }
-

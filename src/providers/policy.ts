@@ -4,7 +4,7 @@
 // in the tests; src/bot/provider-routing.ts gathers the facts and acts on the answer.
 // ("Imagen" in the names below is the cloud provider, now Google's Gemini image models: the names
 // are kept from before Google shut Imagen down, as are the IMAGEN_* keys and stored provider ids.)
-import { type GuildProviderPolicy, type ProviderPolicy, type ProviderPolicySource } from './policy-types.js';
+import type { GuildProviderPolicy, ProviderPolicy, ProviderPolicySource } from './policy-types.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -52,7 +52,7 @@ export interface RouteFacts {
 export type ImagenReason = 'policy' | 'asked' | 'no_local_device' | 'long_wait';
 
 export type RouteDecision =
-  | { provider: 'local'; /** Said alongside the queue position (e.g. why Imagen was not used). */ note?: string }
+  | { provider: 'local' /** Said alongside the queue position (e.g. why Imagen was not used). */; note?: string }
   | { provider: 'imagen'; reason: ImagenReason }
   | { refused: string };
 
@@ -121,12 +121,7 @@ export interface FailureFacts {
 
 /** A local job failed for good: re-run it on Imagen (once)? Only under policy `fallback`, within the caps. */
 export function fallbackAfterFailure(f: FailureFacts): boolean {
-  return (
-    f.policy === 'fallback' &&
-    f.imagenConfigured &&
-    f.imagenUnsupported === undefined &&
-    imagenCapProblem(f.images, f.usage, f.caps) === undefined
-  );
+  return f.policy === 'fallback' && f.imagenConfigured && f.imagenUnsupported === undefined && imagenCapProblem(f.images, f.usage, f.caps) === undefined;
 }
 
 /** The same policy for every guild: the environment's default, for guilds without settings. */

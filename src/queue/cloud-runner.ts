@@ -185,7 +185,15 @@ export class CloudRunner {
   private recordUsage(record: JobRecord, usage: ProviderUsage | undefined, images: number): void {
     if (!usage || !this.d.usage) return;
     try {
-      this.d.usage.record({ ...usage, jobId: record.id, attempt: record.attempts, guildId: record.requester.guildId, model: this.d.provider.model, images, at: Date.now() });
+      this.d.usage.record({
+        ...usage,
+        jobId: record.id,
+        attempt: record.attempts,
+        guildId: record.requester.guildId,
+        model: this.d.provider.model,
+        images,
+        at: Date.now(),
+      });
     } catch (err) {
       jobLogger(record.id).warn({ err }, 'could not record the cloud usage');
     }
@@ -199,7 +207,10 @@ export class CloudRunner {
       const result = await this.d.provider.generate(await this.requestOf(record), { signal: active.controller.signal });
       this.recordUsage(record, result.usage, result.images.length);
       if (this.closed) return;
-      const outputs = await this.d.files.writeOutputs(record.id, result.images.map((i) => i.png));
+      const outputs = await this.d.files.writeOutputs(
+        record.id,
+        result.images.map((i) => i.png),
+      );
       if (this.closed) return;
       record.outputs = outputs;
       record.seeds = result.images.map((i) => i.seed);

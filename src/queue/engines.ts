@@ -72,7 +72,10 @@ export class DiffusionEngine implements Engine {
     const request: GenerationRequest = { ...job.request };
     if (job.kind === 'img2img') request.initImage = await readInput(job);
     const result = await pipe.generate(request, opts);
-    const outputs = await writeOutputs(job, result.images.map((i) => i.png));
+    const outputs = await writeOutputs(
+      job,
+      result.images.map((i) => i.png),
+    );
     return {
       outputs,
       seeds: result.images.map((i) => i.seed),

@@ -46,7 +46,11 @@ export const toWorkerSchema = z.discriminatedUnion('type', [
 ]);
 export type ToWorker = z.infer<typeof toWorkerSchema>;
 
-const previewSchema = z.object({ width: z.number().int(), height: z.number().int(), rgb: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'rgb must be bytes') });
+const previewSchema = z.object({
+  width: z.number().int(),
+  height: z.number().int(),
+  rgb: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'rgb must be bytes'),
+});
 
 export const fromWorkerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready'), loadedModels: z.array(z.string()) }),

@@ -190,7 +190,10 @@ export class JobBook {
   private storageFailed(operation: string, err: unknown, jobId?: string): void {
     this.metrics.storageErrors.inc({ operation });
     const log = jobId ? jobLogger(jobId) : logger;
-    log.error({ err, operation, dataDir: this.dataDir }, 'could not write to DATA_DIR (disk or database full?); the bot carries on and writes again once it can');
+    log.error(
+      { err, operation, dataDir: this.dataDir },
+      'could not write to DATA_DIR (disk or database full?); the bot carries on and writes again once it can',
+    );
   }
 
   private retryUnsavedLater(): void {

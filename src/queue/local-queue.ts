@@ -15,15 +15,7 @@ import { listModelFolders, resolveModelName } from './model-names.js';
 import { DeviceRunner, JobFailedError, WorkerDiedError, type DoneMessage } from './device-runner.js';
 import { assertWithinCaps } from './caps.js';
 import { workerDeathMessage } from './worker-failures.js';
-import {
-  type CancelResult,
-  type CapacityProbe,
-  type JobQueue,
-  type JobRecord,
-  type JobSpec,
-  type LocalCapacity,
-  type QueuePosition,
-} from './types.js';
+import type { CancelResult, CapacityProbe, JobQueue, JobRecord, JobSpec, LocalCapacity, QueuePosition } from './types.js';
 
 export type QueueConfig = Pick<
   AppConfig,
@@ -185,9 +177,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
   }
 
   positions(): QueuePosition[] {
-    const running = this.slots
-      .filter((s) => s.current)
-      .map((s) => ({ jobId: s.current!.entry.id, position: 0, etaMs: 0, device: s.device }));
+    const running = this.slots.filter((s) => s.current).map((s) => ({ jobId: s.current!.entry.id, position: 0, etaMs: 0, device: s.device }));
     return [...running, ...[...this.projection().values()].map((p) => (p.device ? { ...p.pos, device: p.device } : p.pos))];
   }
 

@@ -53,10 +53,7 @@ export class ModelCache<T extends Disposable> {
 
   private async makeRoom(sizeMb: number): Promise<void> {
     const used = () => [...this.entries.values()].reduce((s, e) => s + e.sizeMb, 0);
-    while (
-      this.entries.size > 0 &&
-      (this.entries.size >= this.maxCount || (this.budgetMb > 0 && used() + sizeMb > this.budgetMb))
-    ) {
+    while (this.entries.size > 0 && (this.entries.size >= this.maxCount || (this.budgetMb > 0 && used() + sizeMb > this.budgetMb))) {
       const [oldest, entry] = this.entries.entries().next().value as [string, { value: Promise<T> }];
       this.entries.delete(oldest);
       await entry.value.then((v) => v.dispose()).catch(() => undefined);

@@ -10,10 +10,7 @@ import { InputError } from '../diffusion/errors.js';
 export function listModelFolders(modelsDir: string): string[] {
   if (!existsSync(modelsDir)) return [];
   return readdirSync(modelsDir)
-    .filter(
-      (name) =>
-        !name.startsWith('.') && name !== 'upscalers' && statSync(join(modelsDir, name), { throwIfNoEntry: false })?.isDirectory(),
-    )
+    .filter((name) => !name.startsWith('.') && name !== 'upscalers' && statSync(join(modelsDir, name), { throwIfNoEntry: false })?.isDirectory())
     .sort();
 }
 

@@ -16,16 +16,7 @@ import type { JobStore } from '../store/jobs.js';
 import { assertWithinCaps, type Caps } from './caps.js';
 import type { ManagedJobQueue } from './index.js';
 import { JobBook } from './job-book.js';
-import type {
-  CancelResult,
-  CapacityProbe,
-  JobProvider,
-  JobRecord,
-  JobSpec,
-  LocalCapacity,
-  QueueEvents,
-  QueuePosition,
-} from './types.js';
+import type { CancelResult, CapacityProbe, JobProvider, JobRecord, JobSpec, LocalCapacity, QueueEvents, QueuePosition } from './types.js';
 
 /** What the queue needs of the cloud provider (CloudProvider from src/providers/cloud.ts). */
 export interface CloudProviderLike extends RunnerProvider {

@@ -27,14 +27,38 @@ export class RedisEventHandler {
         if (pending) void pending.gate.then(() => (this.hooks.closed() ? undefined : handle()));
         else void handle();
       };
-    events.on('progress', guard(({ jobId, data }: { jobId: string; data: unknown }) => this.onProgress(jobId, data)));
-    events.on('completed', guard(({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => this.onCompleted(jobId, returnvalue)));
-    events.on('failed', guard(({ jobId, failedReason }: { jobId: string; failedReason: string }) => this.onFailed(jobId, failedReason)));
-    events.on('waiting', guard(({ jobId }: { jobId: string }) => this.onWaiting(jobId)));
-    events.on('removed', guard(({ jobId }: { jobId: string }) => this.onRemoved(jobId)));
-    events.on('stalled', guard(({ jobId }: { jobId: string }) => jobLogger(jobId).warn('job stalled on its worker host; BullMQ requeues it')));
-    events.on('added', guard(() => this.hooks.changed()));
-    events.on('active', guard(() => this.hooks.changed()));
+    events.on(
+      'progress',
+      guard(({ jobId, data }: { jobId: string; data: unknown }) => this.onProgress(jobId, data)),
+    );
+    events.on(
+      'completed',
+      guard(({ jobId, returnvalue }: { jobId: string; returnvalue: unknown }) => this.onCompleted(jobId, returnvalue)),
+    );
+    events.on(
+      'failed',
+      guard(({ jobId, failedReason }: { jobId: string; failedReason: string }) => this.onFailed(jobId, failedReason)),
+    );
+    events.on(
+      'waiting',
+      guard(({ jobId }: { jobId: string }) => this.onWaiting(jobId)),
+    );
+    events.on(
+      'removed',
+      guard(({ jobId }: { jobId: string }) => this.onRemoved(jobId)),
+    );
+    events.on(
+      'stalled',
+      guard(({ jobId }: { jobId: string }) => jobLogger(jobId).warn('job stalled on its worker host; BullMQ requeues it')),
+    );
+    events.on(
+      'added',
+      guard(() => this.hooks.changed()),
+    );
+    events.on(
+      'active',
+      guard(() => this.hooks.changed()),
+    );
     events.on('error', (err) => logger.warn({ err: err.message }, 'queue events error'));
   }
 
@@ -76,7 +100,10 @@ export class RedisEventHandler {
       }
       const result = parsed.data;
       try {
-        record.outputs = await this.book.files.writeOutputs(jobId, result.images.map((b) => Buffer.from(b, 'base64')));
+        record.outputs = await this.book.files.writeOutputs(
+          jobId,
+          result.images.map((b) => Buffer.from(b, 'base64')),
+        );
       } catch (err) {
         if (!(this.book.storageFailure('job images', err, jobId) instanceof StorageFullError)) throw err;
         record.error = STORAGE_FULL_MESSAGE;
@@ -110,7 +137,7 @@ export class RedisEventHandler {
   onWaiting(jobId: string): void {
     const record = this.jobs.tracked.get(jobId);
     this.hooks.changed();
-    if (!record || record.state !== 'running') return;
+    if (record?.state !== 'running') return;
     record.state = 'queued';
     delete record.startedAt;
     this.book.save(record);

@@ -41,7 +41,11 @@ export class RedisJobs {
     for (const w of this.finishWaiters.get(record.id) ?? []) w(state);
     this.finishWaiters.delete(record.id);
     const lanes = this.hooks.lanes();
-    if (removeFromRedis && lanes) void lanes.find(record).then((found) => found?.lane.queue.remove(record.id)).catch(() => 0);
+    if (removeFromRedis && lanes)
+      void lanes
+        .find(record)
+        .then((found) => found?.lane.queue.remove(record.id))
+        .catch(() => 0);
     this.hooks.changed();
   }
 

@@ -54,7 +54,10 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
   private snapshot: QueuePosition[] = [];
   private devices: Heartbeat[] = [];
   /** What the last refresh projected positions from (for localCapacity). */
-  private lastLoad: { waiting: Pick<JobRecord, 'id' | 'kind' | 'model' | 'request'>[]; loads: { device: string; busyForMs: number }[] } = { waiting: [], loads: [] };
+  private lastLoad: { waiting: Pick<JobRecord, 'id' | 'kind' | 'model' | 'request'>[]; loads: { device: string; busyForMs: number }[] } = {
+    waiting: [],
+    loads: [],
+  };
   private connected = false;
   private closed = false;
   private submitting: Promise<unknown> = Promise.resolve();
@@ -202,14 +205,23 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
     const base = { prefix: this.config.REDIS_PREFIX };
     this.client = connect();
     this.producer = new QueueEventsProducer(this.config.REDIS_QUEUE, { ...base, connection: connect() as never });
-    this.lanes = new LaneSet({ baseQueue: this.config.REDIS_QUEUE, prefix: this.config.REDIS_PREFIX, connect, client: this.client, listen: (e) => this.events.listen(e) });
+    this.lanes = new LaneSet({
+      baseQueue: this.config.REDIS_QUEUE,
+      prefix: this.config.REDIS_PREFIX,
+      connect,
+      client: this.client,
+      listen: (e) => this.events.listen(e),
+    });
     await this.client.ping();
     // Lanes of our unfinished jobs first: their events must be live before reconcile reads them.
     await Promise.all([this.lanes.base(), this.lanes.openRegistered(), ...[...this.tracked.values()].map((r) => this.lanes!.laneFor(r))]);
     this.connected = true;
     // Events are live from here on; catch up with whatever happened while we were away.
     await this.reconcile();
-    const reconcile = setInterval(() => void this.reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), this.opts.reconcileMs ?? 30_000);
+    const reconcile = setInterval(
+      () => void this.reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')),
+      this.opts.reconcileMs ?? 30_000,
+    );
     const refresh = setInterval(() => this.scheduleRefresh(), 5000);
     reconcile.unref();
     refresh.unref();

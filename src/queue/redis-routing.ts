@@ -20,7 +20,10 @@ export function roundPriority(waiting: Job[], active: Job[], userId: string): { 
   const ofUser = (j: Job) => (j.data as Partial<RedisJobData>).userId === userId;
   const mine = waiting.filter(ofUser);
   const round = 1 + mine.length + active.filter(ofUser).length;
-  const priority = Math.min(MAX_PRIORITY, mine.reduce((p, j) => Math.max(p, (j.priority || 0) + 1), round));
+  const priority = Math.min(
+    MAX_PRIORITY,
+    mine.reduce((p, j) => Math.max(p, (j.priority || 0) + 1), round),
+  );
   return { mine: mine.length, priority };
 }
 

@@ -36,15 +36,7 @@ import {
 
 export type WorkerHostConfig = Pick<
   AppConfig,
-  | 'DEVICES'
-  | 'MODELS_DIR'
-  | 'NOOP_STEP_MS'
-  | 'STALL_TIMEOUT_MS'
-  | 'DEVICE_MEMORY_BUDGET_MB'
-  | 'REDIS_URL'
-  | 'REDIS_QUEUE'
-  | 'REDIS_PREFIX'
-  | 'WORKER_NAME'
+  'DEVICES' | 'MODELS_DIR' | 'NOOP_STEP_MS' | 'STALL_TIMEOUT_MS' | 'DEVICE_MEMORY_BUDGET_MB' | 'REDIS_URL' | 'REDIS_QUEUE' | 'REDIS_PREFIX' | 'WORKER_NAME'
 > &
   Partial<Pick<AppConfig, 'AFFINITY_GRACE_MS' | 'AFFINITY_MAX_WAIT_MS'>>;
 

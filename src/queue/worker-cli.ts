@@ -14,7 +14,9 @@ let cleanupOnCrash: (() => Promise<unknown>) | undefined;
 async function main(): Promise<void> {
   const config = loadEnv();
   if (!config.REDIS_URL) {
-    throw new StartupError('REDIS_URL is not set: a worker host takes its jobs from the Redis queue the bot uses (e.g. REDIS_URL=redis://127.0.0.1:6379 in .env; see src/queue/README.md).');
+    throw new StartupError(
+      'REDIS_URL is not set: a worker host takes its jobs from the Redis queue the bot uses (e.g. REDIS_URL=redis://127.0.0.1:6379 in .env; see src/queue/README.md).',
+    );
   }
   if (config.DEVICES.length === 0) throw new StartupError('DEVICES is empty: a worker host needs at least one device (cpu, cuda:0, …).');
   const host = await RedisWorkerHost.start(config, { shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS });

@@ -21,17 +21,7 @@ export interface AdmissionRequest {
   height: number;
 }
 
-export type AdmissionReason =
-  | 'channel'
-  | 'model'
-  | 'blocked_word'
-  | 'steps'
-  | 'size'
-  | 'count'
-  | 'queued'
-  | 'cooldown'
-  | 'jobs_per_hour'
-  | 'images_per_day';
+export type AdmissionReason = 'channel' | 'model' | 'blocked_word' | 'steps' | 'size' | 'count' | 'queued' | 'cooldown' | 'jobs_per_hour' | 'images_per_day';
 
 export type Admission = { ok: true } | { ok: false; reason: AdmissionReason; message: string; retryInMs?: number };
 
@@ -86,12 +76,16 @@ export function checkAdmission(req: AdmissionRequest, s: EffectiveSettings, usag
     if (Math.max(req.width, req.height) > l.maxSide.value) {
       return refuse('size', `🚫 This server allows images up to ${l.maxSide.value} px a side; this job asks for ${req.width}×${req.height}.`);
     }
-    if (req.images > l.maxCount.value) return refuse('count', `🚫 This server allows at most ${plural(l.maxCount.value, 'image')} per job; this job asks for ${req.images}.`);
+    if (req.images > l.maxCount.value)
+      return refuse('count', `🚫 This server allows at most ${plural(l.maxCount.value, 'image')} per job; this job asks for ${req.images}.`);
   }
 
   // The owner's cap (MAX_QUEUED_PER_USER) is the queue's own check; a server's lower one is here.
   if (l.maxQueuedPerUser.source === 'server' && usage.waitingCount(req.guildId, req.userId) >= l.maxQueuedPerUser.value) {
-    return refuse('queued', `⏳ ${plural(l.maxQueuedPerUser.value, 'waiting job')} per user on this server: wait for one of yours to start (/queue shows them).`);
+    return refuse(
+      'queued',
+      `⏳ ${plural(l.maxQueuedPerUser.value, 'waiting job')} per user on this server: wait for one of yours to start (/queue shows them).`,
+    );
   }
 
   const cooldown = l.cooldownSeconds.value;

@@ -92,7 +92,8 @@ function limitSchema(key: LimitKey, owner: OwnerSettings) {
       if (v === 0) return;
       const o = owner.limits;
       if (key === 'cooldownSeconds') {
-        if (v < o.minCooldownSeconds) ctx.addIssue({ code: 'custom', message: `cooldown ${formatSettingSeconds(v)} is below the owner's minimum ${env}=${o.minCooldownSeconds}` });
+        if (v < o.minCooldownSeconds)
+          ctx.addIssue({ code: 'custom', message: `cooldown ${formatSettingSeconds(v)} is below the owner's minimum ${env}=${o.minCooldownSeconds}` });
         return;
       }
       if (key === 'maxSide' && v % SIZE_STEP !== 0) {
@@ -204,13 +205,19 @@ function channelChange(cmd: Extract<SettingsCommand, { kind: `channel-${string}`
   return { ok: true, next, change: { setting, before, after: { allow: lists.allow, deny: lists.deny } }, confirm };
 }
 
-export const IMAGEN_OFF_REASON = 'The cloud provider (Gemini) is off: GOOGLE_API_KEY is not set on the bot, so every job is drawn locally until the owner sets it.';
+export const IMAGEN_OFF_REASON =
+  'The cloud provider (Gemini) is off: GOOGLE_API_KEY is not set on the bot, so every job is drawn locally until the owner sets it.';
 
 function providerChange(cmd: Extract<SettingsCommand, { kind: 'provider' }>, ctx: ChangeContext): ChangeResult {
   if (cmd.policy === undefined && cmd.imagenDailyCap === undefined) return refuse('Give `policy`, `imagen_daily_cap` or both.');
   const schema = z.object({
     policy: providerPolicySchema(`policy must be one of ${PROVIDER_POLICIES.join(', ')}`).optional(),
-    imagenDailyCap: z.number().int('the cloud daily cap must be a whole number').min(0, 'the cloud daily cap must be 0 (none) or more').max(1_000_000).optional(),
+    imagenDailyCap: z
+      .number()
+      .int('the cloud daily cap must be a whole number')
+      .min(0, 'the cloud daily cap must be 0 (none) or more')
+      .max(1_000_000)
+      .optional(),
   });
   const parsed = schema.safeParse(cmd);
   if (!parsed.success) return refuse(`Not changed: ${firstIssue(parsed.error)}.`);
@@ -250,11 +257,7 @@ function safetyChange(cmd: Extract<SettingsCommand, { kind: `safety-${string}` }
     };
   }
   const phrase = normalizePhrase(cmd.phrase);
-  const checked = z
-    .string()
-    .min(1, 'the phrase is empty')
-    .max(MAX_PHRASE_LENGTH, `a phrase must be at most ${MAX_PHRASE_LENGTH} characters`)
-    .safeParse(phrase);
+  const checked = z.string().min(1, 'the phrase is empty').max(MAX_PHRASE_LENGTH, `a phrase must be at most ${MAX_PHRASE_LENGTH} characters`).safeParse(phrase);
   if (!checked.success) return refuse(firstIssue(checked.error));
   const list = before.blockedWords;
   if (cmd.kind === 'safety-block') {
@@ -304,7 +307,10 @@ function defaultsChange(cmd: Extract<SettingsCommand, { kind: 'defaults' }>, ctx
         const size = parseWxH(s);
         const side = limits.maxSide.value;
         if (!size || [size.width, size.height].some((x) => x % SIZE_STEP !== 0 || x < SIZE_STEP || x > side)) {
-          c.addIssue({ code: 'custom', message: `size "${s}" must be square, portrait, landscape, wide, or WxH with sides that are multiples of ${SIZE_STEP} up to ${side}` });
+          c.addIssue({
+            code: 'custom',
+            message: `size "${s}" must be square, portrait, landscape, wide, or WxH with sides that are multiples of ${SIZE_STEP} up to ${side}`,
+          });
         }
       })
       .transform((s) => (isPreset(s) ? s : formatSize(parseWxH(s)!)))
@@ -348,7 +354,12 @@ function resetChange(cmd: Extract<SettingsCommand, { kind: 'reset' }>, ctx: Chan
   const next = clone(ctx.current);
   const before = next[section as SettingsSection];
   delete next[section as SettingsSection];
-  return { ok: true, next, change: { setting: `reset ${section}`, before: before ?? null, after: null }, confirm: `✅ ${section} is back to the owner's defaults.` };
+  return {
+    ok: true,
+    next,
+    change: { setting: `reset ${section}`, before: before ?? null, after: null },
+    confirm: `✅ ${section} is back to the owner's defaults.`,
+  };
 }
 
 /** Validates and applies one change to a copy of the settings. */

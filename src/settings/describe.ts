@@ -15,7 +15,7 @@ function clip(text: string, max: number): string {
 }
 
 export function describeSettings(e: EffectiveSettings, owner: OwnerSettings, installedModels: string[], defaultModel?: string): string {
-  const lines: string[] = ['**Settings for this server** (`set here` = by this server\'s admins; `owner` = the bot owner\'s value)'];
+  const lines: string[] = ["**Settings for this server** (`set here` = by this server's admins; `owner` = the bot owner's value)"];
 
   const allowed = installedModels.filter((m) => modelAllowed(e, m));
   const fallbackDefault = e.model.default ?? defaultModel;

@@ -47,9 +47,7 @@ export class SettingsStore {
   }
 
   get(guildId: string): GuildSettings {
-    const row = this.sql.get('SELECT settings_json FROM guild_settings WHERE guild_id = ?').get(guildId) as
-      | { settings_json: string }
-      | undefined;
+    const row = this.sql.get('SELECT settings_json FROM guild_settings WHERE guild_id = ?').get(guildId) as { settings_json: string } | undefined;
     if (!row) return {};
     const { settings, problem } = parseStoredSettings(row.settings_json);
     if (problem) this.onProblem(guildId, problem);
@@ -59,21 +57,22 @@ export class SettingsStore {
   /** Stores `next` as the guild's settings and records `change` as done by `userId` at `at`. */
   write(guildId: string, userId: string, next: GuildSettings, change: SettingsChange, at: number): void {
     this.db.transaction(() => {
-      this.sql.get(
+      this.sql
+        .get(
           `INSERT INTO guild_settings (guild_id, settings_json, updated_at, updated_by) VALUES (?, ?, ?, ?)
            ON CONFLICT(guild_id) DO UPDATE SET settings_json = excluded.settings_json, updated_at = excluded.updated_at,
              updated_by = excluded.updated_by`,
         )
         .run(guildId, JSON.stringify(next), at, userId);
-      this.sql.get('INSERT INTO settings_audit (guild_id, user_id, at, setting, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?)')
+      this.sql
+        .get('INSERT INTO settings_audit (guild_id, user_id, at, setting, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?)')
         .run(guildId, userId, at, change.setting, json(change.before), json(change.after));
     })();
   }
 
   /** The guild's latest changes, newest first. */
   audit(guildId: string, limit = 20): AuditEntry[] {
-    const rows = this.sql.get('SELECT * FROM settings_audit WHERE guild_id = ? ORDER BY at DESC, id DESC LIMIT ?')
-      .all(guildId, limit) as AuditRow[];
+    const rows = this.sql.get('SELECT * FROM settings_audit WHERE guild_id = ? ORDER BY at DESC, id DESC LIMIT ?').all(guildId, limit) as AuditRow[];
     return rows.map((r) => ({
       id: r.id,
       guildId: r.guild_id,

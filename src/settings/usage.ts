@@ -59,7 +59,8 @@ export class UsageStore {
 
   /** The user's counting jobs in this guild since `since`, oldest first. */
   userJobsSince(guildId: string | null, userId: string, since: number): UsageEntry[] {
-    const rows = this.sql.get(
+    const rows = this.sql
+      .get(
         `SELECT created_at AS createdAt, ${IMAGES} AS images FROM jobs
          WHERE user_id = ? AND guild_id IS ? AND created_at >= ? AND ${COUNTS} ORDER BY created_at ASC`,
       )
@@ -69,21 +70,22 @@ export class UsageStore {
 
   /** When the user's latest counting job in this guild was submitted. */
   lastJobAt(guildId: string | null, userId: string): number | undefined {
-    const row = this.sql.get(`SELECT MAX(created_at) AS at FROM jobs WHERE user_id = ? AND guild_id IS ? AND ${COUNTS}`)
-      .get(userId, guildId) as { at: number | null };
+    const row = this.sql.get(`SELECT MAX(created_at) AS at FROM jobs WHERE user_id = ? AND guild_id IS ? AND ${COUNTS}`).get(userId, guildId) as {
+      at: number | null;
+    };
     return row.at ?? undefined;
   }
 
   /** The user's waiting jobs in this guild (as the queue's own per-user cap counts them). */
   waitingCount(guildId: string | null, userId: string): number {
-    const row = this.sql.get(`SELECT COUNT(*) AS n FROM jobs WHERE user_id = ? AND guild_id IS ? AND state = 'queued'`)
-      .get(userId, guildId) as { n: number };
+    const row = this.sql.get(`SELECT COUNT(*) AS n FROM jobs WHERE user_id = ? AND guild_id IS ? AND state = 'queued'`).get(userId, guildId) as { n: number };
     return row.n;
   }
 
   /** Images the cloud provider drew (or is drawing) for this guild since `since`: the daily cap's counter. */
   imagenImagesSince(guildId: string | null, since: number): number {
-    const row = this.sql.get(`SELECT COALESCE(SUM(${IMAGES}), 0) AS n FROM jobs WHERE guild_id IS ? AND provider = 'imagen' AND created_at >= ? AND ${COUNTS}`)
+    const row = this.sql
+      .get(`SELECT COALESCE(SUM(${IMAGES}), 0) AS n FROM jobs WHERE guild_id IS ? AND provider = 'imagen' AND created_at >= ? AND ${COUNTS}`)
       .get(guildId, since) as { n: number };
     return row.n;
   }
@@ -92,7 +94,8 @@ export class UsageStore {
   guildStats(guildId: string, now: number, days = 7): GuildStats {
     const today = Math.floor(now / DAY_MS) * DAY_MS;
     const since = today - (days - 1) * DAY_MS;
-    const dayRows = this.sql.get(
+    const dayRows = this.sql
+      .get(
         `SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') AS day,
            SUM(CASE WHEN ${COUNTS} THEN 1 ELSE 0 END) AS jobs,
            SUM(CASE WHEN ${COUNTS} THEN ${IMAGES} ELSE 0 END) AS images,
@@ -103,18 +106,21 @@ export class UsageStore {
       .all(guildId, since) as DayStats[];
     // Device time: local jobs that ran, start to finish.
     const secondsBy = (column: string, label: string) =>
-      this.sql.get(
+      this.sql
+        .get(
           `SELECT ${column} AS key, ${label} AS label, SUM(finished_at - started_at) / 1000.0 AS seconds, COUNT(*) AS jobs
            FROM jobs WHERE guild_id = ? AND created_at >= ? AND provider = 'local' AND started_at IS NOT NULL AND finished_at IS NOT NULL
            GROUP BY ${column} ORDER BY seconds DESC LIMIT 10`,
         )
         .all(guildId, since) as SecondsBy[];
-    const failures = this.sql.get(
+    const failures = this.sql
+      .get(
         `SELECT COALESCE(error, 'unknown') AS error, COUNT(*) AS count FROM jobs
          WHERE guild_id = ? AND created_at >= ? AND state = 'failed' GROUP BY error ORDER BY count DESC LIMIT 3`,
       )
       .all(guildId, since) as { error: string; count: number }[];
-    const imagen = this.sql.get(
+    const imagen = this.sql
+      .get(
         `SELECT COUNT(*) AS jobs, COALESCE(SUM(${IMAGES}), 0) AS images FROM jobs
          WHERE guild_id = ? AND created_at >= ? AND provider = 'imagen' AND ${COUNTS}`,
       )

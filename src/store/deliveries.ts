@@ -80,7 +80,9 @@ export class DeliveryStore {
       ),
       get: db.prepare('SELECT * FROM deliveries WHERE job_id = ?'),
       pending: db.prepare(`SELECT * FROM deliveries WHERE state = 'pending' AND owner = ? ORDER BY next_at`),
-      retry: db.prepare(`UPDATE deliveries SET attempts = @attempts, next_at = @next_at, last_error = @last_error WHERE job_id = @job_id AND state = 'pending'`),
+      retry: db.prepare(
+        `UPDATE deliveries SET attempts = @attempts, next_at = @next_at, last_error = @last_error WHERE job_id = @job_id AND state = 'pending'`,
+      ),
       delivered: db.prepare(
         `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = @at, message_id = @message_id, last_error = NULL WHERE job_id = @job_id`,
       ),

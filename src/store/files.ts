@@ -40,7 +40,7 @@ export class FileStore {
 
   /** A finished job's PNGs, in order ([] unless it is done and its files are still kept). */
   async jobOutputs(job: JobRecord | undefined): Promise<Buffer[]> {
-    if (!job || job.state !== 'done' || job.outputsExpired) return [];
+    if (job?.state !== 'done' || job.outputsExpired) return [];
     return Promise.all(job.outputs.map((p) => this.read(p)));
   }
 

@@ -41,7 +41,7 @@ const interactionSchema = z.object({ applicationId: z.string(), token: z.string(
 const parentSchema = z.object({ jobId: z.string(), imageIndex: z.number().int() });
 const timingsSchema = z.object({ totalMs: z.number(), stepMs: z.number() });
 
-function opt<T>(v: T | null): T | undefined {
+function _opt<T>(v: T | null): T | undefined {
   return v === null ? undefined : v;
 }
 
@@ -102,13 +102,14 @@ function mutableColumns(job: JobRecord) {
 export class JobStore {
   private readonly sql: StatementCache;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.sql = new StatementCache(db);
   }
 
   /** Inserts a new job; returns its insertion sequence (the FIFO order). */
   insert(job: JobRecord, owner = ''): number {
-    const info = this.sql.get(
+    const info = this.sql
+      .get(
         `INSERT INTO jobs (id, kind, model, request_json, upscale_factor, user_id, username, guild_id, channel_id,
            interaction_json, parent_json, message_id, state, init_image_path, created_at, started_at, finished_at,
            device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, nsfw_json, provider, owner)
@@ -138,7 +139,8 @@ export class JobStore {
 
   /** Writes the mutable fields of a job; `resumeFirst` left out keeps the stored flag. */
   update(job: JobRecord, opts: { resumeFirst?: boolean } = {}): void {
-    this.sql.get(
+    this.sql
+      .get(
         `UPDATE jobs SET state = @state, started_at = @started_at, finished_at = @finished_at, device = @device,
            attempts = @attempts, error = @error, outputs_json = @outputs_json, seeds_json = @seeds_json,
            timings_json = @timings_json, message_id = @message_id, resume_first = COALESCE(@resume_first, resume_first),
@@ -167,15 +169,15 @@ export class JobStore {
     const rows = (
       owner === undefined
         ? this.sql.get(`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`).all()
-        : this.sql.get(`SELECT * FROM jobs WHERE owner = ? AND state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`)
-            .all(owner)
+        : this.sql.get(`SELECT * FROM jobs WHERE owner = ? AND state IN ('queued', 'running') ORDER BY resume_first DESC, seq ASC`).all(owner)
     ) as JobRow[];
     return rows.map((r) => ({ record: rowToRecord(r), seq: r.seq, resumeFirst: r.resume_first === 1 || r.state === 'running' }));
   }
 
   /** Finished jobs whose outputs are older than `before` and still on disk. */
   expirable(before: number): JobRecord[] {
-    const rows = this.sql.get(`SELECT * FROM jobs WHERE outputs_expired = 0 AND finished_at IS NOT NULL AND finished_at < ? AND state IN ('done', 'failed', 'cancelled')`)
+    const rows = this.sql
+      .get(`SELECT * FROM jobs WHERE outputs_expired = 0 AND finished_at IS NOT NULL AND finished_at < ? AND state IN ('done', 'failed', 'cancelled')`)
       .all(before) as JobRow[];
     return rows.map(rowToRecord);
   }

@@ -17,9 +17,9 @@ export class StepStatsStore {
   constructor(private readonly db: Db) {}
 
   get(model: string, device: string): StepStat | undefined {
-    const row = this.db
-      .prepare('SELECT samples, ms_per_unit, overhead_ms FROM step_stats WHERE model = ? AND device = ?')
-      .get(model, device) as { samples: number; ms_per_unit: number; overhead_ms: number } | undefined;
+    const row = this.db.prepare('SELECT samples, ms_per_unit, overhead_ms FROM step_stats WHERE model = ? AND device = ?').get(model, device) as
+      | { samples: number; ms_per_unit: number; overhead_ms: number }
+      | undefined;
     return row ? { samples: row.samples, msPerUnit: row.ms_per_unit, overheadMs: row.overhead_ms } : undefined;
   }
 

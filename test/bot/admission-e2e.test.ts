@@ -20,7 +20,10 @@ before(async () => {
 });
 
 after(async () => {
-  assert.deepEqual(h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`), []);
+  assert.deepEqual(
+    h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`),
+    [],
+  );
   assert.deepEqual(h.discord.errors, []);
   await h.close();
 });
@@ -107,7 +110,10 @@ test('channel restrictions: deny one channel, or allow only some', async () => {
 
 test('blocked words and phrases: whole words, any case, for prompts typed and re-run', async () => {
   assert.match(await set('safety block', { phrase: 'red fox' }), /"red fox"/);
-  assert.equal(await refused('bob', { prompt: 'A RED   fox at dawn' }), '🚫 Your prompt contains "red fox", which this server blocks; rephrase it and try again.');
+  assert.equal(
+    await refused('bob', { prompt: 'A RED   fox at dawn' }),
+    '🚫 Your prompt contains "red fox", which this server blocks; rephrase it and try again.',
+  );
   assert.ok(!h.discord.messages('general').some((m) => /RED {3}fox at dawn/.test(m.content)), 'the prompt was not posted');
   assert.equal(await clickRefused(foxGrid, '🔄', 'bob'), '🚫 Your prompt contains "red fox", which this server blocks; rephrase it and try again.');
   await imagine('bob', { prompt: 'a redfox, a reddish fox' });

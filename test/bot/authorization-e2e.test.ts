@@ -9,13 +9,12 @@ import Database from 'better-sqlite3';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { InteractionHandle, ViewMessage } from '../support/discord/index.js';
 import { encodeCustomId, parseCustomId } from '../../src/bot/custom-id.js';
-import { resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
+import { resultOf, startHarness, type Harness } from './harness.js';
 
 // Simulated devices: a 150-step job runs 6 s (40 ms a step), long enough to be cancelled.
 const BOT_ENV = { DEVICES: 'noop:0', NOOP_STEP_MS: '40', IMAGINE_MAX_STEPS: '150' };
 const GONE = /no longer stored/;
 let h: Harness;
-let bot: BotProcess;
 
 before(async () => {
   h = await startHarness({
@@ -29,11 +28,14 @@ before(async () => {
       },
     ],
   });
-  bot = await h.startBot(BOT_ENV);
+  await h.startBot(BOT_ENV);
 });
 
 after(async () => {
-  assert.deepEqual(h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`), []);
+  assert.deepEqual(
+    h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`),
+    [],
+  );
   assert.deepEqual(h.discord.errors, []);
   await h.close();
 });
@@ -44,7 +46,10 @@ const mallory = { user: 'mallory', channel: 'elsewhere', skipClientChecks: true 
 async function forgedClick(on: ViewMessage, customId: string): Promise<string> {
   const click = await h.discord.clickButton(on, customId, mallory);
   await click.ack();
-  const answer = await h.discord.waitFor(() => click.messages().find((m) => m.ephemeral && !m.loading), { timeoutMs: 10_000, message: 'the answer to the forged click' });
+  const answer = await h.discord.waitFor(() => click.messages().find((m) => m.ephemeral && !m.loading), {
+    timeoutMs: 10_000,
+    message: 'the answer to the forged click',
+  });
   return answer.content;
 }
 
@@ -83,9 +88,16 @@ test("ℹ️, U and V with another server's job id show and post nothing of it",
   }
   await new Promise((r) => setTimeout(r, 500));
   const posted = h.discord.messages('elsewhere').slice(before);
-  assert.deepEqual(posted.map((m) => m.content), [], 'nothing was posted in the other server');
+  assert.deepEqual(
+    posted.map((m) => m.content),
+    [],
+    'nothing was posted in the other server',
+  );
   const everywhere = h.discord.messages('elsewhere', { visibleTo: 'mallory' });
-  assert.ok(!everywhere.some((m) => m.content.includes('alice secret prompt') || JSON.stringify(m.embeds).includes('alice secret prompt')), "alice's prompt never reached the other server");
+  assert.ok(
+    !everywhere.some((m) => m.content.includes('alice secret prompt') || JSON.stringify(m.embeds).includes('alice secret prompt')),
+    "alice's prompt never reached the other server",
+  );
 });
 
 test("/cancel with another server's job id is answered as unknown", async () => {

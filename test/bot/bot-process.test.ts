@@ -93,18 +93,27 @@ describe('bot process against the Discord stand-in', { timeout: 240_000 }, () =>
     const result = await resultOf(handle);
 
     const original = handle.original()!;
-    const progress = original.history.filter((v) => /step\s*\d+\s*\/\s*\d+/i.test(v.content) || v.embeds.some((e) => /step\s*\d+\s*\/\s*\d+/i.test(JSON.stringify(e))));
+    const progress = original.history.filter(
+      (v) => /step\s*\d+\s*\/\s*\d+/i.test(v.content) || v.embeds.some((e) => /step\s*\d+\s*\/\s*\d+/i.test(JSON.stringify(e))),
+    );
     assert.ok(progress.length >= 1, `a progress edit with the step count (versions: ${original.history.map((v) => v.content).join(' | ')})`);
-    assert.ok(progress.some((v) => v.attachments.length > 0), 'a progress edit carries the preview image');
+    assert.ok(
+      progress.some((v) => v.attachments.length > 0),
+      'a progress edit carries the preview image',
+    );
 
     const images = await pngsOfSize(result, SIDE, SIDE);
     assert.equal(images.length, 4, 'four full-size PNGs of the requested size');
-    assert.ok((await decodeAll(result)).some((d) => d.width === 2 * SIDE && d.height === 2 * SIDE), 'a 2×2 grid');
+    assert.ok(
+      (await decodeAll(result)).some((d) => d.width === 2 * SIDE && d.height === 2 * SIDE),
+      'a 2×2 grid',
+    );
     const labels = result.buttons.map(labelOf);
     for (const l of ['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'ℹ️']) assert.ok(labels.includes(l), `button ${l} (got ${labels.join(' ')})`);
     assert.ok(result.buttons.every((b) => (b.customId?.length ?? 0) <= 100));
     const embedText = JSON.stringify(result.embeds[0]);
-    for (const want of ['a red fox in the snow', '4242', 'tiny', String(discord.user('alice').id)]) assert.ok(embedText.includes(want), `embed mentions ${want}`);
+    for (const want of ['a red fox in the snow', '4242', 'tiny', String(discord.user('alice').id)])
+      assert.ok(embedText.includes(want), `embed mentions ${want}`);
     assert.deepEqual(seedsOf(result).slice(0, 1), [4242]);
     grid = { handle, result, images };
   });
@@ -151,7 +160,10 @@ describe('bot process against the Discord stand-in', { timeout: 240_000 }, () =>
     const { reply } = await click(grid.result, '🔄');
     assert.equal((await pngsOfSize(reply, SIDE, SIDE)).length, 4);
     const before = new Set(seedsOf(grid.result));
-    assert.ok(seedsOf(reply).every((s) => !before.has(s)), `new seeds (${seedsOf(reply)} vs ${[...before]})`);
+    assert.ok(
+      seedsOf(reply).every((s) => !before.has(s)),
+      `new seeds (${seedsOf(reply)} vs ${[...before]})`,
+    );
     assert.ok(JSON.stringify(reply.embeds[0]).includes('a red fox in the snow'));
   });
 
@@ -183,7 +195,10 @@ describe('bot process against the Discord stand-in', { timeout: 240_000 }, () =>
   test('model autocompletes from MODELS_DIR', async () => {
     const handle = await discord.autocomplete('imagine', { prompt: 'x', model: 'ti' }, 'model');
     const choices = await handle.choices();
-    assert.ok(choices.some((c) => c.value === 'tiny'), `choices: ${JSON.stringify(choices)}`);
+    assert.ok(
+      choices.some((c) => c.value === 'tiny'),
+      `choices: ${JSON.stringify(choices)}`,
+    );
   });
 
   test('an attached image is used for image-to-image', async () => {
@@ -231,7 +246,10 @@ describe('bot process against the Discord stand-in', { timeout: 240_000 }, () =>
     );
     assert.equal(cancelled.embeds.length, 0, 'no result after a cancel');
     await new Promise((r) => setTimeout(r, 500));
-    assert.ok(!discord.messages(channelOf(handle)).some((m) => (m.id === original || m.reference?.messageId === original) && isResult(m)), 'no images are posted');
+    assert.ok(
+      !discord.messages(channelOf(handle)).some((m) => (m.id === original || m.reference?.messageId === original) && isResult(m)),
+      'no images are posted',
+    );
   });
 
   test('an image too big for the upload limit comes as high-quality WebP within the limit', async () => {
@@ -243,7 +261,10 @@ describe('bot process against the Discord stand-in', { timeout: 240_000 }, () =>
     const full = decoded.filter((d) => d.width === 512 && d.height === 512);
     assert.equal(full.length, 1, `one 512×512 image (${decoded.map((d) => `${d.format} ${d.width}x${d.height}`).join(', ')})`);
     assert.equal(full[0].format, 'webp', 'the PNG would not fit');
-    assert.ok(decoded.every((d) => d.attachment.size <= limit), 'every file fits the limit');
+    assert.ok(
+      decoded.every((d) => d.attachment.size <= limit),
+      'every file fits the limit',
+    );
   });
 
   test('after a restart, the buttons of an earlier result still work', async () => {
@@ -304,7 +325,10 @@ describe('bot process start-up and registration', { timeout: 60_000 }, () => {
       const env = botEnv(discord, ws, { DEV_GUILD_ID: discord.guild().id });
       const register = spawnBot(env, 'src/bot/register-cli.ts');
       assert.equal(await register.exited, 0, register.output());
-      assert.ok(discord.commands(discord.guild().id).some((c) => (c as { name: string }).name === 'imagine'), 'registered in the guild');
+      assert.ok(
+        discord.commands(discord.guild().id).some((c) => (c as { name: string }).name === 'imagine'),
+        'registered in the guild',
+      );
       assert.deepEqual(discord.commands(), [], 'not globally');
       const registrations = discord.commandRegistrations.length;
       bot = await startBot(discord, env);

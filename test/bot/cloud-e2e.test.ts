@@ -94,7 +94,12 @@ describe("policy fallback on a bot without local devices (DEVICES=none), with an
       assert.equal(call.path, '/v1beta/models/gemini-3.1-flash-image:generateContent');
       assert.deepEqual(bodyOf(call), {
         contents: [{ role: 'user', parts: [{ text: 'a lighthouse at dusk' }] }],
-        generationConfig: { responseModalities: ['IMAGE'], candidateCount: 1, thinkingConfig: { thinkingLevel: 'MINIMAL' }, imageConfig: { aspectRatio: '3:2' } },
+        generationConfig: {
+          responseModalities: ['IMAGE'],
+          candidateCount: 1,
+          thinkingConfig: { thinkingLevel: 'MINIMAL' },
+          imageConfig: { aspectRatio: '3:2' },
+        },
       });
     }
 
@@ -127,7 +132,10 @@ describe("policy fallback on a bot without local devices (DEVICES=none), with an
       ['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'ℹ️'],
     );
     const original = await run.waitForOriginal((m) => /✅ Done/.test(m.content), { timeoutMs: 10_000 });
-    assert.ok(original.history.some((v) => v.content.includes(`🎨 Drawing with ${GEMINI_MODEL}…`)), original.history.map((v) => v.content).join(' | '));
+    assert.ok(
+      original.history.some((v) => v.content.includes(`🎨 Drawing with ${GEMINI_MODEL}…`)),
+      original.history.map((v) => v.content).join(' | '),
+    );
   });
 
   test('🔄 asks Gemini again; V on a Gemini result is a real edit: that image and the prompt go to the model', async () => {
@@ -158,7 +166,10 @@ describe("policy fallback on a bot without local devices (DEVICES=none), with an
       assert.deepEqual(await pixel(Buffer.from(image.inlineData!.data, 'base64')), image2, 'the image sent is image 2');
     }
     // The stand-in answers an edit with its input's negative.
-    assert.deepEqual(await pixel(variation.attachments[1].bytes), image2.map((v) => 255 - v));
+    assert.deepEqual(
+      await pixel(variation.attachments[1].bytes),
+      image2.map((v) => 255 - v),
+    );
   });
 
   test('U on a Gemini result is a local upscale: with no local device it is refused, saying why', async () => {
@@ -216,10 +227,7 @@ describe('policy cloud (set as the old value IMAGE_PROVIDER=imagen), with a loca
     // 2 + 4 = 6 images today: the cap.
     const calls = google.generateCalls().length;
     const over = await h().discord.slash('imagine', { prompt: 'one too many', size: '512x512', model: 'tiny' });
-    assert.equal(
-      await refusal(over),
-      "⚠️ The bot's cloud allowance for today is used up (6 images; it resets at 00:00 UTC).",
-    );
+    assert.equal(await refusal(over), "⚠️ The bot's cloud allowance for today is used up (6 images; it resets at 00:00 UTC).");
     const reroll = await h().discord.clickButton(first, button(first, '🔄'));
     await reroll.ack();
     const note = await reroll.waitForFollowUp((m) => m.ephemeral, { timeoutMs: 10_000 });
@@ -232,12 +240,22 @@ describe('policy cloud (set as the old value IMAGE_PROVIDER=imagen), with a loca
     await run.ack();
     const stats = await run.waitForOriginal((m) => !m.loading, { timeoutMs: 10_000 });
     // 2 + 4 images: six calls at the stand-in's 12 prompt + 1290 output tokens (1342 in all) each.
-    assert.match(stats.content, /\*\*Cloud \(Gemini\)\*\* 2 jobs, 6 images; 6 in the last 24 h\n• tokens billed: 8,052 \(72 prompt, 7,740 output\) over 6 calls/);
+    assert.match(
+      stats.content,
+      /\*\*Cloud \(Gemini\)\*\* 2 jobs, 6 images; 6 in the last 24 h\n• tokens billed: 8,052 \(72 prompt, 7,740 output\) over 6 calls/,
+    );
   });
 });
 
 describe('policy fallback with a local CPU device (IMAGEN_FALLBACK_WAIT_S=20, IMAGEN_DAILY_CAP=2)', () => {
-  const { h } = withBot((g) => ({ ...imagenKey(g), DEVICES: 'cpu', IMAGE_PROVIDER: 'fallback', IMAGEN_FALLBACK_WAIT_S: '20', IMAGEN_DAILY_CAP: '2', IMAGINE_MAX_STEPS: '120' }));
+  const { h } = withBot((g) => ({
+    ...imagenKey(g),
+    DEVICES: 'cpu',
+    IMAGE_PROVIDER: 'fallback',
+    IMAGEN_FALLBACK_WAIT_S: '20',
+    IMAGEN_DAILY_CAP: '2',
+    IMAGINE_MAX_STEPS: '120',
+  }));
   const long = { prompt: 'a long local job', steps: 120, size: '256x256', count: 4, model: 'tiny' };
 
   test('while the local wait is estimated above the threshold, the next job goes to the cloud; idle, jobs stay local', async () => {
@@ -284,7 +302,10 @@ describe('policy fallback with a local CPU device (IMAGEN_FALLBACK_WAIT_S=20, IM
     const next = await h().discord.slash('imagine', { prompt: 'waits its turn', steps: 2, size: '64x64', model: 'tiny' }, { user: 'mod' });
     await next.ack();
     const queued = await next.waitForOriginal((m) => /So this job waits for the local queue/.test(m.content), { timeoutMs: 10_000 });
-    assert.match(queued.content, /⏳ Queued: .*\nThe bot's cloud allowance for today is used up \(2 images; it resets at 00:00 UTC\)\. So this job waits for the local queue\./);
+    assert.match(
+      queued.content,
+      /⏳ Queued: .*\nThe bot's cloud allowance for today is used up \(2 images; it resets at 00:00 UTC\)\. So this job waits for the local queue\./,
+    );
     const [, waited] = await Promise.all([resultIn(h().discord, busy, 120_000), resultIn(h().discord, next, 120_000)]);
     assert.equal(field(waited, 'Provider'), undefined);
     assert.equal(google.generateCalls().length, calls);
@@ -295,7 +316,9 @@ describe('without GOOGLE_API_KEY', () => {
   const { h, bot } = withBot(() => ({ DEVICES: 'noop:0', NOOP_STEP_MS: '5', IMAGE_PROVIDER: 'fallback' }));
 
   test('the cloud is off: the log says so and every job runs locally', async () => {
-    await bot().expectLog(/GOOGLE_API_KEY is not set: the cloud provider \(Gemini\) is off, so every job runs on the local devices \(IMAGE_PROVIDER=fallback has no effect\)/);
+    await bot().expectLog(
+      /GOOGLE_API_KEY is not set: the cloud provider \(Gemini\) is off, so every job runs on the local devices \(IMAGE_PROVIDER=fallback has no effect\)/,
+    );
     const calls = google.generateCalls().length;
     const run = await h().discord.slash('imagine', { prompt: 'local only', steps: 2, size: '64x64', model: 'tiny' });
     await run.ack();
@@ -336,7 +359,9 @@ describe('policy cloud with a local device: /imagine image: is an edit by the mo
   const { h } = withBot((g) => ({ ...imagenKey(g), DEVICES: 'noop:0', NOOP_STEP_MS: '5', IMAGE_PROVIDER: 'cloud', GOOGLE_IMAGE_MODEL: 'standard' }));
 
   test('the attached image and the prompt go to Gemini (thinking HIGH for `standard`), not to local image-to-image', async () => {
-    const input = await sharp({ create: { width: 96, height: 64, channels: 3, background: { r: 30, g: 160, b: 90 } } }).png().toBuffer();
+    const input = await sharp({ create: { width: 96, height: 64, channels: 3, background: { r: 30, g: 160, b: 90 } } })
+      .png()
+      .toBuffer();
     const calls = google.generateCalls().length;
     const run = await h().discord.slash('imagine', {
       prompt: 'make it night',

@@ -24,7 +24,10 @@ test('a missing token is one sentence naming the variable and the fix', () => {
 });
 
 test('a malformed token is refused before any network call', () => {
-  assert.throws(() => loadDiscordConfig({ DISCORD_TOKEN: 'hunter2' }), { name: 'DiscordConfigError', message: /^DISCORD_TOKEN does not look like a bot token/ });
+  assert.throws(() => loadDiscordConfig({ DISCORD_TOKEN: 'hunter2' }), {
+    name: 'DiscordConfigError',
+    message: /^DISCORD_TOKEN does not look like a bot token/,
+  });
 });
 
 test('other bad settings name the variable', () => {

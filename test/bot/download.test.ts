@@ -14,10 +14,15 @@ interface Site {
 }
 
 async function site(handler: (req: IncomingMessage, res: ServerResponse, s: Site) => void): Promise<Site> {
-  const s: Site = { server: createServer((req, res) => {
-    s.hits.push(req.url ?? '');
-    handler(req, res, s);
-  }), origin: '', hits: [], sent: 0 };
+  const s: Site = {
+    server: createServer((req, res) => {
+      s.hits.push(req.url ?? '');
+      handler(req, res, s);
+    }),
+    origin: '',
+    hits: [],
+    sent: 0,
+  };
   await new Promise<void>((res) => s.server.listen(0, '127.0.0.1', () => res()));
   s.origin = `http://127.0.0.1:${(s.server.address() as { port: number }).port}`;
   return s;
@@ -41,11 +46,14 @@ before(async () => {
       // No Content-Length: chunked, as long as the client reads.
       res.writeHead(200, { 'content-type': 'image/png' });
       const chunk = Buffer.alloc(req.url === '/endless' ? 64 * 1024 : 1, 1);
-      const timer = setInterval(() => {
-        if (res.destroyed) return clearInterval(timer);
-        s.sent += chunk.length;
-        res.write(chunk);
-      }, req.url === '/endless' ? 1 : 100);
+      const timer = setInterval(
+        () => {
+          if (res.destroyed) return clearInterval(timer);
+          s.sent += chunk.length;
+          res.write(chunk);
+        },
+        req.url === '/endless' ? 1 : 100,
+      );
       res.on('close', () => clearInterval(timer));
       return;
     }
@@ -69,10 +77,16 @@ test('only Discordâ€™s attachment hosts by default, https only; DISCORD_API_URLâ
 
 test('URLs outside the allowed origins are refused without a request: other hosts, http, data:', async () => {
   const before = elsewhere.hits.length;
-  await assert.rejects(downloadAttachment(`${elsewhere.origin}/x.png`, allowCdn()), (e: Error) => e instanceof DownloadError && /Discord attachment/.test(e.message));
+  await assert.rejects(
+    downloadAttachment(`${elsewhere.origin}/x.png`, allowCdn()),
+    (e: Error) => e instanceof DownloadError && /Discord attachment/.test(e.message),
+  );
   await assert.rejects(downloadAttachment(`${elsewhere.origin}/x.png`), DownloadError, 'not allowed by default');
   await assert.rejects(downloadAttachment('http://cdn.discordapp.com/attachments/1/2/x.png'), /https/);
-  await assert.rejects(downloadAttachment('data:image/png;base64,iVBORw0KGgo=', allowCdn()), (e: Error) => e instanceof DownloadError && /https/.test(e.message));
+  await assert.rejects(
+    downloadAttachment('data:image/png;base64,iVBORw0KGgo=', allowCdn()),
+    (e: Error) => e instanceof DownloadError && /https/.test(e.message),
+  );
   await assert.rejects(downloadAttachment('file:///etc/passwd', allowCdn()), DownloadError);
   await assert.rejects(downloadAttachment('not a url', allowCdn()), /not a valid URL/);
   assert.equal(elsewhere.hits.length, before, 'nothing was fetched');

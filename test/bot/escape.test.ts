@@ -3,10 +3,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { escapeUserText } from '../../src/bot/escape.js';
-import { cancelledContent, doneContent, failedContent, infoText, queuedContent, resultEmbed, runningContent, shortPrompt, withheldContent } from '../../src/bot/render.js';
+import {
+  cancelledContent,
+  doneContent,
+  failedContent,
+  infoText,
+  queuedContent,
+  resultEmbed,
+  runningContent,
+  shortPrompt,
+  withheldContent,
+} from '../../src/bot/render.js';
 import type { JobRecord } from '../../src/queue/types.js';
 
-const HOSTILE = '# Win [a prize](https://evil.example/a) and [more](https://evil.example/b) <@123456789012345678> <@&234567890123456789> <#345678901234567890> </imagine:1> @everyone @here\n> quoted\n-# small\n- item\n1. first';
+const HOSTILE =
+  '# Win [a prize](https://evil.example/a) and [more](https://evil.example/b) <@123456789012345678> <@&234567890123456789> <#345678901234567890> </imagine:1> @everyone @here\n> quoted\n-# small\n- item\n1. first';
 
 function job(over: Partial<JobRecord> = {}): JobRecord {
   return {

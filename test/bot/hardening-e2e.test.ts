@@ -74,8 +74,14 @@ test('an echoed prompt shows no link, heading, mention or new line, in contents,
   const original = run.original()!;
   const texts = [...allText(original), ...allText(result)];
   for (const t of texts) assertInert(t);
-  assert.ok(texts.some((t) => t.includes('\\[click\\]')), 'the link text is still there, escaped');
-  assert.ok(texts.every((t) => !/(?<!\\)\[neg\]/.test(t)), 'the negative prompt is escaped too');
+  assert.ok(
+    texts.some((t) => t.includes('\\[click\\]')),
+    'the link text is still there, escaped',
+  );
+  assert.ok(
+    texts.every((t) => !/(?<!\\)\[neg\]/.test(t)),
+    'the negative prompt is escaped too',
+  );
   // No line of any version begins with user text that could be a heading.
   for (const t of texts) for (const line of t.split('\n')) assert.doesNotMatch(line, /^#/);
   const info = result.buttons.find((b) => b.emoji?.name === 'ℹ️');
@@ -117,7 +123,9 @@ test('an image that only looks like a PNG is decoded in the worker, and the job 
 });
 
 test('an attached real image still works (the stand-in’s origin is DISCORD_API_URL’s)', async () => {
-  const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 40, b: 40 } } }).png().toBuffer();
+  const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 40, b: 40 } } })
+    .png()
+    .toBuffer();
   const run = await h.discord.slash('imagine', { prompt: 'repaint', size: '64x64', steps: 4, strength: 0.3, image: { filename: 'in.png', bytes: input } });
   await run.ack();
   const m = await resultOf(h.discord, run);
@@ -178,9 +186,16 @@ test('DATA_DIR is private: folders 0700, files 0600 (database, WAL, inputs, outp
   };
   assert.equal((statSync(h.dataDir).mode & 0o777).toString(8), '700', 'DATA_DIR itself');
   walk(h.dataDir);
-  for (const expected of ['bot.sqlite', 'bot.sqlite-wal', 'commands.hash', 'outputs', 'inputs']) assert.ok(seen.includes(expected), `checked ${expected} (saw ${seen.join(', ')})`);
-  assert.ok(seen.some((p) => /^outputs\/.+\/0\.png$/.test(p)), 'checked an output image');
-  assert.ok(seen.some((p) => /^inputs\/.+/.test(p)), 'checked an input image');
+  for (const expected of ['bot.sqlite', 'bot.sqlite-wal', 'commands.hash', 'outputs', 'inputs'])
+    assert.ok(seen.includes(expected), `checked ${expected} (saw ${seen.join(', ')})`);
+  assert.ok(
+    seen.some((p) => /^outputs\/.+\/0\.png$/.test(p)),
+    'checked an output image',
+  );
+  assert.ok(
+    seen.some((p) => /^inputs\/.+/.test(p)),
+    'checked an input image',
+  );
 });
 
 function get(host: string, path: string): Promise<number> {

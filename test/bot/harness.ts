@@ -6,13 +6,7 @@ import { cpSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import {
-  startDiscordStandIn,
-  type DiscordStandIn,
-  type DiscordStandInOptions,
-  type InteractionHandle,
-  type ViewMessage,
-} from '../support/discord/index.js';
+import { startDiscordStandIn, type DiscordStandIn, type DiscordStandInOptions, type InteractionHandle, type ViewMessage } from '../support/discord/index.js';
 import { tinyModel } from '../support/tiny-models.js';
 import { isolated, tsxArgs } from '../support/child-process.js';
 
@@ -144,10 +138,10 @@ export function isResult(m: ViewMessage): boolean {
  */
 export async function resultOf(discord: DiscordStandIn, run: InteractionHandle, timeoutMs = 30_000): Promise<ViewMessage> {
   const original = await run.waitForOriginal(() => true, { timeoutMs: 5000 });
-  return discord.waitFor(
-    () => discord.messages(run.channelId).find((m) => (m.id === original.id || m.reference?.messageId === original.id) && isResult(m)),
-    { timeoutMs, message: `the result of interaction ${run.id}` },
-  );
+  return discord.waitFor(() => discord.messages(run.channelId).find((m) => (m.id === original.id || m.reference?.messageId === original.id) && isResult(m)), {
+    timeoutMs,
+    message: `the result of interaction ${run.id}`,
+  });
 }
 
 export async function imageSize(bytes: Uint8Array): Promise<{ width: number; height: number; format: string }> {

@@ -6,7 +6,9 @@ import { gridColumns, makeGrid } from '../../src/bot/grid.js';
 import { previewFile } from '../../src/bot/preview-image.js';
 
 const solid = (r: number, g: number, b: number, size = 32) =>
-  sharp({ create: { width: size, height: size, channels: 3, background: { r, g, b } } }).png().toBuffer();
+  sharp({ create: { width: size, height: size, channels: 3, background: { r, g, b } } })
+    .png()
+    .toBuffer();
 
 /** Noise compresses badly, like a real photo: PNG is large, lossy formats much smaller. */
 async function noisy(side: number): Promise<Buffer> {
@@ -16,7 +18,9 @@ async function noisy(side: number): Promise<Buffer> {
     x = (x * 1103515245 + 12345) & 0x7fffffff;
     rgb[i] = (i % 3 === 0 ? (i / 3) % side : 0) + ((x >> 16) & 0x3f);
   }
-  return sharp(rgb, { raw: { width: side, height: side, channels: 3 } }).png().toBuffer();
+  return sharp(rgb, { raw: { width: side, height: side, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 async function pixel(png: Buffer, x: number, y: number): Promise<number[]> {

@@ -27,7 +27,10 @@ before(async () => {
 });
 
 after(async () => {
-  assert.deepEqual(h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`), []);
+  assert.deepEqual(
+    h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`),
+    [],
+  );
   assert.deepEqual(h.discord.errors, []);
   await h.close();
 });
@@ -65,10 +68,16 @@ test('/imagine is acked within 3 s, shows position and throttled progress, and e
   assert.deepEqual([original.attachments.length, original.buttons.length], [0, 0]);
 
   const versions = original.history;
-  assert.ok(versions.some((v) => /Queued/.test(v.content)), 'a version shows the queue position');
+  assert.ok(
+    versions.some((v) => /Queued/.test(v.content)),
+    'a version shows the queue position',
+  );
   const progress = versions.filter((v) => /Step \d+\/\d+ \(\d+%\)/.test(v.content));
   assert.ok(progress.length >= 1, `progress edits: ${versions.map((v) => v.content).join(' | ')}`);
-  assert.ok(progress.some((v) => v.attachments.some((a) => a.filename === 'preview.webp')), 'progress shows a preview image');
+  assert.ok(
+    progress.some((v) => v.attachments.some((a) => a.filename === 'preview.webp')),
+    'progress shows a preview image',
+  );
   // Throttled: status edits (all but the final one) are at least the interval apart.
   const status = versions.slice(1, -1);
   for (let i = 1; i < status.length; i++) {
@@ -78,7 +87,13 @@ test('/imagine is acked within 3 s, shows position and throttled progress, and e
   const files = await pngs(grid);
   assert.deepEqual(
     files.map((f) => [f.format, f.width, f.height]),
-    [['png', 256, 256], ['png', 128, 128], ['png', 128, 128], ['png', 128, 128], ['png', 128, 128]],
+    [
+      ['png', 256, 256],
+      ['png', 128, 128],
+      ['png', 128, 128],
+      ['png', 128, 128],
+      ['png', 128, 128],
+    ],
   );
   assert.equal(files[0].name, 'grid.png');
   assert.equal((grid.embeds[0] as { image?: { url: string } }).image?.url, 'attachment://grid.png');
@@ -223,7 +238,15 @@ test('files over the upload limit are sent as WebP or JPEG that fit', async () =
 
 test('an attached image is the start of image-to-image', async () => {
   const input = await sharp({ create: { width: 128, height: 128, channels: 3, background: { r: 200, g: 40, b: 40 } } })
-    .composite([{ input: await sharp({ create: { width: 64, height: 128, channels: 3, background: { r: 20, g: 40, b: 220 } } }).png().toBuffer(), left: 64, top: 0 }])
+    .composite([
+      {
+        input: await sharp({ create: { width: 64, height: 128, channels: 3, background: { r: 20, g: 40, b: 220 } } })
+          .png()
+          .toBuffer(),
+        left: 64,
+        top: 0,
+      },
+    ])
     .png()
     .toBuffer();
   const run = await h.discord.slash('imagine', {
@@ -246,7 +269,10 @@ test('model and size are autocompleted from what is installed', async () => {
   assert.deepEqual(await none.choices(), []);
 
   const sizes = await h.discord.autocomplete('imagine', { prompt: 'x', size: '' }, 'size');
-  assert.deepEqual((await sizes.choices()).map((c) => c.name), ['square (256x256)', 'portrait (192x320)', 'landscape (320x192)', 'wide (320x192)']);
+  assert.deepEqual(
+    (await sizes.choices()).map((c) => c.name),
+    ['square (256x256)', 'portrait (192x320)', 'landscape (320x192)', 'wide (320x192)'],
+  );
   const custom = await h.discord.autocomplete('imagine', { prompt: 'x', size: '128x192' }, 'size');
   assert.deepEqual((await custom.choices())[0], { name: '128x192', value: '128x192' });
   const portrait = await h.discord.autocomplete('imagine', { prompt: 'x', size: 'po' }, 'size');
@@ -268,10 +294,13 @@ test('over the per-user queue cap, the extra request is refused with the reason'
   // Each is either queued (its reply shows progress) or refused (an ephemeral follow-up, the reply deleted).
   const outcomes = await Promise.all(
     runs.map((r) =>
-      h.discord.waitFor(() => (r.followUps().some((m) => m.ephemeral) ? 'refused' : /Queued|Step|Starting|Done/.test(r.original()?.content ?? '') ? 'queued' : undefined), {
-        timeoutMs: 30_000,
-        message: 'each burst request queued or refused',
-      }),
+      h.discord.waitFor(
+        () => (r.followUps().some((m) => m.ephemeral) ? 'refused' : /Queued|Step|Starting|Done/.test(r.original()?.content ?? '') ? 'queued' : undefined),
+        {
+          timeoutMs: 30_000,
+          message: 'each burst request queued or refused',
+        },
+      ),
     ),
   );
   const refusedRuns = runs.filter((_, i) => outcomes[i] === 'refused');

@@ -36,7 +36,10 @@ test('size presets keep the model’s area in multiples of 64', () => {
 });
 
 test('the catalog lists usable models only', () => {
-  assert.deepEqual(catalog.list().map((m) => m.name), ['tiny']);
+  assert.deepEqual(
+    catalog.list().map((m) => m.name),
+    ['tiny'],
+  );
   const lookup = catalog.lookup('broken');
   assert.ok(!lookup.ok && /cannot be used/.test(lookup.message));
 });
@@ -80,7 +83,10 @@ test('every bad option is listed with what is allowed', () => {
   assert.match(r.message, /\*\*steps\*\* must be between 1 and 50 on this server/);
   assert.match(r.message, /\*\*guidance\*\* must be between 0 and 20 on this server/);
   assert.match(r.message, /\*\*count\*\* must be between 1 and 4 on this server/);
-  assert.match(r.message, /\*\*size\*\* 100x100 is not allowed here; use square, portrait, landscape, wide, or WxH with sides that are multiples of 64 from 64 to 1024/);
+  assert.match(
+    r.message,
+    /\*\*size\*\* 100x100 is not allowed here; use square, portrait, landscape, wide, or WxH with sides that are multiples of 64 from 64 to 1024/,
+  );
   const big = parse({ prompt: 'x', size: '2048x2048' });
   assert.ok(!big.ok && /2048x2048 is not allowed/.test(big.message));
   const blank = parse({ prompt: '   ' });

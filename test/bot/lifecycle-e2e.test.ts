@@ -12,7 +12,10 @@ before(async () => {
 });
 
 after(async () => {
-  assert.deepEqual(h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`), []);
+  assert.deepEqual(
+    h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`),
+    [],
+  );
   assert.deepEqual(h.discord.errors, []);
   await h.close();
 });

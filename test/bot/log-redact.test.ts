@@ -16,17 +16,24 @@ test('no secret reaches a log line: fields, error messages and stacks, webhook a
   t.after(() => discord.close());
   const BOT_TOKEN = discord.token;
   // Asynchronously: the stand-in answers from this process.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bot/fixtures/log-secrets.ts', BOT_TOKEN, INTERACTION_TOKEN, GOOGLE_KEY, discord.restUrl, discord.applicationId], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/bot/fixtures/log-secrets.ts', BOT_TOKEN, INTERACTION_TOKEN, GOOGLE_KEY, discord.restUrl, discord.applicationId],
+    {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const status = await new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   const r = { status, stderr };
   assert.equal(r.status, 0, r.stderr);
-  const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.length, 7, r.stderr);
   for (const secret of [BOT_TOKEN, INTERACTION_TOKEN, GOOGLE_KEY]) assert.ok(!r.stderr.includes(secret), `stderr holds …${secret.slice(-10)}:\n${r.stderr}`);
   const [apiError, edit, fields, config, imagen, callback, plain] = lines;
@@ -46,5 +53,6 @@ test('no secret reaches a log line: fields, error messages and stacks, webhook a
 });
 
 test('scrubSecrets leaves ordinary text alone', () => {
-  for (const text of ['job 0f6c2b8e-5d9a-4c1e-9a61-0123456789ab done', 'GET /api/v10/channels/123/messages 200', 'keyframe=3&x=1']) assert.equal(scrubSecrets(text), text);
+  for (const text of ['job 0f6c2b8e-5d9a-4c1e-9a61-0123456789ab done', 'GET /api/v10/channels/123/messages 200', 'keyframe=3&x=1'])
+    assert.equal(scrubSecrets(text), text);
 });

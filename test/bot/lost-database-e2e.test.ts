@@ -38,7 +38,13 @@ async function refusal(): Promise<string> {
 test('a deleted database: the bot refuses to start, naming the file and the way out', async () => {
   removeDatabase();
   const log = await refusal();
-  assert.match(log, new RegExp(`^imagine-bot: The database ${dbPath().replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is missing, but .*outputs holds the images of 1 earlier job: restore the database file from a backup, or set ACCEPT_FRESH_DATABASE=1 to start with a new, empty one`, 'm'));
+  assert.match(
+    log,
+    new RegExp(
+      `^imagine-bot: The database ${dbPath().replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is missing, but .*outputs holds the images of 1 earlier job: restore the database file from a backup, or set ACCEPT_FRESH_DATABASE=1 to start with a new, empty one`,
+      'm',
+    ),
+  );
   assert.doesNotMatch(log, /at .*\.ts:\d+/, 'one sentence, no stack trace');
   assert.equal(existsSync(dbPath()), false, 'no empty database was created');
 });

@@ -102,12 +102,7 @@ test('when Discord says the token is dead (50027), the channel takes over and th
   assert.equal(await m.deliverFinal({ ...j, state: 'failed' }, { content: 'failed' }, { mode: 'in-place' }), 'm1');
   assert.deepEqual(
     rest.calls.map((c) => `${c.method} ${c.route}`),
-    [
-      'PATCH /webhooks/app/tok/messages/%40original',
-      'PATCH /channels/c1/messages/m1',
-      'PATCH /channels/c1/messages/m1',
-      'PATCH /channels/c1/messages/m1',
-    ],
+    ['PATCH /webhooks/app/tok/messages/%40original', 'PATCH /channels/c1/messages/m1', 'PATCH /channels/c1/messages/m1', 'PATCH /channels/c1/messages/m1'],
   );
 });
 
@@ -115,7 +110,10 @@ test('in place: a live token edits the interaction response', async () => {
   const rest = new FakeRest();
   const m = new Messenger(rest as unknown as REST, () => NOW);
   await m.deliverFinal(job({ state: 'cancelled', interaction: interaction(1000), messageId: 'm1' }), { content: 'cancelled' }, { mode: 'in-place' });
-  assert.deepEqual(rest.calls.map((c) => `${c.method} ${c.route}`), ['PATCH /webhooks/app/tok/messages/%40original']);
+  assert.deepEqual(
+    rest.calls.map((c) => `${c.method} ${c.route}`),
+    ['PATCH /webhooks/app/tok/messages/%40original'],
+  );
 });
 
 test('a button job edits its channel message, or posts anew when Discord refuses the edit (30046)', async () => {

@@ -21,7 +21,10 @@ before(async () => {
 });
 
 after(async () => {
-  assert.deepEqual(h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`), []);
+  assert.deepEqual(
+    h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`),
+    [],
+  );
   assert.deepEqual(h.discord.errors, []);
   await h.close();
 });
@@ -116,5 +119,8 @@ test('a failure notice refused with 503s is retried, shown as owed in /queue, an
   const notices = h.discord.messages('general').filter((m) => /Generation failed/.test(m.content) && m.content.includes(jobId));
   assert.equal(notices.length, 1, 'one failure notice');
   assert.equal(row('SELECT state FROM deliveries WHERE job_id = ?', jobId)?.state, 'delivered');
-  assert.ok(h.discord.requests.some((r) => r.status === 503), 'Discord did answer 503 meanwhile');
+  assert.ok(
+    h.discord.requests.some((r) => r.status === 503),
+    'Discord did answer 503 meanwhile',
+  );
 });

@@ -29,9 +29,18 @@ test('network errors, 5xx and 429 are retried; other 4xx are not', () => {
 
 test('backoff doubles up to the cap, with jitter, and waits at least retry_after', () => {
   const mid = () => 0.5;
-  assert.deepEqual([0, 1, 2, 3, 4, 10].map((a) => backoffMs(policy, a, new Error('x'), mid)), [100, 200, 400, 800, 1000, 1000]);
-  assert.equal(backoffMs(policy, 0, new Error('x'), () => 0), 80);
-  assert.equal(backoffMs(policy, 0, new Error('x'), () => 1), 120);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 10].map((a) => backoffMs(policy, a, new Error('x'), mid)),
+    [100, 200, 400, 800, 1000, 1000],
+  );
+  assert.equal(
+    backoffMs(policy, 0, new Error('x'), () => 0),
+    80,
+  );
+  assert.equal(
+    backoffMs(policy, 0, new Error('x'), () => 1),
+    120,
+  );
   assert.equal(backoffMs(policy, 0, apiError(429, 0, { retry_after: 7.5 }), mid), 7500);
 });
 
@@ -42,7 +51,13 @@ test('owed messages are retried until delivered, survive a restart, and are give
   try {
     const db = openDatabase(dir);
     const store = new DeliveryStore(db);
-    const failing = new DeliveryOutbox({ store, log, retry: { baseMs: 10, maxMs: 20, giveUpMs: 60_000 }, now: () => now, deliver: async () => Promise.reject(new HTTPError(502, 'Bad Gateway', 'POST', '/x', body)) });
+    const failing = new DeliveryOutbox({
+      store,
+      log,
+      retry: { baseMs: 10, maxMs: 20, giveUpMs: 60_000 },
+      now: () => now,
+      deliver: async () => Promise.reject(new HTTPError(502, 'Bad Gateway', 'POST', '/x', body)),
+    });
     failing.enqueue('job-1', 'done', 'reply', { uploadLimit: 1024 });
     failing.enqueue('job-1', 'done', 'reply', {});
     while ((store.get('job-1')?.attempts ?? 0) < 3) await new Promise((r) => setTimeout(r, 5));
@@ -54,7 +69,16 @@ test('owed messages are retried until delivered, survive a restart, and are give
 
     // The next run: Discord answers, the row is delivered once.
     const delivered: string[] = [];
-    const next = new DeliveryOutbox({ store, log, retry: policy, now: () => now, deliver: async (d) => (delivered.push(d.jobId), 'message-9') });
+    const next = new DeliveryOutbox({
+      store,
+      log,
+      retry: policy,
+      now: () => now,
+      deliver: async (d) => {
+        delivered.push(d.jobId);
+        return 'message-9';
+      },
+    });
     assert.equal(next.resume(), 1);
     while (store.get('job-1')?.state === 'pending') await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(delivered, ['job-1']);
@@ -62,7 +86,13 @@ test('owed messages are retried until delivered, survive a restart, and are give
     await next.stop();
 
     // Unreachable for longer than the window: given up, with the reason kept.
-    const late = new DeliveryOutbox({ store, log, retry: { baseMs: 10, maxMs: 20, giveUpMs: 60_000 }, now: () => now, deliver: async () => Promise.reject(new Error('ETIMEDOUT')) });
+    const late = new DeliveryOutbox({
+      store,
+      log,
+      retry: { baseMs: 10, maxMs: 20, giveUpMs: 60_000 },
+      now: () => now,
+      deliver: async () => Promise.reject(new Error('ETIMEDOUT')),
+    });
     late.enqueue('job-2', 'failed', 'in-place', { message: 'boom' });
     while ((store.get('job-2')?.attempts ?? 0) < 1) await new Promise((r) => setTimeout(r, 5));
     now += 61_000;
@@ -92,7 +122,15 @@ test('jobs that finished without a delivery row (a stop at the wrong moment) are
     const store = new DeliveryStore(db);
     store.add({ jobId: addJob(db, { createdAt: now - 2000, finishedAt: now - 1000 }).id, kind: 'done', mode: 'reply', detail: {}, at: now });
     const seen: { jobId: string; kind: string; mode: string; message?: string }[] = [];
-    const outbox = new DeliveryOutbox({ store, log, retry: policy, deliver: async (d) => (seen.push({ jobId: d.jobId, kind: d.kind, mode: d.mode, message: d.detail.message }), 'm') });
+    const outbox = new DeliveryOutbox({
+      store,
+      log,
+      retry: policy,
+      deliver: async (d) => {
+        seen.push({ jobId: d.jobId, kind: d.kind, mode: d.mode, message: d.detail.message });
+        return 'm';
+      },
+    });
     outbox.resume();
     while (seen.length < 2) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 50));

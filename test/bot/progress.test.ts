@@ -21,7 +21,10 @@ test('the first edit goes out at once; later ones wait the interval and only the
   await sleep(5);
   for (let step = 1; step <= 20; step++) editor.update(edit(`step ${step}`));
   await sleep(300);
-  assert.deepEqual(sent.map((s) => s.label), ['queued', 'step 20']);
+  assert.deepEqual(
+    sent.map((s) => s.label),
+    ['queued', 'step 20'],
+  );
   assert.ok(sent[0].start - t0 < 30, 'first edit immediate');
   assert.ok(sent[1].start - sent[0].end >= 95, `waited ${sent[1].start - sent[0].end} ms after the previous edit`);
 });
@@ -37,10 +40,17 @@ test('finish drops what is pending, waits for the edit in flight, then sends the
     return 'id';
   });
   assert.equal(result, 'id');
-  assert.deepEqual(sent.map((s) => s.label), ['queued', 'final']);
+  assert.deepEqual(
+    sent.map((s) => s.label),
+    ['queued', 'final'],
+  );
   editor.update(edit('late progress'));
   await sleep(60);
-  assert.deepEqual(sent.map((s) => s.label), ['queued', 'final'], 'updates after finish are ignored');
+  assert.deepEqual(
+    sent.map((s) => s.label),
+    ['queued', 'final'],
+    'updates after finish are ignored',
+  );
   assert.ok(editor.isClosed);
 });
 

@@ -56,11 +56,17 @@ test('registerIfChanged registers once (Discord accepts the definitions), then o
   const dataDir = join(tmp, 'data');
 
   assert.equal(await registerIfChanged(rest, payloads, guild, dataDir), true);
-  assert.deepEqual(discord.commands(discord.guild().id).map((c) => (c as { name: string }).name), ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats']);
+  assert.deepEqual(
+    discord.commands(discord.guild().id).map((c) => (c as { name: string }).name),
+    ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats'],
+  );
   assert.equal(await registerIfChanged(rest, payloads, guild, dataDir), false);
   assert.equal(discord.commandRegistrations.length, 1);
 
   assert.equal(await registerIfChanged(rest, payloads, { applicationId: discord.applicationId }, dataDir), true);
-  assert.deepEqual(discord.commands().map((c) => (c as { name: string }).name), ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats']);
+  assert.deepEqual(
+    discord.commands().map((c) => (c as { name: string }).name),
+    ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats'],
+  );
   assert.equal(discord.commandRegistrations.length, 2);
 });

@@ -26,7 +26,12 @@ function job(over: Partial<JobRecord> = {}): JobRecord {
 }
 
 function embedLength(e: APIEmbed): number {
-  return (e.title?.length ?? 0) + (e.description?.length ?? 0) + (e.footer?.text.length ?? 0) + (e.fields ?? []).reduce((n, f) => n + f.name.length + f.value.length, 0);
+  return (
+    (e.title?.length ?? 0) +
+    (e.description?.length ?? 0) +
+    (e.footer?.text.length ?? 0) +
+    (e.fields ?? []).reduce((n, f) => n + f.name.length + f.value.length, 0)
+  );
 }
 
 test('the embed carries every parameter, with Markdown in the prompt escaped', () => {
@@ -67,7 +72,10 @@ test('buttons: U and V per image, then 🔄 and ℹ️; an upscale gets ℹ️ o
 
 test('status lines', () => {
   const j = job();
-  assert.equal(queuedContent(j, { jobId: j.id, position: 2, etaMs: 65_000 }), '**a \\*fox\\*** — <@42>\n⏳ Queued: position 2 in the queue, about 1 min 5 s to wait.');
+  assert.equal(
+    queuedContent(j, { jobId: j.id, position: 2, etaMs: 65_000 }),
+    '**a \\*fox\\*** — <@42>\n⏳ Queued: position 2 in the queue, about 1 min 5 s to wait.',
+  );
   assert.equal(runningContent(j, { step: 3, totalSteps: 4 }), '**a \\*fox\\*** — <@42>\n🎨 Step 3/4 (75%)');
   assert.equal(jobTitle(job({ kind: 'img2img', parent: { jobId: 'p', imageIndex: 2 } })), 'Variation of image 3');
   assert.deepEqual([formatDuration(400), formatDuration(12_400), formatDuration(3_720_000)], ['0.4 s', '12 s', '1 h 2 min']);

@@ -22,7 +22,10 @@ before(async () => {
 });
 
 after(async () => {
-  assert.deepEqual(h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`), []);
+  assert.deepEqual(
+    h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`),
+    [],
+  );
   assert.deepEqual(h.discord.errors, []);
   await h.close();
 });
@@ -86,7 +89,10 @@ test('model names are autocompleted from the models on disk', async () => {
   const typed = await h.discord.autocomplete('settings model default', { name: 'ti' }, 'name', { user: 'mod' });
   assert.deepEqual(await typed.choices(), [{ name: 'tiny', value: 'tiny' }]);
   const all = await h.discord.autocomplete('settings model deny', { name: '' }, 'name', { user: 'mod' });
-  assert.deepEqual((await all.choices()).map((c) => c.value), ['broken', 'tiny']);
+  assert.deepEqual(
+    (await all.choices()).map((c) => c.value),
+    ['broken', 'tiny'],
+  );
 });
 
 test('every setting is validated, confirmed with its new value, audited, applied to /imagine and kept across a restart', async () => {
@@ -101,7 +107,11 @@ test('every setting is validated, confirmed with its new value, audited, applied
       /✅ Limits: max steps 30, max size 512 px, max images per job 2, max waiting jobs per user 3, jobs per user per hour 40, images per user per day 100, cooldown 1 s\./,
     ],
     ['settings channels deny', { channel: 'nsfw-art' }, new RegExp(`✅ /imagine is off in <#${nsfw}>`)],
-    ['settings provider', { policy: 'fallback', imagen_daily_cap: 10 }, /✅ Provider: \*\*fallback\*\* · cloud daily cap: 10\.\nThe cloud provider \(Gemini\) is off: GOOGLE_API_KEY is not set/],
+    [
+      'settings provider',
+      { policy: 'fallback', imagen_daily_cap: 10 },
+      /✅ Provider: \*\*fallback\*\* · cloud daily cap: 10\.\nThe cloud provider \(Gemini\) is off: GOOGLE_API_KEY is not set/,
+    ],
     ['settings safety block', { phrase: '  Red   Fox ' }, /✅ Prompts containing "red fox" \(whole words, any case\) are refused/],
     ['settings safety flagged', { action: 'blur' }, /✅ Flagged images: \*\*blur\*\*/],
     [
@@ -136,7 +146,15 @@ test('every setting is validated, confirmed with its new value, audited, applied
   );
   assert.ok(rows.every((r) => r.user_id === mod && r.guild_id === h.discord.guild().id && r.at > 0));
   const limits = rows[2];
-  assert.deepEqual(JSON.parse(limits.before_json!), { maxSteps: null, maxSide: null, maxCount: null, maxQueuedPerUser: null, jobsPerHour: null, imagesPerDay: null, cooldownSeconds: null });
+  assert.deepEqual(JSON.parse(limits.before_json!), {
+    maxSteps: null,
+    maxSide: null,
+    maxCount: null,
+    maxQueuedPerUser: null,
+    jobsPerHour: null,
+    imagesPerDay: null,
+    cooldownSeconds: null,
+  });
   assert.equal(JSON.parse(limits.after_json!).maxSteps, 30);
   assert.deepEqual(JSON.parse(rows[0].after_json!), 'tiny');
 
@@ -196,7 +214,12 @@ test('every setting is validated, confirmed with its new value, audited, applied
   assert.match(reset, /allowed: all/);
   assert.match(reset, /blocked words: none/);
   assert.match(reset, /Defaults\*\* the model's own/);
-  assert.deepEqual(auditRows().slice(-2).map((r) => r.setting), ['reset limits', 'reset']);
+  assert.deepEqual(
+    auditRows()
+      .slice(-2)
+      .map((r) => r.setting),
+    ['reset limits', 'reset'],
+  );
 });
 
 test('/models lists each model with family, defaults, devices and whether it is allowed here', async () => {
@@ -225,7 +248,7 @@ test('/queue shows your jobs with positions, /cancel cancels yours (or any, for 
   // Users take turns: bob's job goes ahead of alice's second one.
   assert.match(queue.content, /`[0-9a-f-]{36}` \*\*second one\*\* — position 2, about [\d.]+ s to wait/);
   assert.doesNotMatch(queue.content, /bobs one/, "other people's prompts are not shown");
-  assert.match(queue.content, /\*\*Queue\*\* 2 waiting · noop:0: 1 running, 2 waiting/, "the one device runs one job and will run both waiting ones");
+  assert.match(queue.content, /\*\*Queue\*\* 2 waiting · noop:0: 1 running, 2 waiting/, 'the one device runs one job and will run both waiting ones');
   const secondId = /`([0-9a-f-]{36})` \*\*second one\*\*/.exec(queue.content)![1];
   const bobsId = /`([0-9a-f-]{36})` \*\*bobs one\*\*/.exec((await ask('queue', {}, { user: 'bob' })).content)![1];
 

@@ -21,7 +21,10 @@ before(async () => {
 });
 
 after(async () => {
-  assert.deepEqual(h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`), []);
+  assert.deepEqual(
+    h.discord.unhandledRequests().map((r) => `${r.method} ${r.path}`),
+    [],
+  );
   assert.deepEqual(h.discord.errors, []);
   await h.close();
 });
@@ -59,20 +62,32 @@ test('allow: flagged images are posted as they are in an age-restricted channel'
   openGrid = await resultOf(h.discord, run);
   assert.deepEqual(names(openGrid), ['grid.png', 'seed-42.png', 'seed-43.png']);
   assert.equal((openGrid.embeds[0] as { image?: { url: string } }).image?.url, 'attachment://grid.png');
-  assert.deepEqual(openGrid.buttons.map((b) => b.label ?? b.emoji?.name), ['U1', 'U2', 'V1', 'V2', '🔄', 'ℹ️']);
+  assert.deepEqual(
+    openGrid.buttons.map((b) => b.label ?? b.emoji?.name),
+    ['U1', 'U2', 'V1', 'V2', '🔄', 'ℹ️'],
+  );
   const original = (await run.original())!;
-  assert.ok(original.history.some((v) => v.attachments.some((a) => a.filename === 'preview.webp')), 'previews show here');
+  assert.ok(
+    original.history.some((v) => v.attachments.some((a) => a.filename === 'preview.webp')),
+    'previews show here',
+  );
 });
 
 test('allow outside an age-restricted channel, and blur: posted blurred, as spoilers, grid included', async () => {
-  for (const [action, label] of [['allow', 'allow in #general'], ['blur', 'blur']] as const) {
+  for (const [action, label] of [
+    ['allow', 'allow in #general'],
+    ['blur', 'blur'],
+  ] as const) {
     await setFlagged(action);
     const run = await imagine('general');
     const m = await resultOf(h.discord, run);
     assert.deepEqual(names(m), ['SPOILER_grid.png', 'SPOILER_seed-42.png', 'SPOILER_seed-43.png'], label);
     assert.equal((m.embeds[0] as { image?: unknown }).image, undefined, `${label}: the embed does not show the picture openly`);
     assert.match(m.embeds[0].description ?? '', /2 of 2 images are blurred: the safety checker flagged them/);
-    assert.deepEqual(m.buttons.map((b) => b.label ?? b.emoji?.name), ['U1', 'U2', 'V1', 'V2', '🔄', 'ℹ️']);
+    assert.deepEqual(
+      m.buttons.map((b) => b.label ?? b.emoji?.name),
+      ['U1', 'U2', 'V1', 'V2', '🔄', 'ℹ️'],
+    );
     const original = (await run.original())!;
     assert.ok(!original.history.some((v) => v.attachments.length > 0), `${label}: no step preview showed the picture`);
     for (const i of [1, 2]) await assertBlurredFrom(m.attachments[i].bytes, openGrid.attachments[i].bytes, `${label}: file ${i}`);
@@ -98,10 +113,16 @@ test('block: flagged images are not posted, and buttons of older posts cannot br
   await setFlagged('block');
   const run = await imagine('nsfw-art');
   const original = (await run.original())!;
-  const m = await h.discord.waitForMessage('nsfw-art', (x) => x.reference?.messageId === original.id && /Nothing to show/.test(x.content), { timeoutMs: 30_000 });
+  const m = await h.discord.waitForMessage('nsfw-art', (x) => x.reference?.messageId === original.id && /Nothing to show/.test(x.content), {
+    timeoutMs: 30_000,
+  });
   assert.match(m.content, /🚫 Nothing to show \(job `[0-9a-f-]{36}`\): 2 of 2 images were withheld: the safety checker flagged them\./);
   assert.deepEqual(m.attachments, []);
-  assert.deepEqual(m.buttons.map((b) => b.label ?? b.emoji?.name), ['🔄', 'ℹ️'], 'no U/V for withheld images');
+  assert.deepEqual(
+    m.buttons.map((b) => b.label ?? b.emoji?.name),
+    ['🔄', 'ℹ️'],
+    'no U/V for withheld images',
+  );
   assert.ok(!(await run.original())!.history.some((v) => v.attachments.length > 0), 'no step preview showed the picture');
 
   // The blurred post from before still has U/V buttons: they are refused now.

@@ -39,7 +39,10 @@ function run(script: string, env: Record<string, string>): Promise<{ code: numbe
 test('npm start without a token says so in one sentence', async () => {
   const r = await run('src/main.ts', {});
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^imagine-bot: DISCORD_TOKEN is not set: copy your bot's token from the Developer Portal into \.env \(see docs\/discord-setup\.md\)\.\n$/);
+  assert.match(
+    r.stderr,
+    /^imagine-bot: DISCORD_TOKEN is not set: copy your bot's token from the Developer Portal into \.env \(see docs\/discord-setup\.md\)\.\n$/,
+  );
 });
 
 test('npm start with a token Discord rejects says so in one sentence', async () => {
@@ -60,5 +63,8 @@ test('npm run register puts the commands on the dev guild', async () => {
   const r = await run('src/bot/register-cli.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.restUrl, DEV_GUILD_ID: guild });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `Registered /cancel, /imagine, /models, /queue, /settings, /stats for guild ${guild} (available now).\n`);
-  assert.deepEqual(discord.commands(guild).map((c) => (c as { name: string }).name), ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats']);
+  assert.deepEqual(
+    discord.commands(guild).map((c) => (c as { name: string }).name),
+    ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats'],
+  );
 });

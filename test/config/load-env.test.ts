@@ -31,7 +31,15 @@ test('every entry point in package.json imports src/config/load-env.ts before an
 function imagineIn(dotenv: string, args: string[], env: Record<string, string> = {}) {
   const cwd = mkdtempSync(join(tmpdir(), 'imagine-dotenv-'));
   writeFileSync(join(cwd, '.env'), dotenv);
-  return { cwd, r: spawnSync(process.execPath, tsxArgs('src/cli/imagine.ts', ...args), { cwd, env: childEnv({ LOG_LEVEL: 'warn', ...env }), encoding: 'utf8', timeout: 60_000 }) };
+  return {
+    cwd,
+    r: spawnSync(process.execPath, tsxArgs('src/cli/imagine.ts', ...args), {
+      cwd,
+      env: childEnv({ LOG_LEVEL: 'warn', ...env }),
+      encoding: 'utf8',
+      timeout: 60_000,
+    }),
+  };
 }
 
 test('npm run imagine reads MODELS_DIR, LOW_MEMORY and UPSCALER from .env; the environment wins', async () => {
@@ -51,7 +59,19 @@ test('npm run imagine reads MODELS_DIR, LOW_MEMORY and UPSCALER from .env; the e
   const envWins = imagineIn('LOW_MEMORY=sometimes\n', ['a cat', '--model', model, '--steps', '1', '--size', '64x64', '--out', 'x.png'], { LOW_MEMORY: '1' });
   assert.equal(envWins.r.status, 0, envWins.r.stderr);
 
-  const upscaler = imagineIn('UPSCALER=/nowhere/upscaler-from-dotenv\n', ['a cat', '--model', model, '--steps', '1', '--size', '64x64', '--upscale', '2', '--out', 'x.png']);
+  const upscaler = imagineIn('UPSCALER=/nowhere/upscaler-from-dotenv\n', [
+    'a cat',
+    '--model',
+    model,
+    '--steps',
+    '1',
+    '--size',
+    '64x64',
+    '--upscale',
+    '2',
+    '--out',
+    'x.png',
+  ]);
   assert.equal(upscaler.r.status, 1);
   assert.match(upscaler.r.stderr, /upscaler-from-dotenv/);
 

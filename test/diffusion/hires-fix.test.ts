@@ -32,10 +32,17 @@ test('hires fix: 2× size, redrawn at low strength (close to the Lanczos upscale
   const a = await hiresFix(pipe, { image: source, prompt: request.prompt, seed: 11, steps: 10, scheduler: 'euler' }, { onProgress: (p) => progress.push(p) });
   assert.deepEqual([a.width, a.height, a.tiles], [128, 128, 1]);
   assert.deepEqual((await sharp(a.png).metadata()).width, 128);
-  assert.deepEqual(progress.map((p) => p.step), [1, 2, 3], 'strength 0.3 of 10 steps (euler)');
+  assert.deepEqual(
+    progress.map((p) => p.step),
+    [1, 2, 3],
+    'strength 0.3 of 10 steps (euler)',
+  );
   const params = readTextChunks(a.png).parameters;
   // A1111's record: the first pass's steps and size, then the hires pass.
-  assert.match(params, new RegExp(`Steps: ${request.steps}, .*Size: 64x64, .*Denoising strength: 0\\.3, Hires upscale: 2, Hires steps: 10, Hires upscaler: Lanczos$`));
+  assert.match(
+    params,
+    new RegExp(`Steps: ${request.steps}, .*Size: 64x64, .*Denoising strength: 0\\.3, Hires upscale: 2, Hires steps: 10, Hires upscaler: Lanczos$`),
+  );
   assert.equal((params.match(/Denoising strength/g) ?? []).length, 1);
 
   const upscaled = await lanczos2x(source);
@@ -70,7 +77,11 @@ test('tiled hires fix: overlapping tiles when larger than maxTileSize, close to 
     { onProgress: (p) => progress.push(p) },
   );
   assert.deepEqual([tiled.width, tiled.height, tiled.tiles], [128, 128, 9]);
-  assert.deepEqual(progress.map((p) => p.step), Array.from({ length: 27 }, (_, i) => i + 1), '3 steps × 9 tiles');
+  assert.deepEqual(
+    progress.map((p) => p.step),
+    Array.from({ length: 27 }, (_, i) => i + 1),
+    '3 steps × 9 tiles',
+  );
   assert.ok(progress.every((p) => p.totalSteps === 27));
   assert.match(readTextChunks(tiled.png).parameters, /Hires upscale: 2, Hires steps: 10, Hires upscaler: Lanczos, Hires tiles: 9$/);
 });

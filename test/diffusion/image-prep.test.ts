@@ -33,7 +33,9 @@ function near(actual: Rgb, expected: Rgb, tolerance: number, what: string): void
 test('an input already at the grid size is used pixel for pixel', async () => {
   const raw = Buffer.alloc(64 * 48 * 3);
   for (let i = 0; i < raw.length; i++) raw[i] = (i * 37) % 256;
-  const png = await sharp(raw, { raw: { width: 64, height: 48, channels: 3 } }).png().toBuffer();
+  const png = await sharp(raw, { raw: { width: 64, height: 48, channels: 3 } })
+    .png()
+    .toBuffer();
   const rgb = await prepareImage(png, 64, 48);
   assert.deepEqual(Buffer.from(rgb), raw);
 });
@@ -41,7 +43,9 @@ test('an input already at the grid size is used pixel for pixel', async () => {
 test('alpha is flattened onto white', async () => {
   const rgba = solid(16, 16, 4, [200, 0, 0, 255]);
   for (let i = 0; i < 16 * 8; i++) rgba[i * 4 + 3] = 0; // top half fully transparent
-  const png = await sharp(rgba, { raw: { width: 16, height: 16, channels: 4 } }).png().toBuffer();
+  const png = await sharp(rgba, { raw: { width: 16, height: 16, channels: 4 } })
+    .png()
+    .toBuffer();
   assert.equal((await sharp(png).metadata()).channels, 4);
   const rgb = await prepareImage(png, 16, 16);
   assert.equal(rgb.length, 16 * 16 * 3);
@@ -50,7 +54,10 @@ test('alpha is flattened onto white', async () => {
 });
 
 test('greyscale and 16-bit inputs become 8-bit RGB', async () => {
-  const grey = await sharp(solid(16, 16, 1, [90]), { raw: { width: 16, height: 16, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  const grey = await sharp(solid(16, 16, 1, [90]), { raw: { width: 16, height: 16, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
   assert.equal((await sharp(grey).metadata()).channels, 1);
   assert.deepEqual(pixel(await prepareImage(grey, 16, 16), 16, 5, 5), [90, 90, 90]);
 
@@ -68,7 +75,10 @@ test('a JPEG with EXIF orientation 6 is turned upright before cropping', async (
   // Stored 48 wide × 32 high, red left, blue right; orientation 6 = shown rotated 90° clockwise,
   // so the viewer sees 32 × 48 with red on top.
   const stored = split(48, 32, 24, [220, 20, 20], [20, 20, 220]);
-  const jpeg = await sharp(stored, { raw: { width: 48, height: 32, channels: 3 } }).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer();
+  const jpeg = await sharp(stored, { raw: { width: 48, height: 32, channels: 3 } })
+    .jpeg({ quality: 95 })
+    .withMetadata({ orientation: 6 })
+    .toBuffer();
   assert.equal((await sharp(jpeg).metadata()).orientation, 6);
   assert.deepEqual(await imageSize(jpeg), { width: 32, height: 48 });
   const rgb = await prepareImage(jpeg, 32, 48);
@@ -82,11 +92,22 @@ test('odd sizes are scaled to cover the grid and centre-cropped, never stretched
   for (let y = 0; y < 50; y++) {
     for (let x = 0; x < 100; x++) raw.set(x < 25 ? [255, 0, 0] : x < 75 ? [0, 255, 0] : [0, 0, 255], (y * 100 + x) * 3);
   }
-  const webp = await sharp(raw, { raw: { width: 100, height: 50, channels: 3 } }).webp({ lossless: true }).toBuffer();
+  const webp = await sharp(raw, { raw: { width: 100, height: 50, channels: 3 } })
+    .webp({ lossless: true })
+    .toBuffer();
   const rgb = await prepareImage(webp, 48, 48);
-  for (const [x, y] of [[2, 2], [45, 2], [24, 24], [2, 45], [45, 45]]) near(pixel(rgb, 48, x, y), [0, 255, 0], 8, `pixel ${x},${y}`);
+  for (const [x, y] of [
+    [2, 2],
+    [45, 2],
+    [24, 24],
+    [2, 45],
+    [45, 45],
+  ])
+    near(pixel(rgb, 48, x, y), [0, 255, 0], 8, `pixel ${x},${y}`);
 
-  const odd = await sharp(solid(67, 45, 3, [40, 80, 120]), { raw: { width: 67, height: 45, channels: 3 } }).png().toBuffer();
+  const odd = await sharp(solid(67, 45, 3, [40, 80, 120]), { raw: { width: 67, height: 45, channels: 3 } })
+    .png()
+    .toBuffer();
   const out = await prepareImage(odd, 64, 48);
   assert.equal(out.length, 64 * 48 * 3);
   near(pixel(out, 64, 0, 0), [40, 80, 120], 1, 'corner');
@@ -104,14 +125,18 @@ test('the size rule keeps the aspect ratio at about the model area, in multiples
 
 test('a mask of another size is stretched onto the input, then cropped like it; transparency keeps', async () => {
   // Input 100 × 50; mask 20 × 20 with its right half white: after stretching, the input's right half.
-  const mask = await sharp(split(20, 20, 10, [0, 0, 0], [255, 255, 255]), { raw: { width: 20, height: 20, channels: 3 } }).png().toBuffer();
+  const mask = await sharp(split(20, 20, 10, [0, 0, 0], [255, 255, 255]), { raw: { width: 20, height: 20, channels: 3 } })
+    .png()
+    .toBuffer();
   const plane = await prepareMaskPlane(mask, { width: 100, height: 50 }, 48, 48);
   assert.equal(plane.length, 48 * 48);
   assert.ok(plane[24 * 48 + 4] < 20 && plane[24 * 48 + 43] > 235, 'the split stays in the middle');
 
   const layer = solid(16, 16, 4, [255, 255, 255, 0]);
   for (let i = 0; i < 16 * 16; i++) if (i % 16 >= 8) layer[i * 4 + 3] = 255; // opaque white on the right
-  const painted = await sharp(layer, { raw: { width: 16, height: 16, channels: 4 } }).png().toBuffer();
+  const painted = await sharp(layer, { raw: { width: 16, height: 16, channels: 4 } })
+    .png()
+    .toBuffer();
   const p = await prepareMaskPlane(painted, { width: 16, height: 16 }, 16, 16);
   assert.equal(p[8 * 16 + 2], 0, 'transparent = keep');
   assert.equal(p[8 * 16 + 13], 255);

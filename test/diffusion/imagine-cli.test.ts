@@ -21,7 +21,23 @@ function imagine(args: string[], env: NodeJS.ProcessEnv = {}) {
 test('npm run imagine writes the PNG(s) and reports seed and step time', async () => {
   const model = await tinyModel();
   const out = join(mkdtempSync(join(tmpdir(), 'cli-')), 'cat.png');
-  const r = imagine(['a photo of a cat', '--model', model, '--steps', '3', '--seed', '7', '--size', '64x96', '--scheduler', 'euler_a', '--count', '2', '--out', out]);
+  const r = imagine([
+    'a photo of a cat',
+    '--model',
+    model,
+    '--steps',
+    '3',
+    '--seed',
+    '7',
+    '--size',
+    '64x96',
+    '--scheduler',
+    'euler_a',
+    '--count',
+    '2',
+    '--out',
+    out,
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /seed 7 → .*cat-1\.png/);
   assert.match(r.stdout, /seed 8 → .*cat-2\.png/);
@@ -95,7 +111,10 @@ test('--upscale 2|4: Lanczos without an upscaler, the --upscaler model when give
   assert.deepEqual(await size(hires), [128, 144]);
   // As A1111 records it: the first pass (2 steps at 64×72), then the hires pass; --steps 2 sets
   // the hires schedule too, raised to 4 so strength 0.3 redraws one step.
-  assert.match(readTextChunks(readFileSync(hires)).parameters, /Steps: 2, .*Size: 64x72, .*Denoising strength: 0\.3, Hires upscale: 2, Hires steps: 4, Hires upscaler: Lanczos$/);
+  assert.match(
+    readTextChunks(readFileSync(hires)).parameters,
+    /Steps: 2, .*Size: 64x72, .*Denoising strength: 0\.3, Hires upscale: 2, Hires steps: 4, Hires upscaler: Lanczos$/,
+  );
 
   r = imagine([...common, '--upscale', '3', '--out', join(dir, 'bad.png')], env);
   assert.equal(r.status, 1);
@@ -108,7 +127,9 @@ test('--image/--strength/--mask/--mask-blur: image-to-image and inpainting from 
   // A 90 × 60 input and a smaller mask (right half white). Without --size the output keeps the
   // input's aspect at about the model's area, in multiples of 64.
   const input = join(dir, 'in.jpg');
-  await sharp({ create: { width: 90, height: 60, channels: 3, background: '#4a7bd0' } }).jpeg().toFile(input);
+  await sharp({ create: { width: 90, height: 60, channels: 3, background: '#4a7bd0' } })
+    .jpeg()
+    .toFile(input);
   const maskFile = join(dir, 'mask.png');
   await sharp({ create: { width: 30, height: 20, channels: 3, background: '#000' } })
     .composite([{ input: { create: { width: 15, height: 20, channels: 3, background: '#fff' } }, left: 15, top: 0 }])
@@ -124,7 +145,25 @@ test('--image/--strength/--mask/--mask-blur: image-to-image and inpainting from 
   assert.match(readTextChunks(readFileSync(img2img)).parameters, /Denoising strength: 0\.5/);
 
   const inpainted = join(dir, 'inpainted.png');
-  r = imagine(['a boat', '--model', model, '--steps', '3', '--seed', '1', '--size', '96x64', '--image', input, '--mask', maskFile, '--mask-blur', '2', '--out', inpainted]);
+  r = imagine([
+    'a boat',
+    '--model',
+    model,
+    '--steps',
+    '3',
+    '--seed',
+    '1',
+    '--size',
+    '96x64',
+    '--image',
+    input,
+    '--mask',
+    maskFile,
+    '--mask-blur',
+    '2',
+    '--out',
+    inpainted,
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const { data } = await sharp(readFileSync(inpainted)).raw().toBuffer({ resolveWithObject: true });
   const kept = await sharp(input).resize(96, 64, { fit: 'cover' }).raw().toBuffer();

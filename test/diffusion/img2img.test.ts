@@ -35,7 +35,9 @@ async function oddInput(): Promise<Buffer> {
   const [w, h] = [67, 45];
   const raw = Buffer.alloc(w * h * 3);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw.set((x + y) % 12 < 6 ? [230, 180, 40] : [30, 60, 170], (y * w + x) * 3);
-  return sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+  return sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 async function rgbOf(png: Buffer): Promise<Buffer> {

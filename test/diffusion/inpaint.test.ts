@@ -43,14 +43,19 @@ async function load(options: Parameters<typeof tinyModel>[0] = {}): Promise<{ pi
 async function inputPng(): Promise<Buffer> {
   const raw = Buffer.alloc(SIZE * SIZE * 3);
   for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) raw.set([40 + 2 * x, 60 + 2 * y, 150], (y * SIZE + x) * 3);
-  return sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toBuffer();
+  return sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /** White (repaint) from column `from` on, black elsewhere, at any size. */
 async function rightMask(width: number, height: number, from: number): Promise<Buffer> {
   const raw = Buffer.alloc(width * height);
   for (let y = 0; y < height; y++) for (let x = from; x < width; x++) raw[y * width + x] = 255;
-  return sharp(raw, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  return sharp(raw, { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
 }
 
 async function rgbOf(png: Buffer): Promise<Buffer> {
@@ -173,7 +178,7 @@ test('9-channel UNet: sample is [latents, mask, masked-image latents] on channel
   assert.notEqual(masked[0], 0);
 });
 
-test('regular UNet: each step sees the kept latents re-noised to its timestep; after the last they are the input\'s', async () => {
+test("regular UNet: each step sees the kept latents re-noised to its timestep; after the last they are the input's", async () => {
   const { pipe, dir } = await load();
   const decoded = recordDecoderInputs(pipe);
   const input = await inputPng();
@@ -221,7 +226,7 @@ test('regular UNet, strength 1, an all-white mask: the pixels of text-to-image f
   }
 });
 
-test('generator draws in diffusers\' order: input sample, noise, masked-input sample', async () => {
+test("generator draws in diffusers' order: input sample, noise, masked-input sample", async () => {
   const n = 4 * PLANE;
   // 9 channels, strength 1: no input encoding; noise first, then the masked input's ε.
   const nine = await load({ inpainting: true, vaeEncoderOutput: 'latent_parameters' });
@@ -237,9 +242,11 @@ test('generator draws in diffusers\' order: input sample, noise, masked-input sa
   }
   // mean is shared; mean + e^(logvar/2)·ε differs between images by the ε's only (tiny logvar = -10).
   const std = Math.exp(-5);
-  const diff = row(first.sample, 0).subarray(5 * PLANE).map((v, k) => v - row(first.sample, 1)[5 * PLANE + k]);
+  const diff = row(first.sample, 0)
+    .subarray(5 * PLANE)
+    .map((v, k) => v - row(first.sample, 1)[5 * PLANE + k]);
   const expected = draws[0][1].map((e, k) => K * std * (e - draws[1][1][k]));
-  assert.ok(maxAbsDiff(diff, expected) < 1e-6, 'masked-input latents sample each image\'s second draw');
+  assert.ok(maxAbsDiff(diff, expected) < 1e-6, "masked-input latents sample each image's second draw");
 
   // 4 channels: the input's ε comes first, then the noise.
   const four = await load({ vaeEncoderOutput: 'latent_parameters' });
@@ -306,8 +313,14 @@ test('an inpainting UNet also does text-to-image and image-to-image (everything 
   const r = await pipe.generate({ ...base, steps: 2 });
   assert.equal(r.images.length, 1);
   const sample = row(feeds[0].sample, 0);
-  assert.ok(sample.subarray(4 * PLANE, 5 * PLANE).every((v) => v === 1), 'mask all white');
-  assert.ok(sample.subarray(5 * PLANE).every((v) => v === 0), 'grey picture latents');
+  assert.ok(
+    sample.subarray(4 * PLANE, 5 * PLANE).every((v) => v === 1),
+    'mask all white',
+  );
+  assert.ok(
+    sample.subarray(5 * PLANE).every((v) => v === 0),
+    'grey picture latents',
+  );
   feeds.length = 0;
   pipe.resetStats();
   await pipe.generate({ ...base, steps: 4, initImage: await inputPng(), strength: 0.5 });

@@ -112,5 +112,8 @@ test('SD-Turbo: guidance 0 by default runs batch 1 with one step', async () => {
   assert.equal(r.scheduler, 'euler_a');
   assert.deepEqual([pipe.runStats.unetCalls, pipe.runStats.unetBatch, pipe.runStats.textEncoderCalls], [1, 1, 1]);
   const { data } = await sharp(r.images[0].png).raw().toBuffer({ resolveWithObject: true });
-  assert.ok(data.some((v) => v > 0 && v < 255), 'a real image from one step');
+  assert.ok(
+    data.some((v) => v > 0 && v < 255),
+    'a real image from one step',
+  );
 });

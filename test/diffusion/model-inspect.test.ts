@@ -26,13 +26,19 @@ test('inspects a good folder: scaling factor, scheduler and defaults from its co
 test('a missing part names the file and the fix', async () => {
   const dir = await brokenCopy();
   rmSync(join(dir, 'unet'), { recursive: true });
-  assert.throws(() => inspectModel(dir), (e: Error) => e instanceof ModelError && /no unet\/model\.onnx/.test(e.message) && /optimum-cli/.test(e.message));
+  assert.throws(
+    () => inspectModel(dir),
+    (e: Error) => e instanceof ModelError && /no unet\/model\.onnx/.test(e.message) && /optimum-cli/.test(e.message),
+  );
 });
 
 test('malformed JSON is reported with its path', async () => {
   const dir = await brokenCopy();
   writeFileSync(join(dir, 'scheduler/scheduler_config.json'), '{ not json');
-  assert.throws(() => inspectModel(dir), (e: Error) => e instanceof ModelError && /scheduler_config\.json/.test(e.message));
+  assert.throws(
+    () => inspectModel(dir),
+    (e: Error) => e instanceof ModelError && /scheduler_config\.json/.test(e.message),
+  );
 });
 
 test('a graph whose inputs do not match is refused at load time', async () => {
@@ -50,7 +56,10 @@ test('a corrupt graph file gives a ModelError, not an ORT stack', async () => {
 test('an SDXL index without its second text encoder names the missing file', async () => {
   const dir = await brokenCopy();
   writeFileSync(join(dir, 'model_index.json'), JSON.stringify({ _class_name: 'ORTStableDiffusionXLPipeline', text_encoder_2: ['x', 'y'] }));
-  assert.throws(() => inspectModel(dir), (e: Error) => e instanceof ModelError && /no text_encoder_2\/model\.onnx/.test(e.message));
+  assert.throws(
+    () => inspectModel(dir),
+    (e: Error) => e instanceof ModelError && /no text_encoder_2\/model\.onnx/.test(e.message),
+  );
 });
 
 test('unknown devices are refused; cuda without the provider falls back to CPU', async () => {
@@ -80,19 +89,16 @@ async function variant(source: Promise<string>, name: string, edits: Record<stri
 const noSampleSize = { 'unet/config.json': (j: Record<string, unknown>) => delete j.sample_size };
 
 test('the family table: sizes, steps, guidance and schedulers from the model cards', () => {
-  assert.deepEqual(
-    Object.fromEntries(Object.entries(FAMILY_DEFAULTS).map(([f, d]) => [f, [d.size, d.steps, d.guidanceScale, d.scheduler]])),
-    {
-      sd1: [512, 30, 7.5, 'model'],
-      sd2: [512, 30, 7.5, 'euler'],
-      'sd2-v': [768, 30, 7.5, 'dpmpp_2m'],
-      'sd-turbo': [512, 1, 0, 'euler_a'],
-      sdxl: [1024, 30, 5, 'model'],
-      'sdxl-turbo': [512, 1, 0, 'euler_a'],
-      lcm: [512, 4, 8, 'lcm'],
-      'sdxl-lcm': [1024, 4, 8, 'lcm'],
-    },
-  );
+  assert.deepEqual(Object.fromEntries(Object.entries(FAMILY_DEFAULTS).map(([f, d]) => [f, [d.size, d.steps, d.guidanceScale, d.scheduler]])), {
+    sd1: [512, 30, 7.5, 'model'],
+    sd2: [512, 30, 7.5, 'euler'],
+    'sd2-v': [768, 30, 7.5, 'dpmpp_2m'],
+    'sd-turbo': [512, 1, 0, 'euler_a'],
+    sdxl: [1024, 30, 5, 'model'],
+    'sdxl-turbo': [512, 1, 0, 'euler_a'],
+    lcm: [512, 4, 8, 'lcm'],
+    'sdxl-lcm': [1024, 4, 8, 'lcm'],
+  });
 });
 
 test('detectFamily reads the signals in order: SDXL, turbo, LCM, v-prediction, SD 2 width', () => {
@@ -128,7 +134,10 @@ test('SDXL layout: both encoders and tokenizers, force_zeros_for_empty_prompt, 1
 
 test('an SDXL refiner (text_encoder_2 only) is refused with the reason', async () => {
   const dir = await variant(tinyModel('sdxl'), 'refiner', { 'model_index.json': (j) => (j.text_encoder = [null, null]) });
-  assert.throws(() => inspectModel(dir), (e: Error) => e instanceof ModelError && /refiner/.test(e.message) && /SDXL base/.test(e.message));
+  assert.throws(
+    () => inspectModel(dir),
+    (e: Error) => e instanceof ModelError && /refiner/.test(e.message) && /SDXL base/.test(e.message),
+  );
 });
 
 test('LCM layouts: timestep_cond width, 4 steps, guidance 8, the LCM scheduler', async () => {

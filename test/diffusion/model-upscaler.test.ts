@@ -24,7 +24,10 @@ function upscalerDir(scale: 2 | 4): Promise<string> {
   const key = `x${scale}`;
   if (!made.has(key)) {
     const dir = join(root, 'models', 'upscalers', key);
-    made.set(key, createTinyUpscaler(dir, { scale }).then(() => dir));
+    made.set(
+      key,
+      createTinyUpscaler(dir, { scale }).then(() => dir),
+    );
   }
   return made.get(key)!;
 }
@@ -44,7 +47,9 @@ function picture(w: number, h: number): Uint8Array {
 }
 
 async function png(rgb: Uint8Array, w: number, h: number): Promise<Buffer> {
-  return sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+  return sharp(rgb, { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 function diff(a: Uint8Array, b: Uint8Array): { mean: number; max: number } {
@@ -62,7 +67,12 @@ function diff(a: Uint8Array, b: Uint8Array): { mean: number; max: number } {
 test('tile layout: equal tiles cover the image, neighbours overlap by at least the overlap', () => {
   assert.deepEqual(tileStarts(100, 128, 8), [0]);
   assert.deepEqual(tileStarts(100, 32, 8), [0, 23, 45, 68]);
-  for (const [len, tile, ov] of [[100, 32, 8], [513, 64, 16], [64, 64, 8], [1000, 256, 32]]) {
+  for (const [len, tile, ov] of [
+    [100, 32, 8],
+    [513, 64, 16],
+    [64, 64, 8],
+    [1000, 256, 32],
+  ]) {
     const s = tileStarts(len, tile, ov);
     assert.equal(s[0], 0);
     assert.equal(s[s.length - 1] + tile, len, 'last tile ends at the edge');
@@ -97,7 +107,10 @@ test('tiled equals untiled within tolerance on an image bigger than one tile; bl
   assert.ok(blended.mean < 0.1 && blended.max <= 6, `tiled vs whole: mean ${blended.mean.toFixed(3)}, max ${blended.max}`);
   assert.ok(seams.max > blended.max, `unblended tiles show seams (max ${seams.max} vs ${blended.max})`);
   // It is an upscale of the picture: close to Lanczos.
-  const lanczos = await sharp(await upscaleImage(await png(rgb, w, h), 4)).removeAlpha().raw().toBuffer();
+  const lanczos = await sharp(await upscaleImage(await png(rgb, w, h), 4))
+    .removeAlpha()
+    .raw()
+    .toBuffer();
   assert.ok(diff(t.rgb, lanczos).mean < 20);
   for (const u of [whole, tiled, abutting]) await u.dispose();
 });
@@ -106,11 +119,19 @@ test('upscalePng: 2× model run twice for 4×, 4× model scaled down for 2×, pa
   const input = withTextChunk(await png(picture(48, 32), 48, 32), 'parameters', 'a cat\nSteps: 3, Seed: 1');
   const x2 = await ModelUpscaler.load(await upscalerDir(2), { tileSize: 32, tileOverlap: 8 });
   const x4 = await ModelUpscaler.load(await upscalerDir(4));
-  for (const [up, factor] of [[x2, 4], [x4, 2], [x2, 2], [x4, 4]] as const) {
+  for (const [up, factor] of [
+    [x2, 4],
+    [x4, 2],
+    [x2, 2],
+    [x4, 4],
+  ] as const) {
     const out = await upscalePng(input, factor, up);
     const meta = await sharp(out).metadata();
     assert.deepEqual([meta.width, meta.height], [48 * factor, 32 * factor]);
-    assert.equal(readTextChunks(out).parameters, `a cat\nSteps: 3, Seed: 1, Postprocess upscale by: ${factor}, Postprocess upscaler: ${up === x2 ? 'x2' : 'x4'}`);
+    assert.equal(
+      readTextChunks(out).parameters,
+      `a cat\nSteps: 3, Seed: 1, Postprocess upscale by: ${factor}, Postprocess upscaler: ${up === x2 ? 'x2' : 'x4'}`,
+    );
   }
   await x2.dispose();
   await x4.dispose();
@@ -133,7 +154,10 @@ test('UPSCALER resolution: the only one installed by default, a name, lanczos, c
   assert.equal(resolveUpscalerDir(models), one);
   assert.equal(resolveUpscalerDir(models, 'lanczos'), undefined);
   assert.equal(resolveUpscalerDir(models, 'real-esrgan-x4'), one);
-  assert.throws(() => resolveUpscalerDir(models, 'missing'), (e: unknown) => e instanceof ModelError && /missing.*does not exist.*real-esrgan-x4.*UPSCALER=lanczos/s.test(e.message));
+  assert.throws(
+    () => resolveUpscalerDir(models, 'missing'),
+    (e: unknown) => e instanceof ModelError && /missing.*does not exist.*real-esrgan-x4.*UPSCALER=lanczos/s.test(e.message),
+  );
   assert.throws(() => resolveUpscalerDir(models, '../x'), /not a path/);
   mkdirSync(join(models, 'upscalers', 'second'));
   writeFileSync(join(models, 'upscalers', 'second', 'model.onnx'), '');
@@ -156,7 +180,15 @@ test("the queue's upscale job uses the installed upscaler", async () => {
   process.env.UPSCALER = 'x4';
   try {
     const engine = new DiffusionEngine({ device: 'cpu', modelsDir, noopStepMs: 0, maxLoadedModels: 1, memoryBudgetMb: 0 });
-    const job = { id: 'u1', kind: 'upscale' as const, model: 'none', request: { prompt: 'p', seed: 1, steps: 1, guidanceScale: 0, width: 64, height: 64, count: 1 }, initImagePath: input, upscaleFactor: 2 as const, outputDir: join(root, 'out') };
+    const job = {
+      id: 'u1',
+      kind: 'upscale' as const,
+      model: 'none',
+      request: { prompt: 'p', seed: 1, steps: 1, guidanceScale: 0, width: 64, height: 64, count: 1 },
+      initImagePath: input,
+      upscaleFactor: 2 as const,
+      outputDir: join(root, 'out'),
+    };
     const result = await engine.run(job, { onProgress: () => undefined, signal: new AbortController().signal });
     assert.ok(existsSync(result.outputs[0]));
     const out = readFileSync(result.outputs[0]);
@@ -170,11 +202,19 @@ test("the queue's upscale job uses the installed upscaler", async () => {
 
 test('npm run models -- create-tiny-upscaler writes a working 2× upscaler', async () => {
   const dir = join(root, 'cli-x2');
-  const r = spawnSync(process.execPath, tsxArgs('src/cli/models.ts', 'create-tiny-upscaler', dir, '--scale', '2'), { encoding: 'utf8', timeout: 60_000, ...isolated() });
+  const r = spawnSync(process.execPath, tsxArgs('src/cli/models.ts', 'create-tiny-upscaler', dir, '--scale', '2'), {
+    encoding: 'utf8',
+    timeout: 60_000,
+    ...isolated(),
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /2× upscaler/);
   assert.equal((await ModelUpscaler.load(dir)).scale, 2);
-  const bad = spawnSync(process.execPath, tsxArgs('src/cli/models.ts', 'create-tiny-upscaler', dir, '--scale', '3'), { encoding: 'utf8', timeout: 60_000, ...isolated() });
+  const bad = spawnSync(process.execPath, tsxArgs('src/cli/models.ts', 'create-tiny-upscaler', dir, '--scale', '3'), {
+    encoding: 'utf8',
+    timeout: 60_000,
+    ...isolated(),
+  });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /--scale must be 2 or 4/);
 });

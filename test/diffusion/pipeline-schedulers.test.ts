@@ -24,9 +24,20 @@ test('every scheduler name runs text-to-image with steps counted as steps', asyn
     const r = await pipe.generate({ ...base, scheduler }, { onProgress: (p) => progress.push([p.step, p.totalSteps]) });
     assert.equal(r.scheduler, scheduler);
     assert.equal(pipe.runStats.unetCalls, expectedCalls(scheduler, base.steps), `${scheduler} UNet calls`);
-    assert.deepEqual(progress, [[1, 3], [2, 3], [3, 3]], `${scheduler} progress`);
+    assert.deepEqual(
+      progress,
+      [
+        [1, 3],
+        [2, 3],
+        [3, 3],
+      ],
+      `${scheduler} progress`,
+    );
     const { data } = await sharp(r.images[0].png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    assert.ok(data.some((v) => v > 0 && v < 255), `${scheduler} gives a real image`);
+    assert.ok(
+      data.some((v) => v > 0 && v < 255),
+      `${scheduler} gives a real image`,
+    );
     const again = await pipe.generate({ ...base, scheduler });
     assert.ok(again.images[0].png.equals(r.images[0].png), `${scheduler} is reproducible for a seed`);
   }
@@ -34,7 +45,9 @@ test('every scheduler name runs text-to-image with steps counted as steps', asyn
 
 test('image-to-image with the second-order schedulers starts at t_start × order', async () => {
   const pipe = await loadPipeline(await tinyModel());
-  const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3366cc' } }).png().toBuffer();
+  const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3366cc' } })
+    .png()
+    .toBuffer();
   for (const scheduler of ['heun', 'dpmpp_sde', 'lms', 'unipc', 'ddpm'] as const) {
     pipe.resetStats();
     const progress: number[] = [];
@@ -43,6 +56,9 @@ test('image-to-image with the second-order schedulers starts at t_start × order
     assert.equal(pipe.runStats.unetCalls, expectedCalls(scheduler, 3), `${scheduler} UNet calls`);
     assert.deepEqual(progress, [3, 3, 3]);
     const { data } = await sharp(r.images[0].png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    assert.ok(data.some((v) => v > 0 && v < 255), `${scheduler} gives a real image`);
+    assert.ok(
+      data.some((v) => v > 0 && v < 255),
+      `${scheduler} gives a real image`,
+    );
   }
 });

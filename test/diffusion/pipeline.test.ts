@@ -65,7 +65,10 @@ test('image i of a batch is what seed + i alone gives', async () => {
   const pipe = await loadPipeline(await tinyModel());
   const batch = await pipe.generate({ ...base, count: 2 });
   const single = await pipe.generate({ ...base, seed: 43 });
-  assert.deepEqual(batch.images.map((i) => i.seed), [42, 43]);
+  assert.deepEqual(
+    batch.images.map((i) => i.seed),
+    [42, 43],
+  );
   const a = await rgbOf(batch.images[1].png);
   const b = await rgbOf(single.images[0].png);
   assert.ok(meanAbsDiff(a.data, b.data) < 0.5, 'batched and single generation agree');
@@ -83,14 +86,17 @@ test('PNG carries the parameters in a text chunk', async () => {
 test('progress per step with a latent-size preview, and cancellation between steps', async () => {
   const pipe = await loadPipeline(await tinyModel());
   const seen: number[] = [];
-  await pipe.generate({ ...base, scheduler: 'ddim' }, {
-    onProgress: (p) => {
-      seen.push(p.step);
-      assert.equal(p.totalSteps, 4);
-      assert.equal(p.preview?.width, 8);
-      assert.equal(p.preview?.rgb.length, 8 * 8 * 3);
+  await pipe.generate(
+    { ...base, scheduler: 'ddim' },
+    {
+      onProgress: (p) => {
+        seen.push(p.step);
+        assert.equal(p.totalSteps, 4);
+        assert.equal(p.preview?.width, 8);
+        assert.equal(p.preview?.rgb.length, 8 * 8 * 3);
+      },
     },
-  });
+  );
   assert.deepEqual(seen, [1, 2, 3, 4]);
   const ac = new AbortController();
   pipe.resetStats();
@@ -107,7 +113,10 @@ test('every scheduler of the first set runs end to end', async () => {
     const r = await pipe.generate({ ...base, steps: 3, scheduler });
     assert.equal(r.scheduler, scheduler);
     const { data } = await rgbOf(r.images[0].png);
-    assert.ok(data.some((v) => v > 0 && v < 255), `${scheduler} gives a real image`);
+    assert.ok(
+      data.some((v) => v > 0 && v < 255),
+      `${scheduler} gives a real image`,
+    );
   }
 });
 
@@ -134,7 +143,15 @@ test('image-to-image: strength 0 returns the input, higher strengths change it p
   for (const vaeEncoderOutput of ['latent_sample', 'latent_parameters'] as const) {
     const pipe = await loadPipeline(await tinyModel({ vaeEncoderOutput }, `img2img-${vaeEncoderOutput}`));
     const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3366cc' } })
-      .composite([{ input: await sharp({ create: { width: 32, height: 32, channels: 3, background: '#ffcc00' } }).png().toBuffer(), left: 16, top: 16 }])
+      .composite([
+        {
+          input: await sharp({ create: { width: 32, height: 32, channels: 3, background: '#ffcc00' } })
+            .png()
+            .toBuffer(),
+          left: 16,
+          top: 16,
+        },
+      ])
       .png()
       .toBuffer();
     const inputRgb = await rgbOf(input);
@@ -152,8 +169,5 @@ test('bad input gets one clear error naming the fix', async () => {
   await assert.rejects(pipe.generate({ ...base, steps: -3 }), (e: Error) => e instanceof InputError && /steps must be at least 1/.test(e.message));
   await assert.rejects(pipe.generate({ ...base, width: 100 }), (e: Error) => e instanceof InputError && /multiple of 8/.test(e.message));
   await assert.rejects(pipe.generate({ ...base, count: 0 }), InputError);
-  await assert.rejects(
-    StableDiffusionPipeline.load('/nonexistent/model'),
-    (e: Error) => e instanceof ModelError && /create-tiny/.test(e.message),
-  );
+  await assert.rejects(StableDiffusionPipeline.load('/nonexistent/model'), (e: Error) => e instanceof ModelError && /create-tiny/.test(e.message));
 });

@@ -17,16 +17,27 @@ async function rawRgb(png: Buffer): Promise<Buffer> {
 }
 
 async function flatPng(v: number, size = 64): Promise<Buffer> {
-  return sharp({ create: { width: size, height: size, channels: 3, background: { r: v, g: v, b: v } } }).png().toBuffer();
+  return sharp({ create: { width: size, height: size, channels: 3, background: { r: v, g: v, b: v } } })
+    .png()
+    .toBuffer();
 }
 
 test('nsfw flags: always flags every image, never none, and a model without a checker sets no flag', async () => {
   const always = await loadPipeline(await tinyModelWithSafetyChecker('always'));
   const never = await loadPipeline(await tinyModelWithSafetyChecker('never'));
   const plain = await loadPipeline(await tinyModel());
-  assert.deepEqual((await always.generate(base)).images.map((i) => i.nsfw), [true, true]);
-  assert.deepEqual((await never.generate(base)).images.map((i) => i.nsfw), [false, false]);
-  assert.deepEqual((await plain.generate(base)).images.map((i) => i.nsfw), [undefined, undefined]);
+  assert.deepEqual(
+    (await always.generate(base)).images.map((i) => i.nsfw),
+    [true, true],
+  );
+  assert.deepEqual(
+    (await never.generate(base)).images.map((i) => i.nsfw),
+    [false, false],
+  );
+  assert.deepEqual(
+    (await plain.generate(base)).images.map((i) => i.nsfw),
+    [undefined, undefined],
+  );
 });
 
 test('the engine never blacks out a flagged picture: pixels are those of the same model without a checker', async () => {
@@ -35,13 +46,15 @@ test('the engine never blacks out a flagged picture: pixels are those of the sam
   assert.equal(flagged.images[0].nsfw, true);
   const pixels = await rawRgb(flagged.images[0].png);
   assert.ok(pixels.equals(await rawRgb(plain.images[0].png)));
-  assert.ok(pixels.some((v) => v > 0), 'not black');
+  assert.ok(
+    pixels.some((v) => v > 0),
+    'not black',
+  );
 });
 
 test('threshold mode flags bright pictures and not dark ones, per image', async () => {
   const pipe = await loadPipeline(await tinyModelWithSafetyChecker({ meanAbove: 0 }));
-  const run = async (v: number) =>
-    (await pipe.generate({ ...base, count: 1, initImage: await flatPng(v), strength: 0 })).images[0].nsfw;
+  const run = async (v: number) => (await pipe.generate({ ...base, count: 1, initImage: await flatPng(v), strength: 0 })).images[0].nsfw;
   assert.equal(await run(255), true, 'white: clip mean ≈ +1.9');
   assert.equal(await run(200), true);
   assert.equal(await run(40), false);
@@ -63,7 +76,11 @@ test('threshold mode flags bright pictures and not dark ones, per image', async 
   const threshold = (Math.min(...probe.means) + Math.max(...probe.means)) / 2;
   const { result, means } = await batchMeans(await tinyModelWithSafetyChecker({ meanAbove: threshold }));
   assert.deepEqual(means, probe.means, 'the checker does not change the pictures');
-  assert.deepEqual(result.images.map((i) => i.nsfw), means.map((m) => m > threshold), `clip means ${means.map((m) => m.toFixed(3))}`);
+  assert.deepEqual(
+    result.images.map((i) => i.nsfw),
+    means.map((m) => m > threshold),
+    `clip means ${means.map((m) => m.toFixed(3))}`,
+  );
   assert.ok(result.images.some((i) => i.nsfw) && result.images.some((i) => !i.nsfw), 'this batch has both kinds');
 });
 
@@ -80,7 +97,11 @@ test('CLIP preprocessing: shortest side to 224, centre crop, CLIP mean/std norma
   const plane = 224 * 224;
   const [mean, std] = [CLIP_DEFAULTS.mean, CLIP_DEFAULTS.std];
   const at = (c: number, x: number, y: number) => out.data[c * plane + y * 224 + x];
-  for (const [x, y] of [[0, 0], [112, 112], [223, 223]]) {
+  for (const [x, y] of [
+    [0, 0],
+    [112, 112],
+    [223, 223],
+  ]) {
     assert.ok(Math.abs(at(0, x, y) - (0 - mean[0]) / std[0]) < 1e-5, 'red is 0 in the green band');
     assert.ok(Math.abs(at(1, x, y) - (1 - mean[1]) / std[1]) < 1e-5, 'green is 1');
     assert.ok(Math.abs(at(2, x, y) - (0 - mean[2]) / std[2]) < 1e-5, 'blue is 0');
@@ -101,9 +122,31 @@ test('preprocessor_config.json: old and new spellings, custom values, defaults w
   const path = join(dir, 'preprocessor_config.json');
   assert.deepEqual(readClipPreprocessConfig(join(dir, 'missing.json')), CLIP_DEFAULTS);
   // runwayml/stable-diffusion-v1-5's feature_extractor (transformers < 4.26 spelling).
-  writeFileSync(path, JSON.stringify({ crop_size: 224, do_center_crop: true, do_normalize: true, do_resize: true, feature_extractor_type: 'CLIPFeatureExtractor', image_mean: CLIP_DEFAULTS.mean, image_std: CLIP_DEFAULTS.std, resample: 3, size: 224 }));
+  writeFileSync(
+    path,
+    JSON.stringify({
+      crop_size: 224,
+      do_center_crop: true,
+      do_normalize: true,
+      do_resize: true,
+      feature_extractor_type: 'CLIPFeatureExtractor',
+      image_mean: CLIP_DEFAULTS.mean,
+      image_std: CLIP_DEFAULTS.std,
+      resample: 3,
+      size: 224,
+    }),
+  );
   assert.deepEqual(readClipPreprocessConfig(path), CLIP_DEFAULTS);
-  writeFileSync(path, JSON.stringify({ size: { shortest_edge: 256 }, crop_size: { height: 240, width: 200 }, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], rescale_factor: 0.5 }));
+  writeFileSync(
+    path,
+    JSON.stringify({
+      size: { shortest_edge: 256 },
+      crop_size: { height: 240, width: 200 },
+      image_mean: [0.5, 0.5, 0.5],
+      image_std: [0.5, 0.5, 0.5],
+      rescale_factor: 0.5,
+    }),
+  );
   const c = readClipPreprocessConfig(path);
   assert.equal(c.shortestEdge, 256);
   assert.deepEqual([c.cropWidth, c.cropHeight], [200, 240]);
@@ -141,8 +184,14 @@ test('the tiny checker has the IO of real exports and blacks out flagged images 
 test('float16 exports work; the safetyChecker: false load option skips the check', async () => {
   const dir = await tinyModelWithSafetyChecker('always', { float16: true });
   const fp16 = await loadPipeline(dir);
-  assert.deepEqual((await fp16.generate({ ...base, count: 1 })).images.map((i) => i.nsfw), [true]);
+  assert.deepEqual(
+    (await fp16.generate({ ...base, count: 1 })).images.map((i) => i.nsfw),
+    [true],
+  );
   const skipped = await loadPipeline(dir, { safetyChecker: false });
   assert.notEqual(skipped, fp16);
-  assert.deepEqual((await skipped.generate({ ...base, count: 1 })).images.map((i) => i.nsfw), [undefined]);
+  assert.deepEqual(
+    (await skipped.generate({ ...base, count: 1 })).images.map((i) => i.nsfw),
+    [undefined],
+  );
 });

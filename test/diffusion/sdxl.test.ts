@@ -42,7 +42,10 @@ const base: GenerationRequest = { prompt: 'a photo of a cat', seed: 3, steps: 2,
 async function expectedEmbedding(dir: string, text: string): Promise<{ hidden: Float32Array; pooled: Float32Array }> {
   const parts: { hidden: Float32Array; dim: number }[] = [];
   let pooled: Float32Array = new Float32Array(0);
-  for (const [tokenizer, encoder] of [['tokenizer', 'text_encoder'], ['tokenizer_2', 'text_encoder_2']]) {
+  for (const [tokenizer, encoder] of [
+    ['tokenizer', 'text_encoder'],
+    ['tokenizer_2', 'text_encoder_2'],
+  ]) {
     const ids = (await ClipTokenizer.fromDir(join(dir, tokenizer))).encode(text);
     const session = await ort.InferenceSession.create(join(dir, encoder, 'model.onnx'));
     sessions.push(session);
@@ -158,7 +161,9 @@ test('SDXL runs float16 graphs and image-to-image', async () => {
   const r = await pipe.generate({ ...base, count: 1 });
   assert.equal(r.images[0].height, 96);
   const xl = await load(await tinyModel('sdxl'));
-  const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3366cc' } }).png().toBuffer();
+  const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3366cc' } })
+    .png()
+    .toBuffer();
   const same = await xl.generate({ ...base, count: 1, width: 64, height: 64, initImage: input, strength: 0 });
   assert.equal(meanAbsDiff(await rgb(same.images[0].png), await rgb(input)), 0);
   const changed = await xl.generate({ ...base, count: 1, steps: 4, width: 64, height: 64, initImage: input, strength: 0.5 });
@@ -180,7 +185,10 @@ test('mismatched SDXL parts fail at load time with the fix', async () => {
   // An encoder exported without hidden_states outputs.
   const noHidden = await copy(tinyModel('sdxl'), 'no-hidden');
   copyFileSync(join(await tinyModel(), 'text_encoder', 'model.onnx'), join(noHidden, 'text_encoder', 'model.onnx'));
-  await assert.rejects(StableDiffusionPipeline.load(noHidden), (e: Error) => e instanceof ModelError && /hidden_states\.1/.test(e.message) && /optimum-cli/.test(e.message));
+  await assert.rejects(
+    StableDiffusionPipeline.load(noHidden),
+    (e: Error) => e instanceof ModelError && /hidden_states\.1/.test(e.message) && /optimum-cli/.test(e.message),
+  );
   // An SDXL UNet in an SD 1.x folder.
   const xlUnet = await copy(tinyModel(), 'xl-unet');
   copyFileSync(join(await tinyModel('sdxl'), 'unet', 'model.onnx'), join(xlUnet, 'unet', 'model.onnx'));

@@ -64,7 +64,10 @@ test('real CLIP vocabulary: published transformers ids, SD 1.x padding', { skip:
     const { ids, truncatedTokens } = tok.encodeWithInfo(text);
     assert.equal(ids.length, 77, text);
     assert.deepEqual(ids.slice(0, expected.length), expected, JSON.stringify(text));
-    assert.ok(ids.slice(expected.length).every((id) => id === EOS), `${JSON.stringify(text)} pads with <|endoftext|>`);
+    assert.ok(
+      ids.slice(expected.length).every((id) => id === EOS),
+      `${JSON.stringify(text)} pads with <|endoftext|>`,
+    );
     assert.equal(truncatedTokens, 0);
   }
 });
@@ -96,7 +99,7 @@ test('cleaning follows transformers without ftfy: controls, whitespace, CJK, NFC
   assert.equal(cleanText('東京タワー'), '東 京 タワー');
   assert.equal(cleanText('ΟΔΟΣ İ'), 'οδος i\u0307');
   assert.equal(cleanText('cats &amp; dogs', { unescapeHtml: false }), 'cats &amp; dogs', 'transformers without ftfy');
-  assert.equal(cleanText('cats &amp;amp; dogs'), 'cats & dogs', 'unescaped twice, as ftfy\'s basic_clean');
+  assert.equal(cleanText('cats &amp;amp; dogs'), 'cats & dogs', "unescaped twice, as ftfy's basic_clean");
 });
 
 test('unicode and HTML entities through the real vocabulary', { skip: skipReal }, async () => {

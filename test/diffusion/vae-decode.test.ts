@@ -106,12 +106,20 @@ test('memory options: LOW_MEMORY turns the savers on, explicit keys win, bad val
   assert.throws(() => resolveMemoryOptions({ vaeTiling: { tileSize: 64, overlap: 32 } }), /less than half/);
 
   const low = engineSettingsFromEnv({ LOW_MEMORY: '1', VAE_TILE_SIZE: '256' });
-  assert.deepEqual(resolveMemoryOptions(low.pipeline), { releaseSessions: true, vaeSlicing: true, vaeTiling: { tileSize: 32, overlap: 8 }, safetyChecker: true });
+  assert.deepEqual(resolveMemoryOptions(low.pipeline), {
+    releaseSessions: true,
+    vaeSlicing: true,
+    vaeTiling: { tileSize: 32, overlap: 8 },
+    safetyChecker: true,
+  });
   assert.equal(low.upscaler.releaseWhenIdle, true);
   const mixed = engineSettingsFromEnv({ LOW_MEMORY: 'true', VAE_TILING: '0', RELEASE_SESSIONS: 'no', VAE_SLICING: 'off' });
   assert.deepEqual(resolveMemoryOptions(mixed.pipeline), { releaseSessions: false, vaeSlicing: false, vaeTiling: undefined, safetyChecker: true });
   const defaults = engineSettingsFromEnv({ LOW_MEMORY: '', UPSCALER: 'real-esrgan-x4' });
   assert.deepEqual(resolveMemoryOptions(defaults.pipeline), resolveMemoryOptions());
   assert.deepEqual(defaults.upscaler, { name: 'real-esrgan-x4', tileSize: 256, tileOverlap: 16, releaseWhenIdle: false });
-  assert.throws(() => engineSettingsFromEnv({ LOW_MEMORY: 'maybe', VAE_TILE_SIZE: '100' }), /LOW_MEMORY: must be 1 or 0[\s\S]*VAE_TILE_SIZE: must be a multiple of 8/);
+  assert.throws(
+    () => engineSettingsFromEnv({ LOW_MEMORY: 'maybe', VAE_TILE_SIZE: '100' }),
+    /LOW_MEMORY: must be 1 or 0[\s\S]*VAE_TILE_SIZE: must be a multiple of 8/,
+  );
 });

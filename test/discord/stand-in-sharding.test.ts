@@ -48,8 +48,20 @@ describe('Discord stand-in: two shards', () => {
   test('GET /gateway/bot recommends the configured shard count; each shard identifies with [id, 2]', async () => {
     const bot = (await clients[0].rest.get(Routes.gatewayBot())) as { shards: number };
     assert.equal(bot.shards, 2);
-    assert.deepEqual(discord.gateway.identifies.map((i) => i.shard), [[0, 2], [1, 2]]);
-    assert.deepEqual(discord.gateway.sessions().map((s) => s.shard), [[0, 2], [1, 2]]);
+    assert.deepEqual(
+      discord.gateway.identifies.map((i) => i.shard),
+      [
+        [0, 2],
+        [1, 2],
+      ],
+    );
+    assert.deepEqual(
+      discord.gateway.sessions().map((s) => s.shard),
+      [
+        [0, 2],
+        [1, 2],
+      ],
+    );
   });
 
   test('each shard gets READY and GUILD_CREATE for its own guilds only', () => {

@@ -29,7 +29,9 @@ import { startDiscordStandIn, type DiscordStandIn } from '../support/discord/ind
 const MINUTE = 60_000;
 
 const redPng = (width: number, height: number) =>
-  sharp({ create: { width, height, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toBuffer();
+  sharp({ create: { width, height, channels: 3, background: { r: 255, g: 0, b: 0 } } })
+    .png()
+    .toBuffer();
 
 const commandDefinitions = [
   new SlashCommandBuilder()
@@ -79,7 +81,10 @@ describe('Discord stand-in with a real discord.js Client', () => {
     assert.equal(nsfw && 'nsfw' in nsfw ? nsfw.nsfw : undefined, true);
     assert.equal(guild.members.me?.permissions.has('AttachFiles'), true);
     assert.equal(guild.members.me?.permissions.has('ManageGuild'), false);
-    assert.deepEqual(discord.gateway.identifies.map((i) => i.intents), [GatewayIntentBits.Guilds]);
+    assert.deepEqual(
+      discord.gateway.identifies.map((i) => i.intents),
+      [GatewayIntentBits.Guilds],
+    );
     assert.equal(discord.requests[0]?.path, '/gateway/bot');
     assert.match(discord.requests[0]?.headers['user-agent'] ?? '', /DiscordBot/);
     // heartbeat_interval is 200 ms: the client must be beating and getting ACKs (ping turns >= 0).
@@ -89,7 +94,10 @@ describe('Discord stand-in with a real discord.js Client', () => {
   test('registers commands through REST and rejects an invalid one', async () => {
     const registered = await client.application!.commands.set(commandDefinitions);
     assert.deepEqual([...registered.values()].map((c) => c.name).sort(), ['admin', 'imagine', 'slow']);
-    assert.deepEqual(discord.commands().map((c) => c.name), ['imagine', 'slow', 'admin']);
+    assert.deepEqual(
+      discord.commands().map((c) => c.name),
+      ['imagine', 'slow', 'admin'],
+    );
     assert.equal(discord.requestsTo('PUT /applications/:app/commands').length, 1);
     const bad = { name: 'Bad Name', description: 'x' };
     await assert.rejects(client.application!.commands.create(bad), (error: unknown) => {
@@ -140,7 +148,10 @@ describe('Discord stand-in with a real discord.js Client', () => {
     assert.equal(original.interaction?.name, 'imagine');
     assert.deepEqual(
       original.buttons.map((b) => [b.customId, b.label, b.styleName, b.emoji?.name]),
-      [['upscale:1', 'Upscale', 'Primary', '🔍'], ['reroll', 'Re-roll', 'Secondary', undefined]],
+      [
+        ['upscale:1', 'Upscale', 'Primary', '🔍'],
+        ['reroll', 'Re-roll', 'Secondary', undefined],
+      ],
     );
     const [image] = original.attachments;
     assert.equal(image.filename, 'fox.png');
@@ -154,7 +165,10 @@ describe('Discord stand-in with a real discord.js Client', () => {
     assert.equal(followUp.content, 'Only you can see this');
 
     const channelView = discord.messages('general');
-    assert.deepEqual(channelView.map((m) => m.content), ['**a red fox** (4 steps)', 'Saved to the gallery']);
+    assert.deepEqual(
+      channelView.map((m) => m.content),
+      ['**a red fox** (4 steps)', 'Saved to the gallery'],
+    );
     assert.deepEqual(channelView[1].reference, { messageId: original.id, channelId: general, guildId: discord.guild().id });
     assert.equal(channelView[1].mentions.repliedUser, true);
     assert.equal(discord.messages('general', { visibleTo: 'alice' }).length, 3, 'alice also sees her ephemeral follow-up');
@@ -169,7 +183,10 @@ describe('Discord stand-in with a real discord.js Client', () => {
       await interaction.respond(['sd15', 'sdxl', 'flux'].filter((m) => m.startsWith(typed)).map((m) => ({ name: m, value: m })));
     };
     const handle = await discord.autocomplete('imagine', { prompt: 'x', model: 'sd' }, 'model');
-    assert.deepEqual((await handle.choices()).map((c) => c.value), ['sd15', 'sdxl']);
+    assert.deepEqual(
+      (await handle.choices()).map((c) => c.value),
+      ['sd15', 'sdxl'],
+    );
   });
 
   test('a button click arrives as a ButtonInteraction; a second acknowledgement gets 40060', async () => {
@@ -204,7 +221,10 @@ describe('Discord stand-in with a real discord.js Client', () => {
     const sent = await channel.send('after a 429');
     assert.equal(sent.content, 'after a 429');
     const attempts = discord.requestsTo('POST /channels/:id/messages').slice(-2);
-    assert.deepEqual(attempts.map((r) => r.status), [429, 200]);
+    assert.deepEqual(
+      attempts.map((r) => r.status),
+      [429, 200],
+    );
     assert.equal(attempts[0].rateLimited, 'injected');
     assert.deepEqual(attempts[0].response, { message: 'You are being rate limited.', retry_after: 0.05, global: false, code: 0 });
     assert.equal(attempts[0].responseHeaders['retry-after'], '0.050');
@@ -233,9 +253,7 @@ describe('Discord stand-in with a real discord.js Client', () => {
       if (!interaction.isChatInputCommand() || interaction.commandName !== 'imagine') return;
       assert.equal(interaction.attachmentSizeLimit, 1024);
       await interaction.deferReply();
-      result = await interaction
-        .editReply({ files: [new AttachmentBuilder(Buffer.alloc(2048, 1), { name: 'big.bin' })] })
-        .catch((error: unknown) => error);
+      result = await interaction.editReply({ files: [new AttachmentBuilder(Buffer.alloc(2048, 1), { name: 'big.bin' })] }).catch((error: unknown) => error);
     };
     await discord.slash('imagine', { prompt: 'big' }, { attachmentSizeLimit: 1024 });
     await discord.waitFor(() => result, 3000);
@@ -286,7 +304,10 @@ describe('Discord stand-in with a real discord.js Client', () => {
     await message.edit('progress 50%');
     discord.clock.advance(61 * MINUTE);
     await assert.rejects(message.edit('progress 100%'), (e: unknown) => e instanceof DiscordAPIError && e.code === 30046);
-    assert.deepEqual(discord.message(message.id)!.history.map((v) => v.content), ['progress 10%', 'progress 50%']);
+    assert.deepEqual(
+      discord.message(message.id)!.history.map((v) => v.content),
+      ['progress 10%', 'progress 50%'],
+    );
   });
 
   test('Discord-client checks: unregistered commands, hidden commands, missing required options', async () => {
@@ -308,16 +329,18 @@ describe('Discord stand-in with a real discord.js Client', () => {
     assert.equal(adminRan, true);
     assert.equal(callbackMessage, 'Reset.');
     assert.equal(handle.original()?.ephemeral, true);
-    assert.equal(discord.messages('general').some((m) => m.content === 'Reset.'), false, 'ephemeral replies stay out of the channel');
+    assert.equal(
+      discord.messages('general').some((m) => m.content === 'Reset.'),
+      false,
+      'ephemeral replies stay out of the channel',
+    );
   });
 
   test('select menus and modals round-trip through the client', async () => {
     const events: string[] = [];
     onInteraction = async (interaction) => {
       if (interaction.isChatInputCommand() && interaction.commandName === 'slow') {
-        const menu = new StringSelectMenuBuilder()
-          .setCustomId('size')
-          .addOptions({ label: 'Small', value: '512' }, { label: 'Large', value: '1024' });
+        const menu = new StringSelectMenuBuilder().setCustomId('size').addOptions({ label: 'Small', value: '512' }, { label: 'Large', value: '1024' });
         await interaction.reply({ content: 'Pick a size', components: [new ActionRowBuilder<StringSelectMenuBuilder>().addComponents(menu)] });
       } else if (interaction.isStringSelectMenu()) {
         events.push(`select:${interaction.values.join(',')}`);
@@ -338,7 +361,10 @@ describe('Discord stand-in with a real discord.js Client', () => {
     };
     const command = await discord.slash('slow');
     const picker = await command.waitForOriginal();
-    assert.deepEqual(picker.selects.map((m) => [m.customId, m.options.map((o) => o.value)]), [['size', ['512', '1024']]]);
+    assert.deepEqual(
+      picker.selects.map((m) => [m.customId, m.options.map((o) => o.value)]),
+      [['size', ['512', '1024']]],
+    );
     await assert.rejects(discord.selectMenu(picker, 'size', ['2048']), /no option/);
     const select = await discord.selectMenu(picker, 'size', ['1024']);
     assert.equal((await select.modal()).title, 'Describe it');
@@ -403,7 +429,10 @@ test('the gateway speaks zlib-stream when asked to', async () => {
       });
     });
     await discord.waitFor(() => payloads.some((p) => p.t === 'GUILD_CREATE'), 3000);
-    assert.deepEqual(payloads.map((p) => p.t ?? p.op), [10, 'READY', 'GUILD_CREATE']);
+    assert.deepEqual(
+      payloads.map((p) => p.t ?? p.op),
+      [10, 'READY', 'GUILD_CREATE'],
+    );
     ws.close(1000);
     inflate.close();
   } finally {
@@ -441,10 +470,19 @@ test('bucket headers are honoured: discord.js waits instead of hitting real 429s
     assert.ok(channel?.isSendable());
     await Promise.all([channel.send('1'), channel.send('2'), channel.send('3')]);
     const sends = discord.requestsTo('POST /channels/:id/messages');
-    assert.deepEqual(sends.map((r) => r.status), [200, 200, 200]);
-    assert.deepEqual(sends.map((r) => r.responseHeaders['x-ratelimit-remaining']), ['1', '0', '1']);
+    assert.deepEqual(
+      sends.map((r) => r.status),
+      [200, 200, 200],
+    );
+    assert.deepEqual(
+      sends.map((r) => r.responseHeaders['x-ratelimit-remaining']),
+      ['1', '0', '1'],
+    );
     assert.ok(sends[2].at - sends[0].at >= 400, `third send waited for the bucket reset (${sends[2].at - sends[0].at} ms)`);
-    assert.deepEqual(discord.messages('general').map((m) => m.content), ['1', '2', '3']);
+    assert.deepEqual(
+      discord.messages('general').map((m) => m.content),
+      ['1', '2', '3'],
+    );
   } finally {
     await client.destroy();
     await discord.close();

@@ -94,9 +94,7 @@ async function assertSameBytes(dest: string, files: Record<string, Buffer | stri
 }
 
 function downloadsOf(file: string): { range?: string; kind: string }[] {
-  return hub.requests
-    .filter((r) => r.file === file && (r.kind === 'cdn' || r.kind === 'cache'))
-    .map((r) => ({ range: r.headers.range, kind: r.kind }));
+  return hub.requests.filter((r) => r.file === file && (r.kind === 'cdn' || r.kind === 'cache')).map((r) => ({ range: r.headers.range, kind: r.kind }));
 }
 
 const fast = { retryDelayMs: 5 };
@@ -276,7 +274,10 @@ describe('pullModel', () => {
     await assert.rejects(pull(['model_index.json']), /model_index\.json: the hub sent 7 bytes, the listing says 20/);
     await assert.rejects(pull(['unet/config.json']), /unet\/config\.json: the hub sent more than the listed 5 bytes/);
     hub.injectFault(id, 'scheduler/scheduler_config.json', { kind: 'drop', afterBytes: 0 }, 2);
-    await assert.rejects(pull(['scheduler/*']), (err: unknown) => err instanceof HubError && err.code === 'network' && /closed|terminated|socket/i.test(err.message));
+    await assert.rejects(
+      pull(['scheduler/*']),
+      (err: unknown) => err instanceof HubError && err.code === 'network' && /closed|terminated|socket/i.test(err.message),
+    );
     assert.deepEqual(await listFiles(dest), ['scheduler/scheduler_config.json.part'], 'only the resumable part of the cut-off file remains');
     await pull(['scheduler/*']);
     assert.deepEqual(await listFiles(dest), ['scheduler/scheduler_config.json']);
@@ -429,6 +430,7 @@ describe('npm run models', () => {
     assert.match(r.stdout, /acme\/tiny-sd-onnx@main .*: 11 files/);
     assert.match(r.stdout, /retry\s+unet\/model\.onnx_data/);
     assert.match(r.stdout, /Pulled acme\/tiny-sd-onnx@main into .*tiny-sd-onnx: 11 files/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for terminal escape codes (ESC [)
     assert.doesNotMatch(r.stdout, /\u001b\[/);
     assert.equal(r.stderr, '');
   });
@@ -474,10 +476,7 @@ describe('npm run models', () => {
     const lines = r.stdout.trim().split('\n');
     assert.match(lines[0], /^NAME\s+SIZE\s+SUMMARY$/);
     assert.match(lines[1], /^half-done\s+10 B\s+not a model folder .*incomplete: 1 \.part file/);
-    assert.match(
-      lines[2],
-      /^tiny-sd-onnx\s+\d+ kB\s+OnnxStableDiffusionPipeline, EulerDiscreteScheduler, parts: text_encoder unet vae_decoder$/,
-    );
+    assert.match(lines[2], /^tiny-sd-onnx\s+\d+ kB\s+OnnxStableDiffusionPipeline, EulerDiscreteScheduler, parts: text_encoder unet vae_decoder$/);
 
     const help = await runCli(['help'], {});
     assert.equal(help.code, 0);

@@ -78,7 +78,11 @@ test('sdxl layout: two encoders with hidden_states, tokenizer_2 padding with "!"
   // hidden_states.0 is the embeddings, the last one the pre-LayerNorm output of the last layer.
   // The end-of-text id is the vocabulary's last (49407 with CLIP's, less without ../shared).
   const eos = Object.keys(json(dir, 'tokenizer_2/vocab.json')).length - 1;
-  const ids = new ort.Tensor('int32', Int32Array.from({ length: 77 }, (_, i) => (i < 5 ? 320 + i : eos)), [1, 77]);
+  const ids = new ort.Tensor(
+    'int32',
+    Int32Array.from({ length: 77 }, (_, i) => (i < 5 ? 320 + i : eos)),
+    [1, 77],
+  );
   const out = await te2.session.run({ input_ids: ids });
   const h = (name: string) => out[name].data as Float32Array;
   assert.notDeepEqual(h('hidden_states.1'), h('hidden_states.2'));

@@ -250,7 +250,16 @@ test('UNet uses sample, timestep and text; dynamic sizes; about unit variance', 
     return floats(out.last_hidden_state);
   };
   const [h, w] = [16, 24];
-  const base = { float: 'float32' as const, timestep: 'int64' as const, t: 500, batch: 2, h, w, sample: wave(2 * 4 * h * w, 0), text: await encode([320, 1125, 539, 320, 2368]) };
+  const base = {
+    float: 'float32' as const,
+    timestep: 'int64' as const,
+    t: 500,
+    batch: 2,
+    h,
+    w,
+    sample: wave(2 * 4 * h * w, 0),
+    text: await encode([320, 1125, 539, 320, 2368]),
+  };
   const a = await runUnet(unet, base);
   const out = (changes: Partial<typeof base>) => runUnet(unet, { ...base, ...changes });
   const diffs = {
@@ -274,14 +283,18 @@ test('VAE: the decoder paints smooth 8× pictures in [-1, 1]; the encoder invert
   const [h, w] = [8, 12];
   // Smooth latents as the pipeline hands them over (scaled latents / 0.18215).
   const z = new Float32Array(4 * h * w);
-  for (let c = 0; c < 4; c++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) z[(c * h + y) * w + x] = Math.sin(x / 3 + c) * Math.cos(y / 4 - c) / 0.18215;
+  for (let c = 0; c < 4; c++)
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) z[(c * h + y) * w + x] = (Math.sin(x / 3 + c) * Math.cos(y / 4 - c)) / 0.18215;
   const decode = async (latents: Float32Array) => {
     const out = await dec.run({ latent_sample: new ort.Tensor('float32', latents, [1, 4, h, w]) });
     assert.deepEqual(out.sample.dims, [1, 3, 8 * h, 8 * w]);
     return floats(out.sample);
   };
   const img = await decode(z);
-  assert.ok(img.every((v) => v > -1 && v < 1), 'in (-1, 1)');
+  assert.ok(
+    img.every((v) => v > -1 && v < 1),
+    'in (-1, 1)',
+  );
   assert.ok(std(img) > 0.1, 'not flat');
   let neighbour = 0;
   for (let i = 0; i + 1 < img.length; i++) if ((i + 1) % (8 * w) !== 0) neighbour += Math.abs(img[i + 1] - img[i]);
@@ -296,7 +309,11 @@ test('VAE: the decoder paints smooth 8× pictures in [-1, 1]; the encoder invert
 for (const [label, options, float] of [
   ['float16 weights and I/O', { float16: true }, 'float16'],
   ['float timestep and weights.pb', { timestep: 'float', externalData: 'weights.pb' }, 'float32'],
-  ['rank-0 float16 timestep, latent_parameters, model.onnx_data', { float16: true, timestep: 'float-scalar', vaeEncoderOutput: 'latent_parameters', externalData: true }, 'float16'],
+  [
+    'rank-0 float16 timestep, latent_parameters, model.onnx_data',
+    { float16: true, timestep: 'float-scalar', vaeEncoderOutput: 'latent_parameters', externalData: true },
+    'float16',
+  ],
 ] as const) {
   test(`variant: ${label}`, async () => {
     const opts: TinyModelOptions = options;
@@ -319,7 +336,13 @@ for (const [label, options, float] of [
       last_hidden_state: f(['batch_size', 'sequence_length', 32]),
       pooler_output: f(['batch_size', 32]),
     });
-    const text = await te.run({ input_ids: new ort.Tensor('int32', Int32Array.from({ length: 77 }, (_, i) => i), [1, 77]) });
+    const text = await te.run({
+      input_ids: new ort.Tensor(
+        'int32',
+        Int32Array.from({ length: 77 }, (_, i) => i),
+        [1, 77],
+      ),
+    });
     assertFinite(floats(text.last_hidden_state), 'text states');
 
     const dec = await load(dir, 'vae_decoder');
@@ -334,7 +357,13 @@ for (const [label, options, float] of [
     const lat = await enc.run({ sample: floatTensor(float, floats(img.sample), [1, 3, 32, 32]) });
     assert.deepEqual(lat[outName].dims, [1, channels, 4, 4]);
     assertFinite(floats(lat[outName]), 'latents');
-    if (channels === 8) assert.ok(floats(lat[outName]).subarray(64).every((v) => v < -5), 'log-variance half: nearly deterministic');
+    if (channels === 8)
+      assert.ok(
+        floats(lat[outName])
+          .subarray(64)
+          .every((v) => v < -5),
+        'log-variance half: nearly deterministic',
+      );
 
     // Weights are stored as real exports store them.
     const { onnx } = onnxProto;

@@ -6,13 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ClipTokenizer, byteUnicodePairs } from '../../src/diffusion/tokenizer.js';
-import {
-  FALLBACK_WORDS,
-  defaultBpePath,
-  fallbackMerges,
-  readClipMerges,
-  writeClipTokenizerFiles,
-} from '../../src/models/tokenizer-files.js';
+import { FALLBACK_WORDS, defaultBpePath, fallbackMerges, readClipMerges, writeClipTokenizerFiles } from '../../src/models/tokenizer-files.js';
 
 const bpe = defaultBpePath();
 const skipReal = bpe ? false : 'needs ../shared/data/clip/bpe_simple_vocab_16e6.txt.gz (absent)';
@@ -34,7 +28,7 @@ test('defaultBpePath points at ../shared/data/clip next to the repository', () =
   else assert.equal(bpe, undefined);
 });
 
-test('from the shared BPE file: CLIP\'s 49408-entry vocabulary and merges.txt', { skip: skipReal }, async () => {
+test("from the shared BPE file: CLIP's 49408-entry vocabulary and merges.txt", { skip: skipReal }, async () => {
   const dir = tempDir();
   assert.deepEqual(await writeClipTokenizerFiles(dir), { vocabSize: 49408, source: 'clip' });
   const vocab = (await readJson(dir, 'vocab.json')) as Record<string, number>;
@@ -122,7 +116,7 @@ async function fallbackDir(padToken: '!' | '<|endoftext|>') {
   return dir;
 }
 
-test('a file that is not CLIP\'s merge list is refused', async () => {
+test("a file that is not CLIP's merge list is refused", async () => {
   const dir = tempDir();
   const path = join(dir, 'bpe.txt.gz');
   writeFileSync(path, gzipSync('#version\na b\nc d\n'));

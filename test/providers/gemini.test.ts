@@ -108,7 +108,11 @@ describe('GOOGLE_IMAGE_MODEL and IMAGEN_MODEL', () => {
       ['GOOGLE_API_BASE_URL', 'not a url'],
       ['GOOGLE_GENAI_USE_VERTEXAI', 'maybe'],
     ]) {
-      assert.throws(() => googleImageConfigFromEnv({ [name]: value }), (err: Error) => err.message.includes(name), name);
+      assert.throws(
+        () => googleImageConfigFromEnv({ [name]: value }),
+        (err: Error) => err.message.includes(name),
+        name,
+      );
     }
   });
 
@@ -144,7 +148,12 @@ test('one call per image, all sent as the SDK sends them; PNGs like the local en
       assert.equal(call.headers['x-goog-api-key'], s.apiKey);
       assert.deepEqual(call.body, {
         contents: [{ role: 'user', parts: [{ text: 'a lighthouse at dusk' }] }],
-        generationConfig: { responseModalities: ['IMAGE'], candidateCount: 1, thinkingConfig: { thinkingLevel: 'MINIMAL' }, imageConfig: { aspectRatio: '5:4' } },
+        generationConfig: {
+          responseModalities: ['IMAGE'],
+          candidateCount: 1,
+          thinkingConfig: { thinkingLevel: 'MINIMAL' },
+          imageConfig: { aspectRatio: '5:4' },
+        },
       });
     }
     assert.equal(result.provider, 'imagen');
@@ -164,15 +173,12 @@ test('one call per image, all sent as the SDK sends them; PNGs like the local en
     // Each call is its own image (the stand-in colours them by call).
     const colours = await Promise.all(result.images.map((i) => pixel(i.png)));
     assert.equal(new Set(colours.map(String)).size, 3);
-    assert.deepEqual(
-      result.notes,
-      [
-        'aspect ratio 5:4 at 1K used for 640x512',
-        'seed: none, Gemini image models take no seed',
-        'negative prompt ignored: Gemini image models have none',
-        'steps, guidance scale, scheduler ignored: Gemini sets its own',
-      ],
-    );
+    assert.deepEqual(result.notes, [
+      'aspect ratio 5:4 at 1K used for 640x512',
+      'seed: none, Gemini image models take no seed',
+      'negative prompt ignored: Gemini image models have none',
+      'steps, guidance scale, scheduler ignored: Gemini sets its own',
+    ]);
     assert.deepEqual(result.usage, { calls: 3, promptTokens: 36, outputTokens: 3870, thoughtsTokens: 120, totalTokens: 4026 });
     assert.deepEqual(result.filtered, []);
   });
@@ -203,7 +209,11 @@ test('text beside the image and thought images are skipped; a JPEG becomes a PNG
 
 test("text-only answers and refusals withhold that image with the model's reason; none at all fails with the reasons", async () => {
   await withStandIn(
-    [{ kind: 'text', text: "I can't draw that, but here is a poem." }, { kind: 'image' }, { kind: 'stopped', finishReason: 'IMAGE_SAFETY', message: 'Unsafe image.' }],
+    [
+      { kind: 'text', text: "I can't draw that, but here is a poem." },
+      { kind: 'image' },
+      { kind: 'stopped', finishReason: 'IMAGE_SAFETY', message: 'Unsafe image.' },
+    ],
     async (s) => {
       const result = await new GeminiImageProvider(config(s), { concurrency: 1 }).generate(request({ count: 3 }));
       assert.equal(result.images.length, 1);
@@ -217,7 +227,10 @@ test("text-only answers and refusals withhold that image with the model's reason
   );
   await withStandIn([{ kind: 'blocked', reason: 'SAFETY', message: 'The prompt was blocked.' }], async (s) => {
     const err = await rejectsWith(new GeminiImageProvider(config(s)).generate(request()), 'filtered');
-    assert.equal(err.userMessage, 'Gemini 3.1 Flash Image (gemini-3.1-flash-image) drew no image: Google blocked the prompt (SAFETY: The prompt was blocked.).');
+    assert.equal(
+      err.userMessage,
+      'Gemini 3.1 Flash Image (gemini-3.1-flash-image) drew no image: Google blocked the prompt (SAFETY: The prompt was blocked.).',
+    );
     assert.equal(err.retryable, false);
     assert.deepEqual(err.usage, { calls: 1, promptTokens: 12, outputTokens: 0, thoughtsTokens: 0, totalTokens: 12 });
     assert.equal(s.generateCalls().length, 1, 'a refusal is not retried');
@@ -226,9 +239,12 @@ test("text-only answers and refusals withhold that image with the model's reason
 
 test('an edit sends the input image with the prompt', async () => {
   await withStandIn([], async (s) => {
-    const input = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 100, b: 0 } } }).jpeg().toBuffer();
+    const input = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 200, g: 100, b: 0 } } })
+      .jpeg()
+      .toBuffer();
     const result = await new GeminiImageProvider(config(s)).generate(request({ initImage: input, strength: 0.6, width: 640, height: 480 }));
-    const parts = (s.generateCalls()[0].body as { contents: { parts: { text?: string; inlineData?: { mimeType: string; data: string } }[] }[] }).contents[0].parts;
+    const parts = (s.generateCalls()[0].body as { contents: { parts: { text?: string; inlineData?: { mimeType: string; data: string } }[] }[] }).contents[0]
+      .parts;
     assert.equal(parts[0].text, 'a lighthouse at dusk');
     assert.equal(parts[1].inlineData?.mimeType, 'image/png');
     assert.deepEqual((await sharp(Buffer.from(parts[1].inlineData!.data, 'base64')).metadata()).width, 40);
@@ -239,17 +255,23 @@ test('an edit sends the input image with the prompt', async () => {
 });
 
 test('429 with RetryInfo waits as Google asked, then succeeds; 5xx is retried within the budget', async () => {
-  await withStandIn([{ kind: 'error', httpStatus: 429, retryDelay: '0.2s' }, { kind: 'error', httpStatus: 503 }], async (s) => {
-    const t0 = Date.now();
-    const result = await new GeminiImageProvider(config(s), { random: () => 0 }).generate(request());
-    assert.equal(result.images.length, 1);
-    const calls = s.generateCalls();
-    assert.equal(calls.length, 3);
-    assert.ok(calls[1].at - calls[0].at >= 190, `waited ${calls[1].at - calls[0].at} ms after the 429`);
-    assert.ok(Date.now() - t0 < 2_000);
-    const c = standInColour(undefined, 0, 2);
-    assert.deepEqual(await pixel(result.images[0].png), [c.r, c.g, c.b]);
-  });
+  await withStandIn(
+    [
+      { kind: 'error', httpStatus: 429, retryDelay: '0.2s' },
+      { kind: 'error', httpStatus: 503 },
+    ],
+    async (s) => {
+      const t0 = Date.now();
+      const result = await new GeminiImageProvider(config(s), { random: () => 0 }).generate(request());
+      assert.equal(result.images.length, 1);
+      const calls = s.generateCalls();
+      assert.equal(calls.length, 3);
+      assert.ok(calls[1].at - calls[0].at >= 190, `waited ${calls[1].at - calls[0].at} ms after the 429`);
+      assert.ok(Date.now() - t0 < 2_000);
+      const c = standInColour(undefined, 0, 2);
+      assert.deepEqual(await pixel(result.images[0].png), [c.r, c.g, c.b]);
+    },
+  );
 });
 
 test('a quota that stays used up gives up with a quota error; a 500 that stays gives up with a server error', async () => {
@@ -282,15 +304,22 @@ test('a wrong key is an auth error at once; no key at all never calls Google; an
 });
 
 test('cancelling aborts the calls in flight; the call queue holds no more than `concurrency` at once', async () => {
-  await withStandIn([{ kind: 'delay', ms: 300 }, { kind: 'delay', ms: 300 }, { kind: 'delay', ms: 300 }], async (s) => {
-    const provider = new GeminiImageProvider(config(s), { concurrency: 2 });
-    const t0 = Date.now();
-    await provider.generate(request({ count: 3 }));
-    // Two at once, then the third: about 2 × 300 ms.
-    assert.ok(Date.now() - t0 >= 550, `took ${Date.now() - t0} ms`);
-    const at = s.generateCalls().map((c) => c.at);
-    assert.ok(at[2] - at[0] >= 250, 'the third call waited for a free slot');
-  });
+  await withStandIn(
+    [
+      { kind: 'delay', ms: 300 },
+      { kind: 'delay', ms: 300 },
+      { kind: 'delay', ms: 300 },
+    ],
+    async (s) => {
+      const provider = new GeminiImageProvider(config(s), { concurrency: 2 });
+      const t0 = Date.now();
+      await provider.generate(request({ count: 3 }));
+      // Two at once, then the third: about 2 × 300 ms.
+      assert.ok(Date.now() - t0 >= 550, `took ${Date.now() - t0} ms`);
+      const at = s.generateCalls().map((c) => c.at);
+      assert.ok(at[2] - at[0] >= 250, 'the third call waited for a free slot');
+    },
+  );
   await withStandIn([{ kind: 'delay', ms: 5_000 }], async (s) => {
     const controller = new AbortController();
     const p = new GeminiImageProvider(config(s, { timeoutMs: 10_000, maxRetryMs: 10_000 })).generate(request(), { signal: controller.signal });

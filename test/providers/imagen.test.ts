@@ -105,7 +105,11 @@ describe('the legacy Imagen settings (explicit imagen-… ids only)', () => {
       ['IMAGEN_SAFETY_FILTER_LEVEL', 'strict'],
       ['IMAGEN_ADD_WATERMARK', 'maybe'],
     ]) {
-      assert.throws(() => googleImageConfigFromEnv({ [name]: value }), (err: Error) => err.message.includes(name), name);
+      assert.throws(
+        () => googleImageConfigFromEnv({ [name]: value }),
+        (err: Error) => err.message.includes(name),
+        name,
+      );
     }
   });
 });
@@ -165,10 +169,7 @@ test('images returned: the SDK request, and PNGs like the local engine writes', 
       const c = standInColour(undefined, i, 0);
       assert.deepEqual(await pixel(img.png), [c.r, c.g, c.b]);
       const params = readTextChunks(img.png).parameters;
-      assert.equal(
-        params,
-        'a lighthouse at dusk\nSteps: 0, Sampler: imagen, CFG scale: 0, Seed: -1, Size: 80x56, Model: imagen-4.0-fast-generate-001',
-      );
+      assert.equal(params, 'a lighthouse at dusk\nSteps: 0, Sampler: imagen, CFG scale: 0, Seed: -1, Size: 80x56, Model: imagen-4.0-fast-generate-001');
     }
   });
 });
@@ -191,7 +192,7 @@ test('GOOGLE_API_BASE_URL and an explicit imagen id from the environment reach t
   });
 });
 
-test("owner settings reach the request; seeds are honoured with the watermark off, one call per image", async () => {
+test('owner settings reach the request; seeds are honoured with the watermark off, one call per image', async () => {
   await withStandIn([], async (s) => {
     const provider = new ImagenProvider(
       config(s, {
@@ -260,7 +261,7 @@ test('some images filtered: the rest come back, each withheld one with its reaso
   });
 });
 
-test('all images filtered: a filtered error with Google\'s reason', async () => {
+test("all images filtered: a filtered error with Google's reason", async () => {
   const reason = 'The image was filtered out because it violates Responsible AI guidelines. Support codes: 39322892';
   await withStandIn([{ kind: 'images', count: 0, filtered: [reason, reason] }], async (s) => {
     const err = await rejectsWith(new ImagenProvider(config(s)).generate(request({ count: 2 })), 'filtered');
@@ -327,10 +328,9 @@ test('500s until giving up: bounded by the time budget', async () => {
   await withStandIn(
     [],
     async (s) => {
-      const provider = new ImagenProvider(
-        config(s, { maxAttempts: 1_000, timeoutMs: 100, maxRetryMs: 400, backoffInitialMs: 20, backoffMaxMs: 40 }),
-        { random: () => 1 },
-      );
+      const provider = new ImagenProvider(config(s, { maxAttempts: 1_000, timeoutMs: 100, maxRetryMs: 400, backoffInitialMs: 20, backoffMaxMs: 40 }), {
+        random: () => 1,
+      });
       const t0 = Date.now();
       await rejectsWith(provider.generate(request()), 'server');
       const elapsed = Date.now() - t0;

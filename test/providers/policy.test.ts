@@ -39,13 +39,33 @@ describe('decideProvider', () => {
     ['cloud: always', { policy: 'cloud' }, 'imagen'],
     ['cloud: even with an idle device', { policy: 'cloud', localDevices: 4 }, 'imagen'],
     ['cloud: no key means local', { policy: 'cloud', imagenConfigured: false }, 'local'],
-    ['cloud: no key and no device', { policy: 'cloud', imagenConfigured: false, localDevices: 0 }, 'refused', /no local device and the cloud provider is off \(GOOGLE_API_KEY is not set\)/],
+    [
+      'cloud: no key and no device',
+      { policy: 'cloud', imagenConfigured: false, localDevices: 0 },
+      'refused',
+      /no local device and the cloud provider is off \(GOOGLE_API_KEY is not set\)/,
+    ],
     ['cloud: image-to-image runs locally', { policy: 'cloud', imagenUnsupported: "Imagen can't start from an image." }, 'local'],
-    ['cloud: image-to-image without a device', { policy: 'cloud', imagenUnsupported: "Imagen can't start from an image.", localDevices: 0 }, 'refused', /can't start from an image\. This bot has no local device/],
-    ['cloud: server cap reached', { policy: 'cloud', usage: { guild: 10, all: 10 }, caps: { guild: 10, owner: null } }, 'refused', /This server's cloud allowance for today is used up \(10 images; it resets at 00:00 UTC\)/],
+    [
+      'cloud: image-to-image without a device',
+      { policy: 'cloud', imagenUnsupported: "Imagen can't start from an image.", localDevices: 0 },
+      'refused',
+      /can't start from an image\. This bot has no local device/,
+    ],
+    [
+      'cloud: server cap reached',
+      { policy: 'cloud', usage: { guild: 10, all: 10 }, caps: { guild: 10, owner: null } },
+      'refused',
+      /This server's cloud allowance for today is used up \(10 images; it resets at 00:00 UTC\)/,
+    ],
     ['cloud: owner cap reached', { policy: 'cloud', usage: { guild: 0, all: 50 }, caps: { guild: null, owner: 50 } }, 'refused', /The bot's cloud allowance/],
     ['cloud: just under the cap', { policy: 'cloud', images: 2, usage: { guild: 8, all: 8 }, caps: { guild: 10, owner: 10 } }, 'imagen'],
-    ['cloud: the job would pass the cap', { policy: 'cloud', images: 4, usage: { guild: 8, all: 8 }, caps: { guild: 10, owner: null } }, 'refused', /has 2 images left of 10, and this job needs 4/],
+    [
+      'cloud: the job would pass the cap',
+      { policy: 'cloud', images: 4, usage: { guild: 8, all: 8 }, caps: { guild: 10, owner: null } },
+      'refused',
+      /has 2 images left of 10, and this job needs 4/,
+    ],
     ['fallback: short wait stays local', { localWaitMs: MIN }, 'local'],
     ['fallback: wait exactly at the threshold stays local', { localWaitMs: 2 * MIN }, 'local'],
     ['fallback: long wait goes to Imagen', { localWaitMs: 2 * MIN + 1 }, 'imagen'],
@@ -119,11 +139,14 @@ describe('environment', () => {
     assert.equal(providerRoutingFromEnv({ IMAGE_PROVIDER: ' Imagen ' }).policy, 'cloud');
   });
   test('bad values name the variable', () => {
-    assert.throws(() => providerRoutingFromEnv({ IMAGE_PROVIDER: 'gpu', IMAGEN_DAILY_CAP: '-1' }), (e: Error) => {
-      assert.match(e.message, /IMAGE_PROVIDER: must be one of local, fallback, cloud/);
-      assert.match(e.message, /IMAGEN_DAILY_CAP: must be at least 0/);
-      return true;
-    });
+    assert.throws(
+      () => providerRoutingFromEnv({ IMAGE_PROVIDER: 'gpu', IMAGEN_DAILY_CAP: '-1' }),
+      (e: Error) => {
+        assert.match(e.message, /IMAGE_PROVIDER: must be one of local, fallback, cloud/);
+        assert.match(e.message, /IMAGEN_DAILY_CAP: must be at least 0/);
+        return true;
+      },
+    );
   });
   test('the env-only source gives every guild the default', () => {
     const source = envPolicySource({ provider: 'fallback', imagenDailyCap: 7 });

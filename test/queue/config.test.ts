@@ -31,11 +31,14 @@ test('every bad variable is listed in one error', () => {
     },
   );
   assert.throws(() => loadEnv({ QUEUE_BACKEND: 'redis' }), /REDIS_URL: required/);
-  assert.throws(() => loadEnv({ QUEUE_BACKEND: 'redis', REDIS_URL: 'localhost:6379', REDIS_QUEUE: 'a b' }), (e: unknown) => {
-    assert.match(String(e), /REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/);
-    assert.match(String(e), /REDIS_QUEUE: letters, digits/);
-    return true;
-  });
+  assert.throws(
+    () => loadEnv({ QUEUE_BACKEND: 'redis', REDIS_URL: 'localhost:6379', REDIS_QUEUE: 'a b' }),
+    (e: unknown) => {
+      assert.match(String(e), /REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/);
+      assert.match(String(e), /REDIS_QUEUE: letters, digits/);
+      return true;
+    },
+  );
   const r = loadEnv({ QUEUE_BACKEND: 'redis', REDIS_URL: 'redis://h:6379' });
   assert.deepEqual([r.REDIS_QUEUE, r.REDIS_PREFIX, r.WORKER_NAME, r.WORKER_SHUTDOWN_GRACE_MS], ['imagine', 'bull', undefined, 30_000]);
   assert.throws(() => loadEnv({ DEVICES: 'cpu,cpu' }), /twice/);

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { QueueLimitError } from '../../src/queue/types.js';
 import { makeQueue, spec, waitForEvent, waitForFinished, waitUntil } from './helpers.js';
 
-test('a late user is served before the first user\'s backlog (round-robin)', async () => {
+test("a late user is served before the first user's backlog (round-robin)", async () => {
   const q = makeQueue({ DEVICES: 'noop:0,noop:1', NOOP_STEP_MS: '40', MAX_QUEUED_PER_USER: '10' });
   try {
     const startOrder: string[] = [];
-    q.on('started', (j) => startOrder.push(j.requester.userId + ':' + j.id));
+    q.on('started', (j) => startOrder.push(`${j.requester.userId}:${j.id}`));
     const a = [];
     for (let i = 0; i < 6; i++) a.push((await q.submit(spec('A', { steps: 3 }))).job.id);
     const b = [];

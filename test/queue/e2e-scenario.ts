@@ -55,7 +55,10 @@ export async function endToEndScenario(q: ManagedJobQueue, o: ScenarioOptions): 
   for (const job of done.values()) {
     assert.equal(job.state, 'done', job.error);
     assert.ok(queued.has(job.id), 'every job was announced as queued');
-    assert.deepEqual(steps.get(job.id), Array.from({ length: totals.get(job.id) ?? 0 }, (_, i) => i + 1));
+    assert.deepEqual(
+      steps.get(job.id),
+      Array.from({ length: totals.get(job.id) ?? 0 }, (_, i) => i + 1),
+    );
     const [png, ...rest] = await q.outputs(job.id);
     assert.equal(rest.length, 0);
     const meta = await sharp(png).metadata();
@@ -63,7 +66,7 @@ export async function endToEndScenario(q: ManagedJobQueue, o: ScenarioOptions): 
     assert.deepEqual(q.get(job.id)?.seeds, [job.request.seed]);
     assert.ok((q.get(job.id)?.timings?.totalMs ?? 0) > 0);
   }
-  assert.ok(started.indexOf(bob) < started.indexOf(alice[2]), 'Bob started before Alice\'s last job');
+  assert.ok(started.indexOf(bob) < started.indexOf(alice[2]), "Bob started before Alice's last job");
   assert.ok(previewBytes > 0, 'progress carried preview pixels');
   if (o.devices > 1) {
     const used = new Set([...done.values()].map((j) => q.get(j.id)?.device));

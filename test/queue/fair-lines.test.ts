@@ -26,7 +26,10 @@ test('users are served in turn, and ordered() predicts shift()', () => {
 
 test('ordered() predicts shift() after any mix of pushes, turns, removals and front jobs', () => {
   let seed = 7;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
   for (let round = 0; round < 200; round++) {
     const lines = new FairLines<{ id: string; userId: string; seq: number }>();
     let seq = 0;

@@ -42,7 +42,10 @@ test('a device runner fails an invalid job with the reason, without sending it; 
   runner.start();
   try {
     await runner.whenReady();
-    await assert.rejects(runner.run(runJob({ steps: 0 }), () => undefined), (err: Error) => err instanceof JobFailedError && /steps must be at least 1/.test(err.message));
+    await assert.rejects(
+      runner.run(runJob({ steps: 0 }), () => undefined),
+      (err: Error) => err instanceof JobFailedError && /steps must be at least 1/.test(err.message),
+    );
     const done = await runner.run(runJob(), () => undefined);
     assert.equal(done.outputs.length, 1);
   } finally {

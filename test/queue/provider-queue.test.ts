@@ -79,7 +79,15 @@ test('a cloud job runs in-process: same events, store and outputs as a device jo
     // Two images are two generateContent calls; their usageMetadata is summed per attempt.
     const [usage] = q.cloudUsage.forJob(job.id);
     assert.deepEqual(
-      { calls: usage.calls, images: usage.images, prompt: usage.promptTokens, output: usage.outputTokens, total: usage.totalTokens, model: usage.model, guild: usage.guildId },
+      {
+        calls: usage.calls,
+        images: usage.images,
+        prompt: usage.promptTokens,
+        output: usage.outputTokens,
+        total: usage.totalTokens,
+        model: usage.model,
+        guild: usage.guildId,
+      },
       { calls: 2, images: 2, prompt: 24, output: 2580, total: 2684, model: MODEL, guild: 'g' },
     );
     // A device job still goes to the device.
@@ -200,7 +208,9 @@ test('a local image-to-image job that failed is re-run in the cloud as an edit o
   const q = providerQueue({ DEVICES: 'cpu', MODELS_DIR });
   try {
     q.setLocalFailureHandler(() => true);
-    const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 0, g: 0, b: 255 } } }).png().toBuffer();
+    const input = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 0, g: 0, b: 255 } } })
+      .png()
+      .toBuffer();
     const calls = google.generateCalls().length;
     const job = (await q.submit({ ...spec('A', { strength: 0.5 }, 'broken'), kind: 'img2img', initImage: input })).job;
     const [r] = (await waitForFinished(q, [job.id])).values();
@@ -209,7 +219,9 @@ test('a local image-to-image job that failed is re-run in the cloud as an edit o
     const [call] = google.generateCalls().slice(calls);
     const parts = (call.body as { contents: { parts: { inlineData?: { data: string } }[] }[] }).contents[0].parts;
     assert.ok(parts[1]?.inlineData?.data, 'the stored input went to the model');
-    const { data } = await sharp((await q.outputs(job.id))[0]).raw().toBuffer({ resolveWithObject: true });
+    const { data } = await sharp((await q.outputs(job.id))[0])
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     assert.deepEqual([data[0], data[1], data[2]], [255, 255, 0], "the edit of the job's input");
   } finally {
     await q.close();
@@ -232,21 +244,33 @@ test('no device: capacity says so; the queue is healthy when the cloud is on, no
 test('an image job on the cloud is an edit: the input image and the prompt go to the model; a refusal fails it with the reason', async () => {
   const q = providerQueue({}, { concurrency: 2 });
   try {
-    const input = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 10, g: 200, b: 60 } } }).png().toBuffer();
+    const input = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 10, g: 200, b: 60 } } })
+      .png()
+      .toBuffer();
     const calls = google.generateCalls().length;
     const edit: JobSpec = { ...spec('A', { count: 1, width: 640, height: 480, strength: 0.5 }), kind: 'img2img', initImage: input, provider: 'imagen' };
     assert.equal(q.imagenUnsupported(edit), undefined, 'Gemini takes image jobs');
     const { job } = await q.submit(edit);
     const [done] = (await waitForFinished(q, [job.id])).values();
     assert.equal(done.state, 'done', done.error);
-    assert.deepEqual(await q.input(job.id), input, 'the input is kept like a device job\'s');
+    assert.deepEqual(await q.input(job.id), input, "the input is kept like a device job's");
     const [call] = google.generateCalls().slice(calls);
     const body = call.body as { contents: { parts: { text?: string; inlineData?: { mimeType: string; data: string } }[] }[]; generationConfig: object };
     assert.equal(body.contents[0].parts[0].text, spec('A').request.prompt);
     const sent = body.contents[0].parts[1].inlineData!;
     assert.equal(sent.mimeType, 'image/png');
-    assert.deepEqual(await sharp(Buffer.from(sent.data, 'base64')).metadata().then((m) => [m.width, m.height]), [32, 24]);
-    assert.deepEqual(body.generationConfig, { responseModalities: ['IMAGE'], candidateCount: 1, thinkingConfig: { thinkingLevel: 'MINIMAL' }, imageConfig: { aspectRatio: '4:3' } });
+    assert.deepEqual(
+      await sharp(Buffer.from(sent.data, 'base64'))
+        .metadata()
+        .then((m) => [m.width, m.height]),
+      [32, 24],
+    );
+    assert.deepEqual(body.generationConfig, {
+      responseModalities: ['IMAGE'],
+      candidateCount: 1,
+      thinkingConfig: { thinkingLevel: 'MINIMAL' },
+      imageConfig: { aspectRatio: '4:3' },
+    });
     // The stand-in answers an edit with its input's negative: the model really got the image.
     const [png] = await q.outputs(job.id);
     const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
@@ -287,7 +311,13 @@ test('redis backend: cloud jobs run in the bot process, never on a worker host, 
     const DATA_DIR = tempDataDir();
     const open = async () => {
       const inner = (await redisQueue(redis.url, { DATA_DIR })) as RedisJobQueue;
-      return new ProviderQueue(inner, { dataDir: DATA_DIR, cloud: imagen(), concurrency: 1, caps: { MAX_QUEUE: 100, MAX_QUEUED_PER_USER: 5 }, owner: inner.owner });
+      return new ProviderQueue(inner, {
+        dataDir: DATA_DIR,
+        cloud: imagen(),
+        concurrency: 1,
+        caps: { MAX_QUEUE: 100, MAX_QUEUED_PER_USER: 5 },
+        owner: inner.owner,
+      });
     };
     let q = await open();
     try {

@@ -18,7 +18,10 @@ test('lane plan: loaded models at once; others after the grace per loaded model 
   const waiting = new Map([['beta', NOW - 300]]);
   assert.deepEqual(planLanes({ lanes, loaded: ['alpha'], headSince: waiting, now: NOW }, settings), { open: ['alpha'], recheckAt: NOW - 300 + 1000 });
   // Two models loaded: twice the grace.
-  assert.deepEqual(planLanes({ lanes, loaded: ['alpha', 'gamma'], headSince: waiting, now: NOW }, settings), { open: ['alpha', 'gamma'], recheckAt: NOW - 300 + 2000 });
+  assert.deepEqual(planLanes({ lanes, loaded: ['alpha', 'gamma'], headSince: waiting, now: NOW }, settings), {
+    open: ['alpha', 'gamma'],
+    recheckAt: NOW - 300 + 2000,
+  });
   // Nothing loaded (the least loaded device): a quarter of the grace, so beta (300 ms) is due.
   assert.deepEqual(planLanes({ lanes, loaded: [], headSince: waiting, now: NOW }, settings), { open: ['beta'] });
   // Waited the grace: open; nothing waiting elsewhere: nothing to recheck.
@@ -29,7 +32,18 @@ test('lane plan: loaded models at once; others after the grace per loaded model 
 
 test('lane plan: a lane (or the base queue) whose next job waited maxWaitMs is served alone, before loaded lanes', () => {
   const lanes = ['alpha', 'beta'];
-  const plan = planLanes({ lanes, loaded: ['alpha'], headSince: new Map([['alpha', NOW - 50], ['beta', NOW - 10_000]]), now: NOW }, settings);
+  const plan = planLanes(
+    {
+      lanes,
+      loaded: ['alpha'],
+      headSince: new Map([
+        ['alpha', NOW - 50],
+        ['beta', NOW - 10_000],
+      ]),
+      now: NOW,
+    },
+    settings,
+  );
   assert.deepEqual(plan.open, ['beta']);
   assert.ok(plan.recheckAt !== undefined && plan.recheckAt > NOW);
   assert.deepEqual(planLanes({ lanes, loaded: ['alpha'], headSince: new Map(), baseSince: NOW - 10_000, now: NOW }, settings).open, []);
@@ -54,7 +68,14 @@ const byId = (done: Map<string, JobRecord>, id: string) => done.get(id)!;
 
 test('redis affinity: each job runs on the device that has its model loaded; after the grace another device takes it', { skip }, async () => {
   await withRedis(async (redis) => {
-    const host = await startWorkerHost({ REDIS_URL: redis.url, DEVICES: 'noop:0,noop:1', NOOP_STEP_MS: '34', WORKER_NAME: 'h', AFFINITY_GRACE_MS: '1500', AFFINITY_MAX_WAIT_MS: '60000' });
+    const host = await startWorkerHost({
+      REDIS_URL: redis.url,
+      DEVICES: 'noop:0,noop:1',
+      NOOP_STEP_MS: '34',
+      WORKER_NAME: 'h',
+      AFFINITY_GRACE_MS: '1500',
+      AFFINITY_MAX_WAIT_MS: '60000',
+    });
     const q = await redisQueue(redis.url, { MAX_QUEUED_PER_USER: '10', MAX_QUEUE: '50' });
     try {
       const devices = await warmUp(q);
@@ -62,8 +83,16 @@ test('redis affinity: each job runs on the device that has its model loaded; aft
       // A mixed burst: without affinity the two devices would take whatever comes next.
       const burst: JobRecord[] = [];
       for (let i = 0; i < 8; i++) burst.push((await q.submit(spec(`u${i}`, { steps: 3, seed: i }, i % 2 ? 'beta' : 'alpha'))).job);
-      const done = await waitForFinished(q, burst.map((j) => j.id));
-      for (const job of burst) assert.equal(byId(done, job.id).device, job.model === 'alpha' ? devices.alpha : devices.beta, `${job.model} job on the device with ${job.model} loaded`);
+      const done = await waitForFinished(
+        q,
+        burst.map((j) => j.id),
+      );
+      for (const job of burst)
+        assert.equal(
+          byId(done, job.id).device,
+          job.model === 'alpha' ? devices.alpha : devices.beta,
+          `${job.model} job on the device with ${job.model} loaded`,
+        );
 
       // beta's device is busy for a while; a second beta job is taken by alpha's device once it
       // has waited the grace (1.5 s), not before, and long before beta's device is free.
@@ -86,7 +115,14 @@ test('redis affinity: each job runs on the device that has its model loaded; aft
 
 test('redis affinity: a job that waited AFFINITY_MAX_WAIT_MS goes to the next device that frees up, ahead of its loaded model', { skip }, async () => {
   await withRedis(async (redis) => {
-    const host = await startWorkerHost({ REDIS_URL: redis.url, DEVICES: 'noop:0,noop:1', NOOP_STEP_MS: '34', WORKER_NAME: 'h', AFFINITY_GRACE_MS: '60000', AFFINITY_MAX_WAIT_MS: '600' });
+    const host = await startWorkerHost({
+      REDIS_URL: redis.url,
+      DEVICES: 'noop:0,noop:1',
+      NOOP_STEP_MS: '34',
+      WORKER_NAME: 'h',
+      AFFINITY_GRACE_MS: '60000',
+      AFFINITY_MAX_WAIT_MS: '600',
+    });
     const q = await redisQueue(redis.url, { MAX_QUEUED_PER_USER: '20', MAX_QUEUE: '50' });
     try {
       const devices = await warmUp(q);
@@ -101,7 +137,10 @@ test('redis affinity: a job that waited AFFINITY_MAX_WAIT_MS goes to the next de
       assert.equal(ran.device, devices.alpha, 'served by the device that freed up, without beta loaded');
       const waited = ran.startedAt! - ran.createdAt;
       assert.ok(waited >= 550 && waited < 2000, `after about AFFINITY_MAX_WAIT_MS, waited ${waited} ms (a grace of 60 s would have left it waiting)`);
-      assert.ok(stream.some((j) => byId(done, j.id).startedAt! > ran.startedAt!), 'ahead of alpha jobs still waiting');
+      assert.ok(
+        stream.some((j) => byId(done, j.id).startedAt! > ran.startedAt!),
+        'ahead of alpha jobs still waiting',
+      );
       assert.equal(q.get(long.id)?.state, 'running');
       await q.cancel(long.id, { userId: 'slow' });
     } finally {

@@ -29,7 +29,14 @@ describe('Discord shards sharing the Redis queue', { skip, timeout: 240_000 }, (
   let fromShardOne: { handle: InteractionHandle; result: ViewMessage } | undefined;
 
   const env = (extra: Record<string, string>) =>
-    botEnv(discord, ws, { QUEUE_BACKEND: 'redis', REDIS_URL: redis.url, DEVICES: 'noop:0', SHARD_SPAWN_DELAY_MS: '0', PROGRESS_EDIT_INTERVAL_MS: '200', ...extra });
+    botEnv(discord, ws, {
+      QUEUE_BACKEND: 'redis',
+      REDIS_URL: redis.url,
+      DEVICES: 'noop:0',
+      SHARD_SPAWN_DELAY_MS: '0',
+      PROGRESS_EDIT_INTERVAL_MS: '200',
+      ...extra,
+    });
   const workerHost = () => startWorkerHost({ REDIS_URL: redis.url, DEVICES: 'noop:0', NOOP_STEP_MS: '10', MODELS_DIR: ws.modelsDir, WORKER_NAME: 'gpu' });
 
   /** Starts `npm run start:sharded` and waits until every shard is connected with `count` shards. */
@@ -84,7 +91,12 @@ describe('Discord shards sharing the Redis queue', { skip, timeout: 240_000 }, (
   function jobRows(): { owner: string; device: string | null; state: string; prompt: string }[] {
     const db = new Database(join(ws.dataDir, 'bot.sqlite'), { readonly: true });
     try {
-      const rows = db.prepare('SELECT owner, device, state, request_json FROM jobs ORDER BY seq').all() as { owner: string; device: string | null; state: string; request_json: string }[];
+      const rows = db.prepare('SELECT owner, device, state, request_json FROM jobs ORDER BY seq').all() as {
+        owner: string;
+        device: string | null;
+        state: string;
+        request_json: string;
+      }[];
       return rows.map((r) => ({ owner: r.owner, device: r.device, state: r.state, prompt: (JSON.parse(r.request_json) as { prompt: string }).prompt }));
     } finally {
       db.close();
@@ -114,7 +126,17 @@ describe('Discord shards sharing the Redis queue', { skip, timeout: 240_000 }, (
   });
 
   test('two guilds on two shards: each /imagine is answered by its shard and its result posted once', async () => {
-    assert.deepEqual(discord.gateway.sessions().filter((s) => s.connected).map((s) => s.shard).sort(), [[0, 2], [1, 2]]);
+    assert.deepEqual(
+      discord.gateway
+        .sessions()
+        .filter((s) => s.connected)
+        .map((s) => s.shard)
+        .sort(),
+      [
+        [0, 2],
+        [1, 2],
+      ],
+    );
     const [zero, one] = await Promise.all([imagine('Zero', 'a fox on shard zero'), imagine('One', 'an owl on shard one')]);
     assert.equal(shardThatGot(zero), 0);
     assert.equal(shardThatGot(one), 1);

@@ -25,7 +25,10 @@ test('redis backend: the end-to-end scenario, with a worker host in another proc
     const q = await redisQueue(redis.url, { MAX_QUEUED_PER_USER: '3', MAX_QUEUE: '4' });
     try {
       await endToEndScenario(q, { model: basename(dir), devices: 2, maxPerUser: 3 });
-      assert.deepEqual(q.workers().map((w) => w.device), ['gpu-box/cpu:0', 'gpu-box/cpu:1']);
+      assert.deepEqual(
+        q.workers().map((w) => w.device),
+        ['gpu-box/cpu:0', 'gpu-box/cpu:1'],
+      );
       await assert.rejects(q.submit(spec('u', {}, 'nope')), /Unknown model "nope"\. Available: .*tiny/);
       const metrics = await q.metricsRegistry.metrics();
       assert.match(metrics, /imagine_jobs_total\{outcome="cancelled"\} 6/);

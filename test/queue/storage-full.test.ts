@@ -109,7 +109,9 @@ test('DATA_DIR on a full 2 MiB tmpfs: the job fails with a clear message, the qu
 });
 
 async function upscaleSpec(): Promise<JobSpec> {
-  const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 10, g: 20, b: 30 } } }).png().toBuffer();
+  const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 10, g: 20, b: 30 } } })
+    .png()
+    .toBuffer();
   return { ...spec('C', {}, 'noop'), kind: 'upscale', initImage: png, upscaleFactor: 2 };
 }
 

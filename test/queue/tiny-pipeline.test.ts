@@ -12,7 +12,10 @@ test('local backend: fairness, progress, outputs, caps and cancellation on two C
   const q = makeQueue({ DEVICES: 'cpu:0,cpu:1', MODELS_DIR: dirname(dir), MAX_QUEUED_PER_USER: '3', MAX_QUEUE: '4' });
   try {
     await endToEndScenario(q, { model: basename(dir), devices: 2, maxPerUser: 3 });
-    assert.ok(q.workers().every((w) => w.loadedModels.includes(basename(dir))), 'both workers keep the model loaded');
+    assert.ok(
+      q.workers().every((w) => w.loadedModels.includes(basename(dir))),
+      'both workers keep the model loaded',
+    );
   } finally {
     await q.close();
   }

@@ -14,7 +14,19 @@ const NOW = Date.UTC(2025, 0, 10, 12, 0, 0);
 const MIN = 60_000;
 
 function request(o: Partial<AdmissionRequest> = {}): AdmissionRequest {
-  return { guildId: GUILD, userId: 'u1', channelId: CHANNEL, kind: 'txt2img', model: 'tiny', prompt: 'a cat', images: 1, steps: 10, width: 64, height: 64, ...o };
+  return {
+    guildId: GUILD,
+    userId: 'u1',
+    channelId: CHANNEL,
+    kind: 'txt2img',
+    model: 'tiny',
+    prompt: 'a cat',
+    images: 1,
+    steps: 10,
+    width: 64,
+    height: 64,
+    ...o,
+  };
 }
 
 function check(settings: GuildSettings, usage: UsageStore, o: Partial<AdmissionRequest> = {}, now = NOW) {
@@ -108,12 +120,18 @@ test('place and content come before quotas; a server queue cap counts waiting jo
   addJob(db, { createdAt: NOW - 1000 });
   assert.equal((check(s, usage) as { reason: string }).reason, 'channel');
   const open = { ...s, channels: { allow: [], deny: [] } };
-  assert.equal((check(open, usage, { model: 'sd15' }) as { message: string }).message, '🚫 Model sd15 is not allowed on this server; /models shows the ones that are.');
+  assert.equal(
+    (check(open, usage, { model: 'sd15' }) as { message: string }).message,
+    '🚫 Model sd15 is not allowed on this server; /models shows the ones that are.',
+  );
   assert.equal((check(open, usage, { prompt: 'so much GORE' }) as { reason: string }).reason, 'blocked_word');
   assert.equal((check(open, usage, { steps: 30 }) as { message: string }).message, '🚫 This server allows at most 20 steps; this job asks for 30.');
   assert.ok(check(open, usage, { steps: 30, kind: 'upscale' }).ok === false, 'an upscale is still held by the cooldown');
   assert.equal((check(open, usage, { steps: 30, kind: 'upscale' }) as { reason: string }).reason, 'cooldown', 'but not by the steps of its source');
   addJob(db, { createdAt: NOW - 500, state: 'queued', userId: 'u2' });
-  assert.equal((check(open, usage, { userId: 'u2' }) as { message: string }).message, '⏳ 1 waiting job per user on this server: wait for one of yours to start (/queue shows them).');
+  assert.equal(
+    (check(open, usage, { userId: 'u2' }) as { message: string }).message,
+    '⏳ 1 waiting job per user on this server: wait for one of yours to start (/queue shows them).',
+  );
   db.close();
 });

@@ -45,7 +45,10 @@ test('the cooldown may be set exactly at the owner minimum, not one second below
 
 test('a stored server value at the ceiling applies; one above gives way to the ceiling', () => {
   const at = effectiveSettings({ limits: { maxSteps: 50, maxSide: 1024, maxCount: 4 } }, OWNER).limits;
-  assert.deepEqual([at.maxSteps, at.maxSide, at.maxCount].map((x) => x.source), ['server', 'server', 'server']);
+  assert.deepEqual(
+    [at.maxSteps, at.maxSide, at.maxCount].map((x) => x.source),
+    ['server', 'server', 'server'],
+  );
   const above = effectiveSettings({ limits: { maxSteps: 51, maxSide: 1088, maxCount: 5 } }, OWNER).limits;
   assert.deepEqual(
     [above.maxSteps, above.maxSide, above.maxCount].map((x) => [x.source, x.value]),
@@ -67,7 +70,19 @@ test('default steps and guidance may sit exactly at the limit, not above', () =>
 });
 
 function request(o: Partial<AdmissionRequest> = {}): AdmissionRequest {
-  return { guildId: GUILD, userId: 'u1', channelId: CHANNEL, kind: 'txt2img', model: 'tiny', prompt: 'a cat', images: 1, steps: 10, width: 64, height: 64, ...o };
+  return {
+    guildId: GUILD,
+    userId: 'u1',
+    channelId: CHANNEL,
+    kind: 'txt2img',
+    model: 'tiny',
+    prompt: 'a cat',
+    images: 1,
+    steps: 10,
+    width: 64,
+    height: 64,
+    ...o,
+  };
 }
 
 test('admission: steps, side and image count exactly at the limit pass, one more is refused', () => {

@@ -32,8 +32,14 @@ test('limits above the owner ceilings are refused with the variable named; 0 ret
   assert.match(refusal({}, { kind: 'limits', values: { maxSteps: 80 } }), /max steps 80 is above the owner's ceiling IMAGINE_MAX_STEPS=50/);
   assert.match(refusal({}, { kind: 'limits', values: { maxSide: 2048 } }), /max size 2048 is above the owner's ceiling IMAGINE_MAX_SIDE=1024/);
   assert.match(refusal({}, { kind: 'limits', values: { maxSide: 500 } }), /max size 500 must be a multiple of 64/);
-  assert.match(refusal({}, { kind: 'limits', values: { jobsPerHour: 30 } }, owner({ jobsPerHour: 20 })), /jobs per user per hour 30 is above the owner's ceiling IMAGINE_MAX_JOBS_PER_HOUR=20/);
-  assert.match(refusal({}, { kind: 'limits', values: { cooldownSeconds: 5 } }, owner({ minCooldownSeconds: 10 })), /cooldown 5 s is below the owner's minimum IMAGINE_MIN_COOLDOWN_S=10/);
+  assert.match(
+    refusal({}, { kind: 'limits', values: { jobsPerHour: 30 } }, owner({ jobsPerHour: 20 })),
+    /jobs per user per hour 30 is above the owner's ceiling IMAGINE_MAX_JOBS_PER_HOUR=20/,
+  );
+  assert.match(
+    refusal({}, { kind: 'limits', values: { cooldownSeconds: 5 } }, owner({ minCooldownSeconds: 10 })),
+    /cooldown 5 s is below the owner's minimum IMAGINE_MIN_COOLDOWN_S=10/,
+  );
   assert.match(refusal({}, { kind: 'limits', values: { maxCount: -1 } }), /must be 0 \(back to the owner's value\) or more/);
   assert.match(refusal({}, { kind: 'limits', values: {} }), /at least one limit/);
 
@@ -65,15 +71,24 @@ test('the effective value never exceeds a ceiling the owner lowered later', () =
 test('model allow and deny: deny blocks, allow undoes a deny or starts an allow list', () => {
   let s = ok({}, { kind: 'model-deny', name: 'turbo' });
   let e = effectiveSettings(s, owner());
-  assert.deepEqual(MODELS.filter((m) => modelAllowed(e, m)), ['sd15', 'tiny']);
+  assert.deepEqual(
+    MODELS.filter((m) => modelAllowed(e, m)),
+    ['sd15', 'tiny'],
+  );
   const undo = apply(s, { kind: 'model-allow', name: 'turbo' });
   assert.ok(undo.ok);
   assert.equal(undo.confirm, '✅ **turbo** is allowed again.');
-  assert.deepEqual(MODELS.filter((m) => modelAllowed(effectiveSettings(undo.next, owner()), m)), MODELS);
+  assert.deepEqual(
+    MODELS.filter((m) => modelAllowed(effectiveSettings(undo.next, owner()), m)),
+    MODELS,
+  );
 
   s = ok({}, { kind: 'model-allow', name: 'tiny' });
   e = effectiveSettings(s, owner());
-  assert.deepEqual(MODELS.filter((m) => modelAllowed(e, m)), ['tiny']);
+  assert.deepEqual(
+    MODELS.filter((m) => modelAllowed(e, m)),
+    ['tiny'],
+  );
   assert.match(refusal(s, { kind: 'model-default', name: 'sd15' }), /sd15 is not allowed on this server; run `\/settings model allow sd15` first/);
   s = ok(s, { kind: 'model-default', name: 'tiny' });
   assert.match(refusal(s, { kind: 'model-deny', name: 'tiny' }), /tiny is this server's default model/);

@@ -41,7 +41,19 @@ let n = 0;
 /** Writes a job as the queue would have; returns it. */
 export function addJob(
   db: Db,
-  o: { userId?: string; guildId?: string | null; createdAt: number; count?: number; state?: JobState; startedAt?: number; finishedAt?: number; provider?: 'local' | 'imagen'; model?: string; kind?: JobRecord['kind']; error?: string },
+  o: {
+    userId?: string;
+    guildId?: string | null;
+    createdAt: number;
+    count?: number;
+    state?: JobState;
+    startedAt?: number;
+    finishedAt?: number;
+    provider?: 'local' | 'imagen';
+    model?: string;
+    kind?: JobRecord['kind'];
+    error?: string;
+  },
 ): JobRecord {
   const job: JobRecord = {
     id: `job-${++n}`,

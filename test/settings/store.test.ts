@@ -64,7 +64,10 @@ test('the provider policy comes from the settings, else the environment default'
   store.write(GUILD, 'admin', { provider: { policy: 'cloud', imagenDailyCap: 5 } }, { setting: 'provider', before: {}, after: {} }, 2);
   assert.deepEqual(source.policyFor(GUILD), { provider: 'cloud', imagenDailyCap: 5 });
   // Settings stored before the rename say `imagen`: they still read as `cloud`.
-  db.prepare('UPDATE guild_settings SET settings_json = ? WHERE guild_id = ?').run(JSON.stringify({ provider: { policy: 'imagen', imagenDailyCap: 3 } }), GUILD);
+  db.prepare('UPDATE guild_settings SET settings_json = ? WHERE guild_id = ?').run(
+    JSON.stringify({ provider: { policy: 'imagen', imagenDailyCap: 3 } }),
+    GUILD,
+  );
   assert.deepEqual(source.policyFor(GUILD), { provider: 'cloud', imagenDailyCap: 3 });
   db.close();
 });
@@ -85,8 +88,20 @@ test('/stats: per day, device seconds per user and model, failures, cloud usage 
     { day: '2025-03-03', jobs: 3, images: 7, failed: 1, imagenImages: 2 },
     { day: '2025-03-02', jobs: 1, images: 2, failed: 0, imagenImages: 0 },
   ]);
-  assert.deepEqual(s.byUser.map((r) => [r.key, r.seconds, r.jobs]), [['ann', 5, 2], ['ben', 2.5, 2]]);
-  assert.deepEqual(s.byModel.map((r) => [r.label, r.seconds]), [['tiny', 6.5], ['sd15', 1]]);
+  assert.deepEqual(
+    s.byUser.map((r) => [r.key, r.seconds, r.jobs]),
+    [
+      ['ann', 5, 2],
+      ['ben', 2.5, 2],
+    ],
+  );
+  assert.deepEqual(
+    s.byModel.map((r) => [r.label, r.seconds]),
+    [
+      ['tiny', 6.5],
+      ['sd15', 1],
+    ],
+  );
   assert.deepEqual(s.failures, { count: 1, recent: [{ error: 'Cannot load unet', count: 1 }] });
   assert.deepEqual(s.imagen, { jobs: 1, images: 2, today: 2, tokens: { calls: 0, prompt: 0, output: 0, total: 0 } });
   // Tokens come from the cloud runner's rows, per guild and within the window.
@@ -113,8 +128,13 @@ test('flagged images: blocked, blurred or shown by action and channel; the blur 
   const side = 128;
   const raw = Buffer.alloc(side * side);
   for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) raw[y * side + x] = ((x >> 3) + (y >> 3)) % 2 ? 255 : 0;
-  const png = await sharp(raw, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
-  const blurred = await sharp(await blurImage(png)).greyscale().raw().toBuffer();
+  const png = await sharp(raw, { raw: { width: side, height: side, channels: 1 } })
+    .png()
+    .toBuffer();
+  const blurred = await sharp(await blurImage(png))
+    .greyscale()
+    .raw()
+    .toBuffer();
   const inner = [...blurred].filter((_, i) => {
     const x = i % side;
     const y = Math.floor(i / side);

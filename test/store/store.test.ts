@@ -73,7 +73,10 @@ test('the retention sweep deletes old outputs and inputs but keeps the row', asy
   const now = Date.now();
   const input = await files.writeInput('old', new Uint8Array([0xff, 0xd8, 0xff]));
   assert.ok(input.endsWith('old.jpg'));
-  for (const [id, finishedAt] of [['old', now - 31 * 86_400_000], ['new', now - 86_400_000]] as const) {
+  for (const [id, finishedAt] of [
+    ['old', now - 31 * 86_400_000],
+    ['new', now - 86_400_000],
+  ] as const) {
     mkdirSync(files.outputDir(id), { recursive: true });
     writeFileSync(files.outputPath(id, 0), 'png');
     jobs.insert({ ...fullJobRecord({ id }), finishedAt, initImagePath: id === 'old' ? input : undefined, outputs: [files.outputPath(id, 0)] });
@@ -110,8 +113,20 @@ test('a version-1 database gains job owners; unfinished() filters by owner', asy
   const jobs = new JobStore(db);
   jobs.insert({ ...fullJobRecord({ id: 'mine' }), state: 'running' }, 'shard-1');
   jobs.insert({ ...fullJobRecord({ id: 'theirs' }), state: 'queued' }, 'shard-2');
-  assert.deepEqual(jobs.unfinished('').map((j) => j.record.id), ['legacy']);
-  assert.deepEqual(jobs.unfinished('shard-1').map((j) => j.record.id), ['mine']);
-  assert.deepEqual(jobs.unfinished().map((j) => j.record.id).sort(), ['legacy', 'mine', 'theirs']);
+  assert.deepEqual(
+    jobs.unfinished('').map((j) => j.record.id),
+    ['legacy'],
+  );
+  assert.deepEqual(
+    jobs.unfinished('shard-1').map((j) => j.record.id),
+    ['mine'],
+  );
+  assert.deepEqual(
+    jobs
+      .unfinished()
+      .map((j) => j.record.id)
+      .sort(),
+    ['legacy', 'mine', 'theirs'],
+  );
   db.close();
 });

@@ -145,8 +145,7 @@ export async function startFakeHub(repos: HubRepoDef[] = []): Promise<FakeHub> {
     return undefined;
   };
 
-  const knowsRevision = (repo: StoredRepo, rev: string): boolean =>
-    rev === repo.commit || (repo.def.revisions ?? ['main']).includes(rev);
+  const knowsRevision = (repo: StoredRepo, rev: string): boolean => rev === repo.commit || (repo.def.revisions ?? ['main']).includes(rev);
 
   /** Serves file bytes with Range support and the faults queued for it. */
   const serveBytes = (req: IncomingMessage, res: ServerResponse, repoId: string, path: string, file: StoredFile): void => {
@@ -194,7 +193,7 @@ export async function startFakeHub(repos: HubRepoDef[] = []): Promise<FakeHub> {
     if (segments[0] === 'api' && segments[1] === 'models') {
       record.kind = 'listing';
       const found = findRepo(segments.slice(2));
-      if (!found || found.rest[0] !== 'revision' || found.rest.length !== 2) {
+      if (found?.rest[0] !== 'revision' || found.rest.length !== 2) {
         if (req.headers.authorization) return sendError(res, 404, 'RepoNotFound', 'Repository not found');
         return sendError(res, 401, 'RepoNotFound', 'Repository not found');
       }

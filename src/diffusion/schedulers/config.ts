@@ -70,8 +70,14 @@ interface NoiseScheduleDefaults {
 export function noiseScheduleFields(defaults: NoiseScheduleDefaults) {
   return {
     num_train_timesteps: z.number().int().positive().default(1000),
-    beta_start: z.number().positive().default(defaults.beta_start ?? 0.0001),
-    beta_end: z.number().positive().default(defaults.beta_end ?? 0.02),
+    beta_start: z
+      .number()
+      .positive()
+      .default(defaults.beta_start ?? 0.0001),
+    beta_end: z
+      .number()
+      .positive()
+      .default(defaults.beta_end ?? 0.02),
     beta_schedule: z.enum(BETA_SCHEDULES).default(defaults.beta_schedule ?? 'linear'),
     trained_betas: z.array(z.number()).nullable().default(null),
     timestep_spacing: z.enum(TIMESTEP_SPACINGS).default(defaults.timestep_spacing),
@@ -92,10 +98,7 @@ export function sigmaSpacingFields() {
 }
 
 /** diffusers' checks on the respacing options, plus the one this port lacks (beta sigmas). */
-export function checkSigmaSpacing(
-  className: string,
-  c: { use_karras_sigmas: boolean; use_exponential_sigmas: boolean; use_beta_sigmas: boolean },
-): void {
+export function checkSigmaSpacing(className: string, c: { use_karras_sigmas: boolean; use_exponential_sigmas: boolean; use_beta_sigmas: boolean }): void {
   if (c.use_beta_sigmas) unsupportedOption(className, 'use_beta_sigmas', 'it needs scipy’s beta.ppf');
   if (Number(c.use_karras_sigmas) + Number(c.use_exponential_sigmas) > 1) {
     throw new RangeError(`${className}: use only one of use_karras_sigmas and use_exponential_sigmas`);
@@ -107,10 +110,7 @@ export function checkSigmaSpacing(
  * None as "off" for its flags), so a config written by any diffusers version still loads.
  */
 export function parseSchedulerConfig<S extends z.ZodType>(schema: S, input: unknown, className: string): z.output<S> {
-  const withoutNulls =
-    input && typeof input === 'object'
-      ? Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null))
-      : input ?? {};
+  const withoutNulls = input && typeof input === 'object' ? Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null)) : (input ?? {});
   const parsed = schema.safeParse(withoutNulls);
   if (!parsed.success) {
     throw new ModelError(`Invalid ${className} config in scheduler_config.json:\n${z.prettifyError(parsed.error)}`);

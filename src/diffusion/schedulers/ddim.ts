@@ -83,10 +83,7 @@ export class DdimScheduler implements Scheduler<DdimConfig> {
 
     // Formula (16): σ_t, the noise DDIM re-injects; zero for eta = 0.
     const stdDev = eta * Math.sqrt(this.variance(t, prevT));
-    let prevSample = linearCombination(
-      [Math.sqrt(alphaProdPrev), predOriginal],
-      [Math.sqrt(1 - alphaProdPrev - stdDev ** 2), predEpsilon],
-    );
+    let prevSample = linearCombination([Math.sqrt(alphaProdPrev), predOriginal], [Math.sqrt(1 - alphaProdPrev - stdDev ** 2), predEpsilon]);
     if (eta > 0) {
       const noise = drawNoise(generator, modelOutput.length, 'DDIM (eta > 0)');
       prevSample = linearCombination([1, prevSample], [stdDev, noise]);

@@ -11,9 +11,7 @@ const f32 = Math.fround;
 
 const ddpmConfigSchema = z.object({
   ...noiseScheduleFields({ timestep_spacing: 'leading' }),
-  variance_type: z
-    .enum(['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log', 'learned', 'learned_range'])
-    .default('fixed_small'),
+  variance_type: z.enum(['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log', 'learned', 'learned_range']).default('fixed_small'),
   clip_sample: z.boolean().default(true),
   clip_sample_range: z.number().positive().default(1),
   prediction_type: z.enum(['epsilon', 'sample', 'v_prediction']).default('epsilon'),

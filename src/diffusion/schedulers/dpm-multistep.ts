@@ -5,16 +5,7 @@ import { z } from 'zod';
 import { parseSchedulerConfig, unsupportedOption } from './config.js';
 import { drawNoise, linearCombination, type Term } from './elementwise.js';
 import { MultistepSolver, multistepSolverFields, multistepTimesteps, vpCoordinates } from './multistep-solver.js';
-import {
-  exponentialSigmas,
-  interpOnIndexGrid,
-  karrasSigmas,
-  linspace,
-  logSigmasOf,
-  roundHalfEven,
-  sigmaToT,
-  trainSigmas,
-} from './noise-schedule.js';
+import { exponentialSigmas, interpOnIndexGrid, karrasSigmas, linspace, logSigmasOf, roundHalfEven, sigmaToT, trainSigmas } from './noise-schedule.js';
 import type { NoiseGenerator, StepOutput } from './types.js';
 
 const CLASS = 'DPMSolverMultistepScheduler';
@@ -93,8 +84,7 @@ export class DpmMultistepScheduler extends MultistepSolver<DpmMultistepConfig> {
     const index = this.stepIndex.current(this.timesteps, t);
     const n = this.timesteps.length;
     // Few steps: finish with lower orders, which are more stable there.
-    const lowerOrderFinal =
-      index === n - 1 && (c.euler_at_final || (c.lower_order_final && n < 15) || c.final_sigmas_type === 'zero');
+    const lowerOrderFinal = index === n - 1 && (c.euler_at_final || (c.lower_order_final && n < 15) || c.final_sigmas_type === 'zero');
     const lowerOrderSecond = index === n - 2 && c.lower_order_final && n < 15;
 
     const converted = this.convertModelOutput(modelOutput, sample, index);
@@ -148,11 +138,7 @@ export class DpmMultistepScheduler extends MultistepSolver<DpmMultistepConfig> {
           [t.sigmaT * Math.sqrt(1 - Math.exp(-2 * h)), noise!],
         );
       case 'sde-dpmsolver':
-        return linearCombination(
-          [t.alpha / s.alpha, sample],
-          [-2 * t.sigmaT * (Math.exp(h) - 1), m0],
-          [t.sigmaT * Math.sqrt(Math.exp(2 * h) - 1), noise!],
-        );
+        return linearCombination([t.alpha / s.alpha, sample], [-2 * t.sigmaT * (Math.exp(h) - 1), m0], [t.sigmaT * Math.sqrt(Math.exp(2 * h) - 1), noise!]);
     }
   }
 
@@ -177,20 +163,14 @@ export class DpmMultistepScheduler extends MultistepSolver<DpmMultistepConfig> {
         return withD(t.alpha / s0.alpha, -t.sigmaT * expp, heun ? -t.sigmaT * (expp / h - 1) : -0.5 * t.sigmaT * expp);
       case 'sde-dpmsolver++': {
         const decay = 1 - Math.exp(-2 * h);
-        return withD(
-          (t.sigmaT / s0.sigmaT) * Math.exp(-h),
-          t.alpha * decay,
-          heun ? t.alpha * (decay / (-2 * h) + 1) : 0.5 * t.alpha * decay,
-          [[t.sigmaT * Math.sqrt(decay), noise!]],
-        );
+        return withD((t.sigmaT / s0.sigmaT) * Math.exp(-h), t.alpha * decay, heun ? t.alpha * (decay / (-2 * h) + 1) : 0.5 * t.alpha * decay, [
+          [t.sigmaT * Math.sqrt(decay), noise!],
+        ]);
       }
       case 'sde-dpmsolver':
-        return withD(
-          t.alpha / s0.alpha,
-          -2 * t.sigmaT * expp,
-          heun ? -2 * t.sigmaT * (expp / h - 1) : -t.sigmaT * expp,
-          [[t.sigmaT * Math.sqrt(Math.exp(2 * h) - 1), noise!]],
-        );
+        return withD(t.alpha / s0.alpha, -2 * t.sigmaT * expp, heun ? -2 * t.sigmaT * (expp / h - 1) : -t.sigmaT * expp, [
+          [t.sigmaT * Math.sqrt(Math.exp(2 * h) - 1), noise!],
+        ]);
     }
   }
 
@@ -213,13 +193,7 @@ export class DpmMultistepScheduler extends MultistepSolver<DpmMultistepConfig> {
     const d1 = { m0: d10.m0 + k * diff.m0, m1: d10.m1 + k * diff.m1, m2: d10.m2 + k * diff.m2 };
     const d2 = { m0: diff.m0 / (r0 + r1), m1: diff.m1 / (r0 + r1), m2: diff.m2 / (r0 + r1) };
     const combine = (sampleCoeff: number, c0: number, c1: number, c2: number, extra: Term[] = []) =>
-      linearCombination(
-        [sampleCoeff, sample],
-        [c0 + c1 * d1.m0 + c2 * d2.m0, m0],
-        [c1 * d1.m1 + c2 * d2.m1, m1],
-        [c1 * d1.m2 + c2 * d2.m2, m2],
-        ...extra,
-      );
+      linearCombination([sampleCoeff, sample], [c0 + c1 * d1.m0 + c2 * d2.m0, m0], [c1 * d1.m1 + c2 * d2.m1, m1], [c1 * d1.m2 + c2 * d2.m2, m2], ...extra);
     const expm = Math.exp(-h) - 1;
     const expp = Math.exp(h) - 1;
     switch (this.config.algorithm_type) {

@@ -112,13 +112,7 @@ export class DpmSdeScheduler extends SigmaScheduler<DpmSdeConfig> {
    * interval [σ_next, σ] contains the first half's [σ_mid, σ]: its increment reuses the first
    * draw and adds an independent one for [σ_next, σ_mid], as a Brownian tree would.
    */
-  private brownianNoise(
-    generator: NoiseGenerator | undefined,
-    n: number,
-    sigma: number,
-    sigmaTo: number,
-    mid: MidpointState | undefined,
-  ): Float32Array {
+  private brownianNoise(generator: NoiseGenerator | undefined, n: number, sigma: number, sigmaTo: number, mid: MidpointState | undefined): Float32Array {
     const fresh = drawNoise(generator, n, 'DPM++ SDE');
     if (!mid) return fresh;
     const inner = sigma - mid.midSigma;

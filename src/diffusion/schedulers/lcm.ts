@@ -104,9 +104,7 @@ export class LcmScheduler implements Scheduler<LcmConfig> {
     if (this.config.clip_sample) predOriginal = clamp(predOriginal, this.config.clip_sample_range);
 
     const denoised = linearCombination([cOut, predOriginal], [cSkip, sample]);
-    const prevSample = noise
-      ? linearCombination([Math.sqrt(alphaProdPrev), denoised], [Math.sqrt(1 - alphaProdPrev), noise])
-      : denoised;
+    const prevSample = noise ? linearCombination([Math.sqrt(alphaProdPrev), denoised], [Math.sqrt(1 - alphaProdPrev), noise]) : denoised;
     this.stepIndex.advance();
     return { prevSample, predOriginalSample: denoised };
   }

@@ -49,16 +49,13 @@ export function vpCoordinates(sigma: number): { alpha: number; sigmaT: number; l
  * spread steps + 1 points over [0, lastTimestep) and drop the last (t = 0); `trailing` counts
  * back from lastTimestep. `lastTimestep` is num_train_timesteps unless DPM-Solver clips λ.
  */
-export function multistepTimesteps(
-  spacing: TimestepSpacing,
-  lastTimestep: number,
-  numTrainTimesteps: number,
-  steps: number,
-  stepsOffset: number,
-): number[] {
+export function multistepTimesteps(spacing: TimestepSpacing, lastTimestep: number, numTrainTimesteps: number, steps: number, stepsOffset: number): number[] {
   switch (spacing) {
     case 'linspace':
-      return linspace(0, lastTimestep - 1, steps + 1).map(roundHalfEven).reverse().slice(0, -1);
+      return linspace(0, lastTimestep - 1, steps + 1)
+        .map(roundHalfEven)
+        .reverse()
+        .slice(0, -1);
     case 'leading': {
       const ratio = Math.floor(lastTimestep / (steps + 1));
       return Array.from({ length: steps + 1 }, (_, i) => i * ratio)
@@ -138,9 +135,7 @@ export abstract class MultistepSolver<C extends MultistepSolverConfig> implement
       case 'sample':
         return x0 ? modelOutput.slice() : linearCombination([1 / sigmaT, sample], [-alpha / sigmaT, modelOutput]);
       case 'v_prediction':
-        return x0
-          ? linearCombination([alpha, sample], [-sigmaT, modelOutput])
-          : linearCombination([alpha, modelOutput], [sigmaT, sample]);
+        return x0 ? linearCombination([alpha, sample], [-sigmaT, modelOutput]) : linearCombination([alpha, modelOutput], [sigmaT, sample]);
     }
   }
 

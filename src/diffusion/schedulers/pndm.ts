@@ -154,9 +154,7 @@ export class PndmScheduler implements Scheduler<PndmConfig> {
 
   /** cur_model_output += weight × modelOutput, kept in float32 like diffusers' running sum. */
   private accumulate(weight: number, modelOutput: Float32Array): Float32Array {
-    return this.curModelOutput
-      ? linearCombination([1, this.curModelOutput], [weight, modelOutput])
-      : linearCombination([weight, modelOutput]);
+    return this.curModelOutput ? linearCombination([1, this.curModelOutput], [weight, modelOutput]) : linearCombination([weight, modelOutput]);
   }
 
   /** Formula (9) of the PNDM paper: x_{t−δ} from x_t and the (combined) noise estimate. */

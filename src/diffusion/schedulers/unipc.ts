@@ -5,15 +5,7 @@ import { z } from 'zod';
 import { parseSchedulerConfig } from './config.js';
 import { linearCombination, type Term } from './elementwise.js';
 import { MultistepSolver, multistepSolverFields, multistepTimesteps, vpCoordinates } from './multistep-solver.js';
-import {
-  exponentialSigmas,
-  interpOnIndexGrid,
-  karrasSigmas,
-  logSigmasOf,
-  roundHalfEven,
-  sigmaToT,
-  trainSigmas,
-} from './noise-schedule.js';
+import { exponentialSigmas, interpOnIndexGrid, karrasSigmas, logSigmasOf, roundHalfEven, sigmaToT, trainSigmas } from './noise-schedule.js';
 import type { StepOutput } from './types.js';
 
 const CLASS = 'UniPCMultistepScheduler';
@@ -152,7 +144,10 @@ export class UniPcScheduler extends MultistepSolver<UniPcConfig> {
     const m = this.modelOutputs as Float32Array[];
     const m0 = m[m.length - 1];
     const { h, s0, b, sampleCoeff, m0Coeff, correctionScale } = this.bhTerms(this.sigmas[index], this.sigmas[index + 1], order);
-    const terms: Term[] = [[sampleCoeff, sample], [m0Coeff, m0]];
+    const terms: Term[] = [
+      [sampleCoeff, sample],
+      [m0Coeff, m0],
+    ];
     if (order >= 2) {
       // D1_i = (m_i − m0) / r_i for the outputs i steps back, r_i = (λ_{s_i} − λ_{s0}) / h.
       const rks: number[] = [];
@@ -176,7 +171,10 @@ export class UniPcScheduler extends MultistepSolver<UniPcConfig> {
     for (let i = 1; i < order; i++) rks.push((vpCoordinates(this.sigmas[index - 1 - i]).lambda - s0.lambda) / h);
     rks.push(1);
     const rhos = order === 1 ? [0.5] : solve(powerRows(rks, order), b);
-    const terms: Term[] = [[sampleCoeff, lastSample], [m0Coeff, m0]];
+    const terms: Term[] = [
+      [sampleCoeff, lastSample],
+      [m0Coeff, m0],
+    ];
     for (let i = 1; i < order; i++) {
       const w = (-correctionScale * rhos[i - 1]) / rks[i - 1];
       terms.push([w, m[m.length - 1 - i]], [-w, m0]);

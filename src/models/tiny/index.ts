@@ -74,7 +74,13 @@ const optionsSchema = z.object({
   padToken: z.enum(['<|endoftext|>', '!']).optional(),
   externalData: z.union([z.boolean(), z.enum(['model.onnx_data', 'weights.pb'])]).optional(),
   hidden: z.number().int().min(2).max(1024).optional(),
-  channels: z.number().int().min(2).max(1024).refine((c) => c % 2 === 0, 'channels must be even').optional(),
+  channels: z
+    .number()
+    .int()
+    .min(2)
+    .max(1024)
+    .refine((c) => c % 2 === 0, 'channels must be even')
+    .optional(),
   seed: z.number().int().min(0).max(0xffffffff).optional(),
   safetyChecker: safetyCheckerModeSchema.optional(),
   inpainting: z.boolean().optional(),
@@ -92,7 +98,7 @@ function checkTarget(dir: string): void {
 }
 
 async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFile(path, JSON.stringify(value, null, 2) + '\n');
+  await writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 async function writeModel(partDir: string, encoded: EncodedModel): Promise<void> {

@@ -18,10 +18,7 @@ const { onnx } = onnxProto;
 
 export type SafetyCheckerMode = 'never' | 'always' | { meanAbove: number };
 
-export const safetyCheckerModeSchema = z.union([
-  z.enum(['never', 'always']),
-  z.object({ meanAbove: z.number().finite() }).strict(),
-]);
+export const safetyCheckerModeSchema = z.union([z.enum(['never', 'always']), z.object({ meanAbove: z.number().finite() }).strict()]);
 
 function threshold(mode: SafetyCheckerMode): number {
   if (mode === 'never') return Infinity;
@@ -82,7 +79,7 @@ function preprocessorConfig(): Record<string, unknown> {
 }
 
 async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFile(path, JSON.stringify(value, null, 2) + '\n');
+  await writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /**

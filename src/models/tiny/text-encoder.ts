@@ -44,7 +44,12 @@ export function buildTextEncoder(spec: TextEncoderSpec): EncodedModel {
   const pos = g.op('Slice', [positions, zero, seqLen, zero]);
   const causal = new Float32Array(MAX_POSITIONS * MAX_POSITIONS);
   for (let i = 0; i < MAX_POSITIONS; i++) for (let j = i + 1; j < MAX_POSITIONS; j++) causal[i * MAX_POSITIONS + j] = -1e4;
-  const mask = g.op('Slice', [g.floats('causal_mask', causal, [MAX_POSITIONS, MAX_POSITIONS]), g.int64s('mask_starts', [0, 0]), g.op('Concat', [seqLen, seqLen], { axis: 0 }), g.int64s('mask_axes', [0, 1])]);
+  const mask = g.op('Slice', [
+    g.floats('causal_mask', causal, [MAX_POSITIONS, MAX_POSITIONS]),
+    g.int64s('mask_starts', [0, 0]),
+    g.op('Concat', [seqLen, seqLen], { axis: 0 }),
+    g.int64s('mask_axes', [0, 1]),
+  ]);
 
   let x = g.op('Add', [g.op('Gather', [tokens, ids], { axis: 0 }), pos]);
   const states = [x];

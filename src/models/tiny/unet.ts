@@ -173,8 +173,7 @@ export function buildUnet(spec: UnetSpec): EncodedModel {
   const row = (tf: string) => g.op('Gather', [table, g.op('Cast', [tf], { to: ONNX_DATA_TYPE.int64 })], { axis: 0 });
   const r0 = row(t0);
   const coef = g.op('Add', [r0, g.op('Mul', [frac, g.op('Sub', [row(t1), r0])])]);
-  const column = (i: number) =>
-    g.op('Reshape', [g.op('Gather', [coef, g.int64s(`col${i}`, [i], [])], { axis: 1 }), g.int64s('per_item', [-1, 1, 1, 1])]);
+  const column = (i: number) => g.op('Reshape', [g.op('Gather', [coef, g.int64s(`col${i}`, [i], [])], { axis: 1 }), g.int64s('per_item', [-1, 1, 1, 1])]);
   const [alpha, gainLow, gainHigh, invSigma] = [column(0), column(1), column(2), column(3)];
 
   // Posterior mean of the clean latent, band by band, then the parameterisation the scheduler expects.

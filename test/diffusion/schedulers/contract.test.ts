@@ -63,7 +63,8 @@ for (const name of SCHEDULER_NAMES) {
         let sample = dummySampleDeter();
         for (const t of scheduler.timesteps) {
           const out = dummyModel(scheduler.scaleModelInput(sample, t), t);
-          const modelOutput = reuse ? (buffer.set(out), buffer) : out;
+          if (reuse) buffer.set(out);
+          const modelOutput = reuse ? buffer : out;
           sample = scheduler.step(modelOutput, t, sample, generator).prevSample;
         }
         return sample;

@@ -20,10 +20,8 @@ const fullLoop = fullLoopOf('ddim', testConfig);
 describe('DDIM full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise', () => assertSumAndMean(fullLoop(), 172.0067, 0.223967));
   it('test_full_loop_with_v_prediction', () => assertSumAndMean(fullLoop({ prediction_type: 'v_prediction' }), 52.5302, 0.0684));
-  it('test_full_loop_with_set_alpha_to_one', () =>
-    assertSumAndMean(fullLoop({ set_alpha_to_one: true, beta_start: 0.01 }), 149.8295, 0.1951));
-  it('test_full_loop_with_no_set_alpha_to_one', () =>
-    assertSumAndMean(fullLoop({ set_alpha_to_one: false, beta_start: 0.01 }), 149.0784, 0.1941));
+  it('test_full_loop_with_set_alpha_to_one', () => assertSumAndMean(fullLoop({ set_alpha_to_one: true, beta_start: 0.01 }), 149.8295, 0.1951));
+  it('test_full_loop_with_no_set_alpha_to_one', () => assertSumAndMean(fullLoop({ set_alpha_to_one: false, beta_start: 0.01 }), 149.0784, 0.1941));
 
   it('test_full_loop_with_noise: img2img from timesteps[8:]', () => assertSumAndMean(fullLoop({}, { tStart: 8 }), 354.5418, 0.4616));
 });

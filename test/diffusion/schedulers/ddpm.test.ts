@@ -32,7 +32,11 @@ describe('DDPM full loop (diffusers parity, 999 draws of torch.randn)', () => {
 describe('DDPM', () => {
   it('test_variance: _get_variance values', () => {
     const scheduler = new DdpmScheduler(testConfig);
-    for (const [t, expected] of [[0, 0], [487, 0.00979], [999, 0.02]] as const) {
+    for (const [t, expected] of [
+      [0, 0],
+      [487, 0.00979],
+      [999, 0.02],
+    ] as const) {
       assert.ok(Math.abs(scheduler.variance(t) - expected) < 1e-5, `variance(${t}) = ${scheduler.variance(t)}`);
     }
     const large = new DdpmScheduler({ ...testConfig, variance_type: 'fixed_large' });

@@ -17,8 +17,7 @@ function permutedArange(value: (i: number) => number): Float32Array {
   let k = 0;
   for (let b = 0; b < BATCH; b++)
     for (let c = 0; c < CHANNELS; c++)
-      for (let h = 0; h < HEIGHT; h++)
-        for (let w = 0; w < WIDTH; w++) out[k++] = value(((c * HEIGHT + h) * WIDTH + w) * BATCH + b);
+      for (let h = 0; h < HEIGHT; h++) for (let w = 0; w < WIDTH; w++) out[k++] = value(((c * HEIGHT + h) * WIDTH + w) * BATCH + b);
   return out;
 }
 

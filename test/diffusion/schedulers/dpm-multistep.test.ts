@@ -32,8 +32,7 @@ describe('DPM-Solver multistep full loop (diffusers parity)', () => {
   it('test_full_loop_with_v_prediction', () => assertSumAndMean(fullLoop({ prediction_type: 'v_prediction' }), undefined, 0.2251));
   it('test_full_loop_with_karras_and_v_prediction', () =>
     assertSumAndMean(fullLoop({ prediction_type: 'v_prediction', use_karras_sigmas: true }), undefined, 0.2096));
-  it('test_full_loop_with_lu_and_v_prediction', () =>
-    assertSumAndMean(fullLoop({ prediction_type: 'v_prediction', use_lu_lambdas: true }), undefined, 0.1554));
+  it('test_full_loop_with_lu_and_v_prediction', () => assertSumAndMean(fullLoop({ prediction_type: 'v_prediction', use_lu_lambdas: true }), undefined, 0.1554));
 
   it('test_full_loop_with_noise: img2img from timesteps[5:]', () => assertSumAndMean(fullLoop({}, { tStart: 5 }), 318.4111, 0.4146));
 

@@ -38,7 +38,9 @@ describe('DPM++ SDE without noise (numpy port of diffusers)', () => {
     assert.equal(scheduler.order, 2);
     const expected = [1099, 933.8178063108409, 732.6666666666666, 567.7610716868348, 366.3333333333333, 35.976771437168054, 0];
     expected.forEach((t, i) => assert.ok(Math.abs(scheduler.timesteps[i] - t) < 1e-9, `timestep ${i}: ${scheduler.timesteps[i]}`));
-    const sigmas = [261.0555725097656, 11.912562370300293, 11.912562370300293, 1.5868176221847534, 1.5868176221847534, 0.010001329705119133, 0.010001329705119133, 0];
+    const sigmas = [
+      261.0555725097656, 11.912562370300293, 11.912562370300293, 1.5868176221847534, 1.5868176221847534, 0.010001329705119133, 0.010001329705119133, 0,
+    ];
     assert.deepEqual(Array.from(scheduler.sigmas), sigmas);
   });
 });
@@ -103,7 +105,10 @@ describe('DPM++ SDE config', () => {
     assert.ok(Math.abs(leading.initNoiseSigma - Math.sqrt(leading.sigmas[0] ** 2 + 1)) < 1e-3);
     const trailing = createScheduler('dpmpp_sde', { timestep_spacing: 'trailing' });
     trailing.setTimesteps(4);
-    assert.deepEqual(trailing.timesteps.filter((_, i) => i % 2 === 0), [999, 749, 499, 249]);
+    assert.deepEqual(
+      trailing.timesteps.filter((_, i) => i % 2 === 0),
+      [999, 749, 499, 249],
+    );
   });
 
   it('rejects sample prediction (diffusers raises) and use_beta_sigmas', () => {

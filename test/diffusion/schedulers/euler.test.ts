@@ -1,7 +1,7 @@
 // Mirrors diffusers tests/schedulers/test_scheduler_euler.py (EulerDiscreteSchedulerTest).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EulerScheduler } from '../../../src/diffusion/schedulers/euler.js';
+import type { EulerScheduler } from '../../../src/diffusion/schedulers/euler.js';
 import { createScheduler } from '../../../src/diffusion/schedulers/index.js';
 import { assertSumAndMean } from './diffusers-fixtures.js';
 import { fullLoopOf } from './full-loop.js';
@@ -18,10 +18,8 @@ const fullLoop = fullLoopOf('euler', testConfig);
 describe('Euler full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise / test_full_loop_device', () => assertSumAndMean(fullLoop(), 10.0807, 0.0131));
   it('test_full_loop_with_v_prediction', () => assertSumAndMean(fullLoop({ prediction_type: 'v_prediction' }), 0.0002, 2.2676e-6));
-  it('test_full_loop_device_karras_sigmas', () =>
-    assertSumAndMean(fullLoop({ use_karras_sigmas: true }), 124.52299499511719, 0.16213932633399963));
-  it('test_full_loop_with_noise: img2img from timesteps[8:]', () =>
-    assertSumAndMean(fullLoop({}, { tStart: 8 }), 57062.9297, 74.3007));
+  it('test_full_loop_device_karras_sigmas', () => assertSumAndMean(fullLoop({ use_karras_sigmas: true }), 124.52299499511719, 0.16213932633399963));
+  it('test_full_loop_with_noise: img2img from timesteps[8:]', () => assertSumAndMean(fullLoop({}, { tStart: 8 }), 57062.9297, 74.3007));
 });
 
 describe('Euler schedule', () => {
@@ -31,8 +29,10 @@ describe('Euler schedule', () => {
     // np.linspace(0, 1099, 10, dtype=np.float32)[::-1]
     assert.deepEqual(
       scheduler.timesteps,
-      [1099, 976.888916015625, 854.7777709960938, 732.6666870117188, 610.5555419921875, 488.4444580078125,
-        366.3333435058594, 244.22222900390625, 122.11111450195312, 0],
+      [
+        1099, 976.888916015625, 854.7777709960938, 732.6666870117188, 610.5555419921875, 488.4444580078125, 366.3333435058594, 244.22222900390625,
+        122.11111450195312, 0,
+      ],
     );
   });
 

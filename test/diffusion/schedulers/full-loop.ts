@@ -45,5 +45,9 @@ export function fullLoopOf(name: SchedulerName, testConfig: Partial<SchedulerCon
 /** A generator of zero noise that records the size of every draw. */
 export function recordingZeroNoise(): { generator: NoiseGenerator; draws: number[] } {
   const draws: number[] = [];
-  return { generator: { randn: (n) => (draws.push(n), new Float32Array(n)) }, draws };
+  const randn = (n: number) => {
+    draws.push(n);
+    return new Float32Array(n);
+  };
+  return { generator: { randn }, draws };
 }

@@ -14,10 +14,8 @@ const fullLoop = fullLoopOf('heun', testConfig);
 describe('Heun full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise / test_full_loop_device', () => assertSumAndMean(fullLoop(), 0.1233, 0.0002));
   it('test_full_loop_with_v_prediction', () => assertSumAndMean(fullLoop({ prediction_type: 'v_prediction' }), 4.6934e-7, 6.1112e-10));
-  it('test_full_loop_device_karras_sigmas', () =>
-    assertSumAndMean(fullLoop({ use_karras_sigmas: true }), 0.00015, 1.9869554535034695e-7, 1e-2, 1e-2));
-  it('test_full_loop_with_noise: img2img from timesteps[8 × order:]', () =>
-    assertSumAndMean(fullLoop({}, { tStart: 8 }), 75074.8906, 97.7538));
+  it('test_full_loop_device_karras_sigmas', () => assertSumAndMean(fullLoop({ use_karras_sigmas: true }), 0.00015, 1.9869554535034695e-7, 1e-2, 1e-2));
+  it('test_full_loop_with_noise: img2img from timesteps[8 × order:]', () => assertSumAndMean(fullLoop({}, { tStart: 8 }), 75074.8906, 97.7538));
 });
 
 describe('Heun schedule', () => {

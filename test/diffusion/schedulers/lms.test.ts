@@ -15,8 +15,7 @@ const fullLoop = fullLoopOf('lms', testConfig);
 describe('LMS full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise / test_full_loop_device', () => assertSumAndMean(fullLoop(), 1006.388, 1.31));
   it('test_full_loop_with_v_prediction', () => assertSumAndMean(fullLoop({ prediction_type: 'v_prediction' }), 0.0017, 2.2676e-6));
-  it('test_full_loop_device_karras_sigmas', () =>
-    assertSumAndMean(fullLoop({ use_karras_sigmas: true }), 3812.9927, 4.9648, 2e-2, 1e-3));
+  it('test_full_loop_device_karras_sigmas', () => assertSumAndMean(fullLoop({ use_karras_sigmas: true }), 3812.9927, 4.9648, 2e-2, 1e-3));
   it('test_full_loop_with_noise: img2img from timesteps[8:], order 4 with one stored slope', () =>
     assertSumAndMean(fullLoop({}, { tStart: 8 }), 27663.6895, 36.0204));
 });

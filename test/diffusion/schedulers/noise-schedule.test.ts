@@ -20,7 +20,10 @@ const sd = { num_train_timesteps: 1000, beta_start: 0.00085, beta_end: 0.012, be
 describe('numpy helpers', () => {
   it('roundHalfEven is np.round', () => {
     const x = [0.5, 1.5, 2.5, -0.5, -1.5, 3.4999, 937.5, 812.5];
-    assert.deepEqual(x.map(roundHalfEven).map((v) => v + 0), [0, 2, 2, 0, -2, 3, 938, 812]);
+    assert.deepEqual(
+      x.map(roundHalfEven).map((v) => v + 0),
+      [0, 2, 2, 0, -2, 3, 938, 812],
+    );
   });
 
   it('arange with a fractional step fills start + i·delta (np.arange(1000, 0, -1000/3))', () => {

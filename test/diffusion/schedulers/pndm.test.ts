@@ -14,20 +14,15 @@ const fullLoop = fullLoopOf('pndm', testConfig);
 describe('PNDM full loop (diffusers parity)', () => {
   it('test_full_loop_no_noise', () => assertSumAndMean(fullLoop(), 198.1318, 0.258));
   it('test_full_loop_with_v_prediction', () => assertSumAndMean(fullLoop({ prediction_type: 'v_prediction' }), 67.3986, 0.0878));
-  it('test_full_loop_with_set_alpha_to_one', () =>
-    assertSumAndMean(fullLoop({ set_alpha_to_one: true, beta_start: 0.01 }), 230.0399, 0.2995));
-  it('test_full_loop_with_no_set_alpha_to_one', () =>
-    assertSumAndMean(fullLoop({ set_alpha_to_one: false, beta_start: 0.01 }), 186.9482, 0.2434));
+  it('test_full_loop_with_set_alpha_to_one', () => assertSumAndMean(fullLoop({ set_alpha_to_one: true, beta_start: 0.01 }), 230.0399, 0.2995));
+  it('test_full_loop_with_no_set_alpha_to_one', () => assertSumAndMean(fullLoop({ set_alpha_to_one: false, beta_start: 0.01 }), 186.9482, 0.2434));
 });
 
 describe('PNDM timesteps', () => {
   it('test_steps_offset: PRK then PLMS timesteps for 10 steps, steps_offset 1', () => {
     const scheduler = createScheduler('pndm', { ...testConfig, steps_offset: 1 });
     scheduler.setTimesteps(10);
-    assert.deepEqual(
-      scheduler.timesteps,
-      [901, 851, 851, 801, 801, 751, 751, 701, 701, 651, 651, 601, 601, 501, 401, 301, 201, 101, 1],
-    );
+    assert.deepEqual(scheduler.timesteps, [901, 851, 851, 801, 801, 751, 751, 701, 701, 651, 651, 601, 601, 501, 401, 301, 201, 101, 1]);
   });
 
   it('Stable Diffusion 1.x config (skip_prk_steps, steps_offset 1, leading): 981, 961, 961, 941 … 1', () => {

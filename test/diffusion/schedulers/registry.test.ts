@@ -3,12 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ModelError } from '../../../src/diffusion/errors.js';
-import {
-  createScheduler,
-  SCHEDULER_LABELS,
-  schedulerFromModelConfig,
-  schedulerLabel,
-} from '../../../src/diffusion/schedulers/index.js';
+import { createScheduler, SCHEDULER_LABELS, schedulerFromModelConfig, schedulerLabel } from '../../../src/diffusion/schedulers/index.js';
 import { SCHEDULER_NAMES } from '../../../src/diffusion/types.js';
 
 /** runwayml/stable-diffusion-v1-5 scheduler/scheduler_config.json */

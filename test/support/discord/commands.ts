@@ -108,7 +108,11 @@ const GLOBAL = 'global';
 function checkOptions(options: readonly OptionShape[], path: (string | number)[], depth: number, errors: FieldError[]) {
   const subs = options.filter((o) => o.type === OptionType.Subcommand || o.type === OptionType.SubcommandGroup);
   if (subs.length && subs.length !== options.length) {
-    errors.push({ path, code: 'APPLICATION_COMMAND_OPTIONS_TYPE_INVALID', message: 'Sub-command and sub-command group option types are mutually exclusive to all other types' });
+    errors.push({
+      path,
+      code: 'APPLICATION_COMMAND_OPTIONS_TYPE_INVALID',
+      message: 'Sub-command and sub-command group option types are mutually exclusive to all other types',
+    });
   }
   let sawOptional = false;
   const names = new Set<string>();
@@ -118,16 +122,43 @@ function checkOptions(options: readonly OptionShape[], path: (string | number)[]
     names.add(o.name);
     if (o.name !== o.name.toLowerCase()) errors.push({ path: [...p, 'name'], code: 'APPLICATION_COMMAND_INVALID_NAME', message: 'Command name is invalid' });
     if (o.required && sawOptional && o.type > 2) {
-      errors.push({ path: [...p, 'required'], code: 'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID', message: 'Required options must be placed before non-required options' });
+      errors.push({
+        path: [...p, 'required'],
+        code: 'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID',
+        message: 'Required options must be placed before non-required options',
+      });
     }
     if (!o.required) sawOptional = true;
     const takesChoices = o.type === OptionType.String || o.type === OptionType.Integer || o.type === OptionType.Number;
-    if (o.choices?.length && !takesChoices) errors.push({ path: [...p, 'choices'], code: 'APPLICATION_COMMAND_OPTION_CHOICES_INVALID', message: 'Choices are only allowed for string, integer and number options' });
-    if (o.autocomplete && !takesChoices) errors.push({ path: [...p, 'autocomplete'], code: 'APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_INVALID', message: 'Autocomplete is only allowed for string, integer and number options' });
-    if (o.autocomplete && o.choices?.length) errors.push({ path: [...p, 'autocomplete'], code: 'APPLICATION_COMMAND_AUTOCOMPLETE_CHOICES_EXCLUSIVE', message: 'Autocomplete cannot be used with choices' });
+    if (o.choices?.length && !takesChoices)
+      errors.push({
+        path: [...p, 'choices'],
+        code: 'APPLICATION_COMMAND_OPTION_CHOICES_INVALID',
+        message: 'Choices are only allowed for string, integer and number options',
+      });
+    if (o.autocomplete && !takesChoices)
+      errors.push({
+        path: [...p, 'autocomplete'],
+        code: 'APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_INVALID',
+        message: 'Autocomplete is only allowed for string, integer and number options',
+      });
+    if (o.autocomplete && o.choices?.length)
+      errors.push({
+        path: [...p, 'autocomplete'],
+        code: 'APPLICATION_COMMAND_AUTOCOMPLETE_CHOICES_EXCLUSIVE',
+        message: 'Autocomplete cannot be used with choices',
+      });
     for (const [j, c] of (o.choices ?? []).entries()) {
-      const ok = o.type === OptionType.String ? typeof c.value === 'string' : typeof c.value === 'number' && (o.type !== OptionType.Integer || Number.isInteger(c.value));
-      if (!ok) errors.push({ path: [...p, 'choices', j, 'value'], code: 'APPLICATION_COMMAND_OPTION_CHOICE_VALUE_TYPE', message: 'Choice value does not match the option type' });
+      const ok =
+        o.type === OptionType.String
+          ? typeof c.value === 'string'
+          : typeof c.value === 'number' && (o.type !== OptionType.Integer || Number.isInteger(c.value));
+      if (!ok)
+        errors.push({
+          path: [...p, 'choices', j, 'value'],
+          code: 'APPLICATION_COMMAND_OPTION_CHOICE_VALUE_TYPE',
+          message: 'Choice value does not match the option type',
+        });
     }
     if (o.type === OptionType.SubcommandGroup) {
       if (depth > 0) errors.push({ path: [...p, 'type'], code: 'APPLICATION_COMMAND_OPTIONS_TYPE_INVALID', message: 'Sub-command groups cannot be nested' });
@@ -168,8 +199,14 @@ function validateCommand(data: unknown, path: (string | number)[]): CommandBody 
     if (!c.description) errors.push({ path: [...path, 'description'], code: 'BASE_TYPE_REQUIRED', message: 'This field is required' });
     checkOptions(c.options ?? [], [...path, 'options'], 0, errors);
   } else {
-    if (c.description) errors.push({ path: [...path, 'description'], code: 'APPLICATION_COMMAND_DESCRIPTION_INVALID', message: 'Context menu commands cannot have a description' });
-    if (c.options?.length) errors.push({ path: [...path, 'options'], code: 'APPLICATION_COMMAND_OPTIONS_INVALID', message: 'Context menu commands cannot have options' });
+    if (c.description)
+      errors.push({
+        path: [...path, 'description'],
+        code: 'APPLICATION_COMMAND_DESCRIPTION_INVALID',
+        message: 'Context menu commands cannot have a description',
+      });
+    if (c.options?.length)
+      errors.push({ path: [...path, 'options'], code: 'APPLICATION_COMMAND_OPTIONS_INVALID', message: 'Context menu commands cannot have options' });
   }
   if (commandTextLength(c) > 4000) errors.push({ path, code: 'APPLICATION_COMMAND_TOO_LARGE', message: 'Command exceeds maximum size (4000)' });
   if (errors.length) throw invalidForm(errors);
@@ -220,7 +257,8 @@ export class CommandStore {
     const seen = new Set<string>();
     parsed.forEach((c, i) => {
       const key = `${c.type ?? 1}:${c.name}`;
-      if (seen.has(key)) errors.push({ path: [i, 'name'], code: 'APPLICATION_COMMANDS_DUPLICATE_NAME', message: `Application command names must be unique (${c.name})` });
+      if (seen.has(key))
+        errors.push({ path: [i, 'name'], code: 'APPLICATION_COMMANDS_DUPLICATE_NAME', message: `Application command names must be unique (${c.name})` });
       seen.add(key);
     });
     const limits: Record<number, number> = { 1: 100, 2: 15, 3: 15, 4: 1 };
@@ -239,7 +277,11 @@ export class CommandStore {
       scope.set(command.id, command);
       return command;
     });
-    this.record('PUT', guildId, stored.map((c) => c.name));
+    this.record(
+      'PUT',
+      guildId,
+      stored.map((c) => c.name),
+    );
     return stored;
   }
 
@@ -335,8 +377,7 @@ export interface BuiltCommandData {
   resolved?: Json;
 }
 
-const isAttachmentInput = (v: unknown): v is AttachmentInput =>
-  typeof v === 'object' && v !== null && 'filename' in v && 'bytes' in v;
+const isAttachmentInput = (v: unknown): v is AttachmentInput => typeof v === 'object' && v !== null && 'filename' in v && 'bytes' in v;
 
 /**
  * Builds `data.options` (+ `resolved`) for `/name sub ...` with `values`, refusing what a
@@ -353,7 +394,8 @@ export function buildCommandOptions(
   const label = `/${[command.name, ...subPath].join(' ')}`;
   const resolved: Record<string, Record<string, Json>> = {};
   const addResolved = (kind: string, id: string, value: Json) => {
-    (resolved[kind] ??= {})[id] = value;
+    resolved[kind] ??= {};
+    resolved[kind][id] = value;
   };
 
   let schema = command.options;

@@ -76,9 +76,13 @@ export function checkMessageComponents(components: unknown, v2: boolean): FieldE
     if (!isObj(component)) return c.err(path, 'MODEL_TYPE_CONVERT', 'Only dictionaries may be used in a ModelType');
     const allowed = v2 ? V2_TOP_LEVEL : [ComponentType.ActionRow];
     if (!allowed.includes(Number(component.type))) {
-      return c.err([...path, 'type'], 'UNION_TYPE_CHOICES', v2
-        ? `Value of field "type" must be one of (${V2_TOP_LEVEL.join(', ')}).`
-        : `Component type ${String(component.type)} is not allowed at top level without the IS_COMPONENTS_V2 flag.`);
+      return c.err(
+        [...path, 'type'],
+        'UNION_TYPE_CHOICES',
+        v2
+          ? `Value of field "type" must be one of (${V2_TOP_LEVEL.join(', ')}).`
+          : `Component type ${String(component.type)} is not allowed at top level without the IS_COMPONENTS_V2 flag.`,
+      );
     }
     checkComponent(c, component, path, v2);
   });
@@ -242,13 +246,14 @@ export function checkModal(data: unknown): FieldError[] {
   rows.forEach((row, i) => {
     const path = ['data', 'components', i];
     if (!isObj(row)) return c.err(path, 'MODEL_TYPE_CONVERT', 'Only dictionaries may be used in a ModelType');
-    const inputs = Number(row.type) === ComponentType.ActionRow && Array.isArray(row.components)
-      ? row.components.map((comp, j): [unknown, (string | number)[]] => [comp, [...path, 'components', j]])
-      : Number(row.type) === ComponentType.Label
-        ? [[row.component, [...path, 'component']] as [unknown, (string | number)[]]]
-        : Number(row.type) === ComponentType.TextDisplay
-          ? []
-          : undefined;
+    const inputs =
+      Number(row.type) === ComponentType.ActionRow && Array.isArray(row.components)
+        ? row.components.map((comp, j): [unknown, (string | number)[]] => [comp, [...path, 'components', j]])
+        : Number(row.type) === ComponentType.Label
+          ? [[row.component, [...path, 'component']] as [unknown, (string | number)[]]]
+          : Number(row.type) === ComponentType.TextDisplay
+            ? []
+            : undefined;
     if (inputs === undefined) return c.err([...path, 'type'], 'UNION_TYPE_CHOICES', 'Modals hold action rows, labels and text displays.');
     if (Number(row.type) === ComponentType.Label) c.maxLen([...path, 'label'], row.label, 45, true);
     if (Number(row.type) === ComponentType.ActionRow && inputs.length !== 1) {

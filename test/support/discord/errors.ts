@@ -37,8 +37,7 @@ export const ApiErrors = {
   invalidWebhookToken: () => fail(401, 50027, 'Invalid Webhook Token'),
   invalidApiVersion: () => fail(400, 50041, 'Invalid API version provided'),
   invalidJson: () => fail(400, 50109, 'The request body contains invalid JSON.'),
-  invalidFormBody: (errors: ErrorTree) =>
-    new DiscordApiFailure(400, { message: 'Invalid Form Body', code: 50035, errors }),
+  invalidFormBody: (errors: ErrorTree) => new DiscordApiFailure(400, { message: 'Invalid Form Body', code: 50035, errors }),
 };
 
 /** One field error in Discord's nested `errors` format, e.g. path ['embeds', 0, 'title']. */
@@ -57,7 +56,8 @@ export function errorTree(fieldErrors: readonly FieldError[]): ErrorTree {
       node[k] ??= {};
       node = node[k] as ErrorTree;
     }
-    (node._errors ??= []).push({ code: e.code, message: e.message });
+    node._errors ??= [];
+    node._errors.push({ code: e.code, message: e.message });
   }
   return root;
 }

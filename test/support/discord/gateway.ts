@@ -114,7 +114,10 @@ class Connection {
   private deflate?: zlib.Deflate;
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(readonly ws: WebSocket, compress: boolean) {
+  constructor(
+    readonly ws: WebSocket,
+    compress: boolean,
+  ) {
     if (compress) this.deflate = zlib.createDeflate({ chunkSize: 65535 });
   }
 
@@ -359,9 +362,7 @@ export class Gateway {
     if (wanted === undefined && !query && (session.intents & GatewayIntents.GuildMembers) === 0) {
       return this.closeWith(conn, CloseCodes.DisallowedIntents, 'Requesting all members needs the GUILD_MEMBERS intent.');
     }
-    let members = guild.members.filter((m) =>
-      wanted ? wanted.includes(m.user.id) : m.user.username.startsWith((query ?? '').toLowerCase()),
-    );
+    let members = guild.members.filter((m) => (wanted ? wanted.includes(m.user.id) : m.user.username.startsWith((query ?? '').toLowerCase())));
     if (limit) members = members.slice(0, limit);
     this.send(session, 'GUILD_MEMBERS_CHUNK', {
       guild_id: guildId,

@@ -158,7 +158,9 @@ export class InteractionStore {
       if (attempt.latencyMs > this.env.ackTimeoutMs) throw ApiErrors.unknownInteraction();
       const { type, data } = parseOrInvalidForm(callbackSchema, body);
       if (!ALLOWED_CALLBACKS[record.kind].includes(type) || ((type === 6 || type === 7) && !record.componentMessageId)) {
-        throw invalidForm([{ path: ['type'], code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: `Interaction response type ${type} is not valid for this interaction` }]);
+        throw invalidForm([
+          { path: ['type'], code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: `Interaction response type ${type} is not valid for this interaction` },
+        ]);
       }
       const message = this.applyCallback(record, type, data, files);
       attempt.accepted = true;
@@ -367,10 +369,10 @@ export class InteractionHandle {
 
   /** Resolves with the accepted initial response; rejects once the 3-second window has passed. */
   async ack(opts: WaitOptions = {}): Promise<CallbackRecord> {
-    const result = await this.env.signal.waitFor(
-      () => this.record.initial ?? (this.status === 'failed' ? ('failed' as const) : undefined),
-      { timeoutMs: opts.timeoutMs ?? this.env.ackTimeoutMs + 2000, message: opts.message ?? `the acknowledgement of interaction ${this.id}` },
-    );
+    const result = await this.env.signal.waitFor(() => this.record.initial ?? (this.status === 'failed' ? ('failed' as const) : undefined), {
+      timeoutMs: opts.timeoutMs ?? this.env.ackTimeoutMs + 2000,
+      message: opts.message ?? `the acknowledgement of interaction ${this.id}`,
+    });
     if (result === 'failed') {
       throw new Error(`interaction ${this.id} was not acknowledged within ${this.env.ackTimeoutMs} ms: the user sees "The application did not respond"`);
     }

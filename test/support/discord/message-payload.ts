@@ -16,11 +16,9 @@ export const MessageFlags = {
 } as const;
 
 const SETTABLE_FLAGS =
-  MessageFlags.SuppressEmbeds | MessageFlags.Ephemeral | MessageFlags.SuppressNotifications |
-  MessageFlags.IsVoiceMessage | MessageFlags.IsComponentsV2;
+  MessageFlags.SuppressEmbeds | MessageFlags.Ephemeral | MessageFlags.SuppressNotifications | MessageFlags.IsVoiceMessage | MessageFlags.IsComponentsV2;
 
-const codePoints = (max: number) =>
-  z.string().refine((s) => [...s].length <= max, { message: `Must be ${max} or fewer in length.`, params: { max } });
+const codePoints = (max: number) => z.string().refine((s) => [...s].length <= max, { message: `Must be ${max} or fewer in length.`, params: { max } });
 
 const url = z.string().max(2048);
 const embedMedia = z.looseObject({ url, width: z.number().optional(), height: z.number().optional() });
@@ -142,17 +140,25 @@ export function parseMessageInput(json: unknown, mode: 'create' | 'edit'): Messa
         errors.push({
           path: [legacy],
           code: 'MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2',
-          message: 'The \'content\', \'embeds\', \'sticker_ids\', and \'poll\' fields cannot be used when using MessageFlags.IS_COMPONENTS_V2',
+          message: "The 'content', 'embeds', 'sticker_ids', and 'poll' fields cannot be used when using MessageFlags.IS_COMPONENTS_V2",
         });
       }
     }
   }
   const mentions = body.allowed_mentions;
   if (mentions?.parse?.includes('users') && mentions.users?.length) {
-    errors.push({ path: ['allowed_mentions'], code: 'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE', message: 'parse:["users"] and users: [ids] are mutually exclusive.' });
+    errors.push({
+      path: ['allowed_mentions'],
+      code: 'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE',
+      message: 'parse:["users"] and users: [ids] are mutually exclusive.',
+    });
   }
   if (mentions?.parse?.includes('roles') && mentions.roles?.length) {
-    errors.push({ path: ['allowed_mentions'], code: 'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE', message: 'parse:["roles"] and roles: [ids] are mutually exclusive.' });
+    errors.push({
+      path: ['allowed_mentions'],
+      code: 'MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE',
+      message: 'parse:["roles"] and roles: [ids] are mutually exclusive.',
+    });
   }
   if (mode === 'edit' && body.message_reference) {
     errors.push({ path: ['message_reference'], code: 'BASE_TYPE_INVALID', message: 'A message reference cannot be added by editing.' });

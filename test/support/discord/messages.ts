@@ -2,14 +2,7 @@ import { BUTTON_STYLES, ComponentType, walkComponents } from './components.js';
 import { ApiErrors, invalidForm, type FieldError } from './errors.js';
 import type { UploadedFile } from './http-body.js';
 import { contentTypeFor, sniffImage } from './media.js';
-import {
-  assertNotEmpty,
-  MessageFlags,
-  type AllowedMentions,
-  type AttachmentRef,
-  type Embed,
-  type MessageInput,
-} from './message-payload.js';
+import { assertNotEmpty, MessageFlags, type AllowedMentions, type AttachmentRef, type Embed, type MessageInput } from './message-payload.js';
 import type { SnowflakeGenerator } from './snowflake.js';
 import { userJson, type Json } from './wire.js';
 import type { ChannelRecord, UserRecord, World } from './world.js';
@@ -210,7 +203,11 @@ export class MessageStore {
   }
 
   /** Stores an uploaded file, e.g. one a user attaches to a slash command. */
-  storeAttachment(channelId: string, file: { filename: string; bytes: Buffer; contentType?: string; description?: string }, ephemeral: boolean): StoredAttachment {
+  storeAttachment(
+    channelId: string,
+    file: { filename: string; bytes: Buffer; contentType?: string; description?: string },
+    ephemeral: boolean,
+  ): StoredAttachment {
     const id = this.ids.next();
     const image = sniffImage(file.bytes);
     const attachment: StoredAttachment = {
@@ -326,9 +323,7 @@ export class MessageStore {
     const valid = target && !target.deleted && !target.ephemeral && target.channel.id === channelId;
     if (!valid) {
       if (ref.fail_if_not_exists === false) return undefined;
-      throw invalidForm([
-        { path: ['message_reference'], code: 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE', message: 'Unknown message' },
-      ]);
+      throw invalidForm([{ path: ['message_reference'], code: 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE', message: 'Unknown message' }]);
     }
     return { messageId: target.id, channelId, guildId: target.channel.guildId, type: ref.type ?? 0 };
   }

@@ -121,6 +121,9 @@ export const DEFAULT_GUILDS: GuildOptions[] = [
     name: 'Stand-in Guild',
     channels: [{ name: 'general' }, { name: 'nsfw-art', nsfw: true }],
     roles: [{ name: 'Moderator', permissions: ['ManageGuild', 'ManageMessages'] }],
-    members: [{ username: 'alice', globalName: 'Alice' }, { username: 'mod', globalName: 'Mod', roles: ['Moderator'] }],
+    members: [
+      { username: 'alice', globalName: 'Alice' },
+      { username: 'mod', globalName: 'Mod', roles: ['Moderator'] },
+    ],
   },
 ];

@@ -99,8 +99,7 @@ export class RateLimiter {
     });
 
     const explicit = this.injections.findIndex((i) => i.matcher(request.method, request.path));
-    const random =
-      explicit === -1 && !this.exempt.has(key) && this.options.probability > 0 && this.options.random() < this.options.probability;
+    const random = explicit === -1 && !this.exempt.has(key) && this.options.probability > 0 && this.options.random() < this.options.probability;
     this.exempt.delete(key);
     if (explicit !== -1 || random) {
       const injection = explicit !== -1 ? this.injections.splice(explicit, 1)[0] : undefined;

@@ -90,7 +90,12 @@ export function buildRoutes(core: RestCore): Route[] {
           session_start_limit: { total: 1000, remaining: 999, reset_after: 86_400_000, max_concurrency: 1 },
         }),
     },
-    { method: 'GET', template: '/users/@me', auth: true, handle: () => ok({ ...userJson(bot), verified: true, mfa_enabled: false, email: null, locale: 'en-US' }) },
+    {
+      method: 'GET',
+      template: '/users/@me',
+      auth: true,
+      handle: () => ok({ ...userJson(bot), verified: true, mfa_enabled: false, email: null, locale: 'en-US' }),
+    },
     {
       method: 'GET',
       template: '/users/:userId',

@@ -2,20 +2,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ChangeSignal, type Probe, type WaitOptions } from './change-signal.js';
 import { createClock, type StandInClock } from './clock.js';
-import {
-  buildCommandOptions,
-  CommandStore,
-  type AttachmentInput,
-  type CommandRegistration,
-  type OptionValueInput,
-  type StoredCommand,
-} from './commands.js';
+import { buildCommandOptions, CommandStore, type AttachmentInput, type CommandRegistration, type OptionValueInput, type StoredCommand } from './commands.js';
 import { ComponentType } from './components.js';
 import { ApiErrors, DiscordApiFailure } from './errors.js';
 import { Gateway, GatewayIntents, type DispatchRecord, type GatewaySession, type IdentifyRecord } from './gateway.js';
 import { parseBody, readRaw, type ParsedBody } from './http-body.js';
 import {
-  InteractionHandle,
+  type InteractionHandle,
   InteractionStore,
   InteractionType,
   newInteractionToken,
@@ -135,7 +128,13 @@ export class DiscordStandIn {
     this.ids = new SnowflakeGenerator(() => this.clock.now());
     this.signal = new ChangeSignal(() => this.describe());
     const notify = () => this.signal.notify();
-    this.messageStore = new MessageStore(this.world, this.ids, () => this.clock.now(), () => this.baseUrl, (event, message) => this.onMessageEvent(event, message));
+    this.messageStore = new MessageStore(
+      this.world,
+      this.ids,
+      () => this.clock.now(),
+      () => this.baseUrl,
+      (event, message) => this.onMessageEvent(event, message),
+    );
     this.commandStore = new CommandStore(this.applicationId, this.ids, () => this.clock.now(), notify);
     this.interactionStore = new InteractionStore({
       world: this.world,
@@ -306,7 +305,14 @@ export class DiscordStandIn {
     const stored = this.visibleBotMessage(message, ctx);
     const button = this.messageStore.toView(stored).buttons.find((b) => b.customId === customId);
     if (!button && !ctx.skipClientChecks) {
-      throw new Error(`message ${stored.id} has no button "${customId}" (buttons: ${this.messageStore.toView(stored).buttons.map((b) => b.customId ?? b.url).join(', ') || 'none'})`);
+      throw new Error(
+        `message ${stored.id} has no button "${customId}" (buttons: ${
+          this.messageStore
+            .toView(stored)
+            .buttons.map((b) => b.customId ?? b.url)
+            .join(', ') || 'none'
+        })`,
+      );
     }
     if (button?.disabled && !ctx.skipClientChecks) throw new Error(`button "${customId}" on message ${stored.id} is disabled`);
     const where = this.where({ ...ctx, channel: stored.channel.id, user: ctx.user ?? this.ephemeralOwner(stored) });
@@ -340,7 +346,11 @@ export class DiscordStandIn {
    * The user fills in and submits the modal the bot opened in answer to `from`: text inputs take
    * a string, select menus inside labels take string[].
    */
-  async submitModal(from: InteractionHandle, values: Readonly<Record<string, string | readonly string[]>>, ctx: InteractionContext = {}): Promise<InteractionHandle> {
+  async submitModal(
+    from: InteractionHandle,
+    values: Readonly<Record<string, string | readonly string[]>>,
+    ctx: InteractionContext = {},
+  ): Promise<InteractionHandle> {
     const origin = from.internalRecord;
     const modal = origin.modal;
     if (!modal) throw new Error(`interaction ${from.id} did not open a modal (response: ${origin.initial?.typeName ?? 'none yet'})`);
@@ -355,7 +365,8 @@ export class DiscordStandIn {
         const text = (value as string | undefined) ?? '';
         if (!ctx.skipClientChecks) {
           if (input.required !== false && text === '') throw new Error(`${label} is required`);
-          if (text !== '' && typeof input.min_length === 'number' && text.length < input.min_length) throw new Error(`${label} needs at least ${input.min_length} characters`);
+          if (text !== '' && typeof input.min_length === 'number' && text.length < input.min_length)
+            throw new Error(`${label} needs at least ${input.min_length} characters`);
           if (typeof input.max_length === 'number' && text.length > input.max_length) throw new Error(`${label} allows at most ${input.max_length} characters`);
         }
         return { type: ComponentType.TextInput, custom_id: customId, value: text };
@@ -524,10 +535,10 @@ export class DiscordStandIn {
 
   /** Waits for a message in `channel` (as everyone sees it) satisfying `predicate`. */
   waitForMessage(channel: string, predicate: (m: ViewMessage) => boolean = () => true, opts: WaitOptions & { visibleTo?: string } = {}): Promise<ViewMessage> {
-    return this.signal.waitFor(
-      () => this.messages(channel, opts.visibleTo ? { visibleTo: opts.visibleTo } : {}).find(predicate),
-      { timeoutMs: opts.timeoutMs ?? 5000, message: opts.message ?? `a message in ${channel}` },
-    );
+    return this.signal.waitFor(() => this.messages(channel, opts.visibleTo ? { visibleTo: opts.visibleTo } : {}).find(predicate), {
+      timeoutMs: opts.timeoutMs ?? 5000,
+      message: opts.message ?? `a message in ${channel}`,
+    });
   }
 
   // ---- shutdown ----
@@ -561,7 +572,9 @@ export class DiscordStandIn {
     const stored = this.commandStore.find(name, where.guild.id);
     if (!stored) {
       const known = [...this.commandStore.list(null), ...this.commandStore.list(where.guild.id)].map((c) => c.name);
-      throw new Error(`/${name} is not registered globally or in ${where.guild.name} (registered: ${known.join(', ') || 'none'}); register it first (the bot's registration, or standIn.seedCommands)`);
+      throw new Error(
+        `/${name} is not registered globally or in ${where.guild.name} (registered: ${known.join(', ') || 'none'}); register it first (the bot's registration, or standIn.seedCommands)`,
+      );
     }
     if (!ctx.skipClientChecks) this.assertUserCanRun(stored, where);
     return { stored, subPath, where };

@@ -1,11 +1,5 @@
 import { channelTypeOf, DEFAULT_GUILDS, type GuildOptions, type ParsedStandInOptions } from './options.js';
-import {
-  computePermissions,
-  DEFAULT_BOT_PERMISSIONS,
-  DEFAULT_EVERYONE_PERMISSIONS,
-  permissionsOf,
-  type PermissionOverwrite,
-} from './permissions.js';
+import { computePermissions, DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, permissionsOf, type PermissionOverwrite } from './permissions.js';
 import { SnowflakeGenerator } from './snowflake.js';
 
 /** The guilds, channels, roles and users the stand-in serves: static after start. */

@@ -188,9 +188,7 @@ export async function startGoogleStandIn(opts: GoogleStandInOptions = {}): Promi
       }
       case 'error': {
         const [status, message] = DEFAULT_ERRORS[reply.httpStatus] ?? ['UNKNOWN', 'Unknown error.'];
-        const details = reply.retryDelay
-          ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: reply.retryDelay }]
-          : undefined;
+        const details = reply.retryDelay ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: reply.retryDelay }] : undefined;
         return sendJson(res, reply.httpStatus, googleError(reply.httpStatus, reply.status ?? status, reply.message ?? message, details));
       }
       case 'delay':
@@ -219,8 +217,7 @@ export async function startGoogleStandIn(opts: GoogleStandInOptions = {}): Promi
   async function generate(res: ServerResponse, reply: ImagenReply, body: GenerateBody, call: number): Promise<void> {
     if (res.destroyed || !res.socket || res.socket.destroyed) return;
     const usageMetadata = { ...STAND_IN_USAGE };
-    const ok = (candidate: object) =>
-      sendJson(res, 200, { candidates: [candidate], usageMetadata, modelVersion: 'stand-in', responseId: `r${call}` });
+    const ok = (candidate: object) => sendJson(res, 200, { candidates: [candidate], usageMetadata, modelVersion: 'stand-in', responseId: `r${call}` });
     switch (reply.kind) {
       case 'image':
       case 'images': {
@@ -231,7 +228,9 @@ export async function startGoogleStandIn(opts: GoogleStandInOptions = {}): Promi
         const bytes = fmt === 'jpeg' ? await img.jpeg().toBuffer() : await img.png().toBuffer();
         const parts: object[] = [];
         if (reply.kind === 'image' && reply.thought) {
-          const draft = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toBuffer();
+          const draft = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 1, g: 2, b: 3 } } })
+            .png()
+            .toBuffer();
           parts.push({ inlineData: { mimeType: 'image/png', data: draft.toString('base64') }, thought: true });
         }
         if (reply.kind === 'image' && reply.text) parts.push({ text: reply.text });
