@@ -2,8 +2,9 @@
 // will take (formatDuration), when to come back (formatWait, rounded up so the slot is open by
 // then) and a configured length (formatSettingSeconds, exact: "90 s", "10 min", "2 h").
 
-/** "0.4 s", "12 s", "3 min 5 s", "1 h 2 min". */
+/** "150 ms", "4.2 s", "12 s", "3 min 5 s", "1 h 2 min". */
 export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
   if (ms < 9_950) return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
   const s = Math.round(ms / 1000);
   if (s < 60) return `${s} s`;

@@ -56,7 +56,7 @@ test('a job that makes no progress for STALL_TIMEOUT_MS is killed, retried once,
   try {
     const job = (await q.submit(spec('A', { steps: 2 }))).job;
     const [, message] = await waitForEvent(q, 'failed', (j) => j.id === job.id, 25_000);
-    assert.match(message, /made no progress for 0\.4 s twice while running this job/);
+    assert.match(message, /made no progress for 400 ms twice while running this job/);
     assert.equal(q.get(job.id)?.attempts, 2);
   } finally {
     await q.close();
