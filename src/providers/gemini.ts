@@ -26,9 +26,8 @@ import { geminiLabel } from './gemini-models.js';
 import { geminiContents, geminiUnsupported, planGeminiRequest, type GeminiPlan } from './gemini-request.js';
 import { toLocalStylePng } from './imagen-decode.js';
 import { classifyGoogleError } from './imagen-errors.js';
-import { withRetry, type RetryPolicy } from './imagen-retry.js';
+import { attemptWithTimeout, withRetry, type RetryPolicy } from './google-retry.js';
 import { ProviderError, UNKNOWN_SEED, type ImageProvider, type ProviderResult, type ProviderUsage } from './types.js';
-import { formatDuration } from '../durations.js';
 
 export interface GeminiProviderOptions {
   /** generateContent calls in flight at once over all jobs (IMAGEN_CONCURRENCY). Default 2. */
@@ -177,32 +176,9 @@ export class GeminiImageProvider implements ImageProvider {
     timeoutMs: number,
     signal: AbortSignal,
   ): Promise<GenerateContentResponse> {
-    if (signal.aborted) throw new GenerationAbortedError();
-    const attempt = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      attempt.abort();
-    }, timeoutMs);
-    const onAbort = () => attempt.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      return await ai.models.generateContent({ model: plan.model, contents, config: { ...plan.config, abortSignal: attempt.signal } });
-    } catch (err) {
-      if (signal.aborted) throw new GenerationAbortedError();
-      if (timedOut) {
-        throw new ProviderError({
-          kind: 'timeout',
-          retryable: true,
-          userMessage: `Gemini did not answer in time (${formatDuration(this.config.timeoutMs)} per try).`,
-          message: `Gemini request timed out after ${timeoutMs} ms`,
-          cause: err,
-        });
-      }
-      throw classifyGoogleError(err, plan.model, SERVICE);
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    }
+    return attemptWithTimeout(
+      { service: 'Gemini', timeoutMs, perTryMs: this.config.timeoutMs, signal, classify: (err) => classifyGoogleError(err, plan.model, SERVICE) },
+      (abortSignal) => ai.models.generateContent({ model: plan.model, contents, config: { ...plan.config, abortSignal } }),
+    );
   }
 }

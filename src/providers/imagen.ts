@@ -18,9 +18,8 @@ import { imagenLabel, type ImagenConfig } from './imagen-config.js';
 import { readImagenResponse, toLocalStylePng, type ImagenSlot } from './imagen-decode.js';
 import { classifyImagenError } from './imagen-errors.js';
 import { imagenUnsupported, planImagenRequest, type ImagenCall, type ImagenPlan } from './imagen-request.js';
-import { withRetry, type RetryPolicy } from './imagen-retry.js';
+import { attemptWithTimeout, withRetry, type RetryPolicy } from './google-retry.js';
 import { ProviderError, UNKNOWN_SEED, type ImageProvider, type ProviderResult } from './types.js';
-import { formatDuration } from '../durations.js';
 
 export type { ImagenConfig } from './imagen-config.js';
 
@@ -163,41 +162,14 @@ export class ImagenProvider implements ImageProvider {
     timeoutMs: number,
     signal: AbortSignal,
   ): Promise<GenerateImagesResponse> {
-    if (signal.aborted) throw new GenerationAbortedError();
-    const attempt = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      attempt.abort();
-    }, timeoutMs);
-    const onAbort = () => attempt.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      return await ai.models.generateImages({
-        model: plan.model,
-        prompt: req.prompt,
-        config: {
-          ...plan.config,
-          numberOfImages: call.count,
-          ...(call.seed === undefined ? {} : { seed: call.seed }),
-          abortSignal: attempt.signal,
-        },
-      });
-    } catch (err) {
-      if (signal.aborted) throw new GenerationAbortedError();
-      if (timedOut) {
-        throw new ProviderError({
-          kind: 'timeout',
-          retryable: true,
-          userMessage: `Imagen did not answer in time (${formatDuration(this.config.timeoutMs)} per try).`,
-          message: `Imagen request timed out after ${timeoutMs} ms`,
-          cause: err,
-        });
-      }
-      throw classifyImagenError(err, plan.model);
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    }
+    return attemptWithTimeout(
+      { service: 'Imagen', timeoutMs, perTryMs: this.config.timeoutMs, signal, classify: (err) => classifyImagenError(err, plan.model) },
+      (abortSignal) =>
+        ai.models.generateImages({
+          model: plan.model,
+          prompt: req.prompt,
+          config: { ...plan.config, numberOfImages: call.count, ...(call.seed === undefined ? {} : { seed: call.seed }), abortSignal },
+        }),
+    );
   }
 }

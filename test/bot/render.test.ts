@@ -78,7 +78,10 @@ test('status lines', () => {
   );
   assert.equal(runningContent(j, { step: 3, totalSteps: 4 }), '**a \\*fox\\*** — <@42>\n🎨 Step 3/4 (75%)');
   assert.equal(jobTitle(job({ kind: 'img2img', parent: { jobId: 'p', imageIndex: 2 } })), 'Variation of image 3');
-  assert.deepEqual([formatDuration(400), formatDuration(4_240), formatDuration(12_400), formatDuration(120_000), formatDuration(3_720_000)], ['400 ms', '4.2 s', '12 s', '2 min', '1 h 2 min']);
+  assert.deepEqual(
+    [formatDuration(400), formatDuration(4_240), formatDuration(12_400), formatDuration(120_000), formatDuration(3_720_000)],
+    ['400 ms', '4.2 s', '12 s', '2 min', '1 h 2 min'],
+  );
 });
 
 test('ℹ️ gives an /imagine line that reproduces the first image', () => {

@@ -1,6 +1,7 @@
-// Retries transient Imagen failures with exponential backoff and jitter inside one time budget,
+// Retries transient Google failures (Gemini and legacy Imagen) with exponential backoff and jitter inside one time budget,
 // so a job never waits longer than the owner allowed, however often Google says 429 or 503.
 import { GenerationAbortedError } from '../diffusion/errors.js';
+import { formatDuration } from '../durations.js';
 import { ProviderError } from './types.js';
 
 export interface RetryPolicy {
@@ -76,5 +77,42 @@ export async function withRetry<T>(policy: RetryPolicy, attempt: (a: Attempt) =>
       if (now() + delay + minAttemptMs > deadline) throw gaveUp(err, n, now() - start);
       await sleep(delay, signal);
     }
+  }
+}
+
+/**
+ * One attempt of a Google call: aborted by `signal` (the job's), cut off after `timeoutMs` (a
+ * retryable timeout naming `service` and the per-try limit), other failures through `classify`.
+ */
+export async function attemptWithTimeout<T>(
+  o: { service: string; timeoutMs: number; perTryMs: number; signal: AbortSignal; classify: (err: unknown) => Error },
+  call: (abortSignal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (o.signal.aborted) throw new GenerationAbortedError();
+  const attempt = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    attempt.abort();
+  }, o.timeoutMs);
+  const onAbort = () => attempt.abort();
+  o.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await call(attempt.signal);
+  } catch (err) {
+    if (o.signal.aborted) throw new GenerationAbortedError();
+    if (timedOut) {
+      throw new ProviderError({
+        kind: 'timeout',
+        retryable: true,
+        userMessage: `${o.service} did not answer in time (${formatDuration(o.perTryMs)} per try).`,
+        message: `${o.service} request timed out after ${o.timeoutMs} ms`,
+        cause: err,
+      });
+    }
+    throw o.classify(err);
+  } finally {
+    clearTimeout(timer);
+    o.signal.removeEventListener('abort', onAbort);
   }
 }
