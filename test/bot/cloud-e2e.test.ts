@@ -283,7 +283,7 @@ describe('policy fallback with a local CPU device (IMAGEN_FALLBACK_WAIT_S=20, IM
     assert.match(description(result), /the local engine failed \(Cannot load unet.*\), so Gemini drew this instead/);
     assert.equal(google.generateCalls().length, calls + 1);
     const original = await run.waitForOriginal((m) => /✅ Done/.test(m.content), { timeoutMs: 10_000 });
-    assert.match(original.content, /✅ Done in \d+\.\d s \(by Gemini: the local engine failed\): the images are in the reply below\./);
+    assert.match(original.content, /✅ Done in (\d+ ms|\d+\.\d s) \(by Gemini: the local engine failed\): the images are in the reply below\./);
     // (Status edits are throttled, so the "Gemini draws this instead" line may be coalesced away.)
     assert.ok(!original.history.some((v) => /Generation failed/.test(v.content)), 'no failure was shown');
   });
