@@ -9,7 +9,8 @@ import type { GenerationRequest } from '../diffusion/types.js';
 import { jobLogger } from '../log.js';
 import type { CancelResult, JobRecord, QueuePosition } from './types.js';
 import type { FileStore } from '../store/files.js';
-import type { JobStore } from '../store/jobs.js';
+import { StorageFullError } from '../store/storage-errors.js';
+import type { JobBook } from './job-book.js';
 import type { CloudProvider } from '../providers/cloud.js';
 import { ProviderError, type ProviderUsage } from '../providers/types.js';
 import type { CloudUsageStore } from './cloud-usage.js';
@@ -21,7 +22,8 @@ type Emit = EmitQueueEvent;
 
 export interface CloudRunnerDeps {
   provider: RunnerProvider;
-  store: JobStore;
+  /** Job state writes that survive a full disk (the process's job book). */
+  book: Pick<JobBook, 'save' | 'settle' | 'storageFailure'>;
   files: FileStore;
   /** Cloud jobs in flight at once. */
   concurrency: number;
@@ -43,9 +45,11 @@ function failureMessage(err: unknown, localFailure: string | undefined): string 
   const why =
     err instanceof ProviderError
       ? err.userMessage
-      : err instanceof GenerationAbortedError
-        ? 'The cloud call was interrupted.'
-        : `The cloud provider failed: ${err instanceof Error ? err.message : String(err)}`;
+      : err instanceof StorageFullError
+        ? err.message
+        : err instanceof GenerationAbortedError
+          ? 'The cloud call was interrupted.'
+          : `The cloud provider failed: ${err instanceof Error ? err.message : String(err)}`;
   return localFailure ? `The local engine failed (${localFailure}), and the cloud provider failed too: ${why}` : why;
 }
 
@@ -106,7 +110,7 @@ export class CloudRunner {
     const record = this.get(jobId);
     if (!record) return;
     record.messageId = messageId;
-    this.d.store.update(record);
+    this.d.book.save(record);
   }
 
   async cancel(jobId: string, by: { userId: string; isAdmin?: boolean }): Promise<CancelResult> {
@@ -140,7 +144,7 @@ export class CloudRunner {
       r.attempts = Math.max(0, r.attempts - 1);
       delete r.startedAt;
       delete r.device;
-      this.d.store.update(r, { resumeFirst: true });
+      this.d.book.save(r, { resumeFirst: true });
       for (const w of a.cancelWaiters) w('cancelled');
       a.controller.abort();
       jobLogger(r.id).info('cloud job interrupted by shutdown; it resumes on the next start');
@@ -159,7 +163,7 @@ export class CloudRunner {
     record.startedAt = Date.now();
     record.device = this.d.provider.model;
     record.attempts += 1;
-    this.d.store.update(record);
+    this.d.book.save(record);
     const active: Active = { record, controller: new AbortController(), cancelRequested: false, cancelWaiters: [], done: Promise.resolve() };
     this.active.set(record.id, active);
     jobLogger(record.id, { device: record.device, attempt: record.attempts }).info('cloud job started');
@@ -207,10 +211,14 @@ export class CloudRunner {
       const result = await this.d.provider.generate(await this.requestOf(record), { signal: active.controller.signal });
       this.recordUsage(record, result.usage, result.images.length);
       if (this.closed) return;
-      const outputs = await this.d.files.writeOutputs(
-        record.id,
-        result.images.map((i) => i.png),
-      );
+      const outputs = await this.d.files
+        .writeOutputs(
+          record.id,
+          result.images.map((i) => i.png),
+        )
+        .catch((err: unknown) => {
+          throw this.d.book.storageFailure('job outputs', err, record.id);
+        });
       if (this.closed) return;
       record.outputs = outputs;
       record.seeds = result.images.map((i) => i.seed);
@@ -241,9 +249,7 @@ export class CloudRunner {
 
   private finish(record: JobRecord, state: 'done' | 'failed' | 'cancelled'): void {
     this.published.delete(record.id);
-    record.state = state;
-    record.finishedAt = Date.now();
-    this.d.store.update(record);
-    announceOutcome(this.d.emit, record, state);
+    // A 'done' the disk cannot take ends as a failure saying so (the job book keeps retrying the row).
+    announceOutcome(this.d.emit, record, this.d.book.settle(record, state));
   }
 }

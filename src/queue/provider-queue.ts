@@ -67,7 +67,7 @@ export class ProviderQueue implements ManagedJobQueue {
     this.runner = new CloudRunner({
       provider: opts.cloud,
       usage: this.cloudUsage,
-      store: this.store,
+      book: this.book,
       files: this.files,
       concurrency: opts.concurrency,
       emit: (event, ...args) => this.events.emit(event, ...args),
@@ -207,7 +207,7 @@ export class ProviderQueue implements ManagedJobQueue {
     if (spec.kind === 'img2img' && !spec.initImage) throw new InputError('An image edit needs an input image.');
     const { initImage, ...rest } = spec;
     const record = newJobRecord({ ...rest, provider: 'imagen' });
-    this.store.insert(record, this.opts.owner ?? '');
+    this.book.must('job insert', () => this.store.insert(record, this.opts.owner ?? ''));
     jobLogger(record.id, { userId, kind: spec.kind, provider: 'imagen' }).info('job queued');
     const lineUp = () => {
       const position = this.runner.add(record);
@@ -220,15 +220,13 @@ export class ProviderQueue implements ManagedJobQueue {
       (path) => {
         record.initImagePath = path;
         // JobStore.update leaves init_image_path alone (device jobs write it before the insert).
-        this.store.setInitImagePath(record.id, path);
+        this.book.must('input image', () => this.store.setInitImagePath(record.id, path));
         return lineUp();
       },
       (err: unknown) => {
-        record.state = 'failed';
         record.error = 'The input image could not be stored.';
-        record.finishedAt = Date.now();
-        this.store.update(record);
-        throw err;
+        this.book.settle(record, 'failed');
+        throw this.book.storageFailure('input image', err, record.id);
       },
     );
   }
@@ -249,7 +247,7 @@ export class ProviderQueue implements ManagedJobQueue {
     delete job.startedAt;
     delete job.finishedAt;
     delete job.device;
-    this.store.update(job);
+    this.book.save(job);
     jobLogger(job.id).info({ error }, 'local job failed; re-running it in the cloud');
     const position = this.runner.add(job);
     this.events.emit('queued', job, position);
@@ -269,7 +267,7 @@ export class ProviderQueue implements ManagedJobQueue {
         record.attempts = Math.max(0, record.attempts - 1);
         delete record.startedAt;
         delete record.device;
-        this.store.update(record, { resumeFirst: true });
+        this.book.save(record, { resumeFirst: true });
       }
       this.runner.add(record);
       count++;

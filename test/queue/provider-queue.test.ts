@@ -10,9 +10,10 @@ import sharp from 'sharp';
 import { loadEnv } from '../../src/config/env.js';
 import type { GoogleImageConfig } from '../../src/config/google.js';
 import { GeminiImageProvider } from '../../src/providers/gemini.js';
-import { createJobQueue, type RedisJobQueue } from '../../src/queue/index.js';
+import { createJobQueue, JobBook, type RedisJobQueue } from '../../src/queue/index.js';
 import { ProviderQueue } from '../../src/queue/provider-queue.js';
 import type { JobRecord, JobSpec } from '../../src/queue/types.js';
+import { STORAGE_FULL_MESSAGE } from '../../src/store/storage-errors.js';
 import { startGoogleStandIn, type GoogleStandIn } from '../support/google/index.js';
 import { spec, tempDataDir, waitForEvent, waitForFinished, waitUntil } from './helpers.js';
 import { redisQueue, redisSkipReason, startWorkerHost, withRedis } from './redis-support.js';
@@ -344,4 +345,29 @@ test('redis backend: cloud jobs run in the bot process, never on a worker host, 
       await host.stop();
     }
   });
+});
+
+test('a cloud job on a database that refuses writes fails with the storage message; the queue stays up and recovers', async () => {
+  const config = loadEnv({ DATA_DIR: tempDataDir(), DEVICES: 'noop:0', NOOP_STEP_MS: '5' });
+  const book = new JobBook(config.DATA_DIR, { noopStepMs: 5 });
+  const q = new ProviderQueue(createJobQueue(config, { book }), { dataDir: config.DATA_DIR, book, cloud: imagen(), concurrency: 2, caps: config });
+  try {
+    google.enqueue({ kind: 'delay', ms: 300 });
+    const started = waitForEvent(q, 'started', () => true);
+    const { job } = await q.submit(onImagen('A'));
+    await started;
+    // SQLite's own read-only switch: every write fails with SQLITE_READONLY, as on a full disk.
+    book.db.pragma('query_only = ON');
+    const [failed, message] = await waitForEvent(q, 'failed', (j) => j.id === job.id);
+    assert.equal(failed.state, 'failed');
+    assert.equal(message, STORAGE_FULL_MESSAGE, 'a done that cannot be saved is a failure saying why');
+    await assert.rejects(q.submit(onImagen('B')), (err: Error) => err.message === STORAGE_FULL_MESSAGE, 'a new cloud job is refused with it');
+    book.db.pragma('query_only = OFF');
+    await waitUntil(() => book.store.get(job.id)?.state === 'failed', 10_000, 'the failed state to be written once writes work');
+    const { job: next } = await q.submit(onImagen('B'));
+    assert.equal((await waitForFinished(q, [next.id])).get(next.id)?.state, 'done', 'cloud jobs run again');
+  } finally {
+    await q.close();
+    book.close();
+  }
 });
