@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { DiscordAPIError, type REST } from 'discord.js';
 import { Messenger, TOKEN_LIFETIME_MS } from '../../src/bot/messenger.js';
 import type { JobRecord } from '../../src/queue/types.js';
+import { jobRecord } from '../support/job-record.js';
 
 interface Call {
   method: string;
@@ -43,7 +44,7 @@ class FakeRest {
 const NOW = 1_700_000_000_000;
 
 function job(over: Partial<JobRecord> = {}): JobRecord {
-  return {
+  return jobRecord({
     id: 'job-1',
     kind: 'txt2img',
     model: 'tiny',
@@ -56,7 +57,7 @@ function job(over: Partial<JobRecord> = {}): JobRecord {
     seeds: [1],
     nsfw: [],
     ...over,
-  };
+  });
 }
 
 const interaction = (ageMs: number) => ({ applicationId: 'app', token: 'tok', createdAt: NOW - ageMs });

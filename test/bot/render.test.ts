@@ -5,9 +5,10 @@ import { parseCustomId } from '../../src/bot/custom-id.js';
 import { formatDuration } from '../../src/durations.js';
 import { infoText, jobTitle, queuedContent, resultComponents, resultEmbed, runningContent } from '../../src/bot/render.js';
 import type { JobRecord } from '../../src/queue/types.js';
+import { jobRecord } from '../support/job-record.js';
 
 function job(over: Partial<JobRecord> = {}): JobRecord {
-  return {
+  return jobRecord({
     id: '0f6c2b8e-5d9a-4c1e-9a61-0123456789ab',
     kind: 'txt2img',
     model: 'sd-turbo',
@@ -22,7 +23,7 @@ function job(over: Partial<JobRecord> = {}): JobRecord {
     seeds: [10, 11, 12, 13],
     nsfw: [],
     ...over,
-  };
+  });
 }
 
 function embedLength(e: APIEmbed): number {

@@ -7,6 +7,7 @@ import { openDatabase, type Db } from '../../src/store/db.js';
 import { JobStore } from '../../src/store/jobs.js';
 import type { JobRecord, JobState } from '../../src/queue/types.js';
 import type { OwnerSettings } from '../../src/settings/owner.js';
+import { jobRecord } from '../support/job-record.js';
 
 export function tempDb(): Db {
   const dir = mkdtempSync(join(tmpdir(), 'settings-test-'));
@@ -36,8 +37,6 @@ export function owner(overrides: Partial<OwnerSettings['limits']> = {}, rest: Pa
 export const GUILD = '100000000000000001';
 export const CHANNEL = '200000000000000001';
 
-let n = 0;
-
 /** Writes a job as the queue would have; returns it. */
 export function addJob(
   db: Db,
@@ -55,8 +54,7 @@ export function addJob(
     error?: string;
   },
 ): JobRecord {
-  const job: JobRecord = {
-    id: `job-${++n}`,
+  const job = jobRecord({
     kind: o.kind ?? 'txt2img',
     model: o.model ?? 'tiny',
     request: { prompt: 'p', seed: 1, steps: 10, guidanceScale: 7, width: 64, height: 64, count: o.count ?? 1 },
@@ -64,15 +62,12 @@ export function addJob(
     state: o.state ?? 'done',
     createdAt: o.createdAt,
     attempts: 1,
-    outputs: [],
-    seeds: [],
-    nsfw: [],
     // Started at submission unless said otherwise (`startedAt: undefined`: never started).
     ...('startedAt' in o ? (o.startedAt !== undefined ? { startedAt: o.startedAt } : {}) : o.state === 'queued' ? {} : { startedAt: o.createdAt }),
     ...(o.finishedAt !== undefined ? { finishedAt: o.finishedAt } : {}),
     ...(o.provider ? { provider: o.provider } : {}),
     ...(o.error ? { error: o.error } : {}),
-  };
+  });
   new JobStore(db).insert(job);
   return job;
 }
