@@ -8,26 +8,12 @@ import { findBlocked } from '../../src/settings/blocked-words.js';
 import { effectiveSettings } from '../../src/settings/effective.js';
 import type { GuildSettings } from '../../src/settings/schema.js';
 import { DAY_MS, HOUR_MS, UsageStore } from '../../src/settings/usage.js';
-import { addJob, CHANNEL, GUILD, owner, tempDb } from './helpers.js';
+import { addJob, admissionRequest, CHANNEL, GUILD, owner, tempDb } from './helpers.js';
 
 const NOW = Date.UTC(2025, 0, 10, 12, 0, 0);
 const MIN = 60_000;
 
-function request(o: Partial<AdmissionRequest> = {}): AdmissionRequest {
-  return {
-    guildId: GUILD,
-    userId: 'u1',
-    channelId: CHANNEL,
-    kind: 'txt2img',
-    model: 'tiny',
-    prompt: 'a cat',
-    images: 1,
-    steps: 10,
-    width: 64,
-    height: 64,
-    ...o,
-  };
-}
+const request = admissionRequest;
 
 function check(settings: GuildSettings, usage: UsageStore, o: Partial<AdmissionRequest> = {}, now = NOW) {
   return checkAdmission(request(o), effectiveSettings(settings, owner()), usage, now);

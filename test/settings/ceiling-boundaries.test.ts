@@ -7,7 +7,7 @@ import { applyChange, type LimitKey, type SettingsCommand } from '../../src/sett
 import { effectiveSettings } from '../../src/settings/effective.js';
 import type { GuildSettings } from '../../src/settings/schema.js';
 import { HOUR_MS, DAY_MS, UsageStore } from '../../src/settings/usage.js';
-import { addJob, CHANNEL, GUILD, owner, tempDb } from './helpers.js';
+import { addJob, admissionRequest, owner, tempDb } from './helpers.js';
 
 const NOW = Date.UTC(2025, 0, 10, 12, 0, 0);
 const OWNER = owner({ maxSteps: 50, maxSide: 1024, maxCount: 4, maxQueuedPerUser: 5, jobsPerHour: 20, imagesPerDay: 100, minCooldownSeconds: 10 });
@@ -69,21 +69,7 @@ test('default steps and guidance may sit exactly at the limit, not above', () =>
   assert.match(above.message, /IMAGINE_MAX_GUIDANCE/);
 });
 
-function request(o: Partial<AdmissionRequest> = {}): AdmissionRequest {
-  return {
-    guildId: GUILD,
-    userId: 'u1',
-    channelId: CHANNEL,
-    kind: 'txt2img',
-    model: 'tiny',
-    prompt: 'a cat',
-    images: 1,
-    steps: 10,
-    width: 64,
-    height: 64,
-    ...o,
-  };
-}
+const request = admissionRequest;
 
 test('admission: steps, side and image count exactly at the limit pass, one more is refused', () => {
   const usage = new UsageStore(tempDb());

@@ -8,6 +8,7 @@ import { JobStore } from '../../src/store/jobs.js';
 import type { JobRecord, JobState } from '../../src/queue/types.js';
 import type { OwnerSettings } from '../../src/settings/owner.js';
 import { jobRecord } from '../support/job-record.js';
+import type { AdmissionRequest } from '../../src/settings/admission.js';
 
 export function tempDb(): Db {
   const dir = mkdtempSync(join(tmpdir(), 'settings-test-'));
@@ -36,6 +37,23 @@ export function owner(overrides: Partial<OwnerSettings['limits']> = {}, rest: Pa
 
 export const GUILD = '100000000000000001';
 export const CHANNEL = '200000000000000001';
+
+/** An admission request for a small txt2img job in GUILD/CHANNEL by u1, with `o` applied. */
+export function admissionRequest(o: Partial<AdmissionRequest> = {}): AdmissionRequest {
+  return {
+    guildId: GUILD,
+    userId: 'u1',
+    channelId: CHANNEL,
+    kind: 'txt2img',
+    model: 'tiny',
+    prompt: 'a cat',
+    images: 1,
+    steps: 10,
+    width: 64,
+    height: 64,
+    ...o,
+  };
+}
 
 /** Writes a job as the queue would have; returns it. */
 export function addJob(

@@ -720,24 +720,32 @@ export class DiscordStandIn {
       attachment_size_limit: sizeLimit,
       ...(extra.message ? { message: this.messageStore.toApi(extra.message) } : {}),
     };
+    return this.deliverInteraction({ id, token, kind, type, channel, user, payload, sizeLimit }, extra);
+  }
+
+  /** Records an interaction the stand-in made up and sends it to the bot over the gateway. */
+  private deliverInteraction(
+    i: { id: string; token: string; kind: InteractionKind; type: number; channel: ChannelRecord; user: UserRecord; payload: Json; sizeLimit: number },
+    extra: { commandName?: string; message?: StoredMessage },
+  ): InteractionHandle {
     const record: InteractionRecord = {
-      id,
-      token,
-      kind,
-      type,
-      channel,
-      user,
+      id: i.id,
+      token: i.token,
+      kind: i.kind,
+      type: i.type,
+      channel: i.channel,
+      user: i.user,
       ...(extra.commandName ? { commandName: extra.commandName } : {}),
-      payload,
+      payload: i.payload,
       createdAt: this.clock.now(),
-      attachmentSizeLimit: sizeLimit,
+      attachmentSizeLimit: i.sizeLimit,
       ...(extra.message ? { componentMessageId: extra.message.id } : {}),
       callbacks: [],
       thinking: false,
       followUpIds: [],
     };
     const handle = this.interactionStore.add(record);
-    this.gw.dispatch('INTERACTION_CREATE', payload);
+    this.gw.dispatch('INTERACTION_CREATE', i.payload);
     return handle;
   }
 
@@ -783,24 +791,11 @@ export class DiscordStandIn {
       context: 1,
       attachment_size_limit: sizeLimit,
     };
-    const record: InteractionRecord = {
-      id,
-      token,
-      kind,
-      type,
-      channel,
-      user,
-      ...(extra.commandName ? { commandName: extra.commandName } : {}),
-      payload,
-      createdAt: this.clock.now(),
-      attachmentSizeLimit: sizeLimit,
-      callbacks: [],
-      thinking: false,
-      followUpIds: [],
-    };
-    const handle = this.interactionStore.add(record);
-    this.gw.dispatch('INTERACTION_CREATE', payload);
-    return handle;
+    // Its payload carries no component message, so neither does the record.
+    return this.deliverInteraction(
+      { id, token, kind, type, channel, user, payload, sizeLimit },
+      { ...(extra.commandName ? { commandName: extra.commandName } : {}) },
+    );
   }
 
   private onMessageEvent(event: MessageEvent, message: StoredMessage): void {

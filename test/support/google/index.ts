@@ -154,6 +154,15 @@ export async function startGoogleStandIn(opts: GoogleStandInOptions = {}): Promi
   const scale = opts.scale ?? 16;
   const requests: RecordedGoogleRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  /** A `delay` reply's wait, cleared when the stand-in closes. */
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        resolve();
+      }, ms);
+      timers.add(t);
+    });
   const started = Date.now();
   let predictCount = 0;
 
@@ -192,13 +201,7 @@ export async function startGoogleStandIn(opts: GoogleStandInOptions = {}): Promi
         return sendJson(res, reply.httpStatus, googleError(reply.httpStatus, reply.status ?? status, reply.message ?? message, details));
       }
       case 'delay':
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            timers.delete(t);
-            resolve();
-          }, reply.ms);
-          timers.add(t);
-        });
+        await pause(reply.ms);
         return answer(res, reply.then ?? { kind: 'images' }, body, call);
       default:
         // A generateContent-only reply on :predict: Imagen would just draw.
@@ -223,7 +226,7 @@ export async function startGoogleStandIn(opts: GoogleStandInOptions = {}): Promi
       case 'images': {
         const image = body.generationConfig?.imageConfig ?? {};
         const [w, h] = geminiSize(image.aspectRatio ?? '1:1', image.imageSize ?? '1K');
-        const fmt = reply.kind === 'image' ? reply.format : reply.format;
+        const fmt = reply.format;
         const img = sharp({ create: { width: Math.round(w / scale), height: Math.round(h / scale), channels: 3, background: await geminiColour(body, call) } });
         const bytes = fmt === 'jpeg' ? await img.jpeg().toBuffer() : await img.png().toBuffer();
         const parts: object[] = [];
@@ -249,13 +252,7 @@ export async function startGoogleStandIn(opts: GoogleStandInOptions = {}): Promi
       case 'stopped':
         return ok({ finishReason: reply.finishReason, ...(reply.message ? { finishMessage: reply.message } : {}), index: 0 });
       case 'delay':
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            timers.delete(t);
-            resolve();
-          }, reply.ms);
-          timers.add(t);
-        });
+        await pause(reply.ms);
         return generate(res, reply.then ?? { kind: 'image' }, body, call);
       default:
         return answer(res, reply, {}, call);
