@@ -1,6 +1,7 @@
 // The result buttons. U/V/🔄 start a new job from the stored one (its parameters and images are
 // in the durable store, so this works after a restart) and post it as a reply to the clicked
-// message, mentioning the clicker. ❌ and ℹ️ answer only the clicker. Every button checks that
+// message, mentioning the clicker (edit-post.ts); the tools under a single image are in
+// edit-actions.ts. ❌ and ℹ️ answer only the clicker. Every button checks that
 // its job belongs to the guild it is clicked in (job-access.ts): a custom id carried to another
 // server finds nothing there.
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
@@ -8,11 +9,12 @@ import type { JobRecord, JobSpec } from '../queue/types.js';
 import type { BotContext } from './context.js';
 import type { ButtonRef } from './custom-id.js';
 import { randomSeed } from './imagine-options.js';
-import { infoText, jobTitle, shortPrompt } from './render.js';
-import { preflight, requesterOf, submitJob } from './submit.js';
+import { infoText, jobTitle } from './render.js';
+import { requesterOf } from './submit.js';
 import { callerOf, jobForCaller, mayCancel } from './job-access.js';
-
-const GONE = 'That job is no longer stored (outputs are kept for a limited time); run /imagine again.';
+import { isEditAction } from './edit-catalog.js';
+import { handleEditButton } from './edit-actions.js';
+import { GONE, postDerivedJob, tellClicker } from './edit-post.js';
 
 export async function handleButton(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Promise<void> {
   switch (ref.action) {
@@ -21,6 +23,8 @@ export async function handleButton(i: ButtonInteraction, ref: ButtonRef, ctx: Bo
     case 'cancel':
       return cancel(i, ref, ctx);
     default:
+      // The tools under a single image: Vary, Upscale (Subtle/Creative), Zoom Out, pans.
+      if (isEditAction(ref.action)) return handleEditButton(i, { ...ref, action: ref.action }, ctx);
       return derive(i, ref, ctx);
   }
 }
@@ -53,7 +57,7 @@ async function cancel(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Pr
 /** The new job's spec for U/V/🔄, or a sentence saying why there is none. */
 async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteraction, ctx: BotContext): Promise<Omit<JobSpec, 'messageId'> | string> {
   if (parent.state !== 'done') return 'That job has no images yet.';
-  if (parent.kind === 'upscale') return 'Upscaled images have no further buttons; use the original grid.';
+  if (parent.kind === 'upscale') return 'An upscaled image has its own tools (Vary, Zoom Out, pans…) instead of U and V.';
   const base = { model: parent.model, requester: requesterOf(i), parent: { jobId: parent.id, imageIndex: ref.index } };
   if (ref.action === 'reroll') {
     // A fresh run of the same request, not derived from one image: no `parent`.
@@ -100,33 +104,10 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
 
 async function derive(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Promise<void> {
   await i.deferUpdate();
-  const ephemeral = (content: string) => i.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).then(() => undefined);
   const parent = jobForCaller((id) => ctx.queue.get(id), ref.jobId, callerOf(i));
-  if (!parent) return ephemeral(GONE);
+  if (!parent) return tellClicker(i, GONE);
   const spec = await deriveSpec(ref, parent, i, ctx);
-  if (typeof spec === 'string') return ephemeral(spec);
-  // Settings, quotas, and whether anything here may draw it: say so before posting anything.
-  const checked = preflight(ctx, spec);
-  if (!checked.ok) return ephemeral(checked.message);
-
+  if (typeof spec === 'string') return tellClicker(i, spec);
   const title = ref.action === 'reroll' ? 'New seeds' : jobTitle({ kind: spec.kind, parent: spec.parent, upscaleFactor: spec.upscaleFactor });
-  const headline = `**${shortPrompt(spec.request.prompt)}** · ${title} — <@${i.user.id}>`;
-  let messageId: string;
-  try {
-    const posted = await ctx.messenger.postChannel(spec.requester.channelId, {
-      content: `${headline}\n⏳ Queuing…`,
-      mentionUsers: [i.user.id],
-      replyTo: i.message.id,
-    });
-    messageId = posted.id;
-  } catch (err) {
-    ctx.log.warn({ err: String(err) }, 'cannot post a button result message');
-    return ephemeral(`⚠️ I cannot post in this channel (${(err as Error).message}); ask a moderator to let me send messages here.`);
-  }
-  const outcome = await submitJob(ctx, { ...spec, messageId }, { uploadLimit: i.attachmentSizeLimit });
-  if (!outcome.ok) {
-    await ctx.messenger
-      .editChannel(spec.requester.channelId, messageId, { content: `${headline}\n${outcome.message}`, components: [] })
-      .catch(() => ephemeral(outcome.message));
-  }
+  await postDerivedJob(i, spec, title, ctx);
 }

@@ -1,4 +1,4 @@
-// Button custom_ids: `img:<action>:<jobId>:<index>`. Everything a click needs beyond this
+// Button (and modal) custom_ids: `img:<action>:<jobId>:<index>`. Everything a click needs beyond this
 // (the job's parameters, its images) lives in the durable job store, so buttons keep working
 // after a restart. Discord caps custom_id at 100 characters.
 import { z } from 'zod';
@@ -9,6 +9,18 @@ export const BUTTON_ACTIONS = {
   R: 'reroll',
   X: 'cancel',
   I: 'info',
+  // The tools under a single image (after U, and under their own results): edit-catalog.ts.
+  S: 'vary_subtle',
+  G: 'vary_strong',
+  L: 'upscale_subtle',
+  C: 'upscale_creative',
+  O: 'zoom_out_2',
+  H: 'zoom_out_1_5',
+  K: 'zoom_custom',
+  W: 'pan_left',
+  E: 'pan_right',
+  N: 'pan_up',
+  D: 'pan_down',
 } as const;
 
 export type ButtonActionCode = keyof typeof BUTTON_ACTIONS;

@@ -15,6 +15,7 @@ import { encodeCustomId, type ButtonAction } from './custom-id.js';
 import { cloudModelText, cloudNotes, cloudProviderName, cloudSeedText, cloudStatusLine, isCloudJob, localFailureBehind, seedsUnknown } from './cloud-embed.js';
 import { escapeUserLine, escapeUserText } from './escape.js';
 import { formatDuration } from '../durations.js';
+import { EDIT_ROWS, editTitle, isEditAction } from './edit-catalog.js';
 
 export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
 
@@ -25,9 +26,17 @@ export function shortPrompt(prompt: string, max = 180): string {
   return escapeUserLine(prompt, max);
 }
 
-/** "upscale ×2 of image 3", "variation of image 1", "" for a plain /imagine. */
-export function jobTitle(job: Pick<JobRecord, 'kind' | 'parent' | 'upscaleFactor'>): string {
+/** What made this job, by the tool's name ("Zoom Out 2×"); undefined for U, V, 🔄 and /imagine. */
+export function editToolTitle(job: Pick<JobRecord, 'parent'> & { request?: Pick<JobRecord['request'], 'edit'> }): string | undefined {
+  const action = job.parent?.action;
+  return isEditAction(action) ? editTitle(action, job.request?.edit) : undefined;
+}
+
+/** "upscale ×2 of image 3", "variation of image 1", "Zoom Out 2× of image 1", "" for a plain /imagine. */
+export function jobTitle(job: Pick<JobRecord, 'kind' | 'parent' | 'upscaleFactor'> & { request?: Pick<JobRecord['request'], 'edit'> }): string {
   const n = job.parent ? job.parent.imageIndex + 1 : undefined;
+  const tool = editToolTitle(job);
+  if (tool) return `${tool} of image ${n}`;
   if (job.kind === 'upscale') return `Upscale ×${job.upscaleFactor ?? 2}${n ? ` of image ${n}` : ''}`;
   // Variations are image-to-image: locally from the image, in the cloud an edit of it by the model.
   if (job.parent) return `Variation of image ${n}`;
@@ -139,12 +148,28 @@ function emojiButton(action: ButtonAction, jobId: string, emoji: string, style: 
 
 const row = (components: APIButtonComponentWithCustomId[]): ActionRow => ({ type: ComponentType.ActionRow, components });
 
+/** A single picture people keep editing: a U result, or what one of the tools under it made. */
+export function isSingleImageResult(job: Pick<JobRecord, 'kind' | 'parent'>): boolean {
+  return job.kind === 'upscale' || isEditAction(job.parent?.action);
+}
+
+/** The tools under a single image (edit-catalog.ts), then ℹ️. */
+export function editComponents(jobId: string): ActionRow[] {
+  const rows = EDIT_ROWS.map((tools) => tools.map((t) => (t.emoji ? emojiButton(t.action, jobId, t.emoji) : button(t.action, jobId, 0, t.label ?? t.action))));
+  rows[rows.length - 1].push(emojiButton('info', jobId, 'ℹ️'));
+  return rows.map(row);
+}
+
 /**
- * U1–Un, V1–Vn, then 🔄 and ℹ️; an upscale gets only ℹ️. `images` is a count, or the indices of
- * the images actually posted (withheld ones get no buttons).
+ * U1–Un, V1–Vn, then 🔄 and ℹ️; a single image (an upscale, an edit's result) gets the editing
+ * tools and ℹ️. `images` is a count, or the indices of the images actually posted (withheld
+ * ones get no buttons).
  */
 export function resultComponents(job: JobRecord, images: number | number[]): ActionRow[] {
-  if (job.kind === 'upscale') return [row([emojiButton('info', job.id, 'ℹ️')])];
+  if (isSingleImageResult(job)) {
+    const shown = typeof images === 'number' ? images > 0 : images.includes(0);
+    return shown ? editComponents(job.id) : [row([emojiButton('info', job.id, 'ℹ️')])];
+  }
   const ids = (typeof images === 'number' ? Array.from({ length: images }, (_, i) => i) : images).slice(0, 4);
   if (ids.length === 0) return [row([emojiButton('reroll', job.id, '🔄'), emojiButton('info', job.id, 'ℹ️')])];
   return [
@@ -159,6 +184,20 @@ export function pendingComponents(jobId: string): ActionRow[] {
   return [row([emojiButton('cancel', jobId, '❌', ButtonStyle.Danger)])];
 }
 
+/** The size drawn: a creative upscale's request holds its input's size. */
+function infoSize(job: JobRecord): string {
+  const r = job.request;
+  const scale = r.edit?.kind === 'hires' ? r.edit.scale : 1;
+  return `${Math.round(r.width * scale)}×${Math.round(r.height * scale)}`;
+}
+
+/** Lineage: "Zoom Out 2× of job `X` image 3", or (U, V) "image 3 of job `X`". */
+function fromLine(job: JobRecord): string {
+  const p = job.parent!;
+  const tool = editToolTitle(job);
+  return tool ? `${tool} of job \`${p.jobId}\` image ${p.imageIndex + 1}` : `image ${p.imageIndex + 1} of job \`${p.jobId}\``;
+}
+
 /** ℹ️: every parameter, plus an /imagine line that reproduces the first image. */
 export function infoText(job: JobRecord, scheduler?: string): string {
   const r = job.request;
@@ -170,8 +209,8 @@ export function infoText(job: JobRecord, scheduler?: string): string {
     isCloudJob(job)
       ? `**Provider** ${cloudProviderName(job)} · **Model** ${cloudModelText(job)}`
       : `**Steps** ${r.steps} · **Guidance** ${r.guidanceScale} · **Scheduler** ${scheduler ?? r.scheduler ?? 'model default'}`,
-    `${isCloudJob(job) ? '' : `**Model** ${job.model} · `}**Size** ${r.width}×${r.height}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
-    ...(job.parent ? [`**From** image ${job.parent.imageIndex + 1} of job \`${job.parent.jobId}\``] : []),
+    `${isCloudJob(job) ? '' : `**Model** ${job.model} · `}**Size** ${infoSize(job)}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
+    ...(job.parent ? [`**From** ${fromLine(job)}`] : []),
     ...(job.device ? [`**Device** ${job.device}`] : []),
   ];
   if (job.kind === 'txt2img') {

@@ -6,6 +6,7 @@ import { MessageFlags, type Interaction, type RepliableInteraction } from 'disco
 import { handleButton } from './buttons.js';
 import type { BotContext } from './context.js';
 import { parseCustomId } from './custom-id.js';
+import { handleEditModal } from './edit-actions.js';
 import type { CommandModule } from './registry.js';
 
 async function answerError(i: RepliableInteraction, content: string): Promise<void> {
@@ -36,6 +37,12 @@ export async function routeInteraction(i: Interaction, commands: Map<string, Com
       const ref = parseCustomId(i.customId);
       if (!ref) return await answerError(i, 'This button belongs to an older version of the bot; run /imagine again.');
       return await handleButton(i, ref, ctx);
+    }
+    if (i.isModalSubmit()) {
+      // Custom Zoom's modal carries its button's custom_id.
+      const ref = parseCustomId(i.customId);
+      if (ref?.action === 'zoom_custom') return await handleEditModal(i, { ...ref, action: ref.action }, ctx);
+      return await answerError(i, 'This form belongs to an older version of the bot; click the button again.');
     }
   } catch (err) {
     ctx.log.error({ err, interaction: i.id }, 'interaction handler failed');

@@ -37,6 +37,9 @@ export const discordEnvShape = {
   IMAGINE_MAX_IMAGES_PER_DAY: intFrom(0, 0, 1_000_000),
   IMAGINE_MIN_COOLDOWN_S: intFrom(0, 0, 86_400),
   VARIATION_STRENGTH: numberFrom(0.6, 0.05, 1),
+  // Vary (Subtle) and Vary (Strong) on a single image: image-to-image strengths.
+  VARY_SUBTLE_STRENGTH: numberFrom(0.35, 0.05, 1),
+  VARY_STRONG_STRENGTH: numberFrom(0.75, 0.05, 1),
   /** Discord allows about 5 edits per 5 s per channel; 2 s per job keeps several jobs under that. */
   PROGRESS_EDIT_INTERVAL_MS: intFrom(2000, 200, 60_000),
   // The delivery outbox: a finished job's message is retried with doubling waits from
@@ -83,6 +86,8 @@ export interface DiscordConfig {
   /** The default provider policy, the owner's Imagen cap, the fallback wait threshold. */
   providerRouting: ProviderRoutingConfig;
   variationStrength: number;
+  /** Vary (Subtle) / Vary (Strong): image-to-image strengths of the tools after U. */
+  varyStrength: { subtle: number; strong: number };
   progressIntervalMs: number;
   /** How the delivery outbox retries a job's last message. */
   deliveryRetry: { baseMs: number; maxMs: number; giveUpMs: number };
@@ -154,6 +159,7 @@ export function loadDiscordConfig(env: NodeJS.ProcessEnv = process.env): Discord
     google,
     providerRouting: providerRoutingFrom(e),
     variationStrength: e.VARIATION_STRENGTH,
+    varyStrength: { subtle: e.VARY_SUBTLE_STRENGTH, strong: e.VARY_STRONG_STRENGTH },
     progressIntervalMs: e.PROGRESS_EDIT_INTERVAL_MS,
     deliveryRetry: { baseMs: e.DELIVERY_RETRY_BASE_MS, maxMs: Math.max(e.DELIVERY_RETRY_BASE_MS, e.DELIVERY_RETRY_MAX_MS), giveUpMs: e.DELIVERY_GIVE_UP_MS },
     clockOffsetMs: e.BOT_CLOCK_OFFSET_MS,

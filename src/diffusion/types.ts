@@ -41,7 +41,18 @@ export interface GenerationRequest {
   mask?: Uint8Array;
   /** Gaussian blur radius in pixels applied to the mask edge before thresholding to the latent grid (0 = none). */
   maskBlur?: number;
+  /**
+   * An edit of `initImage` instead of a plain generation (run by `runImageEdit`, image-edit.ts):
+   * outpainting (zoom out, pan) onto a width × height canvas, or a creative upscale (hires fix).
+   */
+  edit?: ImageEdit;
 }
+
+export const PAN_DIRECTIONS = ['left', 'right', 'up', 'down'] as const;
+export type PanDirection = (typeof PAN_DIRECTIONS)[number];
+
+/** Zoom out by `factor` (1–2), pan one side by half, or redraw at `scale`× (hires fix). */
+export type ImageEdit = { kind: 'zoom'; factor: number } | { kind: 'pan'; direction: PanDirection } | { kind: 'hires'; scale: number };
 
 export interface PreviewImage {
   width: number;

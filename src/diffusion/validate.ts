@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
 import type { ModelDefaults } from './model-inspect.js';
-import { SCHEDULER_NAMES, type GenerationRequest } from './types.js';
+import { PAN_DIRECTIONS, SCHEDULER_NAMES, type GenerationRequest } from './types.js';
 
 export const MIN_SIDE = 64;
 export const MAX_SIDE = 2048;
@@ -19,6 +19,18 @@ const side = (what: string) =>
     .min(MIN_SIDE, `${what} must be at least ${MIN_SIDE}`)
     .max(MAX_SIDE, `${what} must be at most ${MAX_SIDE}`)
     .refine((v) => v % 8 === 0, `${what} must be a multiple of 8 (64 is safest for real models)`);
+
+/** Largest zoom-out factor: beyond 2× the kept picture is too small to continue. */
+export const MAX_ZOOM_OUT = 2;
+
+const imageEditSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('zoom'),
+    factor: z.number().min(1, 'zoom factor must be between 1 and 2').max(MAX_ZOOM_OUT, `zoom factor must be between 1 and ${MAX_ZOOM_OUT}`),
+  }),
+  z.object({ kind: z.literal('pan'), direction: z.enum(PAN_DIRECTIONS) }),
+  z.object({ kind: z.literal('hires'), scale: z.number().min(1, 'upscale factor must be 1–4').max(4, 'upscale factor must be 1–4') }),
+]);
 
 export const generationRequestSchema = z.object({
   prompt: z.string().max(4000, 'prompt is too long (4000 characters at most)'),
@@ -39,6 +51,7 @@ export const generationRequestSchema = z.object({
   // Any size: the mask is resized onto the input image (image-prep.ts).
   mask: z.instanceof(Uint8Array).optional(),
   maskBlur: z.number().min(0, 'mask blur must be 0 or more').max(MAX_MASK_BLUR, `mask blur must be at most ${MAX_MASK_BLUR} pixels`).optional(),
+  edit: imageEditSchema.optional(),
 });
 
 export type ValidRequest = z.infer<typeof generationRequestSchema>;

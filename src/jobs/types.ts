@@ -23,6 +23,16 @@ export interface InteractionRef {
   createdAt: number;
 }
 
+/**
+ * Where a derived job comes from (its lineage): the job and image it was made from, and, for the
+ * editing tools after U, which one made it (the bot's action name, e.g. `zoom_out_2`).
+ */
+export interface JobLineage {
+  jobId: string;
+  imageIndex: number;
+  action?: string;
+}
+
 /** What a producer submits. Input images travel as bytes and are stored under DATA_DIR/inputs. */
 export interface JobSpec {
   kind: JobKind;
@@ -37,7 +47,7 @@ export interface JobSpec {
   requester: Requester;
   interaction?: InteractionRef;
   /** The button's source: the job whose image was clicked, and which image (0-based). */
-  parent?: { jobId: string; imageIndex: number };
+  parent?: JobLineage;
   /** The channel message showing this job's progress/result, once the bot knows it. */
   messageId?: string;
   /** Who draws it ('local' when absent). */

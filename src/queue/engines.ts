@@ -8,6 +8,7 @@ import { loadPipeline, upscaleImage, type StableDiffusionPipeline } from '../dif
 import { GenerationAbortedError, InputError } from '../diffusion/errors.js';
 import type { GenerationProgress, GenerationRequest } from '../diffusion/types.js';
 import { engineSettingsFromEnv, upscaleServiceFor } from '../diffusion/engine-settings.js';
+import { runImageEdit } from '../diffusion/image-edit.js';
 import type { UpscaleService } from '../diffusion/upscale.js';
 import { folderSizeMb, ModelCache } from './model-cache.js';
 import type { RunJob, WorkerOptions } from './ipc.js';
@@ -71,7 +72,8 @@ export class DiffusionEngine implements Engine {
     const pipe = await this.cache.get(job.model, folderSizeMb(dir), () => loadPipeline(dir, { ...this.settings.pipeline, device: this.options.device }));
     const request: GenerationRequest = { ...job.request };
     if (job.kind === 'img2img') request.initImage = await readInput(job);
-    const result = await pipe.generate(request, opts);
+    // Zoom, pan and creative upscale (request.edit) are edits of the input image.
+    const result = await runImageEdit(pipe, request, opts);
     const outputs = await writeOutputs(
       job,
       result.images.map((i) => i.png),

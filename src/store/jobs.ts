@@ -38,7 +38,7 @@ interface JobRow {
 }
 
 const interactionSchema = z.object({ applicationId: z.string(), token: z.string(), createdAt: z.number() });
-const parentSchema = z.object({ jobId: z.string(), imageIndex: z.number().int() });
+const parentSchema = z.object({ jobId: z.string(), imageIndex: z.number().int(), action: z.string().max(40).optional() });
 const timingsSchema = z.object({ totalMs: z.number(), stepMs: z.number() });
 
 function _opt<T>(v: T | null): T | undefined {

@@ -59,7 +59,7 @@ test('the longest prompts stay within Discord’s embed and message limits', () 
   assert.ok(queuedContent(long, { jobId: long.id, position: 3, etaMs: 90_000 }).length <= 2000);
 });
 
-test('buttons: U and V per image, then 🔄 and ℹ️; an upscale gets ℹ️ only', () => {
+test('buttons: U and V per image, then 🔄 and ℹ️; an upscale gets the editing tools and ℹ️', () => {
   const rows = resultComponents(job(), 4);
   assert.equal(rows.length, 3);
   const ids = rows.flatMap((r) => r.components.map((c) => parseCustomId((c as { custom_id: string }).custom_id)));
@@ -68,7 +68,25 @@ test('buttons: U and V per image, then 🔄 and ℹ️; an upscale gets ℹ️ o
     ['upscale:0', 'upscale:1', 'upscale:2', 'upscale:3', 'variation:0', 'variation:1', 'variation:2', 'variation:3', 'reroll:0', 'info:0'],
   );
   assert.equal(resultComponents(job(), 1)[0].components.length, 1);
-  assert.equal(resultComponents(job({ kind: 'upscale' }), 1).length, 1);
+  const upscaled = resultComponents(job({ kind: 'upscale' }), 1).flatMap((r) =>
+    r.components.map((c) => parseCustomId((c as { custom_id: string }).custom_id)?.action),
+  );
+  assert.deepEqual(upscaled, [
+    'vary_subtle',
+    'vary_strong',
+    'upscale_subtle',
+    'upscale_creative',
+    'zoom_out_2',
+    'zoom_out_1_5',
+    'zoom_custom',
+    'pan_left',
+    'pan_right',
+    'pan_up',
+    'pan_down',
+    'info',
+  ]);
+  // A withheld single image keeps only ℹ️.
+  assert.equal(resultComponents(job({ kind: 'upscale' }), []).flatMap((r) => r.components).length, 1);
 });
 
 test('status lines', () => {
