@@ -124,9 +124,10 @@ test('U2 posts the second image at twice the size, replying to the grid and ment
   assert.equal(field(up, 'Requested by'), `<@${h.discord.user('mod').id}>`);
   const original = grid.attachments[2].bytes;
   assert.ok((await downscaledDifference(file.bytes, original, 32)) < 4, 'the upscale shows the same picture');
+  // A single image gets the editing tools (test/bot/edit-e2e.test.ts), then ℹ️.
   assert.deepEqual(
-    up.buttons.map((b) => b.emoji?.name),
-    ['ℹ️'],
+    up.buttons.map((b) => b.label ?? b.emoji?.name),
+    ['Vary (Subtle)', 'Vary (Strong)', 'Upscale (Subtle)', 'Upscale (Creative)', 'Zoom Out 2×', 'Zoom Out 1.5×', 'Custom Zoom', '⬅️', '➡️', '⬆️', '⬇️', 'ℹ️'],
   );
 });
 
