@@ -3,7 +3,7 @@
 // (edit-post.ts: the same admission, quotas and progress display). The job belongs to the server
 // it was asked for in (job-access.ts): a click anywhere else finds nothing, and Custom Zoom's
 // modal is only opened, prefilled with the prompt, once the job was found here.
-import { LabelBuilder, ModalBuilder, TextInputBuilder, TextInputStyle, type ButtonInteraction, type ModalSubmitInteraction } from 'discord.js';
+import { LabelBuilder, MessageFlags, ModalBuilder, TextInputBuilder, TextInputStyle, type ButtonInteraction, type ModalSubmitInteraction } from 'discord.js';
 import { z } from 'zod';
 import { HIRES_DEFAULT_STRENGTH, HIRES_MAX_SIDE } from '../diffusion/hires-fix.js';
 import { gridSizeForImage, imageSize } from '../diffusion/image-prep.js';
@@ -97,7 +97,7 @@ async function showCustomZoom(i: ButtonInteraction, ref: EditRef, ctx: BotContex
 
 /** Custom Zoom's modal was submitted. */
 export async function handleEditModal(i: ModalSubmitInteraction, ref: EditRef, ctx: BotContext): Promise<void> {
-  await (i.isFromMessage() ? i.deferUpdate() : i.deferReply({ flags: 'Ephemeral' }));
+  await (i.isFromMessage() ? i.deferUpdate() : i.deferReply({ flags: MessageFlags.Ephemeral }));
   const factor = zoomFactorSchema.safeParse(i.fields.getTextInputValue(CUSTOM_ZOOM_INPUTS.zoom));
   const prompt = promptSchema.safeParse(i.fields.getTextInputValue(CUSTOM_ZOOM_INPUTS.prompt));
   const problems = [...(factor.success ? [] : factor.error.issues), ...(prompt.success ? [] : prompt.error.issues)].map((x) => x.message);

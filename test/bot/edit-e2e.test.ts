@@ -33,6 +33,8 @@ let h: Harness;
 let bot: BotProcess;
 /** The U result every tool starts from: 256×256. */
 let upscaled: ViewMessage;
+/** Zoom Out 2×'s result, asked about again after the restart. */
+let zoomedOut: ViewMessage;
 /** Jobs alice has asked for so far (quotas count them). */
 let aliceJobs = 0;
 
@@ -114,6 +116,7 @@ test('setup: /imagine 128×128, then U1 gives a 256×256 image with the editing 
 
 test('Zoom Out 2× keeps the native area, the source in the centre pixel for pixel, and names its lineage', async () => {
   const zoomed = await use(upscaled, 'Zoom Out 2×', /Zoom Out 2× of image 1/);
+  zoomedOut = zoomed;
   const z = await onlyImage(zoomed);
   assert.deepEqual([z.width, z.height], [256, 256], 'the native area');
   const source = (await onlyImage(upscaled)).bytes;
@@ -225,6 +228,8 @@ test('after a restart a tool still works, and the tools’ jobs count toward the
   // One job left in the hour: the pan runs, the next tool is refused.
   bot = await h.startBot({ ...BOT_ENV, IMAGINE_MAX_JOBS_PER_HOUR: String(aliceJobs + 1) });
   const down = await use(upscaled, '⬇️', /Pan ⬇ of image 1/);
+  // Lineage is stored with the job: ℹ️ still names it from the database.
+  assert.ok((await info(zoomedOut)).includes(`Zoom Out 2× of job \`${jobIdOf(upscaled)}\` image 1`));
   const d = await onlyImage(down);
   assert.ok(d.height > d.width, `${d.width}×${d.height} is higher than wide`);
   const click = await h.discord.clickButton(upscaled, button(upscaled, 'Zoom Out 1.5×'), { user: 'alice' });
