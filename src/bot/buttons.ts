@@ -71,6 +71,8 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
   }
   const image = (await ctx.queue.outputs(parent.id))[ref.index];
   if (!image) return GONE;
+  // A variation of an edit's result (zoom, pan…) is a plain image-to-image of it.
+  const { edit: _edit, ...plainRequest } = parent.request;
   // A withheld image stays withheld: no upscale or variation of it.
   if ((await ctx.safety.verdictOf(parent, ref.index)) === 'block') {
     return `Image ${ref.index + 1} was withheld (the safety checker flagged it), so it has no ${ref.action === 'upscale' ? 'upscale' : 'variations'}.`;
@@ -88,7 +90,7 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
     return {
       ...base,
       kind: 'img2img',
-      request: { ...parent.request, seed: randomSeed(parent.request.count), strength: ctx.config.variationStrength },
+      request: { ...plainRequest, seed: randomSeed(parent.request.count), strength: ctx.config.variationStrength },
       initImage: image,
       provider: 'imagen',
     };
@@ -97,7 +99,7 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
   return {
     ...base,
     kind: 'img2img',
-    request: { ...parent.request, seed: randomSeed(parent.request.count), strength },
+    request: { ...plainRequest, seed: randomSeed(parent.request.count), strength },
     initImage: image,
   };
 }
