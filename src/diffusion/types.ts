@@ -41,6 +41,11 @@ export interface GenerationRequest {
   mask?: Uint8Array;
   /** Gaussian blur radius in pixels applied to the mask edge before thresholding to the latent grid (0 = none). */
   maskBlur?: number;
+  /**
+   * LoRAs by name in $MODELS_DIR/loras, with weights; `<lora:name:w>` tags in the prompt add to
+   * these. The caller loads the pipeline with them (loadPipeline's `loras`, lora/choices.ts).
+   */
+  loras?: { name: string; weight: number }[];
 }
 
 export interface PreviewImage {

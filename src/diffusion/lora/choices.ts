@@ -20,6 +20,8 @@ export interface LoraSpec extends LoraRequest {
 export const LORA_WEIGHT_MIN = -4;
 export const LORA_WEIGHT_MAX = 4;
 export const LORAS_DIR = 'loras';
+/** The engine's own ceiling on LoRAs per job (the bot's owner sets a lower one: IMAGINE_MAX_LORAS). */
+export const MAX_LORAS = 8;
 
 const NAME = /^[\w][\w .+-]{0,99}$/;
 export const loraRequestSchema = z.object({
@@ -118,4 +120,34 @@ export function lorasKey(specs: readonly LoraSpec[]): string {
     .map((s) => `${resolve(s.path)}@${s.weight}`)
     .sort()
     .join(';');
+}
+
+/**
+ * The LoRAs a request asks for (its `loras` and its prompts' tags), resolved in
+ * $MODELS_DIR/loras; `extra` (the CLI's --lora files) come last and win for the same name.
+ */
+export function loraSpecsFor(
+  req: { prompt: string; negativePrompt?: string; loras?: readonly LoraRequest[] },
+  modelsDir: string,
+  extra: readonly LoraSpec[] = [],
+): LoraSpec[] {
+  const byName = new Map<string, LoraSpec>();
+  for (const l of requestedLoras(req)) byName.set(l.name.toLowerCase(), { ...l, path: resolveLora(l.name, modelsDir) });
+  for (const l of extra) byName.set(l.name.toLowerCase(), l);
+  const specs = [...byName.values()];
+  if (specs.length > MAX_LORAS) throw new InputError(`${specs.length} LoRAs asked for; at most ${MAX_LORAS} per job.`);
+  for (const s of specs) {
+    if (s.weight < LORA_WEIGHT_MIN || s.weight > LORA_WEIGHT_MAX)
+      throw new InputError(`LoRA ${s.name}: the weight must be between ${LORA_WEIGHT_MIN} and ${LORA_WEIGHT_MAX}.`);
+  }
+  return specs;
+}
+
+/** `--lora` values → specs: a file path (the CLI allows paths) or a name in $MODELS_DIR/loras. */
+export function loraSpecsFromArgs(args: readonly string[], modelsDir: string): LoraSpec[] {
+  return args.map((arg) => {
+    const { ref, weight } = parseLoraArg(arg);
+    const path = resolveLora(ref, modelsDir, { allowPaths: true });
+    return { name: basename(path).replace(/\.safetensors$/i, ''), weight, path };
+  });
 }
