@@ -9,6 +9,8 @@ export interface GuildLimits extends ImagineCeilings {
   defaults?: DefaultSettings;
   /** The guild's default model, when it set one. */
   defaultModel?: string;
+  /** The guild's allow/deny rule for LoRAs (/settings lora), when it has one. */
+  loraAllowed?: (name: string) => boolean;
 }
 
 /** Largest input image accepted for image-to-image, before decoding. */
@@ -22,6 +24,7 @@ export function limitsFor(guildId: string | null, config: Pick<DiscordConfig, 'c
     maxSide: Math.min(e.limits.maxSide.value, config.ceilings.maxSide),
     maxCount: Math.min(e.limits.maxCount.value, config.ceilings.maxCount),
     maxGuidance: Math.min(e.limits.maxGuidance.value, config.ceilings.maxGuidance),
+    ...(config.ceilings.maxLoras !== undefined ? { maxLoras: config.ceilings.maxLoras } : {}),
     defaults: e.defaults,
     ...(e.model.default ? { defaultModel: e.model.default } : {}),
   };

@@ -15,6 +15,7 @@ import { encodeCustomId, type ButtonAction } from './custom-id.js';
 import { cloudModelText, cloudNotes, cloudProviderName, cloudSeedText, cloudStatusLine, isCloudJob, localFailureBehind, seedsUnknown } from './cloud-embed.js';
 import { escapeUserLine, escapeUserText } from './escape.js';
 import { formatDuration } from '../durations.js';
+import { lorasRecord, lorasText } from './lora-options.js';
 
 export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
 
@@ -110,6 +111,7 @@ export function resultEmbed(job: JobRecord, d: ResultDetails): APIEmbed {
   add('Model', job.kind === 'upscale' ? 'Lanczos' : imagen ? cloudModelText(job) : job.model);
   add('Size', `${outW}×${outH}`);
   if (job.kind === 'img2img' && r.strength !== undefined && !imagen) add('Strength', String(r.strength));
+  if (r.loras?.length && !imagen && job.kind !== 'upscale') add('LoRA', lorasText(r.loras));
   if (job.startedAt && job.finishedAt) add('Time', formatDuration(job.finishedAt - job.startedAt));
   add('Requested by', `<@${job.requester.userId}>`);
   let description = escapeUserText(r.prompt);
@@ -171,6 +173,9 @@ export function infoText(job: JobRecord, scheduler?: string): string {
       ? `**Provider** ${cloudProviderName(job)} · **Model** ${cloudModelText(job)}`
       : `**Steps** ${r.steps} · **Guidance** ${r.guidanceScale} · **Scheduler** ${scheduler ?? r.scheduler ?? 'model default'}`,
     `${isCloudJob(job) ? '' : `**Model** ${job.model} · `}**Size** ${r.width}×${r.height}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
+    ...(r.loras?.length && !isCloudJob(job)
+      ? [`**LoRA** ${escapeUserText(lorasText(r.loras))}${lorasRecord(r.loras) ? ` · ${lorasRecord(r.loras)}` : ''}`]
+      : []),
     ...(job.parent ? [`**From** image ${job.parent.imageIndex + 1} of job \`${job.parent.jobId}\``] : []),
     ...(job.device ? [`**Device** ${job.device}`] : []),
   ];
@@ -180,7 +185,8 @@ export function infoText(job: JobRecord, scheduler?: string): string {
       (r.negativePrompt ? ` negative:${r.negativePrompt.replace(/\s+/g, ' ')}` : '') +
       ((job.seeds[0] ?? r.seed) >= 0 ? ` seed:${job.seeds[0] ?? r.seed}` : '') +
       ` steps:${r.steps} guidance:${r.guidanceScale} size:${r.width}x${r.height} model:${job.model}` +
-      (r.scheduler ? ` scheduler:${r.scheduler}` : '');
+      (r.scheduler ? ` scheduler:${r.scheduler}` : '') +
+      (r.loras?.length === 1 ? ` lora:${r.loras[0].name} lora_weight:${r.loras[0].weight}` : '');
     lines.push('**Again**', '```', cmd.replace(/`/g, "'"), '```');
   }
   return lines.join('\n').slice(0, 2000);

@@ -45,7 +45,7 @@ export interface GenerationRequest {
    * LoRAs by name in $MODELS_DIR/loras, with weights; `<lora:name:w>` tags in the prompt add to
    * these. The caller loads the pipeline with them (loadPipeline's `loras`, lora/choices.ts).
    */
-  loras?: { name: string; weight: number }[];
+  loras?: { name: string; weight: number; hash?: string }[];
 }
 
 export interface PreviewImage {

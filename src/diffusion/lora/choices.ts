@@ -10,6 +10,7 @@ import { InputError } from '../errors.js';
 export interface LoraRequest {
   name: string;
   weight: number;
+  hash?: string;
 }
 
 /** A LoRA resolved to its file. */
@@ -30,6 +31,11 @@ export const loraRequestSchema = z.object({
     .number()
     .min(LORA_WEIGHT_MIN, `LoRA weight must be between ${LORA_WEIGHT_MIN} and ${LORA_WEIGHT_MAX}`)
     .max(LORA_WEIGHT_MAX, `LoRA weight must be between ${LORA_WEIGHT_MIN} and ${LORA_WEIGHT_MAX}`),
+  /** A1111's short hash, as the bot recorded it for the embed and ℹ️ (the engine hashes the file itself). */
+  hash: z
+    .string()
+    .regex(/^[0-9a-f]{12}$/)
+    .optional(),
 });
 
 // <lora:name>, <lora:name:0.8>; A1111 also allows a third (te/unet) weight, which is read as the same weight here.
