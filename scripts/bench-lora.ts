@@ -176,14 +176,18 @@ function writeModel(dir: string, fp32: boolean, rank: number): { params: number;
 
 async function child(mode: 'base' | 'lora', dir: string): Promise<void> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const path = join(dir, 'model.onnx');
   let mergeMs = 0;
+  let mergeCpuMs = 0;
   let matched = 0;
   let source: Parameters<typeof createSession>[0] = path;
   if (mode === 'lora') {
     const merger = new LoraMerger(await loadLoras([{ name: 'lora', weight: 0.8, path: join(dir, 'lora.safetensors') }]));
     source = await merger.source('unet', path);
     mergeMs = performance.now() - t0;
+    const c = process.cpuUsage(cpu0);
+    mergeCpuMs = (c.user + c.system) / 1000;
     matched = merger.finish('sd15-shape')[0].matched;
   }
   const t1 = performance.now();
@@ -194,7 +198,7 @@ async function child(mode: 'base' | 'lora', dir: string): Promise<void> {
   const rssAfter = process.memoryUsage().rss;
   await s.session.release();
   const peak = process.resourceUsage().maxRSS * 1024;
-  console.log(JSON.stringify({ mode, mergeMs, sessionMs, matched, peakMb: peak / 2 ** 20, rssAfterMb: rssAfter / 2 ** 20 }));
+  console.log(JSON.stringify({ mode, mergeMs, mergeCpuMs, sessionMs, matched, peakMb: peak / 2 ** 20, rssAfterMb: rssAfter / 2 ** 20 }));
 }
 
 async function main(): Promise<void> {
@@ -209,6 +213,10 @@ async function main(): Promise<void> {
   try {
     const t0 = performance.now();
     const { params, loraModules } = writeModel(dir, fp32, rank);
+    const loraFlops = sd15Weights()
+      .filter((w) => w.lora)
+      .reduce((sum, w) => sum + 2 * w.out * w.in * rank, 0);
+    console.log(`merge arithmetic: ${(loraFlops / 1e9).toFixed(1)} GFLOP (up · down for every module)`);
     console.log(
       `SD 1.5 UNet shape: ${(params / 1e6).toFixed(0)} M parameters, ${fp32 ? 'float32' : 'float16'} in model.onnx_data (${((params * (fp32 ? 4 : 2)) / 2 ** 30).toFixed(2)} GiB); LoRA rank ${rank} on ${loraModules} modules; written in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
@@ -221,7 +229,7 @@ async function main(): Promise<void> {
       if (r.status !== 0) throw new Error(`${mode} run failed: ${r.stderr}`);
       const m = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}');
       console.log(
-        `${mode.padEnd(4)}  merge ${(m.mergeMs / 1000).toFixed(1)} s, session ${(m.sessionMs / 1000).toFixed(1)} s, peak RSS ${m.peakMb.toFixed(0)} MiB, resident with the session ${m.rssAfterMb.toFixed(0)} MiB` +
+        `${mode.padEnd(4)}  merge ${(m.mergeMs / 1000).toFixed(1)} s (CPU ${(m.mergeCpuMs / 1000).toFixed(1)} s), session ${(m.sessionMs / 1000).toFixed(1)} s, peak RSS ${m.peakMb.toFixed(0)} MiB, resident with the session ${m.rssAfterMb.toFixed(0)} MiB` +
           (mode === 'lora' ? `, ${m.matched} modules matched` : ''),
       );
     }

@@ -3,6 +3,7 @@
 import type { DiscordConfig, ImagineCeilings } from '../config/discord.js';
 import type { DefaultSettings } from '../settings/schema.js';
 import type { SettingsService } from '../settings/service.js';
+import { loraAllowed } from '../settings/effective.js';
 
 export interface GuildLimits extends ImagineCeilings {
   /** The guild's defaults for /imagine options left empty. */
@@ -27,5 +28,6 @@ export function limitsFor(guildId: string | null, config: Pick<DiscordConfig, 'c
     ...(config.ceilings.maxLoras !== undefined ? { maxLoras: config.ceilings.maxLoras } : {}),
     defaults: e.defaults,
     ...(e.model.default ? { defaultModel: e.model.default } : {}),
+    loraAllowed: (name: string) => loraAllowed(e, name),
   };
 }

@@ -113,3 +113,35 @@ test('refusals: a LoRA not installed, more than IMAGINE_MAX_LORAS, a LoRA for an
   await ok.ack();
   assert.equal(field(await resultOf(ok), 'LoRA'), 'ink 1');
 });
+
+test('/settings lora deny: /imagine and 🔄 refuse the LoRA here, /models says so; allow undoes it', async () => {
+  const ask = async (command: string, options: Record<string, string>) => {
+    const run = await h.discord.slash(command, options, { user: 'mod' });
+    await run.ack();
+    return (await run.waitForOriginal((m) => !m.loading, { timeoutMs: 10_000 })).content;
+  };
+  assert.match(await ask('settings lora deny', { lora: 'ink' }), /LoRA \*\*ink\*\* is denied on this server/);
+  assert.match(await ask('settings lora deny', { lora: 'nope' }), /LoRA "nope" is not installed\. Installed: grain, ink\./);
+  assert.match(await ask('settings view', {}), /\*\*LoRAs\*\* allowed: all · denied: ink/);
+
+  const run = await h.discord.slash('imagine', { ...base, lora: 'ink' });
+  await run.ack();
+  assert.match((await refusalOf(run)).content, /lora\*\* "ink" is not allowed on this server/);
+  const click = await h.discord.clickButton(withLora, button(withLora, '🔄'));
+  await click.ack();
+  const refused = await h.discord.waitFor(
+    () => h.discord.messages('general', { visibleTo: 'alice' }).find((m) => /LoRA ink is not allowed on this server/.test(m.content)),
+    {
+      timeoutMs: 10_000,
+      message: 'the 🔄 refusal',
+    },
+  );
+  assert.ok(refused);
+  const ac = await h.discord.autocomplete('imagine', { prompt: 'x', lora: '' }, 'lora');
+  assert.deepEqual(await ac.choices(), [{ name: 'grain', value: 'grain' }]);
+
+  assert.match(await ask('settings lora allow', { lora: 'ink' }), /LoRA \*\*ink\*\* is allowed again/);
+  const ok = await h.discord.slash('imagine', { ...base, lora: 'ink' });
+  await ok.ack();
+  assert.equal(field(await resultOf(ok), 'LoRA'), 'ink 1');
+});
