@@ -14,6 +14,7 @@ import { SCHEDULER_NAMES } from '../diffusion/types.js';
 import { gridSizeForImage, imageSize } from '../diffusion/image-prep.js';
 import { engineSettingsFromEnv } from '../diffusion/engine-settings.js';
 import { loraSpecsFor, loraSpecsFromArgs } from '../diffusion/lora/choices.js';
+import { listEmbeddings } from '../diffusion/embeddings.js';
 import { postProcess } from './imagine-post.js';
 
 const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
@@ -198,7 +199,7 @@ async function main(): Promise<void> {
 
   const loadStart = performance.now();
   const settings = engineSettingsFromEnv();
-  const pipe = await loadPipeline(modelDir, { ...settings.pipeline, device: a.device, loras });
+  const pipe = await loadPipeline(modelDir, { ...settings.pipeline, device: a.device, loras, embeddings: listEmbeddings(modelsDir) });
   const loadMs = performance.now() - loadStart;
   const initImage = a.image ? new Uint8Array(await readFile(a.image)) : undefined;
   const mask = a.mask ? new Uint8Array(await readFile(a.mask)) : undefined;

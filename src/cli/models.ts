@@ -221,6 +221,19 @@ async function createTiny(argv: string[]): Promise<void> {
   console.log(`Created a tiny random-weight model in ${dir}.`);
 }
 
+// ---- create-tiny-embedding --------------------------------------------------------------
+
+async function createTinyEmbeddingCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { model: { type: 'string' }, vectors: { type: 'string' } } });
+  const file = positionals[0];
+  if (positionals.length !== 1 || !file || !/\.safetensors$/i.test(file)) throw new UsageError('create-tiny-embedding takes one .safetensors file');
+  if (!values.model) throw new UsageError('--model DIR is required: the model folder the embedding is for');
+  const vectors = values.vectors === undefined ? undefined : Number(values.vectors);
+  const { createTinyEmbedding } = await import('../models/tiny/lora.js');
+  const made = await createTinyEmbedding(resolve(file), { model: resolve(values.model), vectors });
+  console.log(`Created a tiny random embedding (${made.vectors} vectors) in ${resolve(file)}; write its file name in a prompt to use it.`);
+}
+
 // ---- create-tiny-lora -------------------------------------------------------------------
 
 const createTinyLoraArgsSchema = z.object({
@@ -302,6 +315,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'create-tiny-lora <file.safetensors> --model <dir> [--format kohya|peft] [--rank r] [--seed n]',
     summary: 'write a tiny random LoRA for a model with weight names (create-tiny --export-names); put it in MODELS_DIR/loras',
     run: createTinyLoraCommand,
+  },
+  'create-tiny-embedding': {
+    usage: 'create-tiny-embedding <file.safetensors> --model <dir> [--vectors n]',
+    summary: 'write a tiny random textual-inversion embedding for a model; put it in MODELS_DIR/embeddings',
+    run: createTinyEmbeddingCommand,
   },
   help: {
     usage: 'help',

@@ -22,6 +22,7 @@ import { memoryOptionsKey, resolveMemoryOptions, type MemoryOptions, type Pipeli
 import { decodeLatents } from './vae-decode.js';
 import { SafetyChecker } from './safety-checker.js';
 import { lorasKey, stripLoraTags, type LoraSpec } from './lora/choices.js';
+import { extendTextEncoder, type EmbeddingFile } from './embeddings.js';
 import { LoraMerger, loadLoras, loraHashesField, type LoraReport } from './lora/apply.js';
 
 const LATENT_CHANNELS = 4;
@@ -104,7 +105,7 @@ export class StableDiffusionPipeline {
     const keep = { releaseWhenIdle: memory.releaseSessions };
     const model = inspectModel(modelDir);
     const device = parseDevice(opts.device ?? 'cpu');
-    const tokenizer = await ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
+    let tokenizer = await ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
       throw new ModelError(`Tokenizer files in ${model.tokenizerDir} cannot be read: ${firstLine(err)}`);
     });
     // LoRAs are merged part by part just before that part's session is made, so only one
@@ -119,10 +120,18 @@ export class StableDiffusionPipeline {
     let textEncoder2: Awaited<ReturnType<typeof loadSecondTextEncoder>>;
     try {
       // Sequential on purpose: parallel creation would hold every graph's load peak at once.
-      const textEncoder = track(await createSession(await merger.source('text_encoder', model.files.textEncoder), device, 'text_encoder', keep));
-      const te2Source = model.files.textEncoder2 ? await merger.source('text_encoder_2', model.files.textEncoder2) : undefined;
-      textEncoder2 = await loadSecondTextEncoder(model, device, keep, te2Source);
-      if (textEncoder2) track(textEncoder2.session);
+      // Textual-inversion embeddings extend the token table after any LoRA merge (embeddings.ts).
+      const te = await extendTextEncoder(await merger.source('text_encoder', model.files.textEncoder), 'text_encoder', opts.embeddings ?? []);
+      if (te.ids.size) tokenizer = tokenizer.withAddedWords(te.ids);
+      const textEncoder = track(await createSession(te.source, device, 'text_encoder', keep));
+      const te2 = model.files.textEncoder2
+        ? await extendTextEncoder(await merger.source('text_encoder_2', model.files.textEncoder2), 'text_encoder_2', opts.embeddings ?? [])
+        : undefined;
+      textEncoder2 = await loadSecondTextEncoder(model, device, keep, te2?.source);
+      if (textEncoder2) {
+        track(textEncoder2.session);
+        if (te2?.ids.size) textEncoder2 = { ...textEncoder2, tokenizer: textEncoder2.tokenizer.withAddedWords(te2.ids) };
+      }
       const unet = track(await createSession(await merger.source('unet', model.files.unet), device, 'unet'));
       const vaeDecoder = track(await createSession(model.files.vaeDecoder, device, 'vae_decoder', keep));
       p = new StableDiffusionPipeline(model, device, tokenizer, textEncoder, unet, vaeDecoder);
@@ -446,6 +455,8 @@ function withLoraHashes(params: string, loras: readonly LoraReport[]): string {
 /** Load options plus the LoRAs to merge into the model (each set is its own pipeline). */
 export interface PipelineOptions extends PipelineLoadOptions {
   loras?: readonly LoraSpec[];
+  /** Textual-inversion embeddings to make available by name (embeddings.ts listEmbeddings). */
+  embeddings?: readonly EmbeddingFile[];
 }
 
 const cache = new Map<string, Promise<StableDiffusionPipeline>>();
@@ -455,7 +466,7 @@ const cache = new Map<string, Promise<StableDiffusionPipeline>>();
  * options; later calls reuse it until `dispose`.
  */
 export async function loadPipeline(modelDir: string, opts: PipelineOptions = {}): Promise<StableDiffusionPipeline> {
-  const key = `${inspectModel(modelDir).dir}|${deviceLabel(parseDevice(opts.device ?? 'cpu'))}|${memoryOptionsKey(resolveMemoryOptions(opts))}|${lorasKey(opts.loras ?? [])}`;
+  const key = `${inspectModel(modelDir).dir}|${deviceLabel(parseDevice(opts.device ?? 'cpu'))}|${memoryOptionsKey(resolveMemoryOptions(opts))}|${lorasKey(opts.loras ?? [])}|${(opts.embeddings ?? []).map((e) => e.path).join(';')}`;
   let p = cache.get(key);
   if (!p) {
     p = StableDiffusionPipeline.load(modelDir, opts);

@@ -11,6 +11,7 @@ import { engineSettingsFromEnv, upscaleServiceFor } from '../diffusion/engine-se
 import type { UpscaleService } from '../diffusion/upscale.js';
 import { folderSizeMb, ModelCache } from './model-cache.js';
 import { loraSpecsFor, lorasKey } from '../diffusion/lora/choices.js';
+import { listEmbeddings } from '../diffusion/embeddings.js';
 import type { RunJob, WorkerOptions } from './ipc.js';
 import { ensurePrivateDir, writePrivateFile } from '../store/private-files.js';
 
@@ -73,7 +74,9 @@ export class DiffusionEngine implements Engine {
     // Each LoRA set is its own merged pipeline, one more entry in the device's model cache.
     const loras = loraSpecsFor(job.request, this.options.modelsDir);
     const key = loras.length ? `${job.model}|${lorasKey(loras)}` : job.model;
-    const pipe = await this.cache.get(key, folderSizeMb(dir), () => loadPipeline(dir, { ...this.settings.pipeline, device: this.options.device, loras }));
+    const pipe = await this.cache.get(key, folderSizeMb(dir), () =>
+      loadPipeline(dir, { ...this.settings.pipeline, device: this.options.device, loras, embeddings: listEmbeddings(this.options.modelsDir) }),
+    );
     const request: GenerationRequest = { ...job.request };
     if (job.kind === 'img2img') request.initImage = await readInput(job);
     const result = await pipe.generate(request, opts);

@@ -21,7 +21,7 @@ export { TINY_LAYOUTS, type TinyLayout } from './layouts.js';
 export type { PredictionType, TimestepInput } from './unet.js';
 export type { SafetyCheckerMode } from './safety-checker.js';
 export { createTinyUpscaler, type TinyUpscalerOptions } from './upscaler.js';
-export { createTinyLora, type TinyLoraOptions } from './lora.js';
+export { createTinyEmbedding, createTinyLora, type TinyLoraOptions } from './lora.js';
 
 export interface TinyModelOptions {
   /**

@@ -79,3 +79,38 @@ export async function createTinyLora(file: string, options: TinyLoraOptions): Pr
   await writeFile(file, encodeSafetensors(tensors, metadata));
   return { modules };
 }
+
+/** The token-table width of a text encoder (the Gather over input_ids). */
+async function textWidth(path: string): Promise<number | undefined> {
+  const graph = onnxProto.onnx.ModelProto.decode(await readFile(path)).graph;
+  const gather = graph?.node?.find((n) => n.opType === 'Gather' && (n.input ?? []).includes('input_ids'));
+  let data = gather?.input?.[0];
+  const cast = graph?.node?.find((n) => n.output?.includes(data ?? ''));
+  if (cast?.opType === 'Cast') data = cast.input?.[0];
+  const table = graph?.initializer?.find((t) => t.name === data);
+  return table?.dims?.length === 2 ? Number(table.dims[1]) : undefined;
+}
+
+/**
+ * A tiny random textual-inversion embedding for a model: `emb_params` [vectors, width] (SD 1.x),
+ * or `clip_l` + `clip_g` when the model has a second text encoder (SDXL).
+ */
+export async function createTinyEmbedding(file: string, options: { model: string; vectors?: number; seed?: number }): Promise<{ vectors: number }> {
+  const n = options.vectors ?? 2;
+  if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error('vectors must be 1 to 16');
+  const w = new WeightStream(options.seed ?? 11, 'embedding');
+  const width1 = await textWidth(join(options.model, 'text_encoder', 'model.onnx'));
+  if (!width1) throw new Error(`${options.model}/text_encoder has no token table (a Gather of input_ids)`);
+  const tensors: Parameters<typeof encodeSafetensors>[0] = {};
+  const te2 = join(options.model, 'text_encoder_2', 'model.onnx');
+  if (existsSync(te2)) {
+    const width2 = await textWidth(te2);
+    if (!width2) throw new Error(`${options.model}/text_encoder_2 has no token table`);
+    tensors.clip_l = { dtype: 'F32', shape: [n, width1], data: w.normals(n * width1, 1) };
+    tensors.clip_g = { dtype: 'F32', shape: [n, width2], data: w.normals(n * width2, 1) };
+  } else {
+    tensors.emb_params = { dtype: 'F32', shape: [n, width1], data: w.normals(n * width1, 1) };
+  }
+  await writeFile(file, encodeSafetensors(tensors));
+  return { vectors: n };
+}
