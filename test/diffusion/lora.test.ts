@@ -268,3 +268,29 @@ describe('LoRA merge on ONNX exports', () => {
     await assert.rejects(loadPipeline(model, { loras: [{ name: 'old', path: pt, weight: 1 }] }), /old\.pt is a pickled PyTorch file/);
   });
 });
+
+describe('jobs carry their LoRAs', () => {
+  it('through the worker IPC and the Redis job data, with weights and hashes; bad entries are refused', async () => {
+    const { redisJobDataSchema } = await import('../../src/queue/redis-protocol.js');
+    const { runJobSchema } = await import('../../src/queue/ipc.js');
+    const loras = [{ name: 'ink', weight: 0.7, hash: '0123456789ab' }];
+    const request = { ...request0(), loras };
+    const redis = redisJobDataSchema.parse(JSON.parse(JSON.stringify({ id: 'j1', kind: 'txt2img', model: 'tiny', request, userId: 'u', owner: 'o' })));
+    assert.deepEqual(redis.request.loras, loras);
+    const ipc = runJobSchema.parse({ id: 'j1', kind: 'txt2img', model: 'tiny', request, outputDir: '/tmp/x' });
+    assert.deepEqual(ipc.request.loras, loras);
+    assert.equal(
+      runJobSchema.safeParse({ id: 'j', kind: 'txt2img', model: 'tiny', request: { ...request, loras: [{ name: '../x', weight: 1 }] }, outputDir: '/t' })
+        .success,
+      false,
+    );
+    assert.equal(
+      runJobSchema.safeParse({ id: 'j', kind: 'txt2img', model: 'tiny', request: { ...request, loras: [{ name: 'x', weight: 9 }] }, outputDir: '/t' }).success,
+      false,
+    );
+  });
+});
+
+function request0() {
+  return { prompt: 'a fox <lora:ink:0.7>', seed: 1, steps: 2, guidanceScale: 7, width: 64, height: 64, count: 1 };
+}
