@@ -20,6 +20,8 @@ import { modelAllowed } from '../src/settings/effective.js';
 import { formatSize, parseWxH, presetSize, SIZE_PRESETS, type SizePreset } from '../src/jobs/sizes.js';
 import { preflight, requesterOf, submitJob } from '../src/bot/submit.js';
 import { shortPrompt } from '../src/bot/render.js';
+import { withHashes } from '../src/bot/lora-options.js';
+import { listLoras, LORA_WEIGHT_MAX, LORA_WEIGHT_MIN } from '../src/diffusion/lora/choices.js';
 
 // Discord-side bounds are the engine's absolute ones; the guild's tighter limits are checked
 // in parseImagineOptions, which can say what this server allows.
@@ -44,6 +46,13 @@ export const data = new SlashCommandBuilder()
   .addAttachmentOption((o) => o.setName('image').setDescription('Start from this image (image-to-image)'))
   .addNumberOption((o) =>
     o.setName('strength').setDescription('Image-to-image: how much to change the image (0–1, default 0.75)').setMinValue(0).setMaxValue(1),
+  )
+  // LoRAs: one here, more as <lora:name:weight> in the prompt (src/bot/lora-options.ts).
+  .addStringOption((o) =>
+    o.setName('lora').setDescription('A LoRA style to apply (more: <lora:name:0.8> in the prompt)').setMaxLength(100).setAutocomplete(true),
+  )
+  .addNumberOption((o) =>
+    o.setName('lora_weight').setDescription('How strongly to apply the LoRA (default 1)').setMinValue(LORA_WEIGHT_MIN).setMaxValue(LORA_WEIGHT_MAX),
   );
 
 function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
@@ -61,6 +70,8 @@ function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
     scheduler: o.getString('scheduler'),
     image: att ? { url: att.url, name: att.name, contentType: att.contentType, size: att.size } : null,
     strength: o.getNumber('strength'),
+    lora: o.getString('lora'),
+    loraWeight: o.getNumber('lora_weight'),
   };
 }
 
@@ -72,7 +83,11 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
   const refuse = (message: string) => refuseDeferred(i, message);
   const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog);
   if (!parsed.ok) return refuse(parsed.message);
-  const { model, request, image } = parsed.params;
+  const { model, image } = parsed.params;
+  // The LoRAs' A1111 hashes, for the embed and ℹ️ (streamed, cached per file).
+  const request = parsed.params.request.loras
+    ? { ...parsed.params.request, loras: await withHashes(parsed.params.request.loras, ctx.catalog.modelsDir) }
+    : parsed.params.request;
   const requester = requesterOf(i);
   // The server's settings, the user's quotas, and whether anything here may draw it: before the
   // image is fetched (submitJob checks again, for races).
@@ -129,6 +144,11 @@ export async function autocomplete(i: AutocompleteInteraction, ctx: BotContext):
       .list()
       .filter((m) => m.name.toLowerCase().includes(typed.toLowerCase()) && modelAllowed(settings, m.name))
       .map((m) => ({ name: fallback.ok && fallback.model.name === m.name ? `${m.name} (default)` : m.name, value: m.name }));
+  } else if (focused.name === 'lora') {
+    const allowed = limitsFor(i.guildId, ctx.config, ctx.settings).loraAllowed ?? (() => true);
+    choices = listLoras(ctx.catalog.modelsDir)
+      .filter((l) => l.name.toLowerCase().includes(typed.toLowerCase()) && allowed(l.name))
+      .map((l) => ({ name: l.name, value: l.name }));
   } else if (focused.name === 'size') {
     const chosen = ctx.catalog.lookup(i.options.getString('model') ?? undefined);
     const base = chosen.ok ? chosen.model.defaults.width : 512;

@@ -4,6 +4,8 @@ import { InteractionContextType, MessageFlags, SlashCommandBuilder, type ChatInp
 import { inspectModel } from '../src/diffusion/model-inspect.js';
 import type { BotContext } from '../src/bot/context.js';
 import { modelAllowed } from '../src/settings/effective.js';
+import { limitsFor } from '../src/bot/limits.js';
+import { listLoras } from '../src/diffusion/lora/choices.js';
 
 export const data = new SlashCommandBuilder()
   .setName('models')
@@ -42,8 +44,15 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
       `${m.canImg2Img ? ' · image-to-image' : ''} · loaded on: ${devices?.join(', ') ?? 'none'} · ${allowed ? '✅ allowed here' : '🚫 not allowed here'}`
     );
   });
-  const content = lines.length
+  let content = lines.length
     ? `**Models**\n${lines.join('\n')}`
     : 'No model is installed yet: the bot owner can add one with `npm run models -- pull onnxruntime/sd-turbo`.';
+  // LoRAs ($MODELS_DIR/loras): /imagine lora:<name>, or <lora:name:0.8> in the prompt.
+  const loras = listLoras(ctx.catalog.modelsDir);
+  if (loras.length) {
+    const allowed = limitsFor(i.guildId, ctx.config, ctx.settings).loraAllowed ?? (() => true);
+    const rows = loras.map((l) => `• **${l.name}** — ${l.sizeMb.toFixed(1)} MB · ${allowed(l.name) ? '✅ allowed here' : '🚫 not allowed here'}`);
+    content += `\n**LoRAs** (\`lora:\` option, or \`<lora:name:0.8>\` in the prompt)\n${rows.join('\n')}`;
+  }
   await i.reply({ content: content.slice(0, 2000), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
 }

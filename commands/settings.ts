@@ -17,6 +17,7 @@ import { MAX_STEPS } from '../src/diffusion/validate.js';
 import { PROVIDER_POLICIES } from '../src/providers/policy-types.js';
 import type { BotContext } from '../src/bot/context.js';
 import { isServerAdmin } from '../src/bot/job-access.js';
+import { listLoras } from '../src/diffusion/lora/choices.js';
 import { LIMIT_MAX, type LimitKey, type SettingsCommand } from '../src/settings/changes.js';
 import { describeSettings } from '../src/settings/describe.js';
 import { FLAGGED_ACTIONS, MAX_PHRASE_LENGTH, SETTINGS_SECTIONS } from '../src/settings/schema.js';
@@ -38,6 +39,11 @@ const modelName = (s: SlashCommandSubcommandBuilder, what: string) =>
   s
     .setDescription(what)
     .addStringOption((o) => o.setName('name').setDescription('Model folder name').setRequired(true).setMaxLength(100).setAutocomplete(true));
+
+const loraName = (s: SlashCommandSubcommandBuilder, what: string) =>
+  s
+    .setDescription(what)
+    .addStringOption((o) => o.setName('lora').setDescription('LoRA name ($MODELS_DIR/loras)').setRequired(true).setMaxLength(100).setAutocomplete(true));
 
 const channel = (s: SlashCommandSubcommandBuilder, what: string) =>
   s.setDescription(what).addChannelOption((o) =>
@@ -73,6 +79,13 @@ export const data = new SlashCommandBuilder()
       .addSubcommand((s) => modelName(s.setName('default'), 'The model /imagine uses when none is picked'))
       .addSubcommand((s) => modelName(s.setName('allow'), 'Allow a model (undoes a deny, else only allowed models work)'))
       .addSubcommand((s) => modelName(s.setName('deny'), 'Deny a model')),
+  )
+  .addSubcommandGroup((g) =>
+    g
+      .setName('lora')
+      .setDescription('Which LoRAs /imagine may use')
+      .addSubcommand((s) => loraName(s.setName('allow'), 'Allow a LoRA (undoes a deny, else only allowed LoRAs work)'))
+      .addSubcommand((s) => loraName(s.setName('deny'), 'Deny a LoRA')),
   )
   .addSubcommand((s) => {
     s.setName('limits').setDescription('Limits per job and per user; 0 returns to the owner’s value');
@@ -160,6 +173,8 @@ function commandOf(i: ChatInputCommandInteraction): SettingsCommand | undefined 
   switch (group) {
     case 'model':
       return { kind: `model-${sub as 'default' | 'allow' | 'deny'}`, name: o.getString('name', true) };
+    case 'lora':
+      return { kind: sub === 'allow' ? 'lora-allow' : 'lora-deny', name: o.getString('lora', true) };
     case 'channels':
       return { kind: sub === 'allow' ? 'channel-allow' : 'channel-deny', channelId: o.getChannel('channel', true).id };
     case 'safety':
@@ -223,7 +238,13 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
     await ephemeral(i, `${view}${recentChanges(ctx, i.guildId)}`.slice(0, 2000));
     return;
   }
-  const result = ctx.settings.change(i.guildId, i.user.id, cmd, models);
+  const result = ctx.settings.change(
+    i.guildId,
+    i.user.id,
+    cmd,
+    models,
+    listLoras(ctx.catalog.modelsDir).map((l) => l.name),
+  );
   if (result.ok) ctx.log.info({ guildId: i.guildId, userId: i.user.id, setting: result.change.setting }, 'guild setting changed');
   await ephemeral(i, result.ok ? result.confirm : result.message);
 }
@@ -237,6 +258,7 @@ export async function autocomplete(i: AutocompleteInteraction, ctx: BotContext):
     .toLowerCase();
   let names: string[] = [];
   if (focused.name === 'name') names = ctx.catalog.list().map((m) => m.name);
+  else if (focused.name === 'lora') names = listLoras(ctx.catalog.modelsDir).map((l) => l.name);
   else if (focused.name === 'phrase' && i.guildId) names = ctx.settings.effective(i.guildId).safety.blockedWords;
   const choices = names.filter((n) => n.toLowerCase().includes(typed)).slice(0, 25);
   await i.respond(choices.map((n) => ({ name: n.slice(0, 100), value: n.slice(0, 100) })));

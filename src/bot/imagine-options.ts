@@ -7,6 +7,7 @@ import { SCHEDULER_NAMES, type GenerationRequest, type SchedulerName } from '../
 import { isDistilledFamily } from '../diffusion/families.js';
 import { MAX_INPUT_IMAGE_BYTES, type GuildLimits } from './limits.js';
 import type { ModelCatalog, ModelEntry } from './model-catalog.js';
+import { parseLoraOptions } from './lora-options.js';
 import { formatSize, isPreset, parseWxH, presetSize, SIZE_PRESETS, SIZE_STEP, type Size } from '../jobs/sizes.js';
 
 export const PROMPT_MAX = 1500;
@@ -36,6 +37,9 @@ export interface RawImagineOptions {
   scheduler?: string | null;
   image?: AttachmentInfo | null;
   strength?: number | null;
+  /** A LoRA by name ($MODELS_DIR/loras) and its weight (lora-options.ts); <lora:…> tags add more. */
+  lora?: string | null;
+  loraWeight?: number | null;
 }
 
 export interface ImagineParams {
@@ -107,12 +111,17 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   const model = found.model;
   const input = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, absent(v)]));
   delete input.model;
+  delete input.lora;
+  delete input.loraWeight;
   const parsed = optionsSchema(model, limits).safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `• **${String(i.path[0] ?? 'options')}** ${i.message}`);
     return { ok: false, message: `That /imagine can't run as asked:\n${lines.join('\n')}` };
   }
   const o = parsed.data;
+  const loraInput = { prompt: o.prompt, negative: o.negative, lora: raw.lora ?? undefined, loraWeight: raw.loraWeight ?? undefined };
+  const loras = parseLoraOptions(loraInput, catalog.modelsDir, limits.maxLoras, limits.loraAllowed);
+  if (!loras.ok) return { ok: false, message: `That /imagine can't run as asked:\n${loras.problems.map((p) => `• ${p}`).join('\n')}` };
   const count = o.count ?? 1;
   // A server's step/guidance/scheduler defaults are for ordinary models; turbo and LCM models
   // keep their own (a guidance of 7 or 30 steps would ruin a one-step model).
@@ -131,5 +140,6 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   const scheduler = o.scheduler ?? d.scheduler;
   if (scheduler) request.scheduler = scheduler as SchedulerName;
   if (o.image) request.strength = o.strength ?? DEFAULT_STRENGTH;
+  if (loras.loras.length) request.loras = loras.loras;
   return { ok: true, params: { model, request, ...(o.image ? { image: o.image } : {}) } };
 }

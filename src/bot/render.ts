@@ -16,6 +16,7 @@ import { cloudModelText, cloudNotes, cloudProviderName, cloudSeedText, cloudStat
 import { escapeUserLine, escapeUserText } from './escape.js';
 import { formatDuration } from '../durations.js';
 import { EDIT_ROWS, editTitle, isEditAction } from './edit-catalog.js';
+import { lorasRecord, lorasText } from './lora-options.js';
 
 export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
 
@@ -119,6 +120,7 @@ export function resultEmbed(job: JobRecord, d: ResultDetails): APIEmbed {
   add('Model', job.kind === 'upscale' ? 'Lanczos' : imagen ? cloudModelText(job) : job.model);
   add('Size', `${outW}×${outH}`);
   if (job.kind === 'img2img' && r.strength !== undefined && !imagen) add('Strength', String(r.strength));
+  if (r.loras?.length && !imagen && job.kind !== 'upscale') add('LoRA', lorasText(r.loras));
   if (job.startedAt && job.finishedAt) add('Time', formatDuration(job.finishedAt - job.startedAt));
   add('Requested by', `<@${job.requester.userId}>`);
   let description = escapeUserText(r.prompt);
@@ -210,6 +212,9 @@ export function infoText(job: JobRecord, scheduler?: string): string {
       ? `**Provider** ${cloudProviderName(job)} · **Model** ${cloudModelText(job)}`
       : `**Steps** ${r.steps} · **Guidance** ${r.guidanceScale} · **Scheduler** ${scheduler ?? r.scheduler ?? 'model default'}`,
     `${isCloudJob(job) ? '' : `**Model** ${job.model} · `}**Size** ${infoSize(job)}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
+    ...(r.loras?.length && !isCloudJob(job)
+      ? [`**LoRA** ${escapeUserText(lorasText(r.loras))}${lorasRecord(r.loras) ? ` · ${lorasRecord(r.loras)}` : ''}`]
+      : []),
     ...(job.parent ? [`**From** ${fromLine(job)}`] : []),
     ...(job.device ? [`**Device** ${job.device}`] : []),
   ];
@@ -219,7 +224,8 @@ export function infoText(job: JobRecord, scheduler?: string): string {
       (r.negativePrompt ? ` negative:${r.negativePrompt.replace(/\s+/g, ' ')}` : '') +
       ((job.seeds[0] ?? r.seed) >= 0 ? ` seed:${job.seeds[0] ?? r.seed}` : '') +
       ` steps:${r.steps} guidance:${r.guidanceScale} size:${r.width}x${r.height} model:${job.model}` +
-      (r.scheduler ? ` scheduler:${r.scheduler}` : '');
+      (r.scheduler ? ` scheduler:${r.scheduler}` : '') +
+      (r.loras?.length === 1 ? ` lora:${r.loras[0].name} lora_weight:${r.loras[0].weight}` : '');
     lines.push('**Again**', '```', cmd.replace(/`/g, "'"), '```');
   }
   return lines.join('\n').slice(0, 2000);

@@ -13,6 +13,8 @@ import { isUserFacingError } from '../diffusion/errors.js';
 import { SCHEDULER_NAMES } from '../diffusion/types.js';
 import { gridSizeForImage, imageSize } from '../diffusion/image-prep.js';
 import { engineSettingsFromEnv } from '../diffusion/engine-settings.js';
+import { loraSpecsFor, loraSpecsFromArgs } from '../diffusion/lora/choices.js';
+import { listEmbeddings } from '../diffusion/embeddings.js';
 import { postProcess } from './imagine-post.js';
 
 const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
@@ -30,6 +32,8 @@ const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
   --strength s       how much of --image to redo, 0–1 (default 0.75; 1 with --mask)
   --mask file        inpainting mask for --image: white = repaint, black = keep (any size)
   --mask-blur px     feathers the mask edge (Gaussian sigma in pixels, default 0)
+  --lora f[:w]       a LoRA (.safetensors file, or a name in $MODELS_DIR/loras) at weight w
+                     (default 1; repeatable); <lora:name:w> in the prompt works too
   --device d         cpu | cuda | cuda:N (default: cpu)
   --hires            creative upscale: Lanczos 2×, then image-to-image at strength 0.3
   --upscale 2|4      upscale the result (after --hires) with the upscaler model, else Lanczos
@@ -110,6 +114,7 @@ const OPTIONS_WITH_VALUES = new Set([
   'device',
   'upscale',
   'upscaler',
+  'lora',
 ]);
 
 /**
@@ -167,6 +172,7 @@ async function main(): Promise<void> {
       hires: { type: 'boolean' },
       upscale: { type: 'string' },
       upscaler: { type: 'string' },
+      lora: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -174,7 +180,8 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const parsed = argsSchema.safeParse({ ...values, prompt: positionals.join(' ') || undefined });
+  const { lora: loraArgs = [], ...rest } = values;
+  const parsed = argsSchema.safeParse({ ...rest, prompt: positionals.join(' ') || undefined });
   if (!parsed.success) {
     throw new Error(
       `${parsed.error.issues.map((i) => (i.message.startsWith('--') ? i.message : `${i.path.join('.') || 'input'}: ${i.message}`)).join('; ')}\n${USAGE}`,
@@ -186,9 +193,13 @@ async function main(): Promise<void> {
   const modelDir = a.model ?? defaultModel();
   const seed = a.seed === undefined || a.seed === -1 ? randomInt(0, 2 ** 32) : a.seed;
 
+  // --lora files and <lora:name:w> tags, resolved before the model loads so a typo costs nothing.
+  const modelsDir = resolve(process.env.MODELS_DIR ?? 'models');
+  const loras = loraSpecsFor({ prompt: a.prompt, negativePrompt: a.negative }, modelsDir, loraSpecsFromArgs(loraArgs, modelsDir));
+
   const loadStart = performance.now();
   const settings = engineSettingsFromEnv();
-  const pipe = await loadPipeline(modelDir, { ...settings.pipeline, device: a.device });
+  const pipe = await loadPipeline(modelDir, { ...settings.pipeline, device: a.device, loras, embeddings: listEmbeddings(modelsDir) });
   const loadMs = performance.now() - loadStart;
   const initImage = a.image ? new Uint8Array(await readFile(a.image)) : undefined;
   const mask = a.mask ? new Uint8Array(await readFile(a.mask)) : undefined;
@@ -249,6 +260,12 @@ async function main(): Promise<void> {
   const t = result.timings;
   const model = basename(pipe.modelDir);
   console.log(`model ${model} on ${pipe.device}, scheduler ${result.scheduler}, loaded in ${(loadMs / 1000).toFixed(2)} s`);
+  for (const l of pipe.loras) {
+    const skipped = l.unmatched.length
+      ? `; ${l.unmatched.length} without a matching weight, skipped: ${l.unmatched.slice(0, 5).join(', ')}${l.unmatched.length > 5 ? ', …' : ''}`
+      : '';
+    console.log(`LoRA ${l.name} at ${l.weight}: ${l.matched} modules merged${skipped}`);
+  }
   if (result.truncatedTokens > 0) console.log(`prompt truncated: ${result.truncatedTokens} tokens past the model's window were dropped`);
   for (let i = 0; i < paths.length; i++)
     console.log(`seed ${result.images[i].seed} → ${paths[i]}${result.images[i].nsfw ? ' (flagged by the safety checker)' : ''}`);

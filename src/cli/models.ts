@@ -175,6 +175,7 @@ const createTinyArgsSchema = z.object({
   'v-prediction': z.boolean().optional(),
   'external-data': z.boolean().optional(),
   inpainting: z.boolean().optional(),
+  'export-names': z.boolean().optional(),
   // never | always | a number t: flags pictures whose CLIP-normalised mean exceeds t.
   'safety-checker': z
     .string()
@@ -195,6 +196,7 @@ async function createTiny(argv: string[]): Promise<void> {
       'v-prediction': { type: 'boolean' },
       'external-data': { type: 'boolean' },
       inpainting: { type: 'boolean' },
+      'export-names': { type: 'boolean' },
       'safety-checker': { type: 'string' },
     },
   });
@@ -214,8 +216,49 @@ async function createTiny(argv: string[]): Promise<void> {
     externalData: a['external-data'],
     inpainting: a.inpainting,
     safetyChecker: a['safety-checker'],
+    exportNames: a['export-names'],
   });
   console.log(`Created a tiny random-weight model in ${dir}.`);
+}
+
+// ---- create-tiny-embedding --------------------------------------------------------------
+
+async function createTinyEmbeddingCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { model: { type: 'string' }, vectors: { type: 'string' } } });
+  const file = positionals[0];
+  if (positionals.length !== 1 || !file || !/\.safetensors$/i.test(file)) throw new UsageError('create-tiny-embedding takes one .safetensors file');
+  if (!values.model) throw new UsageError('--model DIR is required: the model folder the embedding is for');
+  const vectors = values.vectors === undefined ? undefined : Number(values.vectors);
+  const { createTinyEmbedding } = await import('../models/tiny/lora.js');
+  const made = await createTinyEmbedding(resolve(file), { model: resolve(values.model), vectors });
+  console.log(`Created a tiny random embedding (${made.vectors} vectors) in ${resolve(file)}; write its file name in a prompt to use it.`);
+}
+
+// ---- create-tiny-lora -------------------------------------------------------------------
+
+const createTinyLoraArgsSchema = z.object({
+  file: z
+    .string({ error: 'create-tiny-lora needs a target file, e.g. `create-tiny-lora models/loras/tiny.safetensors --model models/tiny`' })
+    .regex(/\.safetensors$/i, 'the LoRA file must end in .safetensors'),
+  model: z.string({ error: '--model DIR is required: the model folder the LoRA is for' }).min(1),
+  format: z.enum(['kohya', 'peft'], { error: '--format must be kohya or peft' }).optional(),
+  rank: z.coerce.number().int().min(1).max(64).optional(),
+  seed: z.coerce.number().int().min(0).optional(),
+});
+
+async function createTinyLoraCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { model: { type: 'string' }, format: { type: 'string' }, rank: { type: 'string' }, seed: { type: 'string' } },
+  });
+  if (positionals.length > 1) throw new UsageError('create-tiny-lora takes one file');
+  const args = createTinyLoraArgsSchema.safeParse({ ...values, file: positionals[0] });
+  if (!args.success) throw new UsageError(zodMessage(args.error, { file: 'file' }));
+  const { createTinyLora } = await import('../models/tiny/lora.js');
+  const file = resolve(args.data.file);
+  const { modules } = await createTinyLora(file, { model: resolve(args.data.model), format: args.data.format, rank: args.data.rank, seed: args.data.seed });
+  console.log(`Created a tiny random ${args.data.format ?? 'kohya'} LoRA with ${modules} modules in ${file}.`);
 }
 
 // ---- create-tiny-upscaler ---------------------------------------------------------------
@@ -259,7 +302,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   'create-tiny': {
     usage:
-      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--inpainting] [--safety-checker never|always|<mean>]',
+      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--inpainting] [--export-names] [--safety-checker never|always|<mean>]',
     summary: 'write a tiny random-weight model (for tests and trying the bot without a download)',
     run: createTiny,
   },
@@ -267,6 +310,16 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'create-tiny-upscaler <dir> [--scale 2|4] [--fp16]',
     summary: 'write a tiny random-weight Real-ESRGAN-style upscaler (put it in MODELS_DIR/upscalers/<name>)',
     run: createTinyUpscalerCommand,
+  },
+  'create-tiny-lora': {
+    usage: 'create-tiny-lora <file.safetensors> --model <dir> [--format kohya|peft] [--rank r] [--seed n]',
+    summary: 'write a tiny random LoRA for a model with weight names (create-tiny --export-names); put it in MODELS_DIR/loras',
+    run: createTinyLoraCommand,
+  },
+  'create-tiny-embedding': {
+    usage: 'create-tiny-embedding <file.safetensors> --model <dir> [--vectors n]',
+    summary: 'write a tiny random textual-inversion embedding for a model; put it in MODELS_DIR/embeddings',
+    run: createTinyEmbeddingCommand,
   },
   help: {
     usage: 'help',

@@ -32,6 +32,8 @@ export const discordEnvShape = {
   IMAGINE_MAX_SIDE: optional(z.coerce.number().int().min(64).max(2048).multipleOf(64, 'must be a multiple of 64')).default(1536),
   IMAGINE_MAX_COUNT: intFrom(4, 1, 4),
   IMAGINE_MAX_GUIDANCE: numberFrom(20, 0, 30),
+  // LoRAs per job (the /imagine option and <lora:…> tags together); 0 turns LoRAs off.
+  IMAGINE_MAX_LORAS: intFrom(3, 0, 8),
   // Per-user quotas for every server (0 = none); server admins may only tighten them.
   IMAGINE_MAX_JOBS_PER_HOUR: intFrom(0, 0, 100_000),
   IMAGINE_MAX_IMAGES_PER_DAY: intFrom(0, 0, 1_000_000),
@@ -60,6 +62,8 @@ export interface ImagineCeilings {
   maxSide: number;
   maxCount: number;
   maxGuidance: number;
+  /** IMAGINE_MAX_LORAS (absent: the default, 3). */
+  maxLoras?: number;
 }
 
 /** Per-user quotas the owner sets for every server (0 = none). */
@@ -149,6 +153,7 @@ export function loadDiscordConfig(env: NodeJS.ProcessEnv = process.env): Discord
       maxSide: e.IMAGINE_MAX_SIDE,
       maxCount: e.IMAGINE_MAX_COUNT,
       maxGuidance: e.IMAGINE_MAX_GUIDANCE,
+      maxLoras: e.IMAGINE_MAX_LORAS,
     },
     quotas: {
       jobsPerHour: e.IMAGINE_MAX_JOBS_PER_HOUR,

@@ -21,6 +21,9 @@ import type { GenerateOptions, GenerationRequest, GenerationResult, SchedulerNam
 import { memoryOptionsKey, resolveMemoryOptions, type MemoryOptions, type PipelineLoadOptions } from './memory-options.js';
 import { decodeLatents } from './vae-decode.js';
 import { SafetyChecker } from './safety-checker.js';
+import { lorasKey, stripLoraTags, type LoraSpec } from './lora/choices.js';
+import { extendTextEncoder, type EmbeddingFile } from './embeddings.js';
+import { LoraMerger, loadLoras, loraHashesField, type LoraReport } from './lora/apply.js';
 
 const LATENT_CHANNELS = 4;
 const INPAINT_UNET_CHANNELS = 9;
@@ -65,6 +68,8 @@ export class StableDiffusionPipeline {
   private unetConditioning: UnetConditioning = {};
   /** 4, or 9 for an inpainting UNet. */
   private unetChannels: 4 | 9 = LATENT_CHANNELS;
+  /** LoRAs merged into this pipeline's sessions (lora/apply.ts), with what each matched. */
+  private loraReports: LoraReport[] = [];
 
   private constructor(
     readonly model: ModelInfo,
@@ -85,25 +90,56 @@ export class StableDiffusionPipeline {
     return this.model.defaults;
   }
 
+  /** The LoRAs merged into this pipeline, with their match counts and A1111 short hashes. */
+  get loras(): readonly LoraReport[] {
+    return this.loraReports;
+  }
+
   /** Counters since the last reset (tests and benchmarks read them). */
   get runStats(): Readonly<RunStats> {
     return this.stats;
   }
 
-  static async load(modelDir: string, opts: PipelineLoadOptions = {}): Promise<StableDiffusionPipeline> {
+  static async load(modelDir: string, opts: PipelineOptions = {}): Promise<StableDiffusionPipeline> {
     const memory = resolveMemoryOptions(opts);
     const keep = { releaseWhenIdle: memory.releaseSessions };
     const model = inspectModel(modelDir);
     const device = parseDevice(opts.device ?? 'cpu');
-    const tokenizer = await ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
+    let tokenizer = await ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
       throw new ModelError(`Tokenizer files in ${model.tokenizerDir} cannot be read: ${firstLine(err)}`);
     });
-    // Sequential on purpose: parallel creation would hold every graph's load peak at once.
-    const textEncoder = await createSession(model.files.textEncoder, device, 'text_encoder', keep);
-    const textEncoder2 = await loadSecondTextEncoder(model, device, keep);
-    const unet = await createSession(model.files.unet, device, 'unet');
-    const vaeDecoder = await createSession(model.files.vaeDecoder, device, 'vae_decoder', keep);
-    const p = new StableDiffusionPipeline(model, device, tokenizer, textEncoder, unet, vaeDecoder);
+    // LoRAs are merged part by part just before that part's session is made, so only one
+    // part's merged bytes are in memory at a time (lora/apply.ts).
+    const merger = new LoraMerger(opts.loras?.length ? await loadLoras(opts.loras) : []);
+    const created: LoadedSession[] = [];
+    const track = (s: LoadedSession) => {
+      created.push(s);
+      return s;
+    };
+    let p: StableDiffusionPipeline;
+    let textEncoder2: Awaited<ReturnType<typeof loadSecondTextEncoder>>;
+    try {
+      // Sequential on purpose: parallel creation would hold every graph's load peak at once.
+      // Textual-inversion embeddings extend the token table after any LoRA merge (embeddings.ts).
+      const te = await extendTextEncoder(await merger.source('text_encoder', model.files.textEncoder), 'text_encoder', opts.embeddings ?? []);
+      if (te.ids.size) tokenizer = tokenizer.withAddedWords(te.ids);
+      const textEncoder = track(await createSession(te.source, device, 'text_encoder', keep));
+      const te2 = model.files.textEncoder2
+        ? await extendTextEncoder(await merger.source('text_encoder_2', model.files.textEncoder2), 'text_encoder_2', opts.embeddings ?? [])
+        : undefined;
+      textEncoder2 = await loadSecondTextEncoder(model, device, keep, te2?.source);
+      if (textEncoder2) {
+        track(textEncoder2.session);
+        if (te2?.ids.size) textEncoder2 = { ...textEncoder2, tokenizer: textEncoder2.tokenizer.withAddedWords(te2.ids) };
+      }
+      const unet = track(await createSession(await merger.source('unet', model.files.unet), device, 'unet'));
+      const vaeDecoder = track(await createSession(model.files.vaeDecoder, device, 'vae_decoder', keep));
+      p = new StableDiffusionPipeline(model, device, tokenizer, textEncoder, unet, vaeDecoder);
+      p.loraReports = merger.finish(model.name);
+    } catch (err) {
+      for (const s of created) await s.session.release();
+      throw err;
+    }
     p.memory = memory;
     if (memory.safetyChecker && model.files.safetyChecker) {
       p.safetyChecker = await SafetyChecker.load(model.files.safetyChecker, model.dir, device, keep);
@@ -174,7 +210,9 @@ export class StableDiffusionPipeline {
 
     // LCM UNets take the guidance scale as an input instead of a second batch half.
     const guided = classifierFreeGuidance(req.guidanceScale, this.unetConditioning);
-    const { cond, uncond } = await this.prompts.encodePair(req.prompt, req.negativePrompt, guided);
+    // <lora:…> tags chose the LoRAs when this pipeline was loaded; the text encoder never sees them.
+    const negative = req.negativePrompt === undefined ? undefined : stripLoraTags(req.negativePrompt);
+    const { cond, uncond } = await this.prompts.encodePair(stripLoraTags(req.prompt), negative, guided);
 
     // One scheduler and one generator per image, as diffusers does with a list of generators:
     // image i is exactly what seed + i alone would give.
@@ -288,18 +326,21 @@ export class StableDiffusionPipeline {
     for (let i = 0; i < count; i++) {
       const rgb = rgbs[i] ?? rgbs[0];
       const seed = req.seed + i;
-      const params = formatParameters({
-        prompt: req.prompt,
-        negativePrompt: req.negativePrompt,
-        seed,
-        steps: req.steps,
-        scheduler,
-        guidanceScale: req.guidanceScale,
-        width: req.width,
-        height: req.height,
-        model: this.model.name,
-        strength: defaultStrength(req),
-      });
+      const params = withLoraHashes(
+        formatParameters({
+          prompt: req.prompt,
+          negativePrompt: req.negativePrompt,
+          seed,
+          steps: req.steps,
+          scheduler,
+          guidanceScale: req.guidanceScale,
+          width: req.width,
+          height: req.height,
+          model: this.model.name,
+          strength: defaultStrength(req),
+        }),
+        this.loraReports,
+      );
       images.push({ png: await encodePng(rgb, req.width, req.height, params), seed, width: req.width, height: req.height, nsfw: nsfw?.[i] });
     }
     const s = this.stats;
@@ -405,14 +446,27 @@ function stackRepeated(parts: Float32Array[], count: number): Float32Array {
   return out;
 }
 
+/** Appends A1111's `Lora hashes` field to the parameters' last line. */
+function withLoraHashes(params: string, loras: readonly LoraReport[]): string {
+  const field = loraHashesField(loras);
+  return field ? `${params}, ${field}` : params;
+}
+
+/** Load options plus the LoRAs to merge into the model (each set is its own pipeline). */
+export interface PipelineOptions extends PipelineLoadOptions {
+  loras?: readonly LoraSpec[];
+  /** Textual-inversion embeddings to make available by name (embeddings.ts listEmbeddings). */
+  embeddings?: readonly EmbeddingFile[];
+}
+
 const cache = new Map<string, Promise<StableDiffusionPipeline>>();
 
 /**
  * Contract: one pipeline (and so one set of sessions) per model folder, device and memory
  * options; later calls reuse it until `dispose`.
  */
-export async function loadPipeline(modelDir: string, opts: PipelineLoadOptions = {}): Promise<StableDiffusionPipeline> {
-  const key = `${inspectModel(modelDir).dir}|${deviceLabel(parseDevice(opts.device ?? 'cpu'))}|${memoryOptionsKey(resolveMemoryOptions(opts))}`;
+export async function loadPipeline(modelDir: string, opts: PipelineOptions = {}): Promise<StableDiffusionPipeline> {
+  const key = `${inspectModel(modelDir).dir}|${deviceLabel(parseDevice(opts.device ?? 'cpu'))}|${memoryOptionsKey(resolveMemoryOptions(opts))}|${lorasKey(opts.loras ?? [])}|${(opts.embeddings ?? []).map((e) => e.path).join(';')}`;
   let p = cache.get(key);
   if (!p) {
     p = StableDiffusionPipeline.load(modelDir, opts);

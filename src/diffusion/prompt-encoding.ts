@@ -8,7 +8,7 @@
 import * as ort from 'onnxruntime-node';
 import { ModelError } from './errors.js';
 import type { ModelInfo } from './model-inspect.js';
-import { createSession, firstLine, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
+import { createSession, firstLine, requireInput, requireOutput, type Device, type LoadedSession, type ModelSource } from './sessions.js';
 import { tensorToFloat32 } from './tensors.js';
 import { ClipTokenizer } from './tokenizer.js';
 
@@ -44,13 +44,15 @@ export async function loadSecondTextEncoder(
   model: Pick<ModelInfo, 'files' | 'tokenizer2Dir'>,
   device: Device,
   keep: { releaseWhenIdle?: boolean } = {},
+  /** The encoder's model when not its file (a LoRA merge in memory). */
+  source?: ModelSource,
 ): Promise<{ tokenizer: ClipTokenizer; session: LoadedSession } | undefined> {
   const dir = model.tokenizer2Dir;
   if (!model.files.textEncoder2 || !dir) return undefined;
   const tokenizer = await ClipTokenizer.fromDir(dir).catch((err: unknown) => {
     throw new ModelError(`Tokenizer files in ${dir} cannot be read: ${firstLine(err)}`);
   });
-  return { tokenizer, session: await createSession(model.files.textEncoder2, device, 'text_encoder_2', keep) };
+  return { tokenizer, session: await createSession(source ?? model.files.textEncoder2, device, 'text_encoder_2', keep) };
 }
 
 const HIDDEN_STATE = /^hidden_states\.(\d+)$/;

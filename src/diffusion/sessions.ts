@@ -70,8 +70,23 @@ export interface SessionKeepOptions {
 /** Native sessions currently alive and ever created through createSession (tests, benchmarks). */
 export const sessionCounters = { live: 0, created: 0 };
 
-async function createNative(path: string, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
-  const session = await ort.InferenceSession.create(path, options);
+/**
+ * A model already in memory (a LoRA merge, lora/merge.ts): the model.onnx bytes and the
+ * external-data files it names, which ONNX Runtime's Node binding takes as buffers.
+ */
+export interface InMemoryModel {
+  bytes: Uint8Array;
+  externalData: { path: string; data: Uint8Array }[];
+  label: string;
+}
+
+export type ModelSource = string | InMemoryModel;
+
+async function createNative(source: ModelSource, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  const session =
+    typeof source === 'string'
+      ? await ort.InferenceSession.create(source, options)
+      : await ort.InferenceSession.create(source.bytes, { ...options, externalData: source.externalData });
   sessionCounters.live++;
   sessionCounters.created++;
   return session;
@@ -82,7 +97,12 @@ async function releaseNative(session: ort.InferenceSession): Promise<void> {
   await session.release();
 }
 
-export async function createSession(path: string, device: Device, part: string, keep: SessionKeepOptions = {}): Promise<LoadedSession> {
+/**
+ * `source` is a file path, or a model in memory; an in-memory model is never released when idle
+ * (it could not be re-created without keeping its bytes).
+ */
+export async function createSession(source: ModelSource, device: Device, part: string, keep: SessionKeepOptions = {}): Promise<LoadedSession> {
+  const path = typeof source === 'string' ? source : source.label;
   let effective = device;
   if (device.kind === 'cuda' && !cudaInstalled()) {
     if (!warnedNoCuda) {
@@ -95,13 +115,13 @@ export async function createSession(path: string, device: Device, part: string, 
   options.executionProviders = effective.kind === 'cuda' ? [{ name: 'cuda', deviceId: effective.id }, 'cpu'] : ['cpu'];
   let session: ort.InferenceSession;
   try {
-    session = await createNative(path, options);
+    session = await createNative(source, options);
   } catch (err) {
     if (effective.kind === 'cuda') {
       logger.warn({ err: String(err), part }, 'CUDA session failed to start; falling back to CPU');
       effective = { kind: 'cpu' };
       options.executionProviders = ['cpu'];
-      session = await createNative(path, options).catch((e: unknown) => {
+      session = await createNative(source, options).catch((e: unknown) => {
         throw new ModelError(`Cannot load ${part} (${path}): ${firstLine(e)}. Re-export or re-download the model.`);
       });
     } else {
@@ -109,7 +129,7 @@ export async function createSession(path: string, device: Device, part: string, 
     }
   }
   const meta = { inputs: tensorMeta(session.inputMetadata), outputs: tensorMeta(session.outputMetadata) };
-  if (keep.releaseWhenIdle) session = new IdleReleasingSession(session, path, part, options);
+  if (keep.releaseWhenIdle && typeof source === 'string') session = new IdleReleasingSession(session, path, part, options);
   else session = new CountedSession(session);
   return { session, path, device: effective, ...meta };
 }

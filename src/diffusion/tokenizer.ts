@@ -176,8 +176,42 @@ export class ClipTokenizer {
     return new ClipTokenizer(vocab, ranks, [...specials.values()], maxLength, bos.id, eos.id, pad.id, unk.id, options);
   }
 
+  /** Textual-inversion embeddings: a whole word equal to a name becomes these ids (embeddings.ts). */
+  private added?: { byName: ReadonlyMap<string, readonly number[]>; pattern: RegExp };
+
+  /** A tokenizer that also maps each name (a whole word) to its ids, as A1111 does for embeddings. */
+  withAddedWords(words: ReadonlyMap<string, readonly number[]>): ClipTokenizer {
+    const t = new ClipTokenizer(
+      this.vocab,
+      this.ranks,
+      [...this.specials],
+      this.maxLength,
+      this.bosTokenId,
+      this.eosTokenId,
+      this.padTokenId,
+      this.unkTokenId,
+      this.options,
+    );
+    if (words.size === 0) return t;
+    const escaped = [...words.keys()].sort((x, y) => y.length - x.length).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    t.added = { byName: words, pattern: new RegExp(`(?<![\\p{L}\\p{N}_])(${escaped.join('|')})(?![\\p{L}\\p{N}_])`, 'gu') };
+    return t;
+  }
+
   /** Token ids of the text, without BOS/EOS, padding or truncation. */
   tokenize(text: string): number[] {
+    if (!this.added) return this.tokenizePlain(text);
+    const ids: number[] = [];
+    let last = 0;
+    for (const m of text.matchAll(this.added.pattern)) {
+      ids.push(...this.tokenizePlain(text.slice(last, m.index)), ...(this.added.byName.get(m[1]) ?? []));
+      last = (m.index ?? 0) + m[1].length;
+    }
+    ids.push(...this.tokenizePlain(text.slice(last)));
+    return ids;
+  }
+
+  private tokenizePlain(text: string): number[] {
     const ids: number[] = [];
     for (const piece of this.splitOnSpecials(text)) {
       if (typeof piece !== 'string') {

@@ -46,6 +46,11 @@ export interface GenerationRequest {
    * outpainting (zoom out, pan) onto a width × height canvas, or a creative upscale (hires fix).
    */
   edit?: ImageEdit;
+  /**
+   * LoRAs by name in $MODELS_DIR/loras, with weights; `<lora:name:w>` tags in the prompt add to
+   * these. The caller loads the pipeline with them (loadPipeline's `loras`, lora/choices.ts).
+   */
+  loras?: { name: string; weight: number; hash?: string }[];
 }
 
 export const PAN_DIRECTIONS = ['left', 'right', 'up', 'down'] as const;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { InputError } from './errors.js';
 import type { ModelDefaults } from './model-inspect.js';
 import { PAN_DIRECTIONS, SCHEDULER_NAMES, type GenerationRequest } from './types.js';
+import { loraRequestSchema, MAX_LORAS } from './lora/choices.js';
 
 export const MIN_SIDE = 64;
 export const MAX_SIDE = 2048;
@@ -52,6 +53,8 @@ export const generationRequestSchema = z.object({
   mask: z.instanceof(Uint8Array).optional(),
   maskBlur: z.number().min(0, 'mask blur must be 0 or more').max(MAX_MASK_BLUR, `mask blur must be at most ${MAX_MASK_BLUR} pixels`).optional(),
   edit: imageEditSchema.optional(),
+  // LoRAs by name (lora/choices.ts); the prompt's <lora:…> tags add to these.
+  loras: z.array(loraRequestSchema).max(MAX_LORAS, `at most ${MAX_LORAS} LoRAs per job`).optional(),
 });
 
 export type ValidRequest = z.infer<typeof generationRequestSchema>;

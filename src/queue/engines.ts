@@ -11,6 +11,8 @@ import { engineSettingsFromEnv, upscaleServiceFor } from '../diffusion/engine-se
 import { runImageEdit } from '../diffusion/image-edit.js';
 import type { UpscaleService } from '../diffusion/upscale.js';
 import { folderSizeMb, ModelCache } from './model-cache.js';
+import { loraSpecsFor, lorasKey } from '../diffusion/lora/choices.js';
+import { listEmbeddings } from '../diffusion/embeddings.js';
 import type { RunJob, WorkerOptions } from './ipc.js';
 import { ensurePrivateDir, writePrivateFile } from '../store/private-files.js';
 
@@ -62,14 +64,20 @@ export class DiffusionEngine implements Engine {
     this.upscaler = upscaleServiceFor(this.settings, { device: options.device, modelsDir: options.modelsDir });
   }
 
+  /** Model names (a model with LoRAs merged is still that model, for affinity and /models). */
   loadedModels(): string[] {
-    return this.cache.keys();
+    return [...new Set(this.cache.keys().map((k) => k.split('|')[0]))];
   }
 
   async run(job: RunJob, opts: { onProgress: (p: GenerationProgress) => void; signal: AbortSignal }): Promise<EngineResult> {
     if (job.kind === 'upscale') return upscale(job, this.upscaler);
     const dir = join(this.options.modelsDir, job.model);
-    const pipe = await this.cache.get(job.model, folderSizeMb(dir), () => loadPipeline(dir, { ...this.settings.pipeline, device: this.options.device }));
+    // Each LoRA set is its own merged pipeline, one more entry in the device's model cache.
+    const loras = loraSpecsFor(job.request, this.options.modelsDir);
+    const key = loras.length ? `${job.model}|${lorasKey(loras)}` : job.model;
+    const pipe = await this.cache.get(key, folderSizeMb(dir), () =>
+      loadPipeline(dir, { ...this.settings.pipeline, device: this.options.device, loras, embeddings: listEmbeddings(this.options.modelsDir) }),
+    );
     const request: GenerationRequest = { ...job.request };
     if (job.kind === 'img2img') request.initImage = await readInput(job);
     // Zoom, pan and creative upscale (request.edit) are edits of the input image.

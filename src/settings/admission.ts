@@ -4,7 +4,8 @@
 import type { JobKind, JobSpec } from '../jobs/types.js';
 import { formatWait } from '../durations.js';
 import { findBlocked } from './blocked-words.js';
-import { channelAllowed, modelAllowed, type EffectiveSettings } from './effective.js';
+import { channelAllowed, loraAllowed, modelAllowed, type EffectiveSettings } from './effective.js';
+import { requestedLoras } from '../diffusion/lora/choices.js';
 import { DAY_MS, HOUR_MS, type UsageStore } from './usage.js';
 
 export interface AdmissionRequest {
@@ -19,9 +20,22 @@ export interface AdmissionRequest {
   steps: number;
   width: number;
   height: number;
+  /** LoRAs the job uses (its `loras` and prompt tags), by name. */
+  loras?: string[];
 }
 
-export type AdmissionReason = 'channel' | 'model' | 'blocked_word' | 'steps' | 'size' | 'count' | 'queued' | 'cooldown' | 'jobs_per_hour' | 'images_per_day';
+export type AdmissionReason =
+  | 'channel'
+  | 'model'
+  | 'lora'
+  | 'blocked_word'
+  | 'steps'
+  | 'size'
+  | 'count'
+  | 'queued'
+  | 'cooldown'
+  | 'jobs_per_hour'
+  | 'images_per_day';
 
 export type Admission = { ok: true } | { ok: false; reason: AdmissionReason; message: string; retryInMs?: number };
 
@@ -39,7 +53,17 @@ export function admissionRequestOf(spec: Pick<JobSpec, 'kind' | 'model' | 'reque
     steps: r.steps,
     width: r.width,
     height: r.height,
+    ...(spec.kind !== 'upscale' ? { loras: loraNamesOf(r) } : {}),
   };
+}
+
+/** The LoRA names a request uses; a prompt whose tags do not parse counts none (the engine refuses it). */
+function loraNamesOf(r: { prompt: string; negativePrompt?: string; loras?: { name: string; weight: number }[] }): string[] {
+  try {
+    return requestedLoras(r).map((l) => l.name);
+  } catch {
+    return [];
+  }
 }
 
 const refuse = (reason: AdmissionReason, message: string, retryInMs?: number): Admission => ({
@@ -66,6 +90,8 @@ export function checkAdmission(req: AdmissionRequest, s: EffectiveSettings, usag
     const which = allowed.length ? `allowed: ${allowed.join(', ')}` : '/models shows the ones that are';
     return refuse('model', `🚫 Model ${req.model} is not allowed on this server; ${which}.`);
   }
+  const deniedLora = req.loras?.find((l) => !loraAllowed(s, l));
+  if (deniedLora !== undefined) return refuse('lora', `🚫 LoRA ${deniedLora} is not allowed on this server; /models shows the ones that are.`);
   const blocked = findBlocked(req.prompt, s.safety.blockedWords);
   if (blocked !== undefined) {
     return refuse('blocked_word', `🚫 Your prompt contains "${blocked}", which this server blocks; rephrase it and try again.`);

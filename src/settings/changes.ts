@@ -49,6 +49,8 @@ export type SettingsCommand =
   | { kind: 'model-default'; name: string }
   | { kind: 'model-allow'; name: string }
   | { kind: 'model-deny'; name: string }
+  | { kind: 'lora-allow'; name: string }
+  | { kind: 'lora-deny'; name: string }
   /** 0 removes the server's value. */
   | { kind: 'limits'; values: Partial<Record<LimitKey, number>> }
   | { kind: 'channel-allow'; channelId: string }
@@ -66,6 +68,8 @@ export interface ChangeContext {
   owner: OwnerSettings;
   /** Installed model folder names. */
   models: string[];
+  /** Installed LoRA names ($MODELS_DIR/loras). */
+  loras?: string[];
 }
 
 export type ChangeResult = { ok: true; next: GuildSettings; change: SettingsChange; confirm: string } | { ok: false; message: string };
@@ -362,6 +366,29 @@ function resetChange(cmd: Extract<SettingsCommand, { kind: 'reset' }>, ctx: Chan
   };
 }
 
+function loraChange(cmd: Extract<SettingsCommand, { kind: `lora-${string}` }>, ctx: ChangeContext): ChangeResult {
+  const installed = ctx.loras ?? [];
+  const name = installed.find((l) => l.toLowerCase() === cmd.name.trim().toLowerCase());
+  if (!name) return refuse(`LoRA "${cmd.name.trim()}" is not installed. ${installed.length ? `Installed: ${installed.join(', ')}.` : 'No LoRA is installed.'}`);
+  const next = clone(ctx.current);
+  const before = ctx.current.lora ?? { allow: [], deny: [] };
+  const kind = cmd.kind === 'lora-allow' ? 'allow' : 'deny';
+  const lists = listChange(kind, before, name);
+  next.lora = { allow: lists.allow, deny: lists.deny };
+  const confirm =
+    kind === 'deny'
+      ? `✅ LoRA **${name}** is denied on this server.`
+      : lists.restricted
+        ? `✅ Only these LoRAs are allowed on this server now: ${lists.allow.join(', ')}. (\`/settings reset lora\` allows every LoRA again.)`
+        : `✅ LoRA **${name}** is allowed again.`;
+  return {
+    ok: true,
+    next,
+    change: { setting: `lora.${kind}`, before: { allow: before.allow, deny: before.deny }, after: { allow: lists.allow, deny: lists.deny } },
+    confirm,
+  };
+}
+
 /** Validates and applies one change to a copy of the settings. */
 export function applyChange(cmd: SettingsCommand, ctx: ChangeContext): ChangeResult {
   switch (cmd.kind) {
@@ -369,6 +396,9 @@ export function applyChange(cmd: SettingsCommand, ctx: ChangeContext): ChangeRes
     case 'model-allow':
     case 'model-deny':
       return modelChange(cmd, ctx);
+    case 'lora-allow':
+    case 'lora-deny':
+      return loraChange(cmd, ctx);
     case 'limits':
       return limitsChange(cmd, ctx);
     case 'channel-allow':

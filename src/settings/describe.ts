@@ -25,6 +25,13 @@ export function describeSettings(e: EffectiveSettings, owner: OwnerSettings, ins
       (e.model.deny.length ? ` · denied: ${e.model.deny.join(', ')}` : ''),
   );
 
+  if (e.lora.allow.length || e.lora.deny.length) {
+    const allowedLoras = e.lora.allow.filter((l) => !e.lora.deny.includes(l));
+    lines.push(
+      `**LoRAs** allowed: ${e.lora.allow.length ? allowedLoras.join(', ') || 'none' : 'all'}${e.lora.deny.length ? ` · denied: ${e.lora.deny.join(', ')}` : ''}`,
+    );
+  }
+
   const limits = LIMIT_ORDER.map((k) => {
     const v = e.limits[k];
     const env = OWNER_ENV[k === 'cooldownSeconds' ? 'minCooldownSeconds' : k];

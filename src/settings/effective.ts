@@ -28,6 +28,7 @@ export interface EffectiveSettings {
   limits: EffectiveLimits;
   model: { default?: string; allow: string[]; deny: string[] };
   channels: { allow: string[]; deny: string[] };
+  lora: { allow: string[]; deny: string[] };
   provider: { policy: Sourced<ProviderPolicy>; imagenDailyCap: number | null };
   safety: { blockedWords: string[]; flagged: Sourced<FlaggedAction> };
   /** Only the defaults that still fit the limits. */
@@ -78,6 +79,7 @@ export function effectiveSettings(s: GuildSettings, o: OwnerSettings): Effective
     limits,
     model: { ...(s.model?.default ? { default: s.model.default } : {}), allow: s.model?.allow ?? [], deny: s.model?.deny ?? [] },
     channels: { allow: s.channels?.allow ?? [], deny: s.channels?.deny ?? [] },
+    lora: { allow: s.lora?.allow ?? [], deny: s.lora?.deny ?? [] },
     provider: {
       policy: s.provider?.policy ? server(s.provider.policy) : owner(o.provider.provider),
       imagenDailyCap: s.provider?.imagenDailyCap ?? o.provider.imagenDailyCap,
@@ -98,6 +100,10 @@ function listed(allow: string[], deny: string[], item: string): boolean {
 
 export function modelAllowed(e: EffectiveSettings, model: string): boolean {
   return listed(e.model.allow, e.model.deny, model);
+}
+
+export function loraAllowed(e: EffectiveSettings, lora: string): boolean {
+  return listed(e.lora.allow, e.lora.deny, lora);
 }
 
 export function channelAllowed(e: EffectiveSettings, channelId: string): boolean {

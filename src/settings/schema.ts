@@ -12,7 +12,7 @@ export type FlaggedAction = (typeof FLAGGED_ACTIONS)[number];
 /** Conservative: a flagged image is not posted until an admin says otherwise. */
 export const DEFAULT_FLAGGED_ACTION: FlaggedAction = 'block';
 
-export const SETTINGS_SECTIONS = ['model', 'limits', 'channels', 'provider', 'safety', 'defaults'] as const;
+export const SETTINGS_SECTIONS = ['model', 'limits', 'channels', 'provider', 'safety', 'defaults', 'lora'] as const;
 export type SettingsSection = (typeof SETTINGS_SECTIONS)[number];
 
 const snowflake = z.string().regex(/^\d{15,21}$/);
@@ -29,6 +29,13 @@ export const guildSettingsSchema = z.object({
       /** Non-empty: only these models. */
       allow: z.array(modelName).default([]),
       deny: z.array(modelName).default([]),
+    })
+    .optional(),
+  /** LoRAs ($MODELS_DIR/loras) by name: allow/deny as for models. */
+  lora: z
+    .object({
+      allow: z.array(z.string().regex(/^[\w][\w .+-]{0,99}$/)).default([]),
+      deny: z.array(z.string().regex(/^[\w][\w .+-]{0,99}$/)).default([]),
     })
     .optional(),
   limits: z

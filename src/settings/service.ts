@@ -41,8 +41,8 @@ export class SettingsService {
   }
 
   /** Validates and, when valid, stores the change with its audit row. */
-  change(guildId: string, userId: string, cmd: SettingsCommand, models: string[]): ChangeResult {
-    const result = applyChange(cmd, { current: this.store.get(guildId), owner: this.owner, models });
+  change(guildId: string, userId: string, cmd: SettingsCommand, models: string[], loras: string[] = []): ChangeResult {
+    const result = applyChange(cmd, { current: this.store.get(guildId), owner: this.owner, models, loras });
     if (result.ok) this.store.write(guildId, userId, result.next, result.change, this.now());
     return result;
   }

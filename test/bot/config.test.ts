@@ -41,7 +41,7 @@ test('defaults, and empty values mean unset', () => {
   const c = loadDiscordConfig({ DISCORD_TOKEN: token, DEV_GUILD_ID: '', DISCORD_API_URL: 'http://127.0.0.1:9/api/' });
   assert.equal(c.devGuildId, undefined);
   assert.equal(c.apiUrl, 'http://127.0.0.1:9/api');
-  assert.deepEqual(c.ceilings, { maxSteps: 50, maxSide: 1536, maxCount: 4, maxGuidance: 20 });
+  assert.deepEqual(c.ceilings, { maxSteps: 50, maxSide: 1536, maxCount: 4, maxGuidance: 20, maxLoras: 3 });
   assert.equal(c.variationStrength, 0.6);
   assert.equal(c.progressIntervalMs, 2000);
   assert.equal(c.clockOffsetMs, 0);

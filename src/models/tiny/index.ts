@@ -13,6 +13,7 @@ import { LAYOUT_ONLY_PARTS, layoutPlan, TINY_LAYOUTS, type TinyLayout } from './
 import { buildTextEncoder } from './text-encoder.js';
 import { buildUnet, type PredictionType, type TimestepInput } from './unet.js';
 import { buildVaeDecoder, buildVaeEncoder } from './vae.js';
+import { textEncoderModules, UNET_MODULES, withTorchExportNames } from './export-names.js';
 import { safetyCheckerModeSchema, writeTinySafetyChecker, type SafetyCheckerMode } from './safety-checker.js';
 
 export type { SchedulerClass } from './configs.js';
@@ -20,6 +21,7 @@ export { TINY_LAYOUTS, type TinyLayout } from './layouts.js';
 export type { PredictionType, TimestepInput } from './unet.js';
 export type { SafetyCheckerMode } from './safety-checker.js';
 export { createTinyUpscaler, type TinyUpscalerOptions } from './upscaler.js';
+export { createTinyEmbedding, createTinyLora, type TinyLoraOptions } from './lora.js';
 
 export interface TinyModelOptions {
   /**
@@ -62,6 +64,11 @@ export interface TinyModelOptions {
    * _class_name StableDiffusion(XL)InpaintPipeline. Default false.
    */
   inpainting?: boolean;
+  /**
+   * Names weights and nodes as torch.onnx.export does (export-names.ts): module-named Conv
+   * weights, anonymous MatMul weights, module scopes on nodes. What LoRAs are mapped by. Default false.
+   */
+  exportNames?: boolean;
 }
 
 const optionsSchema = z.object({
@@ -84,6 +91,7 @@ const optionsSchema = z.object({
   seed: z.number().int().min(0).max(0xffffffff).optional(),
   safetyChecker: safetyCheckerModeSchema.optional(),
   inpainting: z.boolean().optional(),
+  exportNames: z.boolean().optional(),
 });
 
 const PARTS = ['scheduler', 'tokenizer', 'text_encoder', 'unet', 'vae_decoder', 'vae_encoder'] as const;
@@ -148,23 +156,22 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
 
   for (const te of plan.textEncoders) {
     const { part, hidden: width, layers, hiddenStates, projection } = te;
-    await writeModel(join(dir, part), buildTextEncoder({ vocabSize, hidden: width, float, seed, layers, hiddenStates, projection, part }));
+    const encoder = buildTextEncoder({ vocabSize, hidden: width, float, seed, layers, hiddenStates, projection, part });
+    await writeModel(join(dir, part), o.exportNames ? withTorchExportNames(encoder, textEncoderModules()) : encoder);
   }
-  await writeModel(
-    join(dir, 'unet'),
-    buildUnet({
-      channels,
-      hidden: plan.crossAttentionDim,
-      float,
-      timestep: o.timestep ?? 'int64',
-      predictionType,
-      seed,
-      externalData,
-      textTime: plan.textTime,
-      timeCondDim: plan.timeCondDim,
-      inpainting: o.inpainting,
-    }),
-  );
+  const unet = buildUnet({
+    channels,
+    hidden: plan.crossAttentionDim,
+    float,
+    timestep: o.timestep ?? 'int64',
+    predictionType,
+    seed,
+    externalData,
+    textTime: plan.textTime,
+    timeCondDim: plan.timeCondDim,
+    inpainting: o.inpainting,
+  });
+  await writeModel(join(dir, 'unet'), o.exportNames ? withTorchExportNames(unet, UNET_MODULES) : unet);
   await writeModel(join(dir, 'vae_decoder'), buildVaeDecoder({ float, seed }));
   await writeModel(join(dir, 'vae_encoder'), buildVaeEncoder({ float, output: o.vaeEncoderOutput ?? 'latent_sample' }));
   await writeTinySafetyChecker(dir, o.safetyChecker, float);
