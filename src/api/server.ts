@@ -80,6 +80,17 @@ export async function buildApiServer(deps: ApiServerDeps): Promise<ApiApp> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   await app.register(fastifyMultipart);
+  // A1111's FastAPI reads JSON whatever the Content-Type says, and some clients send none
+  // (aiyabot posts `data=json.dumps(payload)` through requests): read those bodies as JSON too.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    if (!req.url.startsWith('/sdapi/'))
+      return done(new ApiError(415, `Unsupported Content-Type ${req.headers['content-type'] ?? '(none)'}: send application/json.`));
+    try {
+      done(null, body === '' ? {} : JSON.parse(String(body)));
+    } catch {
+      done(new ApiError(422, 'The body is not JSON.', { param: 'body' }));
+    }
+  });
 
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0];
