@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { type ApiProcess, createKey, getJson, postJson, startApi, tempDataDir } from './support.js';
+import { type ApiProcess, createKey, type Json, getJson, postJson, startApi, tempDataDir } from './support.js';
 
 /** POST with no Content-Type at all, as Python's requests does for `data=<str>`. */
-function postWithoutContentType(url: string, body: string, key: string): Promise<{ status: number; json: any }> {
+function postWithoutContentType(url: string, body: string, key: string): Promise<{ status: number; json: Json }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
       let text = '';
@@ -187,7 +187,7 @@ describe('A1111 progress and interrupt while a job runs', () => {
 
   test('/sdapi/v1/progress follows the running job; /sdapi/v1/interrupt cancels it', async () => {
     const running = postJson(`${api.url}/sdapi/v1/txt2img`, { prompt: 'slow', steps: 40, width: 64, height: 64 });
-    let seen: any;
+    let seen: Json;
     for (let i = 0; i < 100; i++) {
       const p = await getJson(`${api.url}/sdapi/v1/progress`);
       if (p.json.progress > 0) {

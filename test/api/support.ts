@@ -7,6 +7,10 @@ import { join } from 'node:path';
 import { isolated, tsxArgs } from '../support/child-process.js';
 import { tinyModel } from '../support/tiny-models.js';
 
+/** A JSON answer: tests assert on its fields directly. */
+// biome-ignore lint/suspicious/noExplicitAny: response bodies of many shapes, checked field by field
+export type Json = any;
+
 export interface ApiProcess {
   url: string;
   port: number;
@@ -94,7 +98,7 @@ export async function postJson(
   body: unknown,
   key?: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Headers; json: any }> {
+): Promise<{ status: number; headers: Headers; json: Json }> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
@@ -103,7 +107,7 @@ export async function postJson(
   return { status: res.status, headers: res.headers, json: await res.json() };
 }
 
-export async function getJson(url: string, key?: string): Promise<{ status: number; headers: Headers; json: any }> {
+export async function getJson(url: string, key?: string): Promise<{ status: number; headers: Headers; json: Json }> {
   const res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {} });
   return { status: res.status, headers: res.headers, json: await res.json() };
 }
