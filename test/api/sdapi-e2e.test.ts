@@ -108,7 +108,7 @@ describe('AUTOMATIC1111-compatible API', () => {
     const headers = { authorization: basic };
     const options = await fetch(`${api.url}/sdapi/v1/options`, { headers });
     assert.equal(options.status, 200);
-    assert.equal((await options.json()).sd_model_checkpoint, 'tiny');
+    assert.equal(((await options.json()) as Json).sd_model_checkpoint, 'tiny');
     const set = await fetch(`${api.url}/sdapi/v1/options`, {
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/json' },
@@ -117,7 +117,7 @@ describe('AUTOMATIC1111-compatible API', () => {
     assert.equal(set.status, 200);
     const models = await fetch(`${api.url}/sdapi/v1/sd-models`, { headers });
     assert.deepEqual(
-      (await models.json()).map((m: { title: string }) => m.title),
+      ((await models.json()) as Json).map((m: { title: string }) => m.title),
       ['tiny'],
     );
     const body = {
@@ -136,7 +136,7 @@ describe('AUTOMATIC1111-compatible API', () => {
       headers: { ...headers, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    const json = await res.json();
+    const json = (await res.json()) as Json;
     assert.equal(res.status, 200, JSON.stringify(json));
     assert.equal(json.images.length, 1);
     assert.equal(JSON.parse(json.info).sampler_name, 'DPM++ 2M Karras', 'sampler + schedule type map to dpmpp_2m_karras');
