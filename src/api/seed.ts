@@ -67,6 +67,11 @@ const idParams = z.object({ id: z.string().max(64) });
 
 export function registerSeedRoutes(app: ApiApp, ctx: ApiContext): void {
   const { jobs } = ctx;
+  // Open event streams end when the server closes (fastify would wait for them otherwise).
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...streams]) end();
+  });
 
   app.post(
     '/generate',
@@ -104,6 +109,7 @@ export function registerSeedRoutes(app: ApiApp, ctx: ApiContext): void {
     const end = () => {
       if (closed) return;
       closed = true;
+      streams.delete(end);
       stop();
       clearInterval(ping);
       res.end();
@@ -115,6 +121,7 @@ export function registerSeedRoutes(app: ApiApp, ctx: ApiContext): void {
       if (out.final) end();
     });
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    streams.add(end);
     // The client going away ends the stream only: the job goes on and stays fetchable by id.
     req.raw.on('close', end);
     const now = jobs.d.queue.get(job.id) ?? job;

@@ -186,4 +186,16 @@ describe('/jobs, SSE progress, and clients that go away', () => {
     assert.equal(cancelled.status, 'cancelled');
     await waitForState(`${api.url}/jobs/${first.json.id}`, key, ['cancelled']);
   });
+
+  test('shutting down with an event stream open ends the stream and exits; the job resumes on the next start', async () => {
+    const r = await postJson(`${api.url}/jobs`, { prompt: 'interrupted', num_inference_steps: 50, width: 64, height: 64 }, key);
+    const res = await fetch(`${api.url}/jobs/${r.json.id}/events`, { headers: { authorization: `Bearer ${key}` } });
+    const events = readEvents(res);
+    await waitForState(`${api.url}/jobs/${r.json.id}`, key, ['running']);
+    const started = Date.now();
+    await api.stop();
+    assert.ok(Date.now() - started < 8000, `stopped in ${Date.now() - started} ms`);
+    assert.ok((await events).length >= 1, 'the stream ended');
+    assert.match(api.output(), /job interrupted by shutdown; it resumes on the next start/);
+  });
 });
