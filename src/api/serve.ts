@@ -28,6 +28,17 @@ export interface ServeApiDeps {
 }
 
 export async function serveApi(d: ServeApiDeps): Promise<ApiServer> {
+  try {
+    return await startApi(d);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new StartupError(`API_PORT ${d.api.port} on ${d.api.host} is in use: stop what listens there or pick another API_PORT.`);
+    if (code === 'EADDRNOTAVAIL') throw new StartupError(`API_HOST ${d.api.host} is not an address of this machine.`);
+    throw err;
+  }
+}
+
+function startApi(d: ServeApiDeps): Promise<ApiServer> {
   return startApiServer({
     config: d.api,
     queue: d.queue,
