@@ -4,7 +4,8 @@
 import { InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.js';
 import { isServerAdmin } from '../src/bot/job-access.js';
-import type { SecondsBy } from '../src/settings/usage.js';
+import { DAY_MS, type SecondsBy } from '../src/settings/usage.js';
+import type { ApiKeyUsage } from '../src/store/api-jobs.js';
 
 export const data = new SlashCommandBuilder()
   .setName('stats')
@@ -17,6 +18,14 @@ const seconds = (s: number) => (s < 10 ? s.toFixed(1) : Math.round(s).toString()
 
 function ranking(rows: SecondsBy[], name: (r: SecondsBy) => string): string {
   return rows.length ? rows.map((r) => `${name(r)} ${seconds(r.seconds)} s (${r.jobs} job${r.jobs === 1 ? '' : 's'})`).join(' · ') : 'none';
+}
+
+/** HTTP API keys (src/api) are users of the same queue without a server: shown beside it, bot-wide. */
+function apiLine(rows: ApiKeyUsage[]): string {
+  if (!rows.length) return '**HTTP API** (all keys, whole bot) no jobs';
+  const sum = (f: (r: ApiKeyUsage) => number) => rows.reduce((n, r) => n + f(r), 0);
+  const perKey = rows.map((r) => `${r.key} ${seconds(r.seconds)} s (${r.jobs} job${r.jobs === 1 ? '' : 's'}, ${r.images} images)`).join(' · ');
+  return `**HTTP API** (all keys, whole bot) ${sum((r) => r.jobs)} jobs, ${sum((r) => r.images)} images, ${sum((r) => r.failed)} failed; ${perKey}`;
 }
 
 export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
@@ -41,6 +50,7 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
       (s.imagen.tokens.calls > 0
         ? `\n• tokens billed: ${count(s.imagen.tokens.total)} (${count(s.imagen.tokens.prompt)} prompt, ${count(s.imagen.tokens.output)} output) over ${s.imagen.tokens.calls} calls`
         : ''),
+    apiLine(ctx.settings.usage.api.usageSince(ctx.settings.now() - 7 * DAY_MS)),
   ];
   await reply(lines.join('\n'));
 }

@@ -16,9 +16,13 @@ import { exitWithError, StartupError } from './process-exit.js';
 import { lostDatabaseProblem } from './store/db.js';
 import { commandPayloads, loadCommands, registerIfChanged } from './bot/registry.js';
 import { metricsPortOf, shardOfThisProcess } from './sharding.js';
+import { apiConfigOrExit, serveApi } from './api/serve.js';
+import type { ApiServer } from './api/server.js';
 
 async function main(): Promise<void> {
   const config = loadDiscordConfig();
+  // The HTTP API beside the bot when API_PORT is set (src/api); checked before anything starts.
+  const apiConfig = apiConfigOrExit();
   // Before anything opens DATA_DIR/bot.sqlite (which would create an empty one).
   const lost = config.app.ACCEPT_FRESH_DATABASE ? undefined : lostDatabaseProblem(config.dataDir);
   if (lost) throw new StartupError(lost);
@@ -75,17 +79,36 @@ async function main(): Promise<void> {
     },
   };
   let metrics: MetricsServer | undefined;
+  let api: ApiServer | undefined;
   // Signals, and errors nothing caught, stop serving and close the queues and the book cleanly.
   installShutdown(closeAll, async () => {
+    await api?.close();
     await metrics?.close();
     await app.stop();
   });
   try {
     await queue.whenReady();
-    if (config.app.METRICS_PORT !== undefined)
+    // METRICS_PORT equal to API_PORT: the API serves /healthz and /metrics itself.
+    if (config.app.METRICS_PORT !== undefined && config.app.METRICS_PORT !== apiConfig?.port)
       metrics = await startMetricsServer(metricsPortOf(config.app.METRICS_PORT, shard), queue, config.app.METRICS_HOST);
+    // One API per bot: under sharding only shard 0 serves it.
+    if (apiConfig && (!shard || shard.id === 0)) {
+      const { providers, catalog } = app.ctx;
+      api = await serveApi({
+        service: config,
+        api: apiConfig,
+        queue,
+        db: book.db,
+        settings,
+        ...(providers ? { providers } : {}),
+        catalog,
+        log: logger,
+        withMetrics: config.app.METRICS_PORT === undefined || config.app.METRICS_PORT === apiConfig.port,
+      });
+    }
     await app.start();
   } catch (err) {
+    await api?.close().catch(() => undefined);
     await metrics?.close().catch(() => undefined);
     await closeAll.close().catch(() => undefined);
     throw err;

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import sharp from 'sharp';
 import type { PreviewImage } from '../diffusion/types.js';
+import { isApiJob } from '../jobs/api-requester.js';
 import type { JobQueue, JobRecord, QueueEvents, QueuePosition } from '../queue/types.js';
 import { DEFAULT_UPLOAD_LIMIT, fitImage, type OutgoingFile } from './attachments.js';
 import { apiErrorCode, DiscordCodes, type MessagePayload, type Messenger } from './messenger.js';
@@ -129,7 +130,8 @@ export class JobPresenter {
   }
 
   private status(job: JobRecord, p: MessagePayload | (() => Promise<MessagePayload>)): void {
-    if (this.finished.has(job.id)) return;
+    // HTTP API jobs share the queue but have no Discord message.
+    if (this.finished.has(job.id) || isApiJob(job)) return;
     const build = typeof p === 'function' ? p : async () => p;
     this.view(job.id).editor.update(async () => this.d.messenger.editJobMessage(job, await build()));
   }
@@ -203,7 +205,7 @@ export class JobPresenter {
 
   /** A job ended: its last message is owed (durably) until Discord confirms it. */
   private owe(job: JobRecord, kind: DeliveryKind, mode: DeliveryMode, message?: string): void {
-    if (this.finished.has(job.id)) return;
+    if (this.finished.has(job.id) || isApiJob(job)) return;
     this.finished.add(job.id);
     if (this.finished.size > 10_000) this.finished.delete(this.finished.values().next().value!);
     const view = this.views.get(job.id);

@@ -73,11 +73,8 @@ export interface OwnerQuotas {
   minCooldownSeconds: number;
 }
 
-export interface DiscordConfig {
-  token: string;
-  applicationId: string;
-  devGuildId?: string;
-  apiUrl?: string;
+/** What every serving process needs (the bot, and `npm run api` without any Discord token). */
+export interface ServiceConfig {
   dataDir: string;
   modelsDir: string;
   defaultModel?: string;
@@ -100,6 +97,13 @@ export interface DiscordConfig {
   app: AppConfig;
 }
 
+export interface DiscordConfig extends ServiceConfig {
+  token: string;
+  applicationId: string;
+  devGuildId?: string;
+  apiUrl?: string;
+}
+
 /**
  * A bot token is three base64url parts; the first is the bot's user id, which is also its
  * application id for every application made since 2019.
@@ -120,9 +124,7 @@ function issues(error: z.ZodError): string {
  * general ones with env.ts' loadEnv (its "Invalid configuration" message names every bad key).
  */
 export function loadDiscordConfig(env: NodeJS.ProcessEnv = process.env): DiscordConfig {
-  const parsed = discordEnvSchema.safeParse(env);
-  if (!parsed.success) throw new DiscordConfigError(`Invalid setting: ${issues(parsed.error)} (${SETUP_DOC}).`);
-  const e = parsed.data;
+  const e = parseDiscordEnv(env);
   if (!e.DISCORD_TOKEN) {
     throw new DiscordConfigError(`DISCORD_TOKEN is not set: copy your bot's token from the Developer Portal into .env (${SETUP_DOC}).`);
   }
@@ -132,6 +134,27 @@ export function loadDiscordConfig(env: NodeJS.ProcessEnv = process.env): Discord
       `DISCORD_TOKEN does not look like a bot token (three dot-separated parts starting with the bot's id): copy it again from the Bot page of the Developer Portal (${SETUP_DOC}).`,
     );
   }
+  return {
+    ...serviceConfigFrom(e, env),
+    token: e.DISCORD_TOKEN,
+    applicationId: e.DISCORD_APPLICATION_ID ?? fromToken!,
+    devGuildId: e.DEV_GUILD_ID,
+    apiUrl: e.DISCORD_API_URL?.replace(/\/+$/, ''),
+  };
+}
+
+/** The same limits, quotas, provider and queue settings as the bot, without any Discord key required (`npm run api`). */
+export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  return serviceConfigFrom(parseDiscordEnv(env), env);
+}
+
+function parseDiscordEnv(env: NodeJS.ProcessEnv): z.infer<typeof discordEnvSchema> {
+  const parsed = discordEnvSchema.safeParse(env);
+  if (!parsed.success) throw new DiscordConfigError(`Invalid setting: ${issues(parsed.error)} (${SETUP_DOC}).`);
+  return parsed.data;
+}
+
+function serviceConfigFrom(e: z.infer<typeof discordEnvSchema>, env: NodeJS.ProcessEnv): ServiceConfig {
   const app = loadEnv(env);
   let google: GoogleImageSettings;
   try {
@@ -141,10 +164,6 @@ export function loadDiscordConfig(env: NodeJS.ProcessEnv = process.env): Discord
     throw err;
   }
   return {
-    token: e.DISCORD_TOKEN,
-    applicationId: e.DISCORD_APPLICATION_ID ?? fromToken!,
-    devGuildId: e.DEV_GUILD_ID,
-    apiUrl: e.DISCORD_API_URL?.replace(/\/+$/, ''),
     dataDir: resolve(app.DATA_DIR),
     modelsDir: resolve(app.MODELS_DIR),
     defaultModel: app.DEFAULT_MODEL,

@@ -3,6 +3,7 @@
 // cancelled before it started: neither used a device on the user's behalf.
 import type { Db } from '../store/db.js';
 import { StatementCache } from '../store/statements.js';
+import { ApiJobsStore } from '../store/api-jobs.js';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
@@ -52,9 +53,12 @@ export interface CloudTokens {
 
 export class UsageStore {
   private readonly sql: StatementCache;
+  /** HTTP API jobs (no guild): per-key usage for /stats. */
+  readonly api: ApiJobsStore;
 
   constructor(db: Db) {
     this.sql = new StatementCache(db);
+    this.api = new ApiJobsStore(db);
   }
 
   /** The user's counting jobs in this guild since `since`, oldest first. */

@@ -89,7 +89,8 @@ export class DeliveryStore {
       abandon: db.prepare(`UPDATE deliveries SET state = 'abandoned', attempts = attempts + 1, last_error = @last_error WHERE job_id = @job_id`),
       // Jobs that finished with no row (the process stopped between the job's last state write
       // and the outbox row, or after the presenter stopped listening): owed too. Rows for every
-      // job finished before the outbox existed were written by its migration.
+      // job finished before the outbox existed were written by its migration. HTTP API jobs
+      // (user ids `api:…`, src/jobs/api-requester.ts) are fetched by their clients, never posted.
       adopt: db.prepare(
         `INSERT OR IGNORE INTO deliveries (job_id, owner, kind, mode, detail_json, created_at, next_at)
          SELECT j.id, j.owner, j.state,
@@ -97,7 +98,7 @@ export class DeliveryStore {
            CASE WHEN j.error IS NOT NULL THEN json_object('message', j.error) ELSE '{}' END,
            COALESCE(j.finished_at, j.created_at), 0
          FROM jobs j LEFT JOIN deliveries d ON d.job_id = j.id
-         WHERE d.job_id IS NULL AND j.owner = ? AND j.state IN ('done', 'failed', 'cancelled')
+         WHERE d.job_id IS NULL AND j.owner = ? AND j.state IN ('done', 'failed', 'cancelled') AND j.user_id NOT LIKE 'api:%'
            AND COALESCE(j.finished_at, j.created_at) >= ?`,
       ),
       undelivered: db.prepare(

@@ -105,6 +105,16 @@ export const MIGRATIONS: readonly string[] = [
    INSERT INTO deliveries (job_id, kind, mode, state, created_at, next_at, delivered_at, message_id)
      SELECT id, state, 'in-place', 'delivered', COALESCE(finished_at, created_at), 0, finished_at, message_id
      FROM jobs WHERE state IN ('done', 'failed', 'cancelled');`,
+  // 6: HTTP API keys (src/api): the key's SHA-256 only, its limits, and when it was revoked.
+  `CREATE TABLE api_keys (
+     name TEXT PRIMARY KEY,
+     key_hash TEXT NOT NULL UNIQUE,
+     limits_json TEXT NOT NULL DEFAULT '{}',
+     admin INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     last_used_at INTEGER,
+     revoked_at INTEGER
+   );`,
 ];
 
 /** Applies pending migrations; returns the schema version afterwards. Safe to call repeatedly. */
