@@ -33,10 +33,10 @@ async function writeOutputs(job: RunJob, pngs: Buffer[]): Promise<string[]> {
   return paths;
 }
 
-async function readInput(job: RunJob): Promise<Buffer> {
-  if (!job.initImagePath) throw new InputError('This job needs an input image, and none was stored.');
+async function readInput(job: Pick<RunJob, 'initImagePath'>, what = 'input image'): Promise<Buffer> {
+  if (!job.initImagePath) throw new InputError(`This job needs an ${what}, and none was stored.`);
   return readFile(job.initImagePath).catch(() => {
-    throw new InputError('The input image of this job is gone (deleted by the retention sweep?).');
+    throw new InputError(`The ${what} of this job is gone (deleted by the retention sweep?).`);
   });
 }
 
@@ -71,6 +71,7 @@ export class DiffusionEngine implements Engine {
     const pipe = await this.cache.get(job.model, folderSizeMb(dir), () => loadPipeline(dir, { ...this.settings.pipeline, device: this.options.device }));
     const request: GenerationRequest = { ...job.request };
     if (job.kind === 'img2img') request.initImage = await readInput(job);
+    if (job.kind === 'img2img' && job.maskImagePath) request.mask = await readInput({ initImagePath: job.maskImagePath }, 'inpainting mask');
     const result = await pipe.generate(request, opts);
     const outputs = await writeOutputs(
       job,

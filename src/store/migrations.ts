@@ -105,6 +105,16 @@ export const MIGRATIONS: readonly string[] = [
    INSERT INTO deliveries (job_id, kind, mode, state, created_at, next_at, delivered_at, message_id)
      SELECT id, state, 'in-place', 'delivered', COALESCE(finished_at, created_at), 0, finished_at, message_id
      FROM jobs WHERE state IN ('done', 'failed', 'cancelled');`,
+  // 6: personal defaults (/prefs), one row per user (the same everywhere; servers' limits clamp
+  // them when applied); an inpainting job's mask beside its input image; where a job made from a
+  // Discord message (Edit image…, Vary this image) came from, for its lineage in ℹ️.
+  `CREATE TABLE user_prefs (
+     user_id TEXT PRIMARY KEY,
+     prefs_json TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   ALTER TABLE jobs ADD COLUMN mask_image_path TEXT;
+   ALTER TABLE jobs ADD COLUMN source_json TEXT;`,
 ];
 
 /** Applies pending migrations; returns the schema version afterwards. Safe to call repeatedly. */
