@@ -12,7 +12,8 @@ import {
 import { SCHEDULER_NAMES } from '../src/diffusion/types.js';
 import { MAX_STEPS } from '../src/diffusion/validate.js';
 import type { BotContext } from '../src/bot/context.js';
-import { attachmentOrigins, downloadAttachment, DownloadError, imageTypeOf } from '../src/bot/download.js';
+import { fetchInputImage } from '../src/bot/input-image.js';
+import { personalDefaults } from '../src/bot/prefs.js';
 import { NEGATIVE_MAX, parseImagineOptions, PROMPT_MAX, SEED_MAX, type RawImagineOptions } from '../src/bot/imagine-options.js';
 import { limitsFor } from '../src/bot/limits.js';
 import { refuseDeferred } from '../src/bot/refusal.js';
@@ -44,11 +45,13 @@ export const data = new SlashCommandBuilder()
   .addAttachmentOption((o) => o.setName('image').setDescription('Start from this image (image-to-image)'))
   .addNumberOption((o) =>
     o.setName('strength').setDescription('Image-to-image: how much to change the image (0–1, default 0.75)').setMinValue(0).setMaxValue(1),
-  );
+  )
+  .addAttachmentOption((o) => o.setName('mask').setDescription('Inpainting, with image: white repaints, black keeps (any size)'));
 
 function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
   const o = i.options;
   const att = o.getAttachment('image');
+  const mask = o.getAttachment('mask');
   return {
     prompt: o.getString('prompt'),
     negative: o.getString('negative'),
@@ -61,6 +64,7 @@ function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
     scheduler: o.getString('scheduler'),
     image: att ? { url: att.url, name: att.name, contentType: att.contentType, size: att.size } : null,
     strength: o.getNumber('strength'),
+    mask: mask ? { url: mask.url, name: mask.name, contentType: mask.contentType, size: mask.size } : null,
   };
 }
 
@@ -70,9 +74,10 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
   const response = await i.deferReply({ withResponse: true });
   const messageId = response.resource?.message?.id;
   const refuse = (message: string) => refuseDeferred(i, message);
-  const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog);
+  const personal = personalDefaults(ctx, i.user.id, i.guildId);
+  const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog, personal);
   if (!parsed.ok) return refuse(parsed.message);
-  const { model, request, image } = parsed.params;
+  const { model, request, image, mask } = parsed.params;
   const requester = requesterOf(i);
   // The server's settings, the user's quotas, and whether anything here may draw it: before the
   // image is fetched (submitJob checks again, for races).
@@ -80,14 +85,16 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
   if (!checked.ok) return refuse(checked.message);
 
   let initImage: Uint8Array | undefined;
+  let maskImage: Uint8Array | undefined;
   if (image) {
-    try {
-      initImage = await downloadAttachment(image.url, { allowedOrigins: attachmentOrigins(ctx.config.apiUrl) });
-    } catch (err) {
-      return refuse(`⚠️ ${err instanceof DownloadError ? err.message : 'The image could not be downloaded.'}`);
-    }
-    // Only the magic bytes here: decoding untrusted images is the worker's job (image-prep.ts).
-    if (!imageTypeOf(initImage)) return refuse('⚠️ The attached file is not a PNG, JPEG or WebP image.');
+    const fetched = await fetchInputImage(ctx, image.url, 'image');
+    if (typeof fetched === 'string') return refuse(fetched);
+    initImage = fetched;
+  }
+  if (mask) {
+    const fetched = await fetchInputImage(ctx, mask.url, 'mask');
+    if (typeof fetched === 'string') return refuse(fetched);
+    maskImage = fetched;
   }
   const outcome = await submitJob(
     ctx,
@@ -96,6 +103,7 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
       model: model.name,
       request,
       ...(initImage ? { initImage } : {}),
+      ...(maskImage ? { maskImage } : {}),
       requester,
       interaction: { applicationId: i.applicationId, token: i.token, createdAt: i.createdTimestamp },
       ...(messageId ? { messageId } : {}),

@@ -3,7 +3,7 @@
 // message, mentioning the clicker. ❌ and ℹ️ answer only the clicker. Every button checks that
 // its job belongs to the guild it is clicked in (job-access.ts): a custom id carried to another
 // server finds nothing there.
-import { MessageFlags, type ButtonInteraction } from 'discord.js';
+import { MessageFlags, type ButtonInteraction, type ModalSubmitInteraction } from 'discord.js';
 import type { JobRecord, JobSpec } from '../queue/types.js';
 import type { BotContext } from './context.js';
 import type { ButtonRef } from './custom-id.js';
@@ -11,6 +11,7 @@ import { randomSeed } from './imagine-options.js';
 import { infoText, jobTitle, shortPrompt } from './render.js';
 import { preflight, requesterOf, submitJob } from './submit.js';
 import { callerOf, jobForCaller, mayCancel } from './job-access.js';
+import { applyRemix, remixOrSubmit, type RemixEdit } from './remix.js';
 
 const GONE = 'That job is no longer stored (outputs are kept for a limited time); run /imagine again.';
 
@@ -20,8 +21,11 @@ export async function handleButton(i: ButtonInteraction, ref: ButtonRef, ctx: Bo
       return info(i, ref, ctx);
     case 'cancel':
       return cancel(i, ref, ctx);
-    default:
+    case 'upscale':
       return derive(i, ref, ctx);
+    default:
+      // 🔄 and V: with remix on, a form with the prompt comes first (remix.ts).
+      return remixOrSubmit(i, ref, ctx, () => derive(i, ref, ctx));
   }
 }
 
@@ -51,7 +55,12 @@ async function cancel(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Pr
 }
 
 /** The new job's spec for U/V/🔄, or a sentence saying why there is none. */
-async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteraction, ctx: BotContext): Promise<Omit<JobSpec, 'messageId'> | string> {
+async function deriveSpec(
+  ref: ButtonRef,
+  parent: JobRecord,
+  i: ButtonInteraction | ModalSubmitInteraction,
+  ctx: BotContext,
+): Promise<Omit<JobSpec, 'messageId'> | string> {
   if (parent.state !== 'done') return 'That job has no images yet.';
   if (parent.kind === 'upscale') return 'Upscaled images have no further buttons; use the original grid.';
   const base = { model: parent.model, requester: requesterOf(i), parent: { jobId: parent.id, imageIndex: ref.index } };
@@ -98,25 +107,27 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
   };
 }
 
-async function derive(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Promise<void> {
+/** U/V/🔄 from a click, or (remix) from the submitted form with the edited prompt. */
+export async function derive(i: ButtonInteraction | ModalSubmitInteraction, ref: ButtonRef, ctx: BotContext, edit?: RemixEdit): Promise<void> {
   await i.deferUpdate();
   const ephemeral = (content: string) => i.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }).then(() => undefined);
   const parent = jobForCaller((id) => ctx.queue.get(id), ref.jobId, callerOf(i));
   if (!parent) return ephemeral(GONE);
-  const spec = await deriveSpec(ref, parent, i, ctx);
-  if (typeof spec === 'string') return ephemeral(spec);
+  const derived = await deriveSpec(ref, parent, i, ctx);
+  if (typeof derived === 'string') return ephemeral(derived);
+  const spec = edit ? applyRemix(derived, ref, edit) : derived;
   // Settings, quotas, and whether anything here may draw it: say so before posting anything.
   const checked = preflight(ctx, spec);
   if (!checked.ok) return ephemeral(checked.message);
 
-  const title = ref.action === 'reroll' ? 'New seeds' : jobTitle({ kind: spec.kind, parent: spec.parent, upscaleFactor: spec.upscaleFactor });
+  const title = ref.action === 'reroll' && !edit ? 'New seeds' : jobTitle({ kind: spec.kind, parent: spec.parent, upscaleFactor: spec.upscaleFactor });
   const headline = `**${shortPrompt(spec.request.prompt)}** · ${title} — <@${i.user.id}>`;
   let messageId: string;
   try {
     const posted = await ctx.messenger.postChannel(spec.requester.channelId, {
       content: `${headline}\n⏳ Queuing…`,
       mentionUsers: [i.user.id],
-      replyTo: i.message.id,
+      ...(i.message ? { replyTo: i.message.id } : {}),
     });
     messageId = posted.id;
   } catch (err) {

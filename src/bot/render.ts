@@ -11,6 +11,7 @@ import {
   type APIEmbedField,
 } from 'discord.js';
 import type { JobRecord, QueuePosition } from '../queue/types.js';
+import type { MessageSource } from '../jobs/types.js';
 import { encodeCustomId, type ButtonAction } from './custom-id.js';
 import { cloudModelText, cloudNotes, cloudProviderName, cloudSeedText, cloudStatusLine, isCloudJob, localFailureBehind, seedsUnknown } from './cloud-embed.js';
 import { escapeUserLine, escapeUserText } from './escape.js';
@@ -26,8 +27,11 @@ export function shortPrompt(prompt: string, max = 180): string {
 }
 
 /** "upscale ×2 of image 3", "variation of image 1", "" for a plain /imagine. */
-export function jobTitle(job: Pick<JobRecord, 'kind' | 'parent' | 'upscaleFactor'>): string {
+export function jobTitle(job: Pick<JobRecord, 'kind' | 'parent' | 'upscaleFactor' | 'source'>): string {
   const n = job.parent ? job.parent.imageIndex + 1 : undefined;
+  if (job.source) return sourceTitle(job.source);
+  // Remixed (the prompt edited in a form first): "Remix of image 2", "Remix with new seeds".
+  if (job.parent?.action?.startsWith('remix_')) return job.parent.action === 'remix_reroll' ? 'Remix with new seeds' : `Remix of image ${n}`;
   if (job.kind === 'upscale') return `Upscale ×${job.upscaleFactor ?? 2}${n ? ` of image ${n}` : ''}`;
   // Variations are image-to-image: locally from the image, in the cloud an edit of it by the model.
   if (job.parent) return `Variation of image ${n}`;
@@ -159,6 +163,29 @@ export function pendingComponents(jobId: string): ActionRow[] {
   return [row([emojiButton('cancel', jobId, '❌', ButtonStyle.Danger)])];
 }
 
+/** A job made from a Discord message's image (context-menu commands). */
+function sourceTitle(source: MessageSource): string {
+  if (source.action === 'edit_image') return `Edit of an image${source.region ? ` (${source.region.replace(/_/g, ' ')})` : ' (uploaded mask)'}`;
+  return 'Variation of an image';
+}
+
+/** Lineage in ℹ️: "Remix of image 2 of job `X`", "Edit image… of <message link>". */
+function lineageLine(job: JobRecord): string | undefined {
+  if (job.source) {
+    const s = job.source;
+    const link = job.requester.guildId ? `https://discord.com/channels/${job.requester.guildId}/${s.channelId}/${s.messageId}` : `message ${s.messageId}`;
+    const what = s.action === 'edit_image' ? `Edit image…${s.region ? ` (${s.region.replace(/_/g, ' ')})` : ' (uploaded mask)'}` : 'Vary this image';
+    return `**From** ${what} of ${link} (posted by <@${s.authorId}>)`;
+  }
+  if (!job.parent) return undefined;
+  const p = job.parent;
+  if (p.action?.startsWith('remix_')) {
+    const of = p.action === 'remix_reroll' ? `job \`${p.jobId}\` with new seeds` : `image ${p.imageIndex + 1} of job \`${p.jobId}\``;
+    return `**From** Remix (prompt edited) of ${of}`;
+  }
+  return `**From** image ${p.imageIndex + 1} of job \`${p.jobId}\``;
+}
+
 /** ℹ️: every parameter, plus an /imagine line that reproduces the first image. */
 export function infoText(job: JobRecord, scheduler?: string): string {
   const r = job.request;
@@ -171,7 +198,8 @@ export function infoText(job: JobRecord, scheduler?: string): string {
       ? `**Provider** ${cloudProviderName(job)} · **Model** ${cloudModelText(job)}`
       : `**Steps** ${r.steps} · **Guidance** ${r.guidanceScale} · **Scheduler** ${scheduler ?? r.scheduler ?? 'model default'}`,
     `${isCloudJob(job) ? '' : `**Model** ${job.model} · `}**Size** ${r.width}×${r.height}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
-    ...(job.parent ? [`**From** image ${job.parent.imageIndex + 1} of job \`${job.parent.jobId}\``] : []),
+    ...(lineageLine(job) ? [lineageLine(job)!] : []),
+    ...(job.maskImagePath ? ['**Inpainting** with a mask (white repainted, black kept)'] : []),
     ...(job.device ? [`**Device** ${job.device}`] : []),
   ];
   if (job.kind === 'txt2img') {

@@ -3,7 +3,9 @@
 // guild-only: its commands are registered for guilds only (contexts), and an interaction from
 // a DM or a group DM that arrives anyway is refused here, so no server's settings are bypassed.
 import { MessageFlags, type Interaction, type RepliableInteraction } from 'discord.js';
-import { handleButton } from './buttons.js';
+import { derive, handleButton } from './buttons.js';
+import { handleForm, parseFormId } from './context-menu-forms.js';
+import { parseRemixId, readRemixEdit } from './remix.js';
 import type { BotContext } from './context.js';
 import { parseCustomId } from './custom-id.js';
 import type { CommandModule } from './registry.js';
@@ -28,6 +30,11 @@ export async function routeInteraction(i: Interaction, commands: Map<string, Com
       if (!command) return await answerError(i, `/${i.commandName} is not available any more.`);
       return await command.execute(i, ctx);
     }
+    if (i.isMessageContextMenuCommand()) {
+      const command = commands.get(i.commandName);
+      if (!command) return await answerError(i, `${i.commandName} is not available any more.`);
+      return await command.execute(i, ctx);
+    }
     if (i.isAutocomplete()) {
       const command = commands.get(i.commandName);
       return await (command?.autocomplete ? command.autocomplete(i, ctx) : i.respond([]));
@@ -36,6 +43,19 @@ export async function routeInteraction(i: Interaction, commands: Map<string, Com
       const ref = parseCustomId(i.customId);
       if (!ref) return await answerError(i, 'This button belongs to an older version of the bot; run /imagine again.');
       return await handleButton(i, ref, ctx);
+    }
+    if (i.isModalSubmit()) {
+      // A remix form carries its button's custom_id (remix.ts); Edit image… and Vary this image
+      // forms name the image they are about (context-menu-forms.ts).
+      const remix = parseRemixId(i.customId);
+      if (remix) {
+        const edit = readRemixEdit(i);
+        if (typeof edit === 'string') return await answerError(i, edit);
+        return await derive(i, remix, ctx, edit);
+      }
+      const form = parseFormId(i.customId);
+      if (form) return await handleForm(i, form, ctx);
+      return await answerError(i, 'This form belongs to an older version of the bot; run the command again.');
     }
   } catch (err) {
     ctx.log.error({ err, interaction: i.id }, 'interaction handler failed');
