@@ -199,7 +199,8 @@ function validateCommand(data: unknown, path: (string | number)[]): CommandBody 
   const type = c.type ?? 1;
   if (type === 1) {
     if (!NAME.test(c.name)) errors.push({ path: [...path, 'name'], code: 'BASE_TYPE_INVALID', message: 'Invalid application command name' });
-    else if (c.name !== c.name.toLowerCase()) errors.push({ path: [...path, 'name'], code: 'APPLICATION_COMMAND_INVALID_NAME', message: 'Command name is invalid' });
+    else if (c.name !== c.name.toLowerCase())
+      errors.push({ path: [...path, 'name'], code: 'APPLICATION_COMMAND_INVALID_NAME', message: 'Command name is invalid' });
     if (!c.description) errors.push({ path: [...path, 'description'], code: 'BASE_TYPE_REQUIRED', message: 'This field is required' });
     checkOptions(c.options ?? [], [...path, 'options'], 0, errors);
   } else {
