@@ -4,6 +4,7 @@
 // result in the deferred reply. Guild-only (contexts), like every command of this bot.
 import {
   InteractionContextType,
+  MessageFlags,
   SlashCommandBuilder,
   type ApplicationCommandOptionChoiceData,
   type AutocompleteInteraction,
@@ -13,7 +14,7 @@ import { SCHEDULER_NAMES } from '../src/diffusion/types.js';
 import { MAX_STEPS } from '../src/diffusion/validate.js';
 import type { BotContext } from '../src/bot/context.js';
 import { fetchInputImage } from '../src/bot/input-image.js';
-import { personalDefaults } from '../src/bot/prefs.js';
+import { personalDefaults, stealthFor } from '../src/bot/prefs.js';
 import { NEGATIVE_MAX, parseImagineOptions, PROMPT_MAX, SEED_MAX, type RawImagineOptions } from '../src/bot/imagine-options.js';
 import { limitsFor } from '../src/bot/limits.js';
 import { refuseDeferred } from '../src/bot/refusal.js';
@@ -71,8 +72,11 @@ function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
 export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   // Defer first: Discord's 3 s acknowledgement must not wait on any check, even in a burst.
   // Every refusal below is an ephemeral follow-up, and the deferred reply is deleted.
-  const response = await i.deferReply({ withResponse: true });
-  const messageId = response.resource?.message?.id;
+  // Stealth (/prefs, where the server allows it): two primary-key reads, then an ephemeral reply
+  // that the result replaces; no channel message id, since the channel cannot edit it.
+  const stealth = stealthFor(ctx, i.user.id, i.guildId);
+  const response = await i.deferReply({ withResponse: true, ...(stealth ? { flags: MessageFlags.Ephemeral } : {}) });
+  const messageId = stealth ? undefined : response.resource?.message?.id;
   const refuse = (message: string) => refuseDeferred(i, message);
   const personal = personalDefaults(ctx, i.user.id, i.guildId);
   const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog, personal);
@@ -105,6 +109,7 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
       ...(initImage ? { initImage } : {}),
       ...(maskImage ? { maskImage } : {}),
       requester,
+      ...(stealth ? { stealth } : {}),
       interaction: { applicationId: i.applicationId, token: i.token, createdAt: i.createdTimestamp },
       ...(messageId ? { messageId } : {}),
     },

@@ -81,7 +81,16 @@ function describe(ctx: BotContext, i: ChatInputCommandInteraction, prefs: UserPr
     lines.push(`• **images per job**: ${prefs.count}${prefs.count > limits.maxCount ? ` — this server allows ${limits.maxCount}, so ${limits.maxCount}` : ''}`);
   }
   lines.push(`• **remix**: ${prefs.remix ? 'on — 🔄 and V open a form with the prompt first' : 'off'}`);
-  lines.push(`• **stealth**: ${prefs.stealth ? 'on' : 'off'}`);
+  const stealthHere = settings.safety.stealth.value;
+  lines.push(
+    `• **stealth**: ${
+      !prefs.stealth
+        ? 'off'
+        : stealthHere
+          ? 'on — your /imagine results here are messages only you see (within Discord’s 15 minutes for private replies; a result that takes longer is posted in the channel, so it is never lost)'
+          : 'on — but this server does not allow private results, so yours are posted in the channel'
+    }`,
+  );
   return lines.join('\n');
 }
 

@@ -12,6 +12,7 @@ import {
   StringSelectMenuOptionBuilder,
   TextInputBuilder,
   TextInputStyle,
+  MessageFlags,
   type Attachment,
   type MessageContextMenuCommandInteraction,
   type ModalSubmitInteraction,
@@ -21,6 +22,7 @@ import type { BotContext } from './context.js';
 import { imageOf, isRegion, promptOf, regionMask, REGIONS, submitImageJob, type MessageImage, type Region } from './context-menu.js';
 import { PROMPT_MAX, type AttachmentInfo } from './imagine-options.js';
 import { answerEphemeral, refuseDeferred } from './refusal.js';
+import { stealthFor } from './prefs.js';
 import type { PendingEdit } from '../store/pending-edits.js';
 
 export const FORM_FIELDS = { prompt: 'prompt', region: 'region', mask: 'mask' } as const;
@@ -102,16 +104,18 @@ export async function varyImage(i: MessageContextMenuCommandInteraction, ctx: Bo
     const pending = remember(ctx, i, image);
     return void (await i.showModal(varyModal(pending.id, prompt)));
   }
-  const response = await i.deferReply({ withResponse: true });
+  const stealth = stealthFor(ctx, i.user.id, i.guildId);
+  const response = await i.deferReply({ withResponse: true, ...(stealth ? { flags: MessageFlags.Ephemeral } : {}) });
   const source = { action: 'vary_message', channelId: i.channelId, messageId: i.targetMessage.id, authorId: i.targetMessage.author.id };
-  await submitImageJob(i, ctx, { image, prompt, source }, response.resource?.message?.id);
+  await submitImageJob(i, ctx, { image, prompt, source }, response.resource?.message?.id, stealth);
 }
 
 const promptSchema = z.string().trim().min(1, 'The prompt must not be empty.').max(PROMPT_MAX, `The prompt must be at most ${PROMPT_MAX} characters.`);
 
 /** A submitted Edit image… or Vary this image form. */
 export async function handleForm(i: ModalSubmitInteraction, form: { kind: FormKind; id: string }, ctx: BotContext): Promise<void> {
-  const response = await i.deferReply({ withResponse: true });
+  const stealth = stealthFor(ctx, i.user.id, i.guildId);
+  const response = await i.deferReply({ withResponse: true, ...(stealth ? { flags: MessageFlags.Ephemeral } : {}) });
   const refuse = (message: string) => refuseDeferred(i, message);
   const pending = ctx.pendingEdits.take(form.id, i.user.id, i.guildId ?? '');
   if (!pending) return refuse(GONE);
@@ -139,7 +143,7 @@ export async function handleForm(i: ModalSubmitInteraction, form: { kind: FormKi
     authorId: pending.authorId,
   };
   const messageId = response.resource?.message?.id;
-  if (form.kind === 'vary') return submitImageJob(i, ctx, { image, prompt, source }, messageId);
+  if (form.kind === 'vary') return submitImageJob(i, ctx, { image, prompt, source }, messageId, stealth);
 
   let uploaded: Attachment | undefined;
   try {
@@ -149,7 +153,7 @@ export async function handleForm(i: ModalSubmitInteraction, form: { kind: FormKi
   }
   if (uploaded) {
     const mask: AttachmentInfo = { url: uploaded.url, name: uploaded.name, contentType: uploaded.contentType, size: uploaded.size };
-    return submitImageJob(i, ctx, { image, prompt, source, uploadedMask: mask }, messageId);
+    return submitImageJob(i, ctx, { image, prompt, source, uploadedMask: mask }, messageId, stealth);
   }
   let picked = 'centre';
   try {
@@ -158,5 +162,5 @@ export async function handleForm(i: ModalSubmitInteraction, form: { kind: FormKi
     // Nothing picked: the default region.
   }
   const region: Region = isRegion(picked) ? picked : 'centre';
-  return submitImageJob(i, ctx, { image, prompt, source: { ...source, region }, regionMask: await regionMask(region) }, messageId);
+  return submitImageJob(i, ctx, { image, prompt, source: { ...source, region }, regionMask: await regionMask(region) }, messageId, stealth);
 }

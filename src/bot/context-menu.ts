@@ -126,7 +126,7 @@ export interface ImageJobRequest {
  * Queues an image-to-image (or inpainting) job from a message's image, answering on `i`, which
  * must already be deferred (publicly): the result comes as a reply to it, like /imagine's.
  */
-export async function submitImageJob(i: RepliableInteraction, ctx: BotContext, req: ImageJobRequest, messageId?: string): Promise<void> {
+export async function submitImageJob(i: RepliableInteraction, ctx: BotContext, req: ImageJobRequest, messageId?: string, stealth = false): Promise<void> {
   const refuse = (message: string) => refuseDeferred(i, message);
   const limits = limitsFor(i.guildId, ctx.config, ctx.settings);
   const personal = personalDefaults(ctx, i.user.id, i.guildId);
@@ -166,8 +166,9 @@ export async function submitImageJob(i: RepliableInteraction, ctx: BotContext, r
       ...(maskImage ? { maskImage } : {}),
       requester,
       source: req.source,
+      ...(stealth ? { stealth } : {}),
       interaction: { applicationId: i.applicationId, token: i.token, createdAt: i.createdTimestamp },
-      ...(messageId ? { messageId } : {}),
+      ...(messageId && !stealth ? { messageId } : {}),
     },
     { uploadLimit: i.attachmentSizeLimit },
   );

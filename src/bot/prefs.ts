@@ -17,6 +17,11 @@ export function personalDefaults(ctx: Pick<BotContext, 'prefs' | 'settings' | 'c
   return out;
 }
 
+/** Stealth: the user asked for private results and this server allows them. */
+export function stealthFor(ctx: Pick<BotContext, 'prefs' | 'settings'>, userId: string, guildId: string | null): boolean {
+  return ctx.prefs.get(userId).stealth === true && ctx.settings.effective(guildId).safety.stealth.value;
+}
+
 /** Remix on: 🔄 and V open a modal with the prompt before the job is queued. */
 export function remixOn(ctx: Pick<BotContext, 'prefs'>, userId: string): boolean {
   return ctx.prefs.get(userId).remix === true;

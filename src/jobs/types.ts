@@ -68,6 +68,8 @@ export interface JobSpec {
   messageId?: string;
   /** Who draws it ('local' when absent). */
   provider?: JobProvider;
+  /** The result is for the requester alone: an ephemeral interaction response (/prefs stealth). */
+  stealth?: boolean;
 }
 
 export interface JobRecord extends Omit<JobSpec, 'initImage' | 'maskImage'> {

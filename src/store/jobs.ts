@@ -23,6 +23,7 @@ interface JobRow {
   init_image_path: string | null;
   mask_image_path: string | null;
   source_json: string | null;
+  stealth: number;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -76,6 +77,7 @@ function rowToRecord(r: JobRow): JobRecord {
   if (r.init_image_path !== null) rec.initImagePath = r.init_image_path;
   if (r.mask_image_path !== null) rec.maskImagePath = r.mask_image_path;
   if (r.source_json) rec.source = sourceSchema.parse(JSON.parse(r.source_json));
+  if (r.stealth) rec.stealth = true;
   if (r.started_at !== null) rec.startedAt = r.started_at;
   if (r.finished_at !== null) rec.finishedAt = r.finished_at;
   if (r.device !== null) rec.device = r.device;
@@ -122,10 +124,10 @@ export class JobStore {
     const info = this.sql
       .get(
         `INSERT INTO jobs (id, kind, model, request_json, upscale_factor, user_id, username, guild_id, channel_id,
-           interaction_json, parent_json, message_id, state, init_image_path, mask_image_path, source_json, created_at, started_at,
+           interaction_json, parent_json, message_id, state, init_image_path, mask_image_path, source_json, stealth, created_at, started_at,
            finished_at, device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, nsfw_json, provider, owner)
          VALUES (@id, @kind, @model, @request_json, @upscale_factor, @user_id, @username, @guild_id, @channel_id,
-           @interaction_json, @parent_json, @message_id, @state, @init_image_path, @mask_image_path, @source_json, @created_at, @started_at,
+           @interaction_json, @parent_json, @message_id, @state, @init_image_path, @mask_image_path, @source_json, @stealth, @created_at, @started_at,
            @finished_at, @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired, @nsfw_json, @provider, @owner)`,
       )
       .run({
@@ -143,6 +145,7 @@ export class JobStore {
         init_image_path: job.initImagePath ?? null,
         mask_image_path: job.maskImagePath ?? null,
         source_json: job.source ? JSON.stringify(job.source) : null,
+        stealth: job.stealth ? 1 : 0,
         created_at: job.createdAt,
         ...mutableColumns(job),
         owner,

@@ -117,6 +117,7 @@ export const MIGRATIONS: readonly string[] = [
    );
    ALTER TABLE jobs ADD COLUMN mask_image_path TEXT;
    ALTER TABLE jobs ADD COLUMN source_json TEXT;
+   ALTER TABLE jobs ADD COLUMN stealth INTEGER NOT NULL DEFAULT 0;
    CREATE TABLE pending_edits (
      id TEXT PRIMARY KEY,
      user_id TEXT NOT NULL,

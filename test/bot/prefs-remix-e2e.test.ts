@@ -90,6 +90,27 @@ test('/prefs values fill the options left empty, explicit options win, and the s
   await ask('settings reset', {}, { user: 'owner' });
 });
 
+test('stealth: results only the requester sees, where the server allows it (off by default)', async () => {
+  await ask('prefs set', { stealth: true });
+  assert.match(await ask('prefs view'), /stealth\*\*: on — but this server does not allow private results/);
+  const publicRun = await h.discord.slash('imagine', { prompt: 'a public lantern', steps: 2, size: '64x64', count: 1 });
+  await publicRun.ack();
+  assert.ok(!(await resultOf(publicRun)).ephemeral);
+
+  assert.match(await ask('settings safety stealth', { allowed: true }, { user: 'owner' }), /Private results: \*\*allowed\*\*/);
+  assert.match(await ask('prefs view'), /stealth\*\*: on — your \/imagine results here are messages only you see/);
+  const run = await h.discord.slash('imagine', { prompt: 'a secret lantern', steps: 2, size: '64x64', count: 1 });
+  assert.equal(((await run.ack()).data as { flags?: number } | undefined)?.flags, 64, 'deferred ephemerally');
+  const result = await run.waitForOriginal((m) => m.attachments.length > 0 && m.embeds.length > 0, { timeoutMs: 60_000 });
+  assert.ok(result.ephemeral);
+  assert.ok(result.buttons.length > 0);
+  const everyone = h.discord.messages('general').map((m) => m.content);
+  assert.ok(!everyone.some((c) => c.includes('a secret lantern')), 'nobody else sees it');
+  assert.ok(h.discord.messages('general', { visibleTo: 'alice' }).some((m) => m.id === result.id));
+  await ask('prefs clear', { which: 'stealth' });
+  await ask('settings reset', {}, { user: 'owner' });
+});
+
 let remixSource: ViewMessage;
 
 test('remix on: V opens a form prefilled with the prompts; the edited prompt runs, with its lineage in ℹ️', async () => {

@@ -58,7 +58,7 @@ test('registerIfChanged registers once (Discord accepts the definitions), then o
   assert.equal(await registerIfChanged(rest, payloads, guild, dataDir), true);
   assert.deepEqual(
     discord.commands(discord.guild().id).map((c) => (c as { name: string }).name),
-    ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats'],
+    ['cancel', 'Edit image', 'imagine', 'models', 'prefs', 'queue', 'settings', 'stats', 'Vary this image'],
   );
   assert.equal(await registerIfChanged(rest, payloads, guild, dataDir), false);
   assert.equal(discord.commandRegistrations.length, 1);
@@ -66,7 +66,7 @@ test('registerIfChanged registers once (Discord accepts the definitions), then o
   assert.equal(await registerIfChanged(rest, payloads, { applicationId: discord.applicationId }, dataDir), true);
   assert.deepEqual(
     discord.commands().map((c) => (c as { name: string }).name),
-    ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats'],
+    ['cancel', 'Edit image', 'imagine', 'models', 'prefs', 'queue', 'settings', 'stats', 'Vary this image'],
   );
   assert.equal(discord.commandRegistrations.length, 2);
 });
