@@ -4,6 +4,7 @@
 // result in the deferred reply. Guild-only (contexts), like every command of this bot.
 import {
   InteractionContextType,
+  MessageFlags,
   SlashCommandBuilder,
   type ApplicationCommandOptionChoiceData,
   type AutocompleteInteraction,
@@ -12,7 +13,8 @@ import {
 import { SCHEDULER_NAMES } from '../src/diffusion/types.js';
 import { MAX_STEPS } from '../src/diffusion/validate.js';
 import type { BotContext } from '../src/bot/context.js';
-import { attachmentOrigins, downloadAttachment, DownloadError, imageTypeOf } from '../src/bot/download.js';
+import { fetchInputImage } from '../src/bot/input-image.js';
+import { personalDefaults, stealthFor } from '../src/bot/prefs.js';
 import { NEGATIVE_MAX, parseImagineOptions, PROMPT_MAX, SEED_MAX, type RawImagineOptions } from '../src/bot/imagine-options.js';
 import { limitsFor } from '../src/bot/limits.js';
 import { refuseDeferred } from '../src/bot/refusal.js';
@@ -53,11 +55,13 @@ export const data = new SlashCommandBuilder()
   )
   .addNumberOption((o) =>
     o.setName('lora_weight').setDescription('How strongly to apply the LoRA (default 1)').setMinValue(LORA_WEIGHT_MIN).setMaxValue(LORA_WEIGHT_MAX),
-  );
+  )
+  .addAttachmentOption((o) => o.setName('mask').setDescription('Inpainting, with image: white repaints, black keeps (any size)'));
 
 function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
   const o = i.options;
   const att = o.getAttachment('image');
+  const mask = o.getAttachment('mask');
   return {
     prompt: o.getString('prompt'),
     negative: o.getString('negative'),
@@ -72,18 +76,23 @@ function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
     strength: o.getNumber('strength'),
     lora: o.getString('lora'),
     loraWeight: o.getNumber('lora_weight'),
+    mask: mask ? { url: mask.url, name: mask.name, contentType: mask.contentType, size: mask.size } : null,
   };
 }
 
 export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   // Defer first: Discord's 3 s acknowledgement must not wait on any check, even in a burst.
   // Every refusal below is an ephemeral follow-up, and the deferred reply is deleted.
-  const response = await i.deferReply({ withResponse: true });
-  const messageId = response.resource?.message?.id;
+  // Stealth (/prefs, where the server allows it): two primary-key reads, then an ephemeral reply
+  // that the result replaces; no channel message id, since the channel cannot edit it.
+  const stealth = stealthFor(ctx, i.user.id, i.guildId);
+  const response = await i.deferReply({ withResponse: true, ...(stealth ? { flags: MessageFlags.Ephemeral } : {}) });
+  const messageId = stealth ? undefined : response.resource?.message?.id;
   const refuse = (message: string) => refuseDeferred(i, message);
-  const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog);
+  const personal = personalDefaults(ctx, i.user.id, i.guildId);
+  const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog, personal);
   if (!parsed.ok) return refuse(parsed.message);
-  const { model, image } = parsed.params;
+  const { model, image, mask } = parsed.params;
   // The LoRAs' A1111 hashes, for the embed and ℹ️ (streamed, cached per file).
   const request = parsed.params.request.loras
     ? { ...parsed.params.request, loras: await withHashes(parsed.params.request.loras, ctx.catalog.modelsDir) }
@@ -95,14 +104,16 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
   if (!checked.ok) return refuse(checked.message);
 
   let initImage: Uint8Array | undefined;
+  let maskImage: Uint8Array | undefined;
   if (image) {
-    try {
-      initImage = await downloadAttachment(image.url, { allowedOrigins: attachmentOrigins(ctx.config.apiUrl) });
-    } catch (err) {
-      return refuse(`⚠️ ${err instanceof DownloadError ? err.message : 'The image could not be downloaded.'}`);
-    }
-    // Only the magic bytes here: decoding untrusted images is the worker's job (image-prep.ts).
-    if (!imageTypeOf(initImage)) return refuse('⚠️ The attached file is not a PNG, JPEG or WebP image.');
+    const fetched = await fetchInputImage(ctx, image.url, 'image');
+    if (typeof fetched === 'string') return refuse(fetched);
+    initImage = fetched;
+  }
+  if (mask) {
+    const fetched = await fetchInputImage(ctx, mask.url, 'mask');
+    if (typeof fetched === 'string') return refuse(fetched);
+    maskImage = fetched;
   }
   const outcome = await submitJob(
     ctx,
@@ -111,7 +122,9 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
       model: model.name,
       request,
       ...(initImage ? { initImage } : {}),
+      ...(maskImage ? { maskImage } : {}),
       requester,
+      ...(stealth ? { stealth } : {}),
       interaction: { applicationId: i.applicationId, token: i.token, createdAt: i.createdTimestamp },
       ...(messageId ? { messageId } : {}),
     },

@@ -132,6 +132,12 @@ export const data = new SlashCommandBuilder()
               .setRequired(true)
               .addChoices(...FLAGGED_ACTIONS.map((a) => ({ name: a, value: a }))),
           ),
+      )
+      .addSubcommand((s) =>
+        s
+          .setName('stealth')
+          .setDescription('Whether members may get private results (/prefs stealth)')
+          .addBooleanOption((o) => o.setName('allowed').setDescription('true: allowed · false: every result is public (default)').setRequired(true)),
       ),
   )
   .addSubcommand((s) =>
@@ -179,6 +185,7 @@ function commandOf(i: ChatInputCommandInteraction): SettingsCommand | undefined 
       return { kind: sub === 'allow' ? 'channel-allow' : 'channel-deny', channelId: o.getChannel('channel', true).id };
     case 'safety':
       if (sub === 'flagged') return { kind: 'safety-flagged', action: o.getString('action', true) };
+      if (sub === 'stealth') return { kind: 'safety-stealth', allowed: o.getBoolean('allowed', true) };
       return { kind: sub === 'block' ? 'safety-block' : 'safety-unblock', phrase: o.getString('phrase', true) };
   }
   switch (sub) {

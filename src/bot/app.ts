@@ -16,6 +16,8 @@ import { routeInteraction } from './router.js';
 import { SafetyDelivery, type ImageSafetyHook } from './safety-delivery.js';
 import { openDatabase, type Db } from '../store/db.js';
 import { DeliveryStore } from '../store/deliveries.js';
+import { PrefsStore } from '../store/prefs.js';
+import { PendingEditStore } from '../store/pending-edits.js';
 
 export interface BotAppOptions {
   config: DiscordConfig;
@@ -74,7 +76,20 @@ export class BotApp {
     const providers = opts.providers
       ? new ProviderRouter({ queue: opts.providers, policies: settings.policy, config: config.providerRouting, log })
       : undefined;
-    this.ctx = { config, queue, catalog, messenger, presenter, settings, safety, log, ...(providers ? { providers } : {}) };
+    const prefs = new PrefsStore(this.db, (userId, problem) => log.warn({ userId, problem }, 'stored personal defaults no longer fit; ignoring them'));
+    this.ctx = {
+      config,
+      queue,
+      catalog,
+      messenger,
+      presenter,
+      settings,
+      prefs,
+      pendingEdits: new PendingEditStore(this.db),
+      safety,
+      log,
+      ...(providers ? { providers } : {}),
+    };
     // At once, not at login: jobs resumed after a restart report from the first moment, and
     // showing them needs only REST (the token is set), not the gateway.
     presenter.attach();

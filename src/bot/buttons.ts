@@ -4,7 +4,7 @@
 // edit-actions.ts. ❌ and ℹ️ answer only the clicker. Every button checks that
 // its job belongs to the guild it is clicked in (job-access.ts): a custom id carried to another
 // server finds nothing there.
-import { MessageFlags, type ButtonInteraction } from 'discord.js';
+import { MessageFlags, type ButtonInteraction, type ModalSubmitInteraction } from 'discord.js';
 import type { JobRecord, JobSpec } from '../queue/types.js';
 import type { BotContext } from './context.js';
 import type { ButtonRef } from './custom-id.js';
@@ -15,6 +15,7 @@ import { callerOf, jobForCaller, mayCancel } from './job-access.js';
 import { isEditAction } from './edit-catalog.js';
 import { handleEditButton } from './edit-actions.js';
 import { GONE, postDerivedJob, tellClicker } from './edit-post.js';
+import { applyRemix, remixOrSubmit, type RemixEdit } from './remix.js';
 
 export async function handleButton(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Promise<void> {
   switch (ref.action) {
@@ -22,8 +23,14 @@ export async function handleButton(i: ButtonInteraction, ref: ButtonRef, ctx: Bo
       return info(i, ref, ctx);
     case 'cancel':
       return cancel(i, ref, ctx);
+    case 'upscale':
+      return derive(i, ref, ctx);
+    case 'variation':
+    case 'reroll':
+      // 🔄 and V: with remix on, a form with the prompt comes first (remix.ts).
+      return remixOrSubmit(i, ref, ctx, () => derive(i, ref, ctx));
     default:
-      // The tools under a single image: Vary, Upscale (Subtle/Creative), Zoom Out, pans.
+      // The tools under a single image: Vary (remix-aware too), Upscale (Subtle/Creative), Zoom Out, pans.
       if (isEditAction(ref.action)) return handleEditButton(i, { ...ref, action: ref.action }, ctx);
       return derive(i, ref, ctx);
   }
@@ -55,7 +62,12 @@ async function cancel(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Pr
 }
 
 /** The new job's spec for U/V/🔄, or a sentence saying why there is none. */
-async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteraction, ctx: BotContext): Promise<Omit<JobSpec, 'messageId'> | string> {
+async function deriveSpec(
+  ref: ButtonRef,
+  parent: JobRecord,
+  i: ButtonInteraction | ModalSubmitInteraction,
+  ctx: BotContext,
+): Promise<Omit<JobSpec, 'messageId'> | string> {
   if (parent.state !== 'done') return 'That job has no images yet.';
   if (parent.kind === 'upscale') return 'An upscaled image has its own tools (Vary, Zoom Out, pans…) instead of U and V.';
   const base = { model: parent.model, requester: requesterOf(i), parent: { jobId: parent.id, imageIndex: ref.index } };
@@ -104,12 +116,14 @@ async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteractio
   };
 }
 
-async function derive(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Promise<void> {
+/** U/V/🔄 from a click, or (remix) from the submitted form with the edited prompt. */
+export async function derive(i: ButtonInteraction | ModalSubmitInteraction, ref: ButtonRef, ctx: BotContext, edit?: RemixEdit): Promise<void> {
   await i.deferUpdate();
   const parent = jobForCaller((id) => ctx.queue.get(id), ref.jobId, callerOf(i));
   if (!parent) return tellClicker(i, GONE);
-  const spec = await deriveSpec(ref, parent, i, ctx);
-  if (typeof spec === 'string') return tellClicker(i, spec);
-  const title = ref.action === 'reroll' ? 'New seeds' : jobTitle({ kind: spec.kind, parent: spec.parent, upscaleFactor: spec.upscaleFactor });
+  const derived = await deriveSpec(ref, parent, i, ctx);
+  if (typeof derived === 'string') return tellClicker(i, derived);
+  const spec = edit ? applyRemix(derived, ref, edit) : derived;
+  const title = ref.action === 'reroll' && !edit ? 'New seeds' : jobTitle({ kind: spec.kind, parent: spec.parent, upscaleFactor: spec.upscaleFactor });
   await postDerivedJob(i, spec, title, ctx);
 }

@@ -18,10 +18,11 @@ import { GONE, postDerivedJob, tellClicker, type ClickInteraction } from './edit
 import { randomSeed } from './imagine-options.js';
 import { callerOf, jobForCaller } from './job-access.js';
 import { requesterOf } from './submit.js';
+import { remixOrSubmit } from './remix.js';
 
 export type EditRef = ButtonRef & { action: EditAction };
 
-/** What the clicker may change before the job is queued (Custom Zoom's modal; Remix, later). */
+/** What the clicker may change before the job is queued (Custom Zoom's modal; the Remix form). */
 export interface EditOverrides {
   prompt?: string;
   negativePrompt?: string;
@@ -52,7 +53,8 @@ const promptSchema = z.string().trim().min(1, 'The prompt cannot be empty.').max
 
 export async function handleEditButton(i: ButtonInteraction, ref: EditRef, ctx: BotContext): Promise<void> {
   if (ref.action === 'zoom_custom') return showCustomZoom(i, ref, ctx);
-  if (ref.action === 'vary_subtle' || ref.action === 'vary_strong') return startVary(i, ref, ctx);
+  // With remix on, Vary opens the prompt form first; its submit comes back to startVary (router.ts).
+  if (ref.action === 'vary_subtle' || ref.action === 'vary_strong') return remixOrSubmit(i, ref, ctx, () => startVary(i, ref, ctx));
   return startEdit(i, ref, ctx);
 }
 

@@ -15,6 +15,8 @@ export const NEGATIVE_MAX = 1000;
 /** Seeds are 32-bit, as in A1111 and Midjourney; image i uses seed + i. */
 export const SEED_MAX = 2 ** 32 - 1;
 export const DEFAULT_STRENGTH = 0.75;
+/** Inpainting starts from noise in the masked region by default, as the CLI does. */
+export const DEFAULT_INPAINT_STRENGTH = 1;
 const INPUT_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
 
 export interface AttachmentInfo {
@@ -36,10 +38,23 @@ export interface RawImagineOptions {
   model?: string | null;
   scheduler?: string | null;
   image?: AttachmentInfo | null;
+  /** Inpainting mask for `image`: white repaints, black keeps. */
+  mask?: AttachmentInfo | null;
   strength?: number | null;
   /** A LoRA by name ($MODELS_DIR/loras) and its weight (lora-options.ts); <lora:…> tags add more. */
   lora?: string | null;
   loraWeight?: number | null;
+}
+
+/**
+ * The user's personal defaults (/prefs) for options left empty, already filtered to what this
+ * server allows (src/bot/prefs.ts); count and size are clamped to the server's limits here.
+ */
+export interface PersonalDefaults {
+  model?: string;
+  size?: string;
+  negative?: string;
+  count?: number;
 }
 
 export interface ImagineParams {
@@ -47,6 +62,8 @@ export interface ImagineParams {
   request: Omit<GenerationRequest, 'initImage'>;
   /** Image-to-image input, still to be downloaded. */
   image?: AttachmentInfo;
+  /** Inpainting mask, still to be downloaded. */
+  mask?: AttachmentInfo;
 }
 
 export type ImagineParse = { ok: true; params: ImagineParams } | { ok: false; message: string };
@@ -79,6 +96,24 @@ function sizeSchema(base: number, limits: GuildLimits) {
     });
 }
 
+const attachmentSchema = (model: ModelEntry) =>
+  z
+    .object({ url: z.string(), name: z.string(), contentType: z.string().nullable(), size: z.number() })
+    .refine((a) => a.contentType !== null && INPUT_TYPES.includes(a.contentType.split(';')[0].trim()), 'must be a PNG, JPEG or WebP image')
+    .refine((a) => a.size <= MAX_INPUT_IMAGE_BYTES, `must be at most ${MAX_INPUT_IMAGE_BYTES / 1024 / 1024} MiB`)
+    .refine(() => model.canImg2Img, `cannot be used with model ${model.name}: it has no VAE encoder (image-to-image)`);
+
+/** A personal default size shrunk (aspect kept, sides multiples of 64) until it fits the server's largest side. */
+function fitDefaultSize(value: string, base: number, maxSide: number): string | undefined {
+  const v = value.trim().toLowerCase();
+  const size = isPreset(v) ? presetSize(v, base) : parseWxH(v);
+  if (!size) return undefined;
+  const longest = Math.max(size.width, size.height);
+  if (longest <= maxSide) return formatSize(size);
+  const fit = (side: number) => Math.max(SIZE_STEP, Math.floor((side * maxSide) / longest / SIZE_STEP) * SIZE_STEP);
+  return formatSize({ width: fit(size.width), height: fit(size.height) });
+}
+
 function optionsSchema(model: ModelEntry, limits: GuildLimits) {
   const between = (lo: number, hi: number) => `must be between ${lo} and ${hi} on this server`;
   return z
@@ -91,28 +126,33 @@ function optionsSchema(model: ModelEntry, limits: GuildLimits) {
       size: sizeSchema(model.defaults.width, limits),
       count: z.number().int('must be a whole number').min(1, between(1, limits.maxCount)).max(limits.maxCount, between(1, limits.maxCount)).optional(),
       scheduler: z.enum(SCHEDULER_NAMES, { error: `must be one of ${SCHEDULER_NAMES.join(', ')}` }).optional(),
-      image: z
-        .object({ url: z.string(), name: z.string(), contentType: z.string().nullable(), size: z.number() })
-        .refine((a) => a.contentType !== null && INPUT_TYPES.includes(a.contentType.split(';')[0].trim()), 'must be a PNG, JPEG or WebP image')
-        .refine((a) => a.size <= MAX_INPUT_IMAGE_BYTES, `must be at most ${MAX_INPUT_IMAGE_BYTES / 1024 / 1024} MiB`)
-        .refine(() => model.canImg2Img, `cannot be used with model ${model.name}: it has no VAE encoder (image-to-image)`)
-        .optional(),
+      image: attachmentSchema(model).optional(),
+      mask: attachmentSchema(model).optional(),
       strength: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').optional(),
     })
-    .refine((o) => o.strength === undefined || o.image !== undefined, { message: 'only applies together with an image', path: ['strength'] });
+    .refine((o) => o.strength === undefined || o.image !== undefined, { message: 'only applies together with an image', path: ['strength'] })
+    .refine((o) => o.mask === undefined || o.image !== undefined, {
+      message: 'needs an image to paint into: attach the picture as `image` and the mask (white repaints, black keeps) as `mask`',
+      path: ['mask'],
+    });
 }
 
 /** Checks every option; a refusal lists each problem as "option: what is allowed". */
-export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits, catalog: ModelCatalog): ImagineParse {
-  // The guild's default model, unless it has since been removed from disk.
+export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits, catalog: ModelCatalog, personal: PersonalDefaults = {}): ImagineParse {
+  // The user's default model, else the guild's, unless it has since been removed from disk.
+  const personalModel = !raw.model && personal.model ? catalog.lookup(personal.model) : undefined;
   const guildDefault = !raw.model && limits.defaultModel ? catalog.lookup(limits.defaultModel) : undefined;
-  const found = guildDefault?.ok ? guildDefault : catalog.lookup(raw.model ?? undefined);
+  const found = personalModel?.ok ? personalModel : guildDefault?.ok ? guildDefault : catalog.lookup(raw.model ?? undefined);
   if (!found.ok) return { ok: false, message: found.message };
   const model = found.model;
   const input = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, absent(v)]));
   delete input.model;
   delete input.lora;
   delete input.loraWeight;
+  // Personal defaults fill what was left empty, never above this server's limits.
+  if (input.count === undefined && personal.count !== undefined) input.count = Math.min(personal.count, limits.maxCount);
+  if (input.negative === undefined && personal.negative) input.negative = personal.negative;
+  if (input.size === undefined && personal.size) input.size = fitDefaultSize(personal.size, model.defaults.width, limits.maxSide);
   const parsed = optionsSchema(model, limits).safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `• **${String(i.path[0] ?? 'options')}** ${i.message}`);
@@ -139,7 +179,7 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   if (negative) request.negativePrompt = negative;
   const scheduler = o.scheduler ?? d.scheduler;
   if (scheduler) request.scheduler = scheduler as SchedulerName;
-  if (o.image) request.strength = o.strength ?? DEFAULT_STRENGTH;
+  if (o.image) request.strength = o.strength ?? (o.mask ? DEFAULT_INPAINT_STRENGTH : DEFAULT_STRENGTH);
   if (loras.loras.length) request.loras = loras.loras;
-  return { ok: true, params: { model, request, ...(o.image ? { image: o.image } : {}) } };
+  return { ok: true, params: { model, request, ...(o.image ? { image: o.image } : {}), ...(o.mask ? { mask: o.mask } : {}) } };
 }

@@ -75,7 +75,9 @@ export class JobPresenter {
       progress: (job, p) => this.showProgress(job, p),
       // An /imagine result is a new message replying to the request (it pings the requester and
       // needs no token); a button job's message is already such a reply, so it is edited.
-      done: (job) => this.owe(job, 'done', job.interaction ? 'reply' : 'in-place'),
+      // A stealth result replaces the requester's ephemeral response instead (its token lives 15
+      // minutes; after that the messenger posts it in the channel, so it is never lost).
+      done: (job) => this.owe(job, 'done', job.interaction && !job.stealth ? 'reply' : 'in-place'),
       failed: (job, message) => this.owe(job, 'failed', 'in-place', message),
       cancelled: (job) => this.owe(job, 'cancelled', 'in-place'),
     };

@@ -2,6 +2,7 @@
 // at once) or globally (can take a while to reach every client). `npm start` does the same
 // by itself whenever the definitions changed.
 import '../config/load-env.js';
+import { ApplicationCommandType } from 'discord.js';
 import { loadDiscordConfig } from '../config/discord.js';
 import { createRest, describeDiscordError } from './client.js';
 import { exitWithError, StartupError } from '../process-exit.js';
@@ -17,7 +18,8 @@ async function main(): Promise<void> {
     throw new StartupError(describeDiscordError(err, config.apiUrl), { cause: err });
   }
   await storeHash(config.dataDir, commandsHash(payloads, target));
-  const names = payloads.map((p) => `/${p.name}`).join(', ');
+  // Slash commands as typed; message context-menu commands (type 3) as the menu shows them.
+  const names = payloads.map((p) => (p.type === ApplicationCommandType.Message ? `"${p.name}" (message menu)` : `/${p.name}`)).join(', ');
   const where = config.devGuildId ? `guild ${config.devGuildId} (available now)` : 'every guild (global; may take up to an hour to appear)';
   console.log(`Registered ${names} for ${where}.`);
 }

@@ -11,24 +11,28 @@ import {
   Routes,
   type AutocompleteInteraction,
   type ChatInputCommandInteraction,
+  type MessageContextMenuCommandInteraction,
   type REST,
-  type RESTPostAPIChatInputApplicationCommandsJSONBody,
+  type RESTPostAPIApplicationCommandsJSONBody,
 } from 'discord.js';
 import { z } from 'zod';
 import type { BotContext } from './context.js';
 import { ensurePrivateDir, writePrivateFile } from '../store/private-files.js';
 
-export type CommandJson = RESTPostAPIChatInputApplicationCommandsJSONBody;
+/** A slash command's definition, or a message context-menu command's (Edit image…). */
+export type CommandJson = RESTPostAPIApplicationCommandsJSONBody;
 
 export interface CommandModule {
   data: { name: string; toJSON(): CommandJson };
-  execute(i: ChatInputCommandInteraction, ctx: BotContext): Promise<void>;
+  /** A slash command gets a ChatInputCommandInteraction, a message context-menu command a MessageContextMenuCommandInteraction. */
+  execute(i: ChatInputCommandInteraction | MessageContextMenuCommandInteraction, ctx: BotContext): Promise<void>;
   autocomplete?(i: AutocompleteInteraction, ctx: BotContext): Promise<void>;
 }
 
 const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', 'must be a function');
 const moduleSchema = z.object({
-  data: z.object({ name: z.string().regex(/^[-_\p{L}\p{N}]{1,32}$/u, 'must be a valid command name'), toJSON: fn }),
+  // Context-menu names may have capitals, spaces and punctuation ("Edit image…").
+  data: z.object({ name: z.string().regex(/^[-_\p{L}\p{N}\p{P} ]{1,32}$/u, 'must be a valid command name'), toJSON: fn }),
   execute: fn,
   autocomplete: fn.optional(),
 });

@@ -11,6 +11,7 @@ import {
   type APIEmbedField,
 } from 'discord.js';
 import type { JobRecord, QueuePosition } from '../queue/types.js';
+import type { MessageSource } from '../jobs/types.js';
 import { encodeCustomId, type ButtonAction } from './custom-id.js';
 import { cloudModelText, cloudNotes, cloudProviderName, cloudSeedText, cloudStatusLine, isCloudJob, localFailureBehind, seedsUnknown } from './cloud-embed.js';
 import { escapeUserLine, escapeUserText } from './escape.js';
@@ -33,11 +34,14 @@ export function editToolTitle(job: Pick<JobRecord, 'parent'> & { request?: Pick<
   return isEditAction(action) ? editTitle(action, job.request?.edit) : undefined;
 }
 
-/** "upscale ×2 of image 3", "variation of image 1", "Zoom Out 2× of image 1", "" for a plain /imagine. */
-export function jobTitle(job: Pick<JobRecord, 'kind' | 'parent' | 'upscaleFactor'> & { request?: Pick<JobRecord['request'], 'edit'> }): string {
+/** "upscale ×2 of image 3", "variation of image 1", "Zoom Out 2× of image 1", "Remix of image 2", "" for a plain /imagine. */
+export function jobTitle(job: Pick<JobRecord, 'kind' | 'parent' | 'upscaleFactor' | 'source'> & { request?: Pick<JobRecord['request'], 'edit'> }): string {
   const n = job.parent ? job.parent.imageIndex + 1 : undefined;
   const tool = editToolTitle(job);
   if (tool) return `${tool} of image ${n}`;
+  if (job.source) return sourceTitle(job.source);
+  // Remixed (the prompt edited in a form first): "Remix of image 2", "Remix with new seeds".
+  if (job.parent?.action?.startsWith('remix_')) return job.parent.action === 'remix_reroll' ? 'Remix with new seeds' : `Remix of image ${n}`;
   if (job.kind === 'upscale') return `Upscale ×${job.upscaleFactor ?? 2}${n ? ` of image ${n}` : ''}`;
   // Variations are image-to-image: locally from the image, in the cloud an edit of it by the model.
   if (job.parent) return `Variation of image ${n}`;
@@ -200,6 +204,29 @@ function fromLine(job: JobRecord): string {
   return tool ? `${tool} of job \`${p.jobId}\` image ${p.imageIndex + 1}` : `image ${p.imageIndex + 1} of job \`${p.jobId}\``;
 }
 
+/** A job made from a Discord message's image (context-menu commands). */
+function sourceTitle(source: MessageSource): string {
+  if (source.action === 'edit_image') return `Edit of an image${source.region ? ` (${source.region.replace(/_/g, ' ')})` : ' (uploaded mask)'}`;
+  return 'Variation of an image';
+}
+
+/** Lineage in ℹ️: "Remix of image 2 of job `X`", "Zoom Out 2× of job `X` image 3", "Edit image… of <message link>". */
+function lineageLine(job: JobRecord): string | undefined {
+  if (job.source) {
+    const s = job.source;
+    const link = job.requester.guildId ? `https://discord.com/channels/${job.requester.guildId}/${s.channelId}/${s.messageId}` : `message ${s.messageId}`;
+    const what = s.action === 'edit_image' ? `Edit image…${s.region ? ` (${s.region.replace(/_/g, ' ')})` : ' (uploaded mask)'}` : 'Vary this image';
+    return `**From** ${what} of ${link} (posted by <@${s.authorId}>)`;
+  }
+  if (!job.parent) return undefined;
+  const p = job.parent;
+  if (p.action?.startsWith('remix_')) {
+    const of = p.action === 'remix_reroll' ? `job \`${p.jobId}\` with new seeds` : `image ${p.imageIndex + 1} of job \`${p.jobId}\``;
+    return `**From** Remix (prompt edited) of ${of}`;
+  }
+  return `**From** ${fromLine(job)}`;
+}
+
 /** ℹ️: every parameter, plus an /imagine line that reproduces the first image. */
 export function infoText(job: JobRecord, scheduler?: string): string {
   const r = job.request;
@@ -215,7 +242,8 @@ export function infoText(job: JobRecord, scheduler?: string): string {
     ...(r.loras?.length && !isCloudJob(job)
       ? [`**LoRA** ${escapeUserText(lorasText(r.loras))}${lorasRecord(r.loras) ? ` · ${lorasRecord(r.loras)}` : ''}`]
       : []),
-    ...(job.parent ? [`**From** ${fromLine(job)}`] : []),
+    ...(lineageLine(job) ? [lineageLine(job)!] : []),
+    ...(job.maskImagePath ? ['**Inpainting** with a mask (white repainted, black kept)'] : []),
     ...(job.device ? [`**Device** ${job.device}`] : []),
   ];
   if (job.kind === 'txt2img') {

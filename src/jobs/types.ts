@@ -33,6 +33,18 @@ export interface JobLineage {
   action?: string;
 }
 
+/** A job started from a Discord message's image (Edit image…, Vary this image): which one, for ℹ️. */
+export interface MessageSource {
+  /** The bot's action name: `edit_image` or `vary_message`. */
+  action: string;
+  channelId: string;
+  messageId: string;
+  /** Who posted the message (the bot or a person). */
+  authorId: string;
+  /** Edit image…: the region preset used, when no mask was uploaded. */
+  region?: string;
+}
+
 /** What a producer submits. Input images travel as bytes and are stored under DATA_DIR/inputs. */
 export interface JobSpec {
   kind: JobKind;
@@ -42,23 +54,31 @@ export interface JobSpec {
   request: Omit<GenerationRequest, 'initImage'>;
   /** Image-to-image input or the image to upscale (PNG/JPEG/WebP bytes). */
   initImage?: Uint8Array;
+  /** Inpainting mask for img2img (white repaints, black keeps; any size), stored beside the input. */
+  maskImage?: Uint8Array;
   /** Upscale factor for kind 'upscale'. */
   upscaleFactor?: 2 | 4;
   requester: Requester;
   interaction?: InteractionRef;
   /** The button's source: the job whose image was clicked, and which image (0-based). */
   parent?: JobLineage;
+  /** The Discord message whose image started it (context-menu commands). */
+  source?: MessageSource;
   /** The channel message showing this job's progress/result, once the bot knows it. */
   messageId?: string;
   /** Who draws it ('local' when absent). */
   provider?: JobProvider;
+  /** The result is for the requester alone: an ephemeral interaction response (/prefs stealth). */
+  stealth?: boolean;
 }
 
-export interface JobRecord extends Omit<JobSpec, 'initImage'> {
+export interface JobRecord extends Omit<JobSpec, 'initImage' | 'maskImage'> {
   id: string;
   state: JobState;
   /** Path of the stored input image, if any. */
   initImagePath?: string;
+  /** Path of the stored inpainting mask, if any. */
+  maskImagePath?: string;
   createdAt: number;
   startedAt?: number;
   finishedAt?: number;

@@ -36,10 +36,10 @@ async function writeOutputs(job: RunJob, pngs: Buffer[]): Promise<string[]> {
   return paths;
 }
 
-async function readInput(job: RunJob): Promise<Buffer> {
-  if (!job.initImagePath) throw new InputError('This job needs an input image, and none was stored.');
+async function readInput(job: Pick<RunJob, 'initImagePath'>, what = 'input image'): Promise<Buffer> {
+  if (!job.initImagePath) throw new InputError(`This job needs an ${what}, and none was stored.`);
   return readFile(job.initImagePath).catch(() => {
-    throw new InputError('The input image of this job is gone (deleted by the retention sweep?).');
+    throw new InputError(`The ${what} of this job is gone (deleted by the retention sweep?).`);
   });
 }
 
@@ -80,6 +80,7 @@ export class DiffusionEngine implements Engine {
     );
     const request: GenerationRequest = { ...job.request };
     if (job.kind === 'img2img') request.initImage = await readInput(job);
+    if (job.kind === 'img2img' && job.maskImagePath) request.mask = await readInput({ initImagePath: job.maskImagePath }, 'inpainting mask');
     // Zoom, pan and creative upscale (request.edit) are edits of the input image.
     const result = await runImageEdit(pipe, request, opts);
     const outputs = await writeOutputs(

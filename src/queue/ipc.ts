@@ -32,6 +32,8 @@ export const runJobSchema = z.object({
   model: z.string(),
   request: jobRequestSchema,
   initImagePath: z.string().optional(),
+  /** An img2img job's inpainting mask (white repaints, black keeps). */
+  maskImagePath: z.string().optional(),
   upscaleFactor: z.union([z.literal(2), z.literal(4)]).optional(),
   /** Where to write output i: `${outputDir}/${i}.png`. */
   outputDir: z.string(),

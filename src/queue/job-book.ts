@@ -151,10 +151,11 @@ export class JobBook {
     return 'failed';
   }
 
-  /** Stores a new job's input image and notes its path in the record (a full disk: StorageFullError). */
-  async writeInput(record: JobRecord, image: Uint8Array): Promise<void> {
+  /** Stores a new job's input image (and inpainting mask) and notes their paths in the record (a full disk: StorageFullError). */
+  async writeInput(record: JobRecord, image: Uint8Array, mask?: Uint8Array): Promise<void> {
     try {
       record.initImagePath = await this.files.writeInput(record.id, image);
+      if (mask) record.maskImagePath = await this.files.writeInput(record.id, mask, 'mask');
     } catch (err) {
       throw this.storageFailure('input image', err, record.id);
     }

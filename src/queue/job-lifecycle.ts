@@ -19,12 +19,13 @@ export function checkSpec(spec: JobSpec): void {
   if ((spec.kind === 'img2img' || spec.kind === 'upscale') && !spec.initImage) {
     throw new InputError(`A ${spec.kind} job needs an input image.`);
   }
+  if (spec.maskImage && spec.kind !== 'img2img') throw new InputError('An inpainting mask needs an image to paint into.');
   const parsed = jobRequestSchema.safeParse(spec.request);
   if (!parsed.success) throw new InputError(describeIssues(parsed.error));
 }
 
 /** A freshly queued record for `spec` (its input image is stored separately). */
-export function newJobRecord(spec: Omit<JobSpec, 'initImage'>, model = spec.model): JobRecord {
+export function newJobRecord(spec: Omit<JobSpec, 'initImage' | 'maskImage'>, model = spec.model): JobRecord {
   return { ...spec, model, id: randomUUID(), state: 'queued', createdAt: Date.now(), attempts: 0, outputs: [], seeds: [], nsfw: [] };
 }
 

@@ -103,9 +103,10 @@ export class ProviderQueue implements ManagedJobQueue {
   }
 
   /** Why the cloud provider cannot draw this request at all, if it cannot. */
-  imagenUnsupported(job: Pick<JobSpec, 'kind' | 'request'>): string | undefined {
+  imagenUnsupported(job: Pick<JobSpec, 'kind' | 'request' | 'maskImage'> & { maskImagePath?: string }): string | undefined {
     if (job.kind === 'upscale') return 'Upscaling runs on the local engine only.';
     if (job.request.edit) return 'Zoom, pan and creative upscale run on the local engine only.';
+    if (job.maskImage || job.maskImagePath) return 'Inpainting with a mask runs on the local engine only.';
     if (job.kind === 'img2img' && !this.cloudEdits) {
       return `${this.opts.cloud.label} can't start from an image; image-to-image runs on the local engine only.`;
     }
@@ -206,7 +207,7 @@ export class ProviderQueue implements ManagedJobQueue {
     const why = this.imagenUnsupported(spec);
     if (why) throw new InputError(why);
     if (spec.kind === 'img2img' && !spec.initImage) throw new InputError('An image edit needs an input image.');
-    const { initImage, ...rest } = spec;
+    const { initImage, maskImage: _mask, ...rest } = spec;
     const record = newJobRecord({ ...rest, provider: 'imagen' });
     this.book.must('job insert', () => this.store.insert(record, this.opts.owner ?? ''));
     jobLogger(record.id, { userId, kind: spec.kind, provider: 'imagen' }).info('job queued');

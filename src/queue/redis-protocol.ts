@@ -26,6 +26,8 @@ export const redisJobDataSchema = z.object({
   upscaleFactor: z.union([z.literal(2), z.literal(4)]).optional(),
   /** Input image, base64. */
   initImage: z.string().optional(),
+  /** Inpainting mask, base64. */
+  maskImage: z.string().optional(),
   userId: z.string(),
   /** The bot process (shard) that submitted the job and reports its progress. */
   owner: z.string(),

@@ -57,6 +57,7 @@ export interface EnqueueContext {
 /** Adds the job to its lane (registering a new lane first) with its input image. */
 export async function enqueueJob(ctx: EnqueueContext, record: JobRecord, priority: number, initImage?: Uint8Array): Promise<void> {
   const image = initImage ?? (record.initImagePath ? await ctx.book.files.read(record.initImagePath) : undefined);
+  const mask = record.maskImagePath ? await ctx.book.files.read(record.maskImagePath) : undefined;
   // Checked (and typed) by the schema on the way out, as the worker host checks it on the way in.
   const data = {
     id: record.id,
@@ -65,6 +66,7 @@ export async function enqueueJob(ctx: EnqueueContext, record: JobRecord, priorit
     request: record.request,
     upscaleFactor: record.upscaleFactor,
     initImage: image ? Buffer.from(image).toString('base64') : undefined,
+    maskImage: mask ? Buffer.from(mask).toString('base64') : undefined,
     userId: record.requester.userId,
     owner: ctx.owner,
   };

@@ -424,12 +424,18 @@ export class RedisWorkerHost implements ObservableQueue {
         initImagePath = join(dir, 'input');
         await writeFile(initImagePath, Buffer.from(data.initImage, 'base64'));
       }
+      let maskImagePath: string | undefined;
+      if (data.maskImage) {
+        maskImagePath = join(dir, 'mask');
+        await writeFile(maskImagePath, Buffer.from(data.maskImage, 'base64'));
+      }
       const runJob: RunJob = {
         id: data.id,
         kind: data.kind,
         model: data.model,
         request: data.request,
         initImagePath,
+        maskImagePath,
         upscaleFactor: data.upscaleFactor,
         outputDir: join(dir, 'out'),
       };

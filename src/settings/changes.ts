@@ -60,6 +60,7 @@ export type SettingsCommand =
   | { kind: 'safety-block'; phrase: string }
   | { kind: 'safety-unblock'; phrase: string }
   | { kind: 'safety-flagged'; action: string }
+  | { kind: 'safety-stealth'; allowed: boolean }
   | { kind: 'defaults'; values: { negativePrompt?: string; steps?: number; guidance?: number; size?: string; scheduler?: string } }
   | { kind: 'reset'; section?: string };
 
@@ -242,7 +243,22 @@ function providerChange(cmd: Extract<SettingsCommand, { kind: 'provider' }>, ctx
 
 function safetyChange(cmd: Extract<SettingsCommand, { kind: `safety-${string}` }>, ctx: ChangeContext): ChangeResult {
   const next = clone(ctx.current);
-  const before = { blockedWords: ctx.current.safety?.blockedWords ?? [], ...(ctx.current.safety?.flagged ? { flagged: ctx.current.safety.flagged } : {}) };
+  const before = {
+    blockedWords: ctx.current.safety?.blockedWords ?? [],
+    ...(ctx.current.safety?.flagged ? { flagged: ctx.current.safety.flagged } : {}),
+    ...(ctx.current.safety?.stealth !== undefined ? { stealth: ctx.current.safety.stealth } : {}),
+  };
+  if (cmd.kind === 'safety-stealth') {
+    next.safety = { ...before, stealth: cmd.allowed };
+    return {
+      ok: true,
+      next,
+      change: { setting: 'safety.stealth', before: before.stealth ?? null, after: cmd.allowed },
+      confirm: cmd.allowed
+        ? '✅ Private results: **allowed** (members with /prefs stealth get their /imagine results as messages only they see; moderators cannot see those).'
+        : '✅ Private results: **not allowed** (every result is posted in the channel).',
+    };
+  }
   if (cmd.kind === 'safety-flagged') {
     const parsed = z.enum(FLAGGED_ACTIONS, { error: `flagged must be one of ${FLAGGED_ACTIONS.join(', ')}` }).safeParse(cmd.action);
     if (!parsed.success) return refuse(firstIssue(parsed.error));
@@ -409,6 +425,7 @@ export function applyChange(cmd: SettingsCommand, ctx: ChangeContext): ChangeRes
     case 'safety-block':
     case 'safety-unblock':
     case 'safety-flagged':
+    case 'safety-stealth':
       return safetyChange(cmd, ctx);
     case 'defaults':
       return defaultsChange(cmd, ctx);

@@ -53,7 +53,8 @@ export function describeSettings(e: EffectiveSettings, owner: OwnerSettings, ins
   const words = e.safety.blockedWords;
   lines.push(
     `**Safety** blocked words: ${words.length ? clip(words.map((w) => `"${w}"`).join(', '), 600) : 'none'} · ` +
-      `flagged images: ${e.safety.flagged.value} (${e.safety.flagged.source === 'server' ? 'set here' : 'default'})`,
+      `flagged images: ${e.safety.flagged.value} (${e.safety.flagged.source === 'server' ? 'set here' : 'default'}) · ` +
+      `private (stealth) results: ${e.safety.stealth.value ? 'allowed' : 'not allowed'} (${e.safety.stealth.source === 'server' ? 'set here' : 'default'})`,
   );
   lines.push(`**Defaults** ${describeDefaults(e.defaults)}`);
   return clip(lines.join('\n'), 2000);

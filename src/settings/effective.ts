@@ -30,7 +30,7 @@ export interface EffectiveSettings {
   channels: { allow: string[]; deny: string[] };
   lora: { allow: string[]; deny: string[] };
   provider: { policy: Sourced<ProviderPolicy>; imagenDailyCap: number | null };
-  safety: { blockedWords: string[]; flagged: Sourced<FlaggedAction> };
+  safety: { blockedWords: string[]; flagged: Sourced<FlaggedAction>; stealth: Sourced<boolean> };
   /** Only the defaults that still fit the limits. */
   defaults: DefaultSettings;
 }
@@ -87,6 +87,7 @@ export function effectiveSettings(s: GuildSettings, o: OwnerSettings): Effective
     safety: {
       blockedWords: s.safety?.blockedWords ?? [],
       flagged: s.safety?.flagged ? server(s.safety.flagged) : owner(DEFAULT_FLAGGED_ACTION),
+      stealth: s.safety?.stealth !== undefined ? server(s.safety.stealth) : owner(false),
     },
     defaults: defaultsOf(s.defaults, limits),
   };

@@ -68,6 +68,8 @@ export const guildSettingsSchema = z.object({
     .object({
       blockedWords: z.array(z.string().min(1).max(MAX_PHRASE_LENGTH)).max(MAX_BLOCKED_PHRASES).default([]),
       flagged: z.enum(FLAGGED_ACTIONS).optional(),
+      /** Members may have their results sent privately (/prefs stealth); off unless set. */
+      stealth: z.boolean().optional(),
     })
     .optional(),
   defaults: z

@@ -24,8 +24,9 @@ export class FileStore {
     return join(this.outputDir(jobId), `${index}.png`);
   }
 
-  async writeInput(jobId: string, bytes: Uint8Array): Promise<string> {
-    const path = join(this.root, 'inputs', `${jobId}.${imageExtension(bytes)}`);
+  /** `role` 'mask' stores an inpainting mask beside the input (`<jobId>.mask.<ext>`). */
+  async writeInput(jobId: string, bytes: Uint8Array, role: 'input' | 'mask' = 'input'): Promise<string> {
+    const path = join(this.root, 'inputs', `${jobId}${role === 'mask' ? '.mask' : ''}.${imageExtension(bytes)}`);
     await writePrivateFile(path, bytes);
     return path;
   }
@@ -64,6 +65,7 @@ export class FileStore {
     for (const job of expired) {
       rmSync(this.outputDir(job.id), { recursive: true, force: true });
       if (job.initImagePath) rmSync(job.initImagePath, { force: true });
+      if (job.maskImagePath) rmSync(job.maskImagePath, { force: true });
       jobs.update({ ...job, outputsExpired: true });
     }
     if (expired.length > 0) logger.info({ count: expired.length, days }, 'retention sweep deleted old outputs');

@@ -21,6 +21,9 @@ interface JobRow {
   message_id: string | null;
   state: string;
   init_image_path: string | null;
+  mask_image_path: string | null;
+  source_json: string | null;
+  stealth: number;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -39,6 +42,13 @@ interface JobRow {
 
 const interactionSchema = z.object({ applicationId: z.string(), token: z.string(), createdAt: z.number() });
 const parentSchema = z.object({ jobId: z.string(), imageIndex: z.number().int(), action: z.string().max(40).optional() });
+const sourceSchema = z.object({
+  action: z.string().max(40),
+  channelId: z.string(),
+  messageId: z.string(),
+  authorId: z.string(),
+  region: z.string().max(40).optional(),
+});
 const timingsSchema = z.object({ totalMs: z.number(), stepMs: z.number() });
 
 function _opt<T>(v: T | null): T | undefined {
@@ -65,6 +75,9 @@ function rowToRecord(r: JobRow): JobRecord {
   if (r.parent_json) rec.parent = parentSchema.parse(JSON.parse(r.parent_json));
   if (r.message_id !== null) rec.messageId = r.message_id;
   if (r.init_image_path !== null) rec.initImagePath = r.init_image_path;
+  if (r.mask_image_path !== null) rec.maskImagePath = r.mask_image_path;
+  if (r.source_json) rec.source = sourceSchema.parse(JSON.parse(r.source_json));
+  if (r.stealth) rec.stealth = true;
   if (r.started_at !== null) rec.startedAt = r.started_at;
   if (r.finished_at !== null) rec.finishedAt = r.finished_at;
   if (r.device !== null) rec.device = r.device;
@@ -111,11 +124,11 @@ export class JobStore {
     const info = this.sql
       .get(
         `INSERT INTO jobs (id, kind, model, request_json, upscale_factor, user_id, username, guild_id, channel_id,
-           interaction_json, parent_json, message_id, state, init_image_path, created_at, started_at, finished_at,
-           device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, nsfw_json, provider, owner)
+           interaction_json, parent_json, message_id, state, init_image_path, mask_image_path, source_json, stealth, created_at, started_at,
+           finished_at, device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, nsfw_json, provider, owner)
          VALUES (@id, @kind, @model, @request_json, @upscale_factor, @user_id, @username, @guild_id, @channel_id,
-           @interaction_json, @parent_json, @message_id, @state, @init_image_path, @created_at, @started_at, @finished_at,
-           @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired, @nsfw_json, @provider, @owner)`,
+           @interaction_json, @parent_json, @message_id, @state, @init_image_path, @mask_image_path, @source_json, @stealth, @created_at, @started_at,
+           @finished_at, @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired, @nsfw_json, @provider, @owner)`,
       )
       .run({
         id: job.id,
@@ -130,6 +143,9 @@ export class JobStore {
         interaction_json: job.interaction ? JSON.stringify(job.interaction) : null,
         parent_json: job.parent ? JSON.stringify(job.parent) : null,
         init_image_path: job.initImagePath ?? null,
+        mask_image_path: job.maskImagePath ?? null,
+        source_json: job.source ? JSON.stringify(job.source) : null,
+        stealth: job.stealth ? 1 : 0,
         created_at: job.createdAt,
         ...mutableColumns(job),
         owner,

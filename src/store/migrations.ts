@@ -115,6 +115,31 @@ export const MIGRATIONS: readonly string[] = [
      last_used_at INTEGER,
      revoked_at INTEGER
    );`,
+  // 7: personal defaults (/prefs), one row per user (the same everywhere; servers' limits clamp
+  // them when applied); an inpainting job's mask beside its input image; where a job made from a
+  // Discord message (Edit image…, Vary this image) came from, for its lineage in ℹ️; and the
+  // image an open Edit image… form is about (its custom_id names the row), so a form submitted
+  // after a restart still finds it.
+  `CREATE TABLE user_prefs (
+     user_id TEXT PRIMARY KEY,
+     prefs_json TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   ALTER TABLE jobs ADD COLUMN mask_image_path TEXT;
+   ALTER TABLE jobs ADD COLUMN source_json TEXT;
+   ALTER TABLE jobs ADD COLUMN stealth INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE pending_edits (
+     id TEXT PRIMARY KEY,
+     user_id TEXT NOT NULL,
+     guild_id TEXT NOT NULL,
+     channel_id TEXT NOT NULL,
+     message_id TEXT NOT NULL,
+     author_id TEXT NOT NULL,
+     image_url TEXT NOT NULL,
+     width INTEGER,
+     height INTEGER,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 /** Applies pending migrations; returns the schema version afterwards. Safe to call repeatedly. */

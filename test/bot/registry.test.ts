@@ -27,8 +27,8 @@ test('commands/ holds /imagine with execute and autocomplete', async () => {
   assert.equal(typeof imagine.autocomplete, 'function');
   const json = imagine.data.toJSON();
   assert.deepEqual(
-    json.options?.map((o) => o.name),
-    ['prompt', 'negative', 'seed', 'steps', 'guidance', 'size', 'count', 'model', 'scheduler', 'image', 'strength', 'lora', 'lora_weight'],
+    ('options' in json ? json.options : undefined)?.map((o) => o.name),
+    ['prompt', 'negative', 'seed', 'steps', 'guidance', 'size', 'count', 'model', 'scheduler', 'image', 'strength', 'lora', 'lora_weight', 'mask'],
   );
 });
 
@@ -45,7 +45,7 @@ test('the hash follows the definitions and the target', async () => {
   assert.equal(commandsHash(payloads, app), commandsHash(structuredClone(payloads), app));
   assert.notEqual(commandsHash(payloads, app), commandsHash(payloads, { ...app, guildId: discord.guild().id }));
   const changed = structuredClone(payloads);
-  changed[0].description = 'something else';
+  (changed[0] as { description?: string }).description = 'something else';
   assert.notEqual(commandsHash(changed, app), commandsHash(payloads, app));
 });
 
@@ -58,7 +58,7 @@ test('registerIfChanged registers once (Discord accepts the definitions), then o
   assert.equal(await registerIfChanged(rest, payloads, guild, dataDir), true);
   assert.deepEqual(
     discord.commands(discord.guild().id).map((c) => (c as { name: string }).name),
-    ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats'],
+    ['cancel', 'Edit image', 'imagine', 'models', 'prefs', 'queue', 'settings', 'stats', 'Vary this image'],
   );
   assert.equal(await registerIfChanged(rest, payloads, guild, dataDir), false);
   assert.equal(discord.commandRegistrations.length, 1);
@@ -66,7 +66,7 @@ test('registerIfChanged registers once (Discord accepts the definitions), then o
   assert.equal(await registerIfChanged(rest, payloads, { applicationId: discord.applicationId }, dataDir), true);
   assert.deepEqual(
     discord.commands().map((c) => (c as { name: string }).name),
-    ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats'],
+    ['cancel', 'Edit image', 'imagine', 'models', 'prefs', 'queue', 'settings', 'stats', 'Vary this image'],
   );
   assert.equal(discord.commandRegistrations.length, 2);
 });

@@ -62,9 +62,12 @@ test('npm run register puts the commands on the dev guild', async () => {
   const guild = discord.guild().id;
   const r = await run('src/bot/register-cli.ts', { DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.restUrl, DEV_GUILD_ID: guild });
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, `Registered /cancel, /imagine, /models, /queue, /settings, /stats for guild ${guild} (available now).\n`);
+  assert.equal(
+    r.stdout,
+    `Registered /cancel, "Edit image" (message menu), /imagine, /models, /prefs, /queue, /settings, /stats, "Vary this image" (message menu) for guild ${guild} (available now).\n`,
+  );
   assert.deepEqual(
     discord.commands(guild).map((c) => (c as { name: string }).name),
-    ['cancel', 'imagine', 'models', 'queue', 'settings', 'stats'],
+    ['cancel', 'Edit image', 'imagine', 'models', 'prefs', 'queue', 'settings', 'stats', 'Vary this image'],
   );
 });

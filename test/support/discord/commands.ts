@@ -21,6 +21,8 @@ export const OptionType = {
 } as const;
 
 const NAME = /^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$/u;
+/** User and message (context-menu) commands: mixed case and spaces allowed. */
+const CONTEXT_MENU_NAME = /^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai} ]{1,32}$/u;
 const localizations = z.record(z.string(), z.string()).nullish();
 
 const choiceSchema = z.looseObject({
@@ -66,7 +68,8 @@ const optionSchema: z.ZodType<OptionShape> = z.lazy(() =>
 
 const commandSchema = z.looseObject({
   id: z.string().optional(),
-  name: z.string().regex(NAME, 'Invalid application command name'),
+  // Checked by type below: context-menu names may have capitals and spaces.
+  name: z.string().regex(CONTEXT_MENU_NAME, 'Invalid application command name'),
   name_localizations: localizations,
   description: z.string().max(100).optional(),
   description_localizations: localizations,
@@ -195,7 +198,9 @@ function validateCommand(data: unknown, path: (string | number)[]): CommandBody 
   const errors: FieldError[] = [];
   const type = c.type ?? 1;
   if (type === 1) {
-    if (c.name !== c.name.toLowerCase()) errors.push({ path: [...path, 'name'], code: 'APPLICATION_COMMAND_INVALID_NAME', message: 'Command name is invalid' });
+    if (!NAME.test(c.name)) errors.push({ path: [...path, 'name'], code: 'BASE_TYPE_INVALID', message: 'Invalid application command name' });
+    else if (c.name !== c.name.toLowerCase())
+      errors.push({ path: [...path, 'name'], code: 'APPLICATION_COMMAND_INVALID_NAME', message: 'Command name is invalid' });
     if (!c.description) errors.push({ path: [...path, 'description'], code: 'BASE_TYPE_REQUIRED', message: 'This field is required' });
     checkOptions(c.options ?? [], [...path, 'options'], 0, errors);
   } else {

@@ -20,6 +20,7 @@ export const ComponentType = {
   Separator: 14,
   Container: 17,
   Label: 18,
+  FileUpload: 19,
 } as const;
 
 const SELECTS: readonly number[] = [3, 5, 6, 7, 8];
@@ -272,8 +273,15 @@ export function checkModal(data: unknown): FieldError[] {
         c.maxLen([...inputPath, 'placeholder'], input.placeholder, 100);
       } else if (SELECTS.includes(Number(input.type))) {
         checkSelect(c, input, inputPath, Number(input.type));
+      } else if (Number(input.type) === ComponentType.FileUpload && Number(row.type) === ComponentType.Label) {
+        // A file upload lives in a label only; 0–10 files.
+        c.customId([...inputPath, 'custom_id'], input.custom_id);
+        for (const key of ['min_values', 'max_values'] as const) {
+          const v = input[key];
+          if (v !== undefined && (typeof v !== 'number' || v < 0 || v > 10)) c.err([...inputPath, key], 'NUMBER_TYPE_MAX', 'Must be between 0 and 10.');
+        }
       } else {
-        c.err([...inputPath, 'type'], 'UNION_TYPE_CHOICES', 'Modals hold text inputs and select menus.');
+        c.err([...inputPath, 'type'], 'UNION_TYPE_CHOICES', 'Modals hold text inputs, select menus and (in labels) file uploads.');
       }
     }
   });

@@ -287,6 +287,25 @@ export class DiscordStandIn {
     });
   }
 
+  /**
+   * A user runs the message context-menu command `name` (type 3) on `message`, anyone's. As on
+   * Discord, the target arrives whole in `resolved.messages` (content and attachments too,
+   * without the Message Content intent).
+   */
+  async messageCommand(name: string, message: string | ViewMessage, ctx: InteractionContext = {}): Promise<InteractionHandle> {
+    const target = this.messageStore.get(typeof message === 'string' ? message : message.id);
+    if (!target || target.deleted) throw new Error(`no message ${typeof message === 'string' ? message : message.id}`);
+    const where = this.where({ ...ctx, channel: ctx.channel ?? target.channel.id });
+    const stored = this.commandStore.find(name, where.guild.id, 3);
+    if (!stored) throw new Error(`message command "${name}" is not registered in ${where.guild.name}`);
+    if (!ctx.skipClientChecks) this.assertUserCanRun(stored, where);
+    const api = this.messageStore.toApi(target);
+    return this.dispatch('command', InteractionType.ApplicationCommand, where, ctx, {
+      data: { ...this.commandData(stored, { options: [] }), target_id: target.id, resolved: { messages: { [target.id]: api } } },
+      commandName: stored.name,
+    });
+  }
+
   /** A user is typing into option `focused` of `/command`; the bot should answer with choices. */
   async autocomplete(command: string, options: SlashOptions, focused: string, ctx: InteractionContext = {}): Promise<InteractionHandle> {
     const { stored, subPath, where } = this.commandFor(command, ctx);
@@ -348,13 +367,15 @@ export class DiscordStandIn {
    */
   async submitModal(
     from: InteractionHandle,
-    values: Readonly<Record<string, string | readonly string[]>>,
+    values: Readonly<Record<string, string | readonly string[] | readonly AttachmentInput[]>>,
     ctx: InteractionContext = {},
   ): Promise<InteractionHandle> {
     const origin = from.internalRecord;
     const modal = origin.modal;
     if (!modal) throw new Error(`interaction ${from.id} did not open a modal (response: ${origin.initial?.typeName ?? 'none yet'})`);
     const seen: string[] = [];
+    const resolvedAttachments: Record<string, Json> = {};
+    const upload = this.optionResolver({ guild: this.world.guild(origin.channel.guildId), channel: origin.channel }).attachment;
     const submitted = (input: Json): Json => {
       const customId = String(input.custom_id);
       seen.push(customId);
@@ -371,7 +392,25 @@ export class DiscordStandIn {
         }
         return { type: ComponentType.TextInput, custom_id: customId, value: text };
       }
+      if (Number(input.type) === ComponentType.FileUpload) {
+        // Files the user picked: uploaded to Discord, listed by id, resolved in data.resolved.attachments.
+        const files = (value ?? []) as readonly (AttachmentInput | string)[];
+        if (files.some((f) => typeof f === 'string')) throw new Error(`${label} is a file upload: pass { filename, bytes }[]`);
+        const picked = files as readonly AttachmentInput[];
+        if (!ctx.skipClientChecks) {
+          if (input.required !== false && picked.length === 0) throw new Error(`${label} is required`);
+          const max = typeof input.max_values === 'number' ? input.max_values : 1;
+          if (picked.length > max) throw new Error(`${label} takes at most ${max} file(s)`);
+        }
+        const ids = picked.map((f) => {
+          const stored = upload(f);
+          resolvedAttachments[String(stored.id)] = stored as unknown as Json;
+          return String(stored.id);
+        });
+        return { type: ComponentType.FileUpload, custom_id: customId, values: ids };
+      }
       if (value !== undefined && !Array.isArray(value)) throw new Error(`${label} is a select menu: pass string[]`);
+      if (Array.isArray(value) && value.some((v) => typeof v !== 'string')) throw new Error(`${label} is a select menu: pass string[]`);
       const picked = [...((value as readonly string[] | undefined) ?? [])];
       if (!ctx.skipClientChecks && input.required !== false && picked.length === 0) throw new Error(`${label} is required`);
       return { type: Number(input.type), custom_id: customId, values: picked };
@@ -386,7 +425,7 @@ export class DiscordStandIn {
     const where = this.where({ ...ctx, channel: origin.channel.id, user: ctx.user ?? origin.user.id });
     const message = origin.componentMessageId ? this.messageStore.get(origin.componentMessageId) : undefined;
     return this.dispatch('modal', InteractionType.ModalSubmit, where, ctx, {
-      data: { custom_id: modal.custom_id, components },
+      data: { custom_id: modal.custom_id, components, ...(Object.keys(resolvedAttachments).length ? { resolved: { attachments: resolvedAttachments } } : {}) },
       ...(message ? { message } : {}),
     });
   }
@@ -399,13 +438,20 @@ export class DiscordStandIn {
   // ---- user messages ----
 
   /** A user posts a plain message (dispatched as MESSAGE_CREATE if the bot has GuildMessages). */
-  postMessage(channel: string, content: string, opts: { user?: string } = {}): ViewMessage {
+  postMessage(channel: string, content: string, opts: { user?: string; files?: readonly AttachmentInput[] } = {}): ViewMessage {
     const where = this.where({ channel, ...(opts.user ? { user: opts.user } : {}) });
+    const uploads = (opts.files ?? []).map((f, index) => ({
+      field: `files[${index}]`,
+      index,
+      filename: f.filename,
+      contentType: f.contentType ?? '',
+      bytes: Buffer.from(f.bytes),
+    }));
     const message = this.messageStore.create({
       channel: where.channel,
       author: where.user,
       input: { content },
-      uploads: [],
+      uploads,
       kind: 'user',
       type: 0,
       ephemeral: false,
