@@ -242,6 +242,42 @@ async function createTinyUpscalerCommand(argv: string[]): Promise<void> {
   console.log(`Created a tiny random-weight ${scale}× upscaler in ${dir}.`);
 }
 
+// ---- create-bench -----------------------------------------------------------------------
+
+const createBenchArgsSchema = z.object({
+  dir: z.string({ error: 'create-bench needs a target folder, e.g. `create-bench models/bench-sd15 --arch sd15`' }).min(1),
+  arch: z.enum(['sd15', 'sdxl', 'sd-turbo'], { error: '--arch must be sd15, sdxl or sd-turbo' }),
+  fp16: z.boolean().optional(),
+  seed: z.coerce.number().int().min(0).max(0xffffffff).optional(),
+});
+
+async function createBench(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { arch: { type: 'string' }, fp16: { type: 'boolean' }, seed: { type: 'string' } },
+  });
+  if (positionals.length > 1) throw new UsageError('create-bench takes one folder');
+  const args = createBenchArgsSchema.safeParse({ ...values, dir: positionals[0] });
+  if (!args.success) throw new UsageError(zodMessage(args.error, { dir: 'folder' }));
+  const a = args.data;
+  const { createBenchModel } = await import('../models/bench/index.js');
+  const dir = resolve(a.dir);
+  const started = performance.now();
+  await createBenchModel(dir, {
+    arch: a.arch,
+    float16: a.fp16,
+    seed: a.seed,
+    onPart: (p) =>
+      console.log(
+        `  ${p.part.padEnd(15)} ${(p.parameters / 1e6).toFixed(2).padStart(8)}M parameters  ${formatBytes(p.bytes).padStart(9)}  ${(p.ms / 1000).toFixed(1)} s`,
+      ),
+  });
+  console.log(
+    `Created a full-size random-weight ${a.arch}${a.fp16 ? ' (fp16)' : ''} model in ${dir} in ${((performance.now() - started) / 1000).toFixed(0)} s.`,
+  );
+}
+
 // ---- table and entry --------------------------------------------------------------------
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -267,6 +303,12 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'create-tiny-upscaler <dir> [--scale 2|4] [--fp16]',
     summary: 'write a tiny random-weight Real-ESRGAN-style upscaler (put it in MODELS_DIR/upscalers/<name>)',
     run: createTinyUpscalerCommand,
+  },
+  'create-bench': {
+    usage: 'create-bench <dir> --arch sd15|sdxl|sd-turbo [--fp16] [--seed n]',
+    summary:
+      'write a full-size random-weight model with the real architecture (SD 1.5: 860M UNet parameters, 4 GB; SDXL 2.6B, 14 GB) for `npm run bench -- --model <dir>`',
+    run: createBench,
   },
   help: {
     usage: 'help',
