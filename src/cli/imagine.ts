@@ -30,7 +30,7 @@ const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
   --strength s       how much of --image to redo, 0–1 (default 0.75; 1 with --mask)
   --mask file        inpainting mask for --image: white = repaint, black = keep (any size)
   --mask-blur px     feathers the mask edge (Gaussian sigma in pixels, default 0)
-  --device d         cpu | cuda | cuda:N (default: cpu)
+  --device d         cpu | cuda | cuda:N | webgpu (default: cpu)
   --hires            creative upscale: Lanczos 2×, then image-to-image at strength 0.3
   --upscale 2|4      upscale the result (after --hires) with the upscaler model, else Lanczos
   --upscaler dir     upscaler folder with model.onnx (default: UPSCALER, or the only one in $MODELS_DIR/upscalers)

@@ -1,6 +1,7 @@
 // `npm run models -- <command>`: manage model folders. `pull` fetches an ONNX export from the
 // Hugging Face hub, `list` shows what is in MODELS_DIR, `create-tiny` writes a random-weight
-// model for tests. New commands go in the SUBCOMMANDS table.
+// model for tests, `create-bench` a full-size one for benchmarks. New commands go in the
+// SUBCOMMANDS table.
 import '../config/load-env.js'; // HF_TOKEN, MODELS_DIR … may live in .env; real env vars win
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
@@ -246,7 +247,7 @@ async function createTinyUpscalerCommand(argv: string[]): Promise<void> {
 
 const createBenchArgsSchema = z.object({
   dir: z.string({ error: 'create-bench needs a target folder, e.g. `create-bench models/bench-sd15 --arch sd15`' }).min(1),
-  arch: z.enum(['sd15', 'sdxl', 'sd-turbo'], { error: '--arch must be sd15, sdxl or sd-turbo' }),
+  arch: z.enum(['sd15', 'sdxl', 'sd-turbo'], { error: 'must be sd15, sdxl or sd-turbo' }),
   fp16: z.boolean().optional(),
   seed: z.coerce.number().int().min(0).max(0xffffffff).optional(),
 });

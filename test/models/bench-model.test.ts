@@ -141,3 +141,22 @@ for (const arch of BENCH_ARCHS) {
     }
   });
 }
+
+test('--fp16: float16 weights, inputs and outputs, half the bytes, and the pipeline adapts', async () => {
+  const dir32 = join(root, 'sd-turbo');
+  const dir = join(root, 'sd-turbo-fp16');
+  await createBenchModel(dir, { arch: 'sd-turbo', reduce: 16, seed: 3, float16: true });
+  const unet = await ort.InferenceSession.create(join(dir, 'unet', 'model.onnx'));
+  assert.deepEqual(dims(unet.outputMetadata), { out_sample: 'float16 batch_size 4 height width' });
+  await unet.release();
+  const size = (d: string) => statSync(join(d, 'unet', 'model.onnx_data')).size;
+  if (existsSync(join(dir32, 'unet'))) assert.ok(size(dir) < 0.6 * size(dir32), `${size(dir)} vs ${size(dir32)}`);
+  const pipe = await loadPipeline(dir);
+  try {
+    const result = await pipe.generate({ prompt: 'a cat', seed: 2, steps: 1, guidanceScale: 0, width: 64, height: 64, count: 1, scheduler: 'euler_a' });
+    const { data } = await sharp(result.images[0].png).raw().toBuffer({ resolveWithObject: true });
+    assert.ok(new Set(data).size > 16);
+  } finally {
+    await pipe.dispose();
+  }
+});
