@@ -135,7 +135,7 @@ export function printMeasure(label: string, m: JobMeasure, a: BenchArgs): void {
 /** Runs one memory configuration in a fresh process and returns its measure. */
 function inChild(a: BenchArgs, config: string): JobMeasure {
   const script = fileURLToPath(import.meta.url);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--child', JSON.stringify({ args: a, config })], {
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), script, '--child', JSON.stringify({ args: a, config })], {
     encoding: 'utf8',
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
     maxBuffer: 1 << 24,

@@ -8,6 +8,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const scripts = args.includes('--model') ? [['bench-model.ts', ...args]] : [['bench-engine.ts', ...args], ['bench.ts'], ['bench-acks.ts']];
 for (const [script, ...rest] of scripts) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, script), ...rest], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(here, script), ...rest], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
