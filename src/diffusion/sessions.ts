@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gpuOptionsFromEnv, type GpuOptions } from '../config/gpu.js';
 import { countTransfers, executionProviders, ignoredCudaOptions, type Device } from './execution-providers.js';
+import { DeviceResidentFeeds, webgpuUploader } from './device-feeds.js';
 
 export type { Device } from './execution-providers.js';
 
@@ -140,12 +141,17 @@ export async function createSession(path: string, device: Device, part: string, 
   const meta = { inputs: tensorMeta(session.inputMetadata), outputs: tensorMeta(session.outputMetadata) };
   if (keep.releaseWhenIdle) session = new IdleReleasingSession(session, path, part, options, effective);
   else session = new CountedSession(session, effective, part);
+  if (effective.kind === 'webgpu' && part === 'unet' && !keep.releaseWhenIdle) {
+    (session as CountedSession).residentFeeds = new DeviceResidentFeeds(webgpuUploader(options.executionProviders));
+  }
   return { session, path, device: effective, ...meta };
 }
 
 /** A session whose release() keeps sessionCounters right. */
 class CountedSession implements ort.InferenceSession {
   private released = false;
+  /** WebGPU UNets: the step-constant feeds, kept on the device (device-feeds.ts). */
+  residentFeeds?: DeviceResidentFeeds;
   constructor(
     protected readonly inner: ort.InferenceSession,
     private readonly device: Device = { kind: 'cpu' },
@@ -159,14 +165,32 @@ class CountedSession implements ort.InferenceSession {
     options?: ort.InferenceSession.RunOptions,
   ): Promise<ort.InferenceSession.ReturnType>;
   async run(feeds: ort.InferenceSession.FeedsType, a?: unknown, b?: unknown): Promise<ort.InferenceSession.ReturnType> {
-    const out = await this.inner.run(feeds, a as ort.InferenceSession.FetchesType, b as ort.InferenceSession.RunOptions);
-    countTransfers(this.device, this.part, feeds, out);
+    const fed = await this.deviceFeeds(feeds);
+    const out = await this.inner.run(fed, a as ort.InferenceSession.FetchesType, b as ort.InferenceSession.RunOptions);
+    countTransfers(this.device, this.part, fed, out);
     return out;
+  }
+
+  private async deviceFeeds(feeds: ort.InferenceSession.FeedsType): Promise<ort.InferenceSession.FeedsType> {
+    const resident = this.residentFeeds;
+    if (!resident) return feeds;
+    try {
+      const { feeds: fed, uploaded } = await resident.map(feeds);
+      countTransfers(this.device, this.part, uploaded, {});
+      return fed;
+    } catch (err) {
+      // Untried hardware or a binding without device tensors: copy every step as before.
+      logger.warn({ err: firstLine(err), part: this.part }, 'cannot keep the prompt embeddings on the GPU; copying them every step');
+      this.residentFeeds = undefined;
+      resident.dispose();
+      return feeds;
+    }
   }
 
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
+    this.residentFeeds?.dispose();
     await releaseNative(this.inner);
   }
 

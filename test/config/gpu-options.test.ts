@@ -1,6 +1,7 @@
 // GPU devices and their provider settings, checked on any machine: the env keys (zod), device
 // names, the execution-provider lists handed to ONNX Runtime, the host↔device copy counter,
-// and a webgpu device falling back to CPU where no WebGPU adapter exists.
+// a webgpu device falling back to CPU where no WebGPU adapter exists, and the upload-once cache of
+// step-constant feeds (its Identity uploader runs on CPU here; on WebGPU its output stays on the GPU).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { loadEnv } from '../../src/config/env.js';
 import { countTransfers, executionProviders, ignoredCudaOptions, transfersOf } from '../../src/diffusion/execution-providers.js';
 import { createSession, deviceLabel, parseDevice } from '../../src/diffusion/sessions.js';
 import { createTinyModel } from '../../src/models/tiny/index.js';
+import { DeviceResidentFeeds, webgpuUploader } from '../../src/diffusion/device-feeds.js';
 
 test('ORT_CUDA_* and ORT_WEBGPU_LAYOUT parse into provider options; empty means unset', () => {
   assert.deepEqual(gpuOptionsFromEnv({}), { cuda: {}, webgpu: {} });
@@ -112,4 +114,37 @@ test('a webgpu session runs: on WebGPU where an adapter exists, else on CPU (log
   } finally {
     await s.session.release();
   }
+});
+
+test('step-constant UNet feeds are uploaded once per job and reused every step (the Identity uploader, here on CPU)', async () => {
+  const resident = new DeviceResidentFeeds(webgpuUploader(['cpu']));
+  const hidden = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => i),
+    [2, 3, 4],
+  );
+  const timeIds = new ort.Tensor('float32', Float32Array.of(64, 64, 0, 0, 64, 64), [1, 6]);
+  const step = (i: number, h = hidden) => ({
+    sample: new ort.Tensor('float32', new Float32Array(4).fill(i), [1, 4]),
+    encoder_hidden_states: h,
+    time_ids: timeIds,
+  });
+  const seen: ort.OnnxValue[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { feeds, uploaded } = await resident.map(step(i));
+    assert.deepEqual(Object.keys(uploaded), i === 0 ? ['encoder_hidden_states', 'time_ids'] : []);
+    assert.equal((feeds.sample as ort.Tensor).data[0], i, 'per-step feeds pass through');
+    assert.notEqual(feeds.encoder_hidden_states, hidden, 'fed from the upload, not the host tensor');
+    assert.deepEqual((feeds.encoder_hidden_states as ort.Tensor).dims, [2, 3, 4]);
+    seen.push(feeds.encoder_hidden_states);
+  }
+  assert.equal(seen[0], seen[2], 'one upload serves every step');
+  assert.deepEqual([...((seen[0] as ort.Tensor).data as Float32Array)], [...(hidden.data as Float32Array)]);
+  assert.equal(resident.uploads, 2);
+  // The next job's embeddings replace the last job's upload.
+  const next = new ort.Tensor('float32', new Float32Array(24).fill(7), [2, 3, 4]);
+  const { feeds, uploaded } = await resident.map(step(0, next));
+  assert.deepEqual(Object.keys(uploaded), ['encoder_hidden_states']);
+  assert.equal(((feeds.encoder_hidden_states as ort.Tensor).data as Float32Array)[5], 7);
+  resident.dispose();
 });
