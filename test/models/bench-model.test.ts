@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { ARCHITECTURES, BENCH_ARCHS, createBenchModel, type BenchArch } from '../../src/models/bench/index.js';
 import { buildBenchUnet } from '../../src/models/bench/unet.js';
@@ -142,13 +143,17 @@ for (const arch of BENCH_ARCHS) {
   });
 }
 
-test('--fp16: float16 weights, inputs and outputs, half the bytes, and the pipeline adapts', async () => {
+test('--fp16: float16 weights, inputs, outputs and arithmetic, half the bytes, and the pipeline adapts', async () => {
   const dir32 = join(root, 'sd-turbo');
   const dir = join(root, 'sd-turbo-fp16');
   await createBenchModel(dir, { arch: 'sd-turbo', reduce: 16, seed: 3, float16: true });
   const unet = await ort.InferenceSession.create(join(dir, 'unet', 'model.onnx'));
   assert.deepEqual(dims(unet.outputMetadata), { out_sample: 'float16 batch_size 4 height width' });
   await unet.release();
+  // Computed in float16 as real fp16 exports are: nothing is cast up to float32 (the only Cast is the timestep's, int64 → float16).
+  const graph = onnxProto.onnx.ModelProto.decode(readFileSync(join(dir, 'unet', 'model.onnx'))).graph!;
+  const casts = graph.node!.filter((n) => n.opType === 'Cast').map((n) => Number(n.attribute![0].i));
+  assert.deepEqual(casts, [onnxProto.onnx.TensorProto.DataType.FLOAT16]);
   const size = (d: string) => statSync(join(d, 'unet', 'model.onnx_data')).size;
   if (existsSync(join(dir32, 'unet'))) assert.ok(size(dir) < 0.6 * size(dir32), `${size(dir)} vs ${size(dir32)}`);
   const pipe = await loadPipeline(dir);

@@ -19,7 +19,7 @@ export { ARCHITECTURES, BENCH_ARCHS, type Architecture, type BenchArch } from '.
 
 export interface BenchModelOptions {
   arch: BenchArch;
-  /** float16 weights, inputs and outputs (arithmetic stays float32: see README "Benchmark models"). */
+  /** float16 weights, inputs, outputs and arithmetic, as real fp16 exports (README "Benchmark models and GPUs"). */
   float16?: boolean;
   seed?: number;
   /** Every width divided by this factor (16 fits all architectures): the same graphs, kilobytes to megabytes. For tests. */
@@ -207,6 +207,7 @@ export async function createBenchModel(dir: string, options: BenchModelOptions):
           part: te.part,
           externalData,
           streamed: true,
+          computeFloat16: float === 'float16',
         }),
       report,
     );

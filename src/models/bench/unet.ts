@@ -26,7 +26,7 @@ const BRANCH_GAIN = 0.5;
 export function buildBenchUnet(spec: BenchUnetSpec): BuiltGraph {
   const a = spec.arch;
   const float = spec.float;
-  const g = new GraphBuilder({ name: 'unet', floatStorage: float, externalData: spec.externalData });
+  const g = new GraphBuilder({ name: 'unet', floatStorage: float, compute: float, externalData: spec.externalData });
   const L = new Layers(g, new WeightStream(spec.seed, 'bench_unet'), { streamed: true });
   const c0 = a.channels[0];
   const tembDim = 4 * c0;
@@ -138,6 +138,6 @@ export function buildBenchUnet(spec: BenchUnetSpec): BuiltGraph {
 
 /** Nearest-neighbour 2× upsampling as torch's F.interpolate(scale_factor=2) exports it. */
 export function upsample(g: GraphBuilder, x: string): string {
-  const scales = g.floats('upsample_scales', Float32Array.of(1, 1, 2, 2), [4]);
+  const scales = g.float32s('upsample_scales', Float32Array.of(1, 1, 2, 2), [4]);
   return g.op('Resize', [x, '', scales], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
 }

@@ -40,7 +40,7 @@ function blocks(L: Layers, a: VaeArch) {
 
 export function buildBenchVaeDecoder(spec: BenchVaeSpec): BuiltGraph {
   const a = spec.arch;
-  const g = new GraphBuilder({ name: 'vae_decoder', floatStorage: spec.float, externalData: spec.externalData });
+  const g = new GraphBuilder({ name: 'vae_decoder', floatStorage: spec.float, compute: spec.float, externalData: spec.externalData });
   const L = new Layers(g, new WeightStream(spec.seed, 'bench_vae_decoder'), { streamed: true });
   const { norm, resnet, mid } = blocks(L, a);
   const z = g.floatInput('latent_sample', spec.float, ['batch_size', LATENT_CHANNELS, 'height_latent', 'width_latent']);
@@ -64,7 +64,7 @@ export function buildBenchVaeDecoder(spec: BenchVaeSpec): BuiltGraph {
 
 export function buildBenchVaeEncoder(spec: BenchVaeSpec): BuiltGraph {
   const a = spec.arch;
-  const g = new GraphBuilder({ name: 'vae_encoder', floatStorage: spec.float, externalData: spec.externalData });
+  const g = new GraphBuilder({ name: 'vae_encoder', floatStorage: spec.float, compute: spec.float, externalData: spec.externalData });
   const L = new Layers(g, new WeightStream(spec.seed, 'bench_vae_encoder'), { streamed: true });
   const { norm, resnet, mid } = blocks(L, a);
   const x = g.floatInput('sample', spec.float, ['batch_size', 3, 'height', 'width']);

@@ -42,6 +42,12 @@ export interface GraphOptions {
    * onnxruntime folds away at load time, so the arithmetic stays float32 on every CPU.
    */
   floatStorage?: 'float32' | 'float16';
+  /**
+   * The arithmetic's type (default float32). 'float16' (with float16 storage) leaves weights,
+   * inputs and outputs uncast, as real fp16 exports are: GPUs compute in half precision, and
+   * ONNX Runtime's CPU provider inserts casts around the nodes it has no float16 kernel for.
+   */
+  compute?: 'float32' | 'float16';
   /** Moves initializers of at least `minBytes` (default 1024) into one side file, `location`. */
   externalData?: ExternalDataOptions;
 }
@@ -119,6 +125,15 @@ export class GraphBuilder {
     return this.options.floatStorage ?? 'float32';
   }
 
+  get compute(): 'float32' | 'float16' {
+    return this.options.compute ?? 'float32';
+  }
+
+  /** A float32 value from a float16-stored one, unless the graph computes in float16. */
+  private toCompute(stored: string): string {
+    return this.compute === 'float16' ? stored : this.op('Cast', [stored], { to: ONNX_DATA_TYPE.float32 });
+  }
+
   private fresh(prefix: string): string {
     return `${prefix}_${this.counter++}`;
   }
@@ -129,16 +144,16 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A float input, returned as a float32 value (Cast in-graph when it is declared float16). */
+  /** A float input, returned in the compute type (Cast in-graph when it is declared otherwise). */
   floatInput(name: string, type: 'float32' | 'float16', dims: readonly Dim[]): string {
     this.input(name, type, dims);
-    return type === 'float16' ? this.op('Cast', [name], { to: ONNX_DATA_TYPE.float32 }) : name;
+    return type === this.compute ? name : this.op('Cast', [name], { to: ONNX_DATA_TYPE[this.compute] });
   }
 
-  /** Declares graph output `name` carrying float32 `value`, cast to float16 when asked. */
+  /** Declares graph output `name` carrying compute-type `value`, cast to `type` when they differ. */
   floatOutput(value: string, name: string, type: 'float32' | 'float16', dims: readonly Dim[]): void {
     this.outputs.push(valueInfo(name, type, dims));
-    if (type === 'float16') this.op('Cast', [value], { to: ONNX_DATA_TYPE.float16 }, name);
+    if (type !== this.compute) this.op('Cast', [value], { to: ONNX_DATA_TYPE[type] }, name);
     else this.op('Identity', [value], {}, name);
   }
 
@@ -216,7 +231,7 @@ export class GraphBuilder {
       }
     }
     this.initializers.push(tensor);
-    return type === 'float16' ? this.op('Cast', [name], { to: ONNX_DATA_TYPE.float32 }) : name;
+    return type === 'float16' ? this.toCompute(name) : name;
   }
 
   /**
@@ -229,7 +244,12 @@ export class GraphBuilder {
     this.floatElements += count;
     if (this.floatStorage === 'float32') return this.addInitializer(prefix, 'float32', bytesOf(data), dims);
     const stored = this.addInitializer(prefix, 'float16', bytesOf(float32ToFloat16(data)), dims);
-    return this.op('Cast', [stored], { to: ONNX_DATA_TYPE.float32 });
+    return this.toCompute(stored);
+  }
+
+  /** A float32 tensor whatever the storage and compute types (operands ONNX wants as float, e.g. Resize scales). */
+  float32s(prefix: string, data: Float32Array, dims: readonly number[]): string {
+    return this.addInitializer(prefix, 'float32', bytesOf(data), dims);
   }
 
   /** A float scalar (rank 0). */

@@ -131,8 +131,8 @@ export class Layers {
     return this.g.op('Reshape', [this.g.op('Transpose', [out], { perm: [0, 2, 1, 3] }), this.g.int64s('mha_merge', [0, 0, heads * d])]);
   }
 
-  /** Casts any numeric value to float32. */
+  /** Casts any numeric value to the graph's float compute type (float32 unless the graph computes in float16). */
   toFloat(x: string): string {
-    return this.g.op('Cast', [x], { to: ONNX_DATA_TYPE.float32 });
+    return this.g.op('Cast', [x], { to: ONNX_DATA_TYPE[this.g.compute] });
   }
 }

@@ -37,6 +37,8 @@ export interface TextEncoderSpec {
   externalData?: ExternalDataOptions;
   /** Weights drawn chunk by chunk into the side file (Layers' streamed mode). */
   streamed?: boolean;
+  /** Compute in float16 too (full-size fp16 models, as real fp16 exports do); default float32. */
+  computeFloat16?: boolean;
 }
 
 /** A built graph and its count of learned parameters. */
@@ -48,7 +50,7 @@ export function buildTextEncoder(spec: TextEncoderSpec): BuiltGraph {
   const heads = spec.heads ?? 1;
   const inner = spec.intermediate ?? 4 * d;
   if (d % heads !== 0) throw new Error(`text encoder width ${d} is not a multiple of ${heads} heads`);
-  const g = new GraphBuilder({ name: part, floatStorage: float, externalData: spec.externalData });
+  const g = new GraphBuilder({ name: part, floatStorage: float, compute: spec.computeFloat16 ? 'float16' : 'float32', externalData: spec.externalData });
   const w = new WeightStream(spec.seed, part);
   const L = new Layers(g, w, { streamed: spec.streamed });
   const act = (x: string) => (spec.activation === 'gelu' ? L.gelu(x) : L.quickGelu(x));
