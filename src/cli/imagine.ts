@@ -34,7 +34,7 @@ const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
   --mask-blur px     feathers the mask edge (Gaussian sigma in pixels, default 0)
   --lora f[:w]       a LoRA (.safetensors file, or a name in $MODELS_DIR/loras) at weight w
                      (default 1; repeatable); <lora:name:w> in the prompt works too
-  --device d         cpu | cuda | cuda:N (default: cpu)
+  --device d         cpu | cuda | cuda:N | webgpu (default: cpu)
   --hires            creative upscale: Lanczos 2×, then image-to-image at strength 0.3
   --upscale 2|4      upscale the result (after --hires) with the upscaler model, else Lanczos
   --upscaler dir     upscaler folder with model.onnx (default: UPSCALER, or the only one in $MODELS_DIR/upscalers)

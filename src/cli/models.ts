@@ -1,6 +1,7 @@
 // `npm run models -- <command>`: manage model folders. `pull` fetches an ONNX export from the
 // Hugging Face hub, `list` shows what is in MODELS_DIR, `create-tiny` writes a random-weight
-// model for tests. New commands go in the SUBCOMMANDS table.
+// model for tests, `create-bench` a full-size one for benchmarks. New commands go in the
+// SUBCOMMANDS table.
 import '../config/load-env.js'; // HF_TOKEN, MODELS_DIR … may live in .env; real env vars win
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
@@ -285,6 +286,42 @@ async function createTinyUpscalerCommand(argv: string[]): Promise<void> {
   console.log(`Created a tiny random-weight ${scale}× upscaler in ${dir}.`);
 }
 
+// ---- create-bench -----------------------------------------------------------------------
+
+const createBenchArgsSchema = z.object({
+  dir: z.string({ error: 'create-bench needs a target folder, e.g. `create-bench models/bench-sd15 --arch sd15`' }).min(1),
+  arch: z.enum(['sd15', 'sdxl', 'sd-turbo'], { error: 'must be sd15, sdxl or sd-turbo' }),
+  fp16: z.boolean().optional(),
+  seed: z.coerce.number().int().min(0).max(0xffffffff).optional(),
+});
+
+async function createBench(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { arch: { type: 'string' }, fp16: { type: 'boolean' }, seed: { type: 'string' } },
+  });
+  if (positionals.length > 1) throw new UsageError('create-bench takes one folder');
+  const args = createBenchArgsSchema.safeParse({ ...values, dir: positionals[0] });
+  if (!args.success) throw new UsageError(zodMessage(args.error, { dir: 'folder' }));
+  const a = args.data;
+  const { createBenchModel } = await import('../models/bench/index.js');
+  const dir = resolve(a.dir);
+  const started = performance.now();
+  await createBenchModel(dir, {
+    arch: a.arch,
+    float16: a.fp16,
+    seed: a.seed,
+    onPart: (p) =>
+      console.log(
+        `  ${p.part.padEnd(15)} ${(p.parameters / 1e6).toFixed(2).padStart(8)}M parameters  ${formatBytes(p.bytes).padStart(9)}  ${(p.ms / 1000).toFixed(1)} s`,
+      ),
+  });
+  console.log(
+    `Created a full-size random-weight ${a.arch}${a.fp16 ? ' (fp16)' : ''} model in ${dir} in ${((performance.now() - started) / 1000).toFixed(0)} s.`,
+  );
+}
+
 // ---- table and entry --------------------------------------------------------------------
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -320,6 +357,12 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'create-tiny-embedding <file.safetensors> --model <dir> [--vectors n]',
     summary: 'write a tiny random textual-inversion embedding for a model; put it in MODELS_DIR/embeddings',
     run: createTinyEmbeddingCommand,
+  },
+  'create-bench': {
+    usage: 'create-bench <dir> --arch sd15|sdxl|sd-turbo [--fp16] [--seed n]',
+    summary:
+      'write a full-size random-weight model with the real architecture (SD 1.5: 860M UNet parameters, 4 GB; SDXL 2.6B, 14 GB) for `npm run bench -- --model <dir>`',
+    run: createBench,
   },
   help: {
     usage: 'help',

@@ -2,8 +2,9 @@
 // in a single Error so an operator fixes them all in one go. The bot extends `baseEnvSchema`
 // with its DISCORD_* / GOOGLE_* keys (`baseEnvSchema.extend({...})`).
 import { z } from 'zod';
+import { gpuEnvSchema } from './gpu.js';
 
-const DEVICE_PATTERN = /^(cpu(:\d+)?|cuda(:\d+)?|noop:\d+)$/;
+const DEVICE_PATTERN = /^(cpu(:\d+)?|cuda(:\d+)?|webgpu|noop:\d+)$/;
 
 const intFromEnv = (fallback: number, min = 0) => z.coerce.number().int('must be a whole number').min(min, `must be at least ${min}`).default(fallback);
 
@@ -32,7 +33,7 @@ export const baseEnvSchema = z.object({
             .map((d) => d.trim().toLowerCase())
             .filter((d) => d.length > 0),
     )
-    .refine((list) => list.every((d) => DEVICE_PATTERN.test(d)), 'each entry must be cpu, cpu:N, cuda, cuda:N or noop:N (comma separated)')
+    .refine((list) => list.every((d) => DEVICE_PATTERN.test(d)), 'each entry must be cpu, cpu:N, cuda, cuda:N, webgpu or noop:N (comma separated)')
     .refine((list) => new Set(list).size === list.length, 'lists a device twice'),
   NOOP_STEP_MS: intFromEnv(5),
   MODELS_DIR: z.string().default('./models'),
@@ -91,6 +92,8 @@ export const baseEnvSchema = z.object({
   UPSCALER: optionalString,
   UPSCALER_TILE_SIZE: intFromEnv(256, 16).refine((v) => v % 8 === 0, 'must be a multiple of 8'),
   UPSCALER_TILE_OVERLAP: intFromEnv(16),
+  /** Execution-provider settings for cuda and webgpu devices (config/gpu.ts). */
+  ...gpuEnvSchema.shape,
 });
 
 export type AppConfig = z.infer<typeof baseEnvSchema>;

@@ -12,7 +12,7 @@ export interface VaeTilingOptions {
 }
 
 export interface PipelineLoadOptions {
-  /** cpu | cuda | cuda:N (default cpu). */
+  /** cpu | cuda | cuda:N | webgpu (default cpu). */
   device?: string;
   /** Turns every memory saver below on unless it is set explicitly (default false). */
   lowMemory?: boolean;

@@ -6,20 +6,39 @@ import { logger } from '../log.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { gpuOptionsFromEnv, type GpuOptions } from '../config/gpu.js';
+import { countTransfers, executionProviders, ignoredCudaOptions, type Device } from './execution-providers.js';
+import { DeviceResidentFeeds, webgpuUploader } from './device-feeds.js';
 
-export type Device = { kind: 'cpu' } | { kind: 'cuda'; id: number };
+export type { Device } from './execution-providers.js';
 
-/** `cpu`, `cuda` or `cuda:N`. */
+/** `cpu`, `cuda`, `cuda:N` or `webgpu`. */
 export function parseDevice(spec: string): Device {
   const s = spec.trim().toLowerCase();
   if (s === 'cpu' || /^cpu:\d+$/.test(s)) return { kind: 'cpu' };
+  if (s === 'webgpu') return { kind: 'webgpu' };
   const m = /^cuda(?::(\d+))?$/.exec(s);
   if (m) return { kind: 'cuda', id: m[1] ? Number(m[1]) : 0 };
-  throw new ModelError(`Unknown device "${spec}": use cpu, cuda or cuda:N (for example cuda:1).`);
+  throw new ModelError(`Unknown device "${spec}": use cpu, cuda, cuda:N (for example cuda:1) or webgpu.`);
 }
 
 export function deviceLabel(d: Device): string {
-  return d.kind === 'cpu' ? 'cpu' : `cuda:${d.id}`;
+  return d.kind === 'cuda' ? `cuda:${d.id}` : d.kind;
+}
+
+let gpuCache: GpuOptions | undefined;
+let webgpuUnavailable = false;
+let warnedIgnored = false;
+
+/** ORT_CUDA_* / ORT_WEBGPU_* from the environment (config/gpu.ts), read once. */
+function gpuOptions(): GpuOptions {
+  if (gpuCache) return gpuCache;
+  try {
+    gpuCache = gpuOptionsFromEnv(process.env);
+  } catch (err) {
+    throw new ModelError(String(err instanceof Error ? err.message : err).replace(/\n\s*/g, ' '));
+  }
+  return gpuCache;
 }
 
 let warnedNoCuda = false;
@@ -111,14 +130,25 @@ export async function createSession(source: ModelSource, device: Device, part: s
     }
     effective = { kind: 'cpu' };
   }
+  if (device.kind === 'webgpu' && webgpuUnavailable) effective = { kind: 'cpu' };
   const options = baseOptions();
-  options.executionProviders = effective.kind === 'cuda' ? [{ name: 'cuda', deviceId: effective.id }, 'cpu'] : ['cpu'];
+  const gpu = gpuOptions();
+  if (effective.kind === 'cuda' && !warnedIgnored && ignoredCudaOptions(gpu).length > 0) {
+    logger.warn(
+      { options: ignoredCudaOptions(gpu) },
+      'onnxruntime-node forwards only the device id to the CUDA provider; these ORT_CUDA_* settings have no effect with it',
+    );
+    warnedIgnored = true;
+  }
+  options.executionProviders = executionProviders(effective, gpu);
   let session: ort.InferenceSession;
   try {
     session = await createNative(source, options);
   } catch (err) {
-    if (effective.kind === 'cuda') {
-      logger.warn({ err: String(err), part }, 'CUDA session failed to start; falling back to CPU');
+    if (effective.kind !== 'cpu') {
+      // No adapter now means none for the next part either: spare every later session the attempt.
+      if (effective.kind === 'webgpu') webgpuUnavailable = true;
+      logger.warn({ err: firstLine(err), part, device: deviceLabel(effective) }, 'GPU session failed to start; falling back to CPU');
       effective = { kind: 'cpu' };
       options.executionProviders = ['cpu'];
       session = await createNative(source, options).catch((e: unknown) => {
@@ -129,15 +159,24 @@ export async function createSession(source: ModelSource, device: Device, part: s
     }
   }
   const meta = { inputs: tensorMeta(session.inputMetadata), outputs: tensorMeta(session.outputMetadata) };
-  if (keep.releaseWhenIdle && typeof source === 'string') session = new IdleReleasingSession(session, path, part, options);
-  else session = new CountedSession(session);
+  if (keep.releaseWhenIdle && typeof source === 'string') session = new IdleReleasingSession(session, path, part, options, effective);
+  else session = new CountedSession(session, effective, part);
+  if (effective.kind === 'webgpu' && part === 'unet' && !(session instanceof IdleReleasingSession)) {
+    (session as CountedSession).residentFeeds = new DeviceResidentFeeds(webgpuUploader(options.executionProviders));
+  }
   return { session, path, device: effective, ...meta };
 }
 
 /** A session whose release() keeps sessionCounters right. */
 class CountedSession implements ort.InferenceSession {
   private released = false;
-  constructor(protected readonly inner: ort.InferenceSession) {}
+  /** WebGPU UNets: the step-constant feeds, kept on the device (device-feeds.ts). */
+  residentFeeds?: DeviceResidentFeeds;
+  constructor(
+    protected readonly inner: ort.InferenceSession,
+    private readonly device: Device = { kind: 'cpu' },
+    private readonly part = 'session',
+  ) {}
 
   run(feeds: ort.InferenceSession.FeedsType, options?: ort.InferenceSession.RunOptions): Promise<ort.InferenceSession.ReturnType>;
   run(
@@ -145,13 +184,33 @@ class CountedSession implements ort.InferenceSession {
     fetches: ort.InferenceSession.FetchesType,
     options?: ort.InferenceSession.RunOptions,
   ): Promise<ort.InferenceSession.ReturnType>;
-  run(feeds: ort.InferenceSession.FeedsType, a?: unknown, b?: unknown): Promise<ort.InferenceSession.ReturnType> {
-    return this.inner.run(feeds, a as ort.InferenceSession.FetchesType, b as ort.InferenceSession.RunOptions);
+  async run(feeds: ort.InferenceSession.FeedsType, a?: unknown, b?: unknown): Promise<ort.InferenceSession.ReturnType> {
+    const fed = await this.deviceFeeds(feeds);
+    const out = await this.inner.run(fed, a as ort.InferenceSession.FetchesType, b as ort.InferenceSession.RunOptions);
+    countTransfers(this.device, this.part, fed, out);
+    return out;
+  }
+
+  private async deviceFeeds(feeds: ort.InferenceSession.FeedsType): Promise<ort.InferenceSession.FeedsType> {
+    const resident = this.residentFeeds;
+    if (!resident) return feeds;
+    try {
+      const { feeds: fed, uploaded } = await resident.map(feeds);
+      countTransfers(this.device, this.part, uploaded, {});
+      return fed;
+    } catch (err) {
+      // Untried hardware or a binding without device tensors: copy every step as before.
+      logger.warn({ err: firstLine(err), part: this.part }, 'cannot keep the prompt embeddings on the GPU; copying them every step');
+      this.residentFeeds = undefined;
+      resident.dispose();
+      return feeds;
+    }
   }
 
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
+    this.residentFeeds?.dispose();
     await releaseNative(this.inner);
   }
 
@@ -196,6 +255,7 @@ export class IdleReleasingSession implements ort.InferenceSession {
     private readonly path: string,
     private readonly part: string,
     private readonly options: ort.InferenceSession.SessionOptions,
+    private readonly device: Device = { kind: 'cpu' },
   ) {
     this.current = first;
     this.inputNames = first.inputNames;
@@ -220,7 +280,9 @@ export class IdleReleasingSession implements ort.InferenceSession {
     this.inFlight++;
     try {
       const s = await this.acquire();
-      return await s.run(feeds, a as ort.InferenceSession.FetchesType, b as ort.InferenceSession.RunOptions);
+      const out = await s.run(feeds, a as ort.InferenceSession.FetchesType, b as ort.InferenceSession.RunOptions);
+      countTransfers(this.device, this.part, feeds, out);
+      return out;
     } finally {
       this.inFlight--;
       this.scheduleRelease();

@@ -42,9 +42,35 @@ export interface GraphOptions {
    * onnxruntime folds away at load time, so the arithmetic stays float32 on every CPU.
    */
   floatStorage?: 'float32' | 'float16';
+  /**
+   * The arithmetic's type (default float32). 'float16' (with float16 storage) leaves weights,
+   * inputs and outputs uncast, as real fp16 exports are: GPUs compute in half precision, and
+   * ONNX Runtime's CPU provider inserts casts around the nodes it has no float16 kernel for.
+   */
+  compute?: 'float32' | 'float16';
   /** Moves initializers of at least `minBytes` (default 1024) into one side file, `location`. */
-  externalData?: { location: string; minBytes?: number };
+  externalData?: ExternalDataOptions;
 }
+
+export interface ExternalDataOptions {
+  location: string;
+  minBytes?: number;
+  /** Start each external tensor at a multiple of this many bytes (ONNX Runtime can then map it; default 1, packed). */
+  align?: number;
+  /**
+   * Where the side file's bytes go as they are made (e.g. a file descriptor), instead of being
+   * collected in memory: how multi-gigabyte weights are written without holding them.
+   * 'discard' only lays out offsets and counts (shape checks of full-size graphs).
+   */
+  sink?: ExternalDataSink | 'discard';
+}
+
+export interface ExternalDataSink {
+  write(bytes: Uint8Array): void;
+}
+
+/** Values per chunk when streamed weights are generated (4 MiB of float32). */
+const STREAM_CHUNK = 1 << 20;
 
 export interface EncodedModel {
   /** The model.onnx bytes. */
@@ -90,11 +116,22 @@ export class GraphBuilder {
   private readonly externalChunks: Buffer[] = [];
   private externalSize = 0;
   private counter = 0;
+  /** Elements of float initializers written so far (weights and constants). */
+  floatElements = 0;
 
   constructor(private readonly options: GraphOptions) {}
 
   get floatStorage(): 'float32' | 'float16' {
     return this.options.floatStorage ?? 'float32';
+  }
+
+  get compute(): 'float32' | 'float16' {
+    return this.options.compute ?? 'float32';
+  }
+
+  /** A float32 value from a float16-stored one, unless the graph computes in float16. */
+  private toCompute(stored: string): string {
+    return this.compute === 'float16' ? stored : this.op('Cast', [stored], { to: ONNX_DATA_TYPE.float32 });
   }
 
   private fresh(prefix: string): string {
@@ -107,37 +144,94 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A float input, returned as a float32 value (Cast in-graph when it is declared float16). */
+  /** A float input, returned in the compute type (Cast in-graph when it is declared otherwise). */
   floatInput(name: string, type: 'float32' | 'float16', dims: readonly Dim[]): string {
     this.input(name, type, dims);
-    return type === 'float16' ? this.op('Cast', [name], { to: ONNX_DATA_TYPE.float32 }) : name;
+    return type === this.compute ? name : this.op('Cast', [name], { to: ONNX_DATA_TYPE[this.compute] });
   }
 
-  /** Declares graph output `name` carrying float32 `value`, cast to float16 when asked. */
+  /** Declares graph output `name` carrying compute-type `value`, cast to `type` when they differ. */
   floatOutput(value: string, name: string, type: 'float32' | 'float16', dims: readonly Dim[]): void {
     this.outputs.push(valueInfo(name, type, dims));
-    if (type === 'float16') this.op('Cast', [value], { to: ONNX_DATA_TYPE.float16 }, name);
+    if (type !== this.compute) this.op('Cast', [value], { to: ONNX_DATA_TYPE[type] }, name);
     else this.op('Identity', [value], {}, name);
   }
 
   private addInitializer(prefix: string, type: ElemType, raw: Buffer, dims: readonly number[]): string {
     const name = this.fresh(prefix);
     const tensor: TensorProto = { name, dataType: ONNX_DATA_TYPE[type], dims: [...dims] };
-    const ext = this.options.externalData;
-    if (ext && raw.length >= (ext.minBytes ?? DEFAULT_EXTERNAL_MIN_BYTES)) {
-      tensor.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
-      tensor.externalData = [
-        { key: 'location', value: ext.location },
-        { key: 'offset', value: String(this.externalSize) },
-        { key: 'length', value: String(raw.length) },
-      ];
-      this.externalChunks.push(raw);
-      this.externalSize += raw.length;
+    if (this.goesExternal(raw.length)) {
+      this.markExternal(tensor, raw.length);
+      this.emit(raw);
     } else {
       tensor.rawData = raw;
     }
     this.initializers.push(tensor);
     return name;
+  }
+
+  private goesExternal(bytes: number): boolean {
+    const ext = this.options.externalData;
+    return ext !== undefined && bytes >= (ext.minBytes ?? DEFAULT_EXTERNAL_MIN_BYTES);
+  }
+
+  /** Points `tensor` at the next (aligned) `length` bytes of the side file. */
+  private markExternal(tensor: TensorProto, length: number): void {
+    const ext = this.options.externalData!;
+    const align = ext.align ?? 1;
+    const pad = (align - (this.externalSize % align)) % align;
+    if (pad > 0) this.emit(Buffer.alloc(pad));
+    tensor.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    tensor.externalData = [
+      { key: 'location', value: ext.location },
+      { key: 'offset', value: String(this.externalSize) },
+      { key: 'length', value: String(length) },
+    ];
+  }
+
+  /** Appends bytes to the side file: to the sink when there is one, else kept for encode(). */
+  private emit(bytes: Uint8Array): void {
+    const sink = this.options.externalData?.sink;
+    if (sink === undefined) this.externalChunks.push(Buffer.from(bytes));
+    else if (sink !== 'discard') sink.write(bytes);
+    this.externalSize += bytes.length;
+  }
+
+  /** The side file's size so far. */
+  get externalBytes(): number {
+    return this.externalSize;
+  }
+
+  /**
+   * A float tensor whose values `fill` produces in order, chunk by chunk (each call fills the
+   * whole array it gets, the continuation of the previous one). Big tensors bound for the side
+   * file are never held whole; with the 'discard' sink, `fill` is not called at all.
+   */
+  streamedFloats(prefix: string, dims: readonly number[], fill: (chunk: Float32Array) => void): string {
+    const count = dims.reduce((a, b) => a * b, 1);
+    const bytesPer = this.floatStorage === 'float32' ? 4 : 2;
+    if (!this.goesExternal(count * bytesPer)) {
+      const data = new Float32Array(count);
+      fill(data);
+      return this.floats(prefix, data, dims);
+    }
+    this.floatElements += count;
+    const type: ElemType = this.floatStorage;
+    const name = this.fresh(prefix);
+    const tensor: TensorProto = { name, dataType: ONNX_DATA_TYPE[type], dims: [...dims] };
+    this.markExternal(tensor, count * bytesPer);
+    if (this.options.externalData?.sink === 'discard') {
+      this.externalSize += count * bytesPer;
+    } else {
+      const chunk = new Float32Array(Math.min(count, STREAM_CHUNK));
+      for (let done = 0; done < count; done += chunk.length) {
+        const part = count - done < chunk.length ? chunk.subarray(0, count - done) : chunk;
+        fill(part);
+        this.emit(type === 'float32' ? new Uint8Array(part.buffer, part.byteOffset, part.byteLength) : bytesOf(float32ToFloat16(part)));
+      }
+    }
+    this.initializers.push(tensor);
+    return type === 'float16' ? this.toCompute(name) : name;
   }
 
   /**
@@ -147,9 +241,15 @@ export class GraphBuilder {
   floats(prefix: string, data: Float32Array, dims: readonly number[]): string {
     const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new Error(`${prefix}: ${data.length} values for shape [${dims.join(', ')}]`);
+    this.floatElements += count;
     if (this.floatStorage === 'float32') return this.addInitializer(prefix, 'float32', bytesOf(data), dims);
     const stored = this.addInitializer(prefix, 'float16', bytesOf(float32ToFloat16(data)), dims);
-    return this.op('Cast', [stored], { to: ONNX_DATA_TYPE.float32 });
+    return this.toCompute(stored);
+  }
+
+  /** A float32 tensor whatever the storage and compute types (operands ONNX wants as float, e.g. Resize scales). */
+  float32s(prefix: string, data: Float32Array, dims: readonly number[]): string {
+    return this.addInitializer(prefix, 'float32', bytesOf(data), dims);
   }
 
   /** A float scalar (rank 0). */
@@ -193,7 +293,8 @@ export class GraphBuilder {
     const ext = this.options.externalData;
     return {
       model: bytes,
-      externalData: ext ? { location: ext.location, bytes: Buffer.concat(this.externalChunks) } : undefined,
+      // With a sink, the bytes have already gone there.
+      externalData: ext ? { location: ext.location, bytes: ext.sink === undefined ? Buffer.concat(this.externalChunks) : new Uint8Array(0) } : undefined,
     };
   }
 }

@@ -6,7 +6,9 @@
 // transformers' output_hidden_states gives them), and text_encoder_2 is a
 // CLIPTextModelWithProjection: text_embeds (the pooled state through a bias-free projection)
 // instead of pooler_output.
-import { GraphBuilder, type EncodedModel } from '../onnx/builder.js';
+// The full-size benchmark encoders (CLIP ViT-L, OpenCLIP ViT-H and bigG) are this graph with
+// their real widths, depths, head counts and activation, and streamed weights.
+import { GraphBuilder, type EncodedModel, type ExternalDataOptions } from '../onnx/builder.js';
 import { Layers } from './layers.js';
 import { WeightStream } from './weights.js';
 
@@ -25,18 +27,37 @@ export interface TextEncoderSpec {
   projection?: number;
   /** Weight stream and graph name (default 'text_encoder'). */
   part?: string;
+  /** Attention heads (default 1). */
+  heads?: number;
+  /** MLP width (default 4 × hidden). */
+  intermediate?: number;
+  /** CLIP's quick_gelu (default) or OpenCLIP's exact gelu. */
+  activation?: 'quick_gelu' | 'gelu';
+  /** Weights in a side file (full-size models). */
+  externalData?: ExternalDataOptions;
+  /** Weights drawn chunk by chunk into the side file (Layers' streamed mode). */
+  streamed?: boolean;
+  /** Compute in float16 too (full-size fp16 models, as real fp16 exports do); default float32. */
+  computeFloat16?: boolean;
 }
 
-export function buildTextEncoder(spec: TextEncoderSpec): EncodedModel {
+/** A built graph and its count of learned parameters. */
+export type BuiltGraph = EncodedModel & { parameters: number };
+
+export function buildTextEncoder(spec: TextEncoderSpec): BuiltGraph {
   const { vocabSize, hidden: d, float } = spec;
   const part = spec.part ?? 'text_encoder';
-  const g = new GraphBuilder({ name: part, floatStorage: float });
+  const heads = spec.heads ?? 1;
+  const inner = spec.intermediate ?? 4 * d;
+  if (d % heads !== 0) throw new Error(`text encoder width ${d} is not a multiple of ${heads} heads`);
+  const g = new GraphBuilder({ name: part, floatStorage: float, compute: spec.computeFloat16 ? 'float16' : 'float32', externalData: spec.externalData });
   const w = new WeightStream(spec.seed, part);
-  const L = new Layers(g, w);
+  const L = new Layers(g, w, { streamed: spec.streamed });
+  const act = (x: string) => (spec.activation === 'gelu' ? L.gelu(x) : L.quickGelu(x));
 
   const ids = g.input('input_ids', 'int32', ['batch_size', 'sequence_length']);
-  const tokens = g.floats('token_embedding', w.normals(vocabSize * d, 1), [vocabSize, d]);
-  const positions = g.floats('position_embedding', w.normals(MAX_POSITIONS * d, 0.5), [MAX_POSITIONS, d]);
+  const tokens = L.param('token_embedding', [vocabSize, d], 1);
+  const positions = L.param('position_embedding', [MAX_POSITIONS, d], 0.5);
 
   // Position embeddings and the causal mask cut to the actual sequence length.
   const zero = g.int64s('zero', [0]);
@@ -60,10 +81,10 @@ export function buildTextEncoder(spec: TextEncoderSpec): EncodedModel {
     const q = L.linear(n1, d, d, { name: n('q_proj'), bias: true });
     const k = L.linear(n1, d, d, { name: n('k_proj'), bias: true });
     const v = L.linear(n1, d, d, { name: n('v_proj'), bias: true });
-    x = g.op('Add', [x, L.linear(L.attention(q, k, v, d, mask), d, d, { name: n('out_proj'), bias: true })]);
+    x = g.op('Add', [x, L.linear(L.multiHeadAttention(q, k, v, heads, d / heads, mask), d, d, { name: n('out_proj'), bias: true })]);
 
     const n2 = L.layerNorm(x, d, n('ln_mlp'));
-    const mlp = L.linear(L.quickGelu(L.linear(n2, d, 4 * d, { name: n('fc1'), bias: true })), 4 * d, d, { name: n('fc2'), bias: true });
+    const mlp = L.linear(act(L.linear(n2, d, inner, { name: n('fc1'), bias: true })), inner, d, { name: n('fc2'), bias: true });
     x = g.op('Add', [x, mlp]);
     states.push(x);
   }
@@ -84,5 +105,5 @@ export function buildTextEncoder(spec: TextEncoderSpec): EncodedModel {
   if (spec.hiddenStates) {
     states.forEach((state, i) => g.floatOutput(state, `hidden_states.${i}`, float, ['batch_size', 'sequence_length', d]));
   }
-  return g.encode();
+  return { ...g.encode(), parameters: L.parameters };
 }

@@ -48,4 +48,21 @@ export class WeightStream {
     for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * this.uniform();
     return out;
   }
+
+  /**
+   * Fills `out` with values uniform in ±std·√3 (variance std²): one draw per value, 4× cheaper
+   * than normal(); what the full-size benchmark models use for their billions of weights.
+   */
+  fillSymmetric(out: Float32Array, std: number): void {
+    const scale = (std * Math.sqrt(12)) / 4294967296;
+    const shift = std * Math.sqrt(3);
+    let state = this.state;
+    for (let i = 0; i < out.length; i++) {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(state ^ (state >>> 15), state | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      out[i] = ((t ^ (t >>> 14)) >>> 0) * scale - shift;
+    }
+    this.state = state;
+  }
 }

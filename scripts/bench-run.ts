@@ -1,0 +1,13 @@
+// `npm run bench`: the engine, dispatcher and acknowledgement benchmarks in turn; with
+// `-- --model DIR …`, the full-size model benchmark (scripts/bench-model.ts) instead.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const scripts = args.includes('--model') ? [['bench-model.ts', ...args]] : [['bench-engine.ts', ...args], ['bench.ts'], ['bench-acks.ts']];
+for (const [script, ...rest] of scripts) {
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(here, script), ...rest], { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
