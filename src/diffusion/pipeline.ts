@@ -9,15 +9,16 @@ import { createScheduler, stepCounter } from './schedulers/index.js';
 import { inspectModel, type ModelDefaults, type ModelInfo } from './model-inspect.js';
 import { createSession, deviceLabel, firstLine, parseDevice, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
 import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
+import { float32ToFloat16 } from './float16.js';
 import { GenerationAbortedError, InputError, ModelError } from './errors.js';
 import { defaultStrength, initTimestep, type EncodedImage } from './img2img.js';
 import { prepareImageStart } from './image-start.js';
-import { latentPreview } from './preview.js';
-import { encodePng, formatParameters } from './png.js';
+import { progressOf } from './preview.js';
+import { encodeRawImage, formatParameters } from './png.js';
 import { validateRequest } from './validate.js';
 import { loadSecondTextEncoder, PromptEncoder, type TextEncoderPart } from './prompt-encoding.js';
 import { classifierFreeGuidance, describeUnetConditioning, unetExtraFeeds, type UnetConditioning } from './unet-inputs.js';
-import type { GenerateOptions, GenerationRequest, GenerationResult, SchedulerName } from './types.js';
+import type { GenerateOptions, GenerationRequest, GenerationResult, RawGenerationResult, RawImage, SchedulerName } from './types.js';
 import { memoryOptionsKey, resolveMemoryOptions, type MemoryOptions, type PipelineLoadOptions } from './memory-options.js';
 import { decodeLatents } from './vae-decode.js';
 import { SafetyChecker } from './safety-checker.js';
@@ -95,14 +96,21 @@ export class StableDiffusionPipeline {
     const keep = { releaseWhenIdle: memory.releaseSessions };
     const model = inspectModel(modelDir);
     const device = parseDevice(opts.device ?? 'cpu');
-    const tokenizer = await ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
+    const tokenizerLoad = ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
       throw new ModelError(`Tokenizer files in ${model.tokenizerDir} cannot be read: ${firstLine(err)}`);
     });
-    // Sequential on purpose: parallel creation would hold every graph's load peak at once.
-    const textEncoder = await createSession(model.files.textEncoder, device, 'text_encoder', keep);
-    const textEncoder2 = await loadSecondTextEncoder(model, device, keep);
-    const unet = await createSession(model.files.unet, device, 'unet');
-    const vaeDecoder = await createSession(model.files.vaeDecoder, device, 'vae_decoder', keep);
+    const loaders = [
+      () => createSession(model.files.textEncoder, device, 'text_encoder', keep),
+      () => loadSecondTextEncoder(model, device, keep),
+      () => createSession(model.files.unet, device, 'unet'),
+      () => createSession(model.files.vaeDecoder, device, 'vae_decoder', keep),
+    ] as const;
+    // Concurrently by default (ONNX Runtime builds each graph on its own thread, so cold start is
+    // the slowest graph, not the sum); lowMemory keeps them one after another so that only one
+    // graph's load peak is held at a time.
+    const [tokenizer, textEncoder, textEncoder2, unet, vaeDecoder] = memory.releaseSessions
+      ? [await tokenizerLoad, await loaders[0](), await loaders[1](), await loaders[2](), await loaders[3]()]
+      : await settleAll([tokenizerLoad, loaders[0](), loaders[1](), loaders[2](), loaders[3]()] as const);
     const p = new StableDiffusionPipeline(model, device, tokenizer, textEncoder, unet, vaeDecoder);
     p.memory = memory;
     if (memory.safetyChecker && model.files.safetyChecker) {
@@ -158,7 +166,21 @@ export class StableDiffusionPipeline {
     this.vaeEncoder = undefined;
   }
 
-  async generate(reqIn: GenerationRequest, opts: GenerateOptions = {}): Promise<GenerationResult> {
+  /** Generates and returns PNGs (with the `parameters` chunk), encoded concurrently. */
+  async generate(req: GenerationRequest, opts: GenerateOptions = {}): Promise<GenerationResult> {
+    const started = performance.now();
+    const raw = await this.generateRaw(req, opts);
+    const pngs = await Promise.all(raw.images.map((img) => encodeRawImage(img)));
+    const images = raw.images.map(({ rgb: _rgb, parameters: _parameters, ...img }, i) => ({ ...img, png: pngs[i] }));
+    return { ...raw, images, timings: { ...raw.timings, totalMs: performance.now() - started } };
+  }
+
+  /**
+   * The same generation as generate(), handing back raw RGB pixels and each image's
+   * `parameters` text instead of PNG bytes, so a consumer can encode off the critical path
+   * (encodeRawImage, png.ts) or not at all.
+   */
+  async generateRaw(reqIn: GenerationRequest, opts: GenerateOptions = {}): Promise<RawGenerationResult> {
     const started = performance.now();
     const before = { ...this.stats };
     const req = validateRequest(reqIn, this.model.defaults);
@@ -219,6 +241,12 @@ export class StableDiffusionPipeline {
     const hiddenTensor = floatTensor(hiddenDtype, hidden, [batch, cond.seqLen, cond.dim]);
     // SDXL's text_embeds/time_ids, LCM's timestep_cond: the same every step.
     const extraFeeds = unetExtraFeeds(this.unetConditioning, { count, guided, width, height, guidanceScale: req.guidanceScale, cond, uncond });
+    // The UNet's input, reused every step (session.run has finished with it when the next step
+    // writes it); the float16 bits too when the graph takes float16.
+    const input = new Float32Array(batch * latentSize);
+    const sampleDims = [batch, this.unetChannels, lh, lw];
+    const sampleBits = unetDtype === 'float16' && !inpainter ? new Uint16Array(input.length) : undefined;
+    const g = req.guidanceScale;
 
     // Progress counts the run's steps as diffusers does, not UNet calls (Heun and DPM++ SDE make
     // two per step, PNDM one extra to warm up).
@@ -227,14 +255,18 @@ export class StableDiffusionPipeline {
     for (let stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
       throwIfAborted();
       const t = timesteps[stepIndex];
-      const input = new Float32Array(batch * latentSize);
       for (let i = 0; i < count; i++) {
         const scaled = schedulers[i].scaleModelInput(latents[i], t);
         input.set(scaled, i * latentSize);
         if (guided) input.set(scaled, (count + i) * latentSize);
       }
+      const sample = inpainter
+        ? floatTensor(unetDtype, inpainter.unetSample(input, count), sampleDims)
+        : sampleBits
+          ? new ort.Tensor('float16', float32ToFloat16(input, sampleBits), sampleDims)
+          : new ort.Tensor('float32', input, sampleDims);
       const feeds: Record<string, ort.Tensor> = {
-        sample: floatTensor(unetDtype, inpainter ? inpainter.unetSample(input, count) : input, [batch, this.unetChannels, lh, lw]),
+        sample,
         timestep: this.timestepTensor(t, batch),
         encoder_hidden_states: hiddenTensor,
         ...extraFeeds,
@@ -246,11 +278,14 @@ export class StableDiffusionPipeline {
       for (let i = 0; i < count; i++) {
         let pred: Float32Array;
         if (guided) {
+          // A fresh array: multistep schedulers keep the model outputs they are given.
           pred = new Float32Array(latentSize);
           const u = i * latentSize;
           const c = (count + i) * latentSize;
-          const g = req.guidanceScale;
-          for (let k = 0; k < latentSize; k++) pred[k] = noise[u + k] + g * (noise[c + k] - noise[u + k]);
+          for (let k = 0; k < latentSize; k++) {
+            const nu = noise[u + k];
+            pred[k] = nu + g * (noise[c + k] - nu);
+          }
         } else {
           pred = noise.subarray(i * latentSize, (i + 1) * latentSize);
         }
@@ -260,7 +295,7 @@ export class StableDiffusionPipeline {
         if (i === 0) firstX0 = res.predOriginalSample;
       }
       const step = completedStep(stepIndex);
-      if (step !== undefined) opts.onProgress?.({ step, totalSteps: runSteps, preview: latentPreview(firstX0 ?? latents[0], lw, lh) });
+      if (step !== undefined && opts.onProgress) opts.onProgress(progressOf(step, runSteps, firstX0 ?? latents[0], lw, lh));
     }
     throwIfAborted();
 
@@ -277,8 +312,8 @@ export class StableDiffusionPipeline {
     truncatedTokens: number,
     rgbs: Uint8Array[],
     count: number,
-  ): Promise<GenerationResult> {
-    const images = [];
+  ): Promise<RawGenerationResult> {
+    const images: RawImage[] = [];
     // The checker only flags (GeneratedImage.nsfw); what to do with a flagged picture is the caller's call.
     const nsfw = await this.safetyChecker?.check(
       Array.from({ length: count }, (_, i) => rgbs[i] ?? rgbs[0]),
@@ -288,7 +323,7 @@ export class StableDiffusionPipeline {
     for (let i = 0; i < count; i++) {
       const rgb = rgbs[i] ?? rgbs[0];
       const seed = req.seed + i;
-      const params = formatParameters({
+      const parameters = formatParameters({
         prompt: req.prompt,
         negativePrompt: req.negativePrompt,
         seed,
@@ -300,7 +335,7 @@ export class StableDiffusionPipeline {
         model: this.model.name,
         strength: defaultStrength(req),
       });
-      images.push({ png: await encodePng(rgb, req.width, req.height, params), seed, width: req.width, height: req.height, nsfw: nsfw?.[i] });
+      images.push({ rgb, parameters, seed, width: req.width, height: req.height, nsfw: nsfw?.[i] });
     }
     const s = this.stats;
     const unetCalls = s.unetCalls - before.unetCalls;
@@ -392,6 +427,25 @@ export class StableDiffusionPipeline {
     const output = requireOutput(enc, 'vae_encoder', ['latent_sample', 'latent_parameters']) as EncodedImage['output'];
     return { output, data: tensorToFloat32(out[output] as ort.Tensor) };
   }
+}
+
+type Loaded = ClipTokenizer | LoadedSession | { session: LoadedSession } | undefined;
+
+/**
+ * Promise.all for loads: waits for every load even when one fails, then releases the sessions
+ * that did start (a broken model folder must not leave native sessions behind) and throws the
+ * first error.
+ */
+async function settleAll<T extends readonly Loaded[]>(loads: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(loads);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!failed) return settled.map((r) => (r as PromiseFulfilledResult<Loaded>).value) as unknown as T;
+  for (const r of settled) {
+    if (r.status !== 'fulfilled' || !r.value || r.value instanceof ClipTokenizer) continue;
+    const loaded = 'path' in r.value ? r.value : r.value.session;
+    await loaded.session.release().catch(() => {});
+  }
+  throw failed.reason;
 }
 
 /** Repeats each embedding `count` times, in order: [a, a, …, b, b, …]. */
