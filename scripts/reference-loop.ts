@@ -24,11 +24,13 @@ export interface ReferenceRequest {
   width: number;
   height: number;
   count: number;
-  /** EulerDiscreteScheduler's schedule after set_timesteps (computed once, not per step). */
-  timesteps: number[];
-  /** One per timestep, then the final 0. */
-  sigmas: Float32Array;
-  initNoiseSigma: number;
+  steps: number;
+  /**
+   * EulerDiscreteScheduler.set_timesteps: timesteps, their sigmas then the final 0, and
+   * init_noise_sigma. Called once per image as diffusers does; the bench passes the engine's
+   * implementation of this table (not of the per-step maths, which is written out below).
+   */
+  setTimesteps: (steps: number) => { timesteps: number[]; sigmas: Float32Array; initNoiseSigma: number };
   vaeScalingFactor: number;
 }
 
@@ -70,7 +72,7 @@ function fromHalf(h: number): number {
 
 function inputType(session: ort.InferenceSession, name: string): string {
   const meta = session.inputMetadata.find((m) => m.name === name);
-  return meta && meta.isTensor ? meta.type : 'float32';
+  return meta?.isTensor ? meta.type : 'float32';
 }
 
 function floatTensor(type: string, data: Float32Array, dims: number[]): ort.Tensor {
@@ -133,19 +135,21 @@ export async function referenceTextToImage(s: ReferenceSessions, req: ReferenceR
   const hiddenType = inputType(s.unet, 'encoder_hidden_states');
   const hidden = floatTensor(hiddenType, promptEmbeds, [2 * count, seqLen, embedSize / seqLen]);
 
+  const { timesteps, sigmas, initNoiseSigma } = req.setTimesteps(req.steps);
+
   // 2. prepare_latents: randn per image generator, times init_noise_sigma.
   let latents = new Float32Array(count * latentSize);
   for (let i = 0; i < count; i++) latents.set(new TorchGenerator(BigInt(req.seed + i)).randn(latentSize), i * latentSize);
   const noised = new Float32Array(latents.length);
-  for (let k = 0; k < latents.length; k++) noised[k] = latents[k] * req.initNoiseSigma;
+  for (let k = 0; k < latents.length; k++) noised[k] = latents[k] * initNoiseSigma;
   latents = noised;
 
   // 3. denoising loop.
   const sampleType = inputType(s.unet, 'sample');
   const outName = s.unet.outputNames[0];
-  for (let i = 0; i < req.timesteps.length; i++) {
-    const t = req.timesteps[i];
-    const sigma = req.sigmas[i];
+  for (let i = 0; i < timesteps.length; i++) {
+    const t = timesteps[i];
+    const sigma = sigmas[i];
     // latent_model_input = torch.cat([latents] * 2)
     const doubled = new Float32Array(2 * latents.length);
     doubled.set(latents, 0);
@@ -174,7 +178,7 @@ export async function referenceTextToImage(s: ReferenceSessions, req: ReferenceR
     for (let k = 0; k < latents.length; k++) predOriginal[k] = latents[k] - sigma * noisePred[k];
     const derivative = new Float32Array(latents.length);
     for (let k = 0; k < latents.length; k++) derivative[k] = (latents[k] - predOriginal[k]) / sigma;
-    const dt = req.sigmas[i + 1] - sigma;
+    const dt = sigmas[i + 1] - sigma;
     const prev = new Float32Array(latents.length);
     for (let k = 0; k < latents.length; k++) prev[k] = latents[k] + derivative[k] * dt;
     latents = prev;

@@ -9,7 +9,6 @@ import { createScheduler, stepCounter } from './schedulers/index.js';
 import { inspectModel, type ModelDefaults, type ModelInfo } from './model-inspect.js';
 import { createSession, deviceLabel, firstLine, parseDevice, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
 import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
-import { float32ToFloat16 } from './float16.js';
 import { GenerationAbortedError, InputError, ModelError } from './errors.js';
 import { defaultStrength, initTimestep, type EncodedImage } from './img2img.js';
 import { prepareImageStart } from './image-start.js';
@@ -241,11 +240,7 @@ export class StableDiffusionPipeline {
     const hiddenTensor = floatTensor(hiddenDtype, hidden, [batch, cond.seqLen, cond.dim]);
     // SDXL's text_embeds/time_ids, LCM's timestep_cond: the same every step.
     const extraFeeds = unetExtraFeeds(this.unetConditioning, { count, guided, width, height, guidanceScale: req.guidanceScale, cond, uncond });
-    // The UNet's input, reused every step (session.run has finished with it when the next step
-    // writes it); the float16 bits too when the graph takes float16.
-    const input = new Float32Array(batch * latentSize);
     const sampleDims = [batch, this.unetChannels, lh, lw];
-    const sampleBits = unetDtype === 'float16' && !inpainter ? new Uint16Array(input.length) : undefined;
     const g = req.guidanceScale;
 
     // Progress counts the run's steps as diffusers does, not UNet calls (Heun and DPM++ SDE make
@@ -255,16 +250,14 @@ export class StableDiffusionPipeline {
     for (let stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
       throwIfAborted();
       const t = timesteps[stepIndex];
+      // A fresh input every step: the tensor belongs to this step's feeds (which callers may keep).
+      const input = new Float32Array(batch * latentSize);
       for (let i = 0; i < count; i++) {
         const scaled = schedulers[i].scaleModelInput(latents[i], t);
         input.set(scaled, i * latentSize);
         if (guided) input.set(scaled, (count + i) * latentSize);
       }
-      const sample = inpainter
-        ? floatTensor(unetDtype, inpainter.unetSample(input, count), sampleDims)
-        : sampleBits
-          ? new ort.Tensor('float16', float32ToFloat16(input, sampleBits), sampleDims)
-          : new ort.Tensor('float32', input, sampleDims);
+      const sample = floatTensor(unetDtype, inpainter ? inpainter.unetSample(input, count) : input, sampleDims);
       const feeds: Record<string, ort.Tensor> = {
         sample,
         timestep: this.timestepTensor(t, batch),

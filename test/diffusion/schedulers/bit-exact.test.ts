@@ -22,7 +22,7 @@ function digestOf(name: SchedulerName, config: Partial<SchedulerConfig>, { tStar
   const noise = new TorchGenerator(7);
   const model = new TorchGenerator(11);
   let timesteps = s.timesteps;
-  let sample = new TorchGenerator(3).randn(SIZE).map((v) => v * s.initNoiseSigma);
+  let sample: Float32Array = new TorchGenerator(3).randn(SIZE).map((v) => v * s.initNoiseSigma);
   if (tStart !== undefined) {
     timesteps = timesteps.slice(tStart * s.order);
     s.setBeginIndex?.(tStart * s.order);
