@@ -1,4 +1,5 @@
-// `npm run bench`: the engine, dispatcher and acknowledgement benchmarks in turn; with
+// `npm run bench`: the engine, project/reference-loop ratio, cold start, dispatcher and
+// acknowledgement benchmarks in turn; with
 // `-- --model DIR …`, the full-size model benchmark (scripts/bench-model.ts) instead.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -6,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const scripts = args.includes('--model') ? [['bench-model.ts', ...args]] : [['bench-engine.ts', ...args], ['bench.ts'], ['bench-acks.ts']];
+const scripts = args.includes('--model')
+  ? [['bench-model.ts', ...args]]
+  : [['bench-engine.ts', ...args], ['bench-ratio.ts'], ['bench-cold-start.mjs'], ['bench.ts'], ['bench-acks.ts']];
 for (const [script, ...rest] of scripts) {
   const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), join(here, script), ...rest], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);

@@ -42,14 +42,50 @@ export function fromFloat16Bits(h: number): number {
   return sign * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-export function float32ToFloat16(src: ArrayLike<number>): Uint16Array {
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = toFloat16Bits(src[i]);
+// Bulk conversions, the hot path of float16 models (every UNet input and output, the VAE's
+// picture): a 65536-entry table for half → single, and the integer form of the rounding above
+// for single → half, both writing into a caller's buffer when given one.
+
+let halfTable: Float32Array | undefined;
+
+/** Every float16 bit pattern's float32 value (256 KiB, built on first use). */
+function halfToSingleTable(): Float32Array {
+  if (halfTable) return halfTable;
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) t[h] = fromFloat16Bits(h);
+  halfTable = t;
+  return t;
+}
+
+/** Below this magnitude (2⁻¹⁴, the smallest normal half) the result is subnormal: toFloat16Bits handles it. */
+const MIN_NORMAL_HALF = 0x38800000;
+/** From 65520 up, round-to-nearest-even gives infinity. */
+const HALF_OVERFLOW = 0x477ff000;
+const SINGLE_INFINITY = 0x7f800000;
+/** exponent bias 127 → 15, in place in the float32 bits. */
+const REBIAS = (127 - 15) << 23;
+
+export function float32ToFloat16(src: ArrayLike<number>, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+  if (out.length < src.length) throw new RangeError(`float16 buffer holds ${out.length} values, need ${src.length}`);
+  if (!(src instanceof Float32Array)) {
+    for (let i = 0; i < src.length; i++) out[i] = toFloat16Bits(src[i]);
+    return out;
+  }
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i];
+    const sign = (x >>> 16) & 0x8000;
+    const a = x & 0x7fffffff;
+    if (a >= HALF_OVERFLOW) out[i] = a > SINGLE_INFINITY ? sign | 0x7e00 : sign | 0x7c00;
+    else if (a >= MIN_NORMAL_HALF) out[i] = sign | ((a - REBIAS + 0xfff + ((a >>> 13) & 1)) >>> 13);
+    else out[i] = toFloat16Bits(src[i]);
+  }
   return out;
 }
 
-export function float16ToFloat32(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = fromFloat16Bits(src[i]);
+export function float16ToFloat32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
+  if (out.length < src.length) throw new RangeError(`float32 buffer holds ${out.length} values, need ${src.length}`);
+  const t = halfToSingleTable();
+  for (let i = 0; i < src.length; i++) out[i] = t[src[i]];
   return out;
 }

@@ -3,18 +3,20 @@
 import sharp from 'sharp';
 import { InputError } from './errors.js';
 
-/** VAE output (NCHW, one image, roughly [-1, 1]) → packed RGB bytes. */
+/**
+ * VAE output (NCHW, one image, roughly [-1, 1]) → packed RGB bytes, as round((x / 2 + 0.5) · 255)
+ * clamped to 0–255. A Uint8ClampedArray store clamps and rounds (NaN → 0) in one instruction;
+ * its ties-to-even differs from Math.round only at an exact .5, which for float32 input happens
+ * at 127.5 alone (x = 0), where both give 128.
+ */
 export function chwToRgb(data: Float32Array, width: number, height: number, offset = 0): Uint8Array {
   const plane = width * height;
-  const out = new Uint8Array(plane * 3);
+  const out = new Uint8ClampedArray(plane * 3);
   for (let c = 0; c < 3; c++) {
     const base = offset + c * plane;
-    for (let i = 0; i < plane; i++) {
-      const v = (data[base + i] / 2 + 0.5) * 255;
-      out[i * 3 + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
-    }
+    for (let i = 0, o = c; i < plane; i++, o += 3) out[o] = (data[base + i] / 2 + 0.5) * 255;
   }
-  return out;
+  return new Uint8Array(out.buffer);
 }
 
 /** Packed RGB bytes → NCHW float in [-1, 1], as diffusers' image processor normalises. */

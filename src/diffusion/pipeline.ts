@@ -12,12 +12,12 @@ import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
 import { GenerationAbortedError, InputError, ModelError } from './errors.js';
 import { defaultStrength, initTimestep, type EncodedImage } from './img2img.js';
 import { prepareImageStart } from './image-start.js';
-import { latentPreview } from './preview.js';
-import { encodePng, formatParameters } from './png.js';
+import { progressOf } from './preview.js';
+import { encodeRawImage, formatParameters } from './png.js';
 import { validateRequest } from './validate.js';
 import { loadSecondTextEncoder, PromptEncoder, type TextEncoderPart } from './prompt-encoding.js';
 import { classifierFreeGuidance, describeUnetConditioning, unetExtraFeeds, type UnetConditioning } from './unet-inputs.js';
-import type { GenerateOptions, GenerationRequest, GenerationResult, SchedulerName } from './types.js';
+import type { GenerateOptions, GenerationRequest, GenerationResult, RawGenerationResult, RawImage, SchedulerName } from './types.js';
 import { memoryOptionsKey, resolveMemoryOptions, type MemoryOptions, type PipelineLoadOptions } from './memory-options.js';
 import { decodeLatents } from './vae-decode.js';
 import { SafetyChecker } from './safety-checker.js';
@@ -105,46 +105,56 @@ export class StableDiffusionPipeline {
     const keep = { releaseWhenIdle: memory.releaseSessions };
     const model = inspectModel(modelDir);
     const device = parseDevice(opts.device ?? 'cpu');
-    let tokenizer = await ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
+    const tokenizerLoad = ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
       throw new ModelError(`Tokenizer files in ${model.tokenizerDir} cannot be read: ${firstLine(err)}`);
     });
-    // LoRAs are merged part by part just before that part's session is made, so only one
-    // part's merged bytes are in memory at a time (lora/apply.ts).
+    // LoRAs are merged part by part just before that part's session is made (lora/apply.ts);
+    // textual-inversion embeddings extend the token table after any merge (embeddings.ts).
     const merger = new LoraMerger(opts.loras?.length ? await loadLoras(opts.loras) : []);
+    const embeddings = opts.embeddings ?? [];
     const created: LoadedSession[] = [];
     const track = (s: LoadedSession) => {
       created.push(s);
       return s;
     };
-    let p: StableDiffusionPipeline;
-    let textEncoder2: Awaited<ReturnType<typeof loadSecondTextEncoder>>;
-    try {
-      // Sequential on purpose: parallel creation would hold every graph's load peak at once.
-      // Textual-inversion embeddings extend the token table after any LoRA merge (embeddings.ts).
-      const te = await extendTextEncoder(await merger.source('text_encoder', model.files.textEncoder), 'text_encoder', opts.embeddings ?? []);
-      if (te.ids.size) tokenizer = tokenizer.withAddedWords(te.ids);
-      const textEncoder = track(await createSession(te.source, device, 'text_encoder', keep));
+    const loadTextEncoder = async () => {
+      const te = await extendTextEncoder(await merger.source('text_encoder', model.files.textEncoder), 'text_encoder', embeddings);
+      return { ids: te.ids, loaded: track(await createSession(te.source, device, 'text_encoder', keep)) };
+    };
+    const loadTextEncoder2 = async () => {
       const te2 = model.files.textEncoder2
-        ? await extendTextEncoder(await merger.source('text_encoder_2', model.files.textEncoder2), 'text_encoder_2', opts.embeddings ?? [])
+        ? await extendTextEncoder(await merger.source('text_encoder_2', model.files.textEncoder2), 'text_encoder_2', embeddings)
         : undefined;
-      textEncoder2 = await loadSecondTextEncoder(model, device, keep, te2?.source);
-      if (textEncoder2) {
-        track(textEncoder2.session);
-        if (te2?.ids.size) textEncoder2 = { ...textEncoder2, tokenizer: textEncoder2.tokenizer.withAddedWords(te2.ids) };
-      }
-      const unet = track(await createSession(await merger.source('unet', model.files.unet), device, 'unet'));
-      const vaeDecoder = track(await createSession(model.files.vaeDecoder, device, 'vae_decoder', keep));
-      p = new StableDiffusionPipeline(model, device, tokenizer, textEncoder, unet, vaeDecoder);
+      const enc = await loadSecondTextEncoder(model, device, keep, te2?.source);
+      if (!enc) return enc;
+      track(enc.session);
+      return te2?.ids.size ? { ...enc, tokenizer: enc.tokenizer.withAddedWords(te2.ids) } : enc;
+    };
+    const loadUnet = async () => track(await createSession(await merger.source('unet', model.files.unet), device, 'unet'));
+    const loadVae = async () => track(await createSession(model.files.vaeDecoder, device, 'vae_decoder', keep));
+    // Concurrently by default (ONNX Runtime builds each graph on its own thread, so cold start is
+    // the slowest graph, not the sum). One after another with lowMemory (only one graph's load
+    // peak held at a time) and with LoRAs (only one part's merged bytes in memory at a time).
+    const sequential = memory.releaseSessions || merger.loras.length > 0;
+    let p: StableDiffusionPipeline;
+    try {
+      const loads = sequential
+        ? ([await tokenizerLoad, await loadTextEncoder(), await loadTextEncoder2(), await loadUnet(), await loadVae()] as const)
+        : await settleAll([tokenizerLoad, loadTextEncoder(), loadTextEncoder2(), loadUnet(), loadVae()] as const);
+      const [clip, te, textEncoder2, unet, vaeDecoder] = loads;
+      const tokenizer = te.ids.size ? clip.withAddedWords(te.ids) : clip;
+      p = new StableDiffusionPipeline(model, device, tokenizer, te.loaded, unet, vaeDecoder);
+      p.textEncoder2 = textEncoder2;
       p.loraReports = merger.finish(model.name);
     } catch (err) {
-      for (const s of created) await s.session.release();
+      // settleAll waited for every load, so `created` holds every session that started.
+      for (const s of created) await s.session.release().catch(() => {});
       throw err;
     }
     p.memory = memory;
     if (memory.safetyChecker && model.files.safetyChecker) {
       p.safetyChecker = await SafetyChecker.load(model.files.safetyChecker, model.dir, device, keep);
     }
-    p.textEncoder2 = textEncoder2;
     p.checkSignatures();
     return p;
   }
@@ -194,7 +204,21 @@ export class StableDiffusionPipeline {
     this.vaeEncoder = undefined;
   }
 
-  async generate(reqIn: GenerationRequest, opts: GenerateOptions = {}): Promise<GenerationResult> {
+  /** Generates and returns PNGs (with the `parameters` chunk), encoded concurrently. */
+  async generate(req: GenerationRequest, opts: GenerateOptions = {}): Promise<GenerationResult> {
+    const started = performance.now();
+    const raw = await this.generateRaw(req, opts);
+    const pngs = await Promise.all(raw.images.map((img) => encodeRawImage(img)));
+    const images = raw.images.map(({ rgb: _rgb, parameters: _parameters, ...img }, i) => ({ ...img, png: pngs[i] }));
+    return { ...raw, images, timings: { ...raw.timings, totalMs: performance.now() - started } };
+  }
+
+  /**
+   * The same generation as generate(), handing back raw RGB pixels and each image's
+   * `parameters` text instead of PNG bytes, so a consumer can encode off the critical path
+   * (encodeRawImage, png.ts) or not at all.
+   */
+  async generateRaw(reqIn: GenerationRequest, opts: GenerateOptions = {}): Promise<RawGenerationResult> {
     const started = performance.now();
     const before = { ...this.stats };
     const req = validateRequest(reqIn, this.model.defaults);
@@ -257,6 +281,8 @@ export class StableDiffusionPipeline {
     const hiddenTensor = floatTensor(hiddenDtype, hidden, [batch, cond.seqLen, cond.dim]);
     // SDXL's text_embeds/time_ids, LCM's timestep_cond: the same every step.
     const extraFeeds = unetExtraFeeds(this.unetConditioning, { count, guided, width, height, guidanceScale: req.guidanceScale, cond, uncond });
+    const sampleDims = [batch, this.unetChannels, lh, lw];
+    const g = req.guidanceScale;
 
     // Progress counts the run's steps as diffusers does, not UNet calls (Heun and DPM++ SDE make
     // two per step, PNDM one extra to warm up).
@@ -265,14 +291,16 @@ export class StableDiffusionPipeline {
     for (let stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
       throwIfAborted();
       const t = timesteps[stepIndex];
+      // A fresh input every step: the tensor belongs to this step's feeds (which callers may keep).
       const input = new Float32Array(batch * latentSize);
       for (let i = 0; i < count; i++) {
         const scaled = schedulers[i].scaleModelInput(latents[i], t);
         input.set(scaled, i * latentSize);
         if (guided) input.set(scaled, (count + i) * latentSize);
       }
+      const sample = floatTensor(unetDtype, inpainter ? inpainter.unetSample(input, count) : input, sampleDims);
       const feeds: Record<string, ort.Tensor> = {
-        sample: floatTensor(unetDtype, inpainter ? inpainter.unetSample(input, count) : input, [batch, this.unetChannels, lh, lw]),
+        sample,
         timestep: this.timestepTensor(t, batch),
         encoder_hidden_states: hiddenTensor,
         ...extraFeeds,
@@ -284,11 +312,14 @@ export class StableDiffusionPipeline {
       for (let i = 0; i < count; i++) {
         let pred: Float32Array;
         if (guided) {
+          // A fresh array: multistep schedulers keep the model outputs they are given.
           pred = new Float32Array(latentSize);
           const u = i * latentSize;
           const c = (count + i) * latentSize;
-          const g = req.guidanceScale;
-          for (let k = 0; k < latentSize; k++) pred[k] = noise[u + k] + g * (noise[c + k] - noise[u + k]);
+          for (let k = 0; k < latentSize; k++) {
+            const nu = noise[u + k];
+            pred[k] = nu + g * (noise[c + k] - nu);
+          }
         } else {
           pred = noise.subarray(i * latentSize, (i + 1) * latentSize);
         }
@@ -298,7 +329,7 @@ export class StableDiffusionPipeline {
         if (i === 0) firstX0 = res.predOriginalSample;
       }
       const step = completedStep(stepIndex);
-      if (step !== undefined) opts.onProgress?.({ step, totalSteps: runSteps, preview: latentPreview(firstX0 ?? latents[0], lw, lh) });
+      if (step !== undefined && opts.onProgress) opts.onProgress(progressOf(step, runSteps, firstX0 ?? latents[0], lw, lh));
     }
     throwIfAborted();
 
@@ -315,8 +346,8 @@ export class StableDiffusionPipeline {
     truncatedTokens: number,
     rgbs: Uint8Array[],
     count: number,
-  ): Promise<GenerationResult> {
-    const images = [];
+  ): Promise<RawGenerationResult> {
+    const images: RawImage[] = [];
     // The checker only flags (GeneratedImage.nsfw); what to do with a flagged picture is the caller's call.
     const nsfw = await this.safetyChecker?.check(
       Array.from({ length: count }, (_, i) => rgbs[i] ?? rgbs[0]),
@@ -326,7 +357,7 @@ export class StableDiffusionPipeline {
     for (let i = 0; i < count; i++) {
       const rgb = rgbs[i] ?? rgbs[0];
       const seed = req.seed + i;
-      const params = withLoraHashes(
+      const parameters = withLoraHashes(
         formatParameters({
           prompt: req.prompt,
           negativePrompt: req.negativePrompt,
@@ -341,7 +372,7 @@ export class StableDiffusionPipeline {
         }),
         this.loraReports,
       );
-      images.push({ png: await encodePng(rgb, req.width, req.height, params), seed, width: req.width, height: req.height, nsfw: nsfw?.[i] });
+      images.push({ rgb, parameters, seed, width: req.width, height: req.height, nsfw: nsfw?.[i] });
     }
     const s = this.stats;
     const unetCalls = s.unetCalls - before.unetCalls;
@@ -433,6 +464,18 @@ export class StableDiffusionPipeline {
     const output = requireOutput(enc, 'vae_encoder', ['latent_sample', 'latent_parameters']) as EncodedImage['output'];
     return { output, data: tensorToFloat32(out[output] as ort.Tensor) };
   }
+}
+
+/**
+ * Promise.all that waits for every load even when one fails, then throws the first error: the
+ * caller releases every session that did start (a broken model folder must not leave native
+ * sessions behind).
+ */
+async function settleAll<T extends readonly unknown[]>(loads: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(loads);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 /** Repeats each embedding `count` times, in order: [a, a, …, b, b, …]. */

@@ -94,9 +94,23 @@ export function readTextChunks(png: Buffer): Record<string, string> {
   return out;
 }
 
-export async function encodePng(rgb: Uint8Array, width: number, height: number, parameters?: string): Promise<Buffer> {
+/** zlib level and filtering: the final files' (smaller) or an intermediate's (a few times faster). */
+export interface PngEncoding {
+  compressionLevel?: number;
+  adaptiveFiltering?: boolean;
+}
+
+/** For files another step decodes again (tiles, inputs handed between passes): speed over size. */
+export const INTERMEDIATE_PNG: Readonly<PngEncoding> = { compressionLevel: 1, adaptiveFiltering: false };
+
+export async function encodePng(rgb: Uint8Array, width: number, height: number, parameters?: string, encoding: PngEncoding = {}): Promise<Buffer> {
   const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
-    .png({ compressionLevel: 6, adaptiveFiltering: true })
+    .png({ compressionLevel: encoding.compressionLevel ?? 6, adaptiveFiltering: encoding.adaptiveFiltering ?? true })
     .toBuffer();
   return parameters ? withTextChunk(png, 'parameters', parameters) : png;
+}
+
+/** A generateRaw() image as the PNG generate() would have returned (libvips encodes off the JS thread). */
+export function encodeRawImage(image: { rgb: Uint8Array; width: number; height: number; parameters: string }, encoding?: PngEncoding): Promise<Buffer> {
+  return encodePng(image.rgb, image.width, image.height, image.parameters, encoding);
 }

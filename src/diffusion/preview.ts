@@ -1,7 +1,7 @@
 // A cheap preview of the picture forming: a fixed linear projection of the 4 SD latent
 // channels to RGB (the widely used approximation factors for SD 1.x/2.x latents), at latent
 // resolution. No VAE call, so it costs microseconds per step.
-import type { PreviewImage } from './types.js';
+import type { GenerationProgress, PreviewImage } from './types.js';
 
 const FACTORS = [
   [0.298, 0.207, 0.208],
@@ -9,6 +9,25 @@ const FACTORS = [
   [-0.158, 0.189, 0.264],
   [-0.184, -0.271, -0.473],
 ];
+
+/**
+ * A progress event whose `preview` is computed when first read (an enumerable own getter, so
+ * spreading or serialising the event still carries it). `latents` must not change afterwards:
+ * schedulers return fresh arrays every step, so the caller's x̂₀ of this step stays as it was.
+ */
+export function progressOf(step: number, totalSteps: number, latents: Float32Array, width: number, height: number): GenerationProgress {
+  let preview: PreviewImage | undefined;
+  const event = { step, totalSteps } as GenerationProgress;
+  Object.defineProperty(event, 'preview', {
+    enumerable: true,
+    configurable: true,
+    get: () => (preview ??= latentPreview(latents, width, height)),
+    set: (value: PreviewImage | undefined) => {
+      preview = value;
+    },
+  });
+  return event;
+}
 
 /** `latents` holds one image, shape [4, h, w]. */
 export function latentPreview(latents: Float32Array, width: number, height: number, offset = 0): PreviewImage {

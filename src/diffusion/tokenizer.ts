@@ -7,6 +7,7 @@
 // `unescapeHtml: false` gives transformers' plain non-ftfy result. Before cleaning,
 // the text is cut at the special tokens (BOS, EOS, UNK, PAD and any added tokens), which map
 // straight to their ids: for SD 2.x, whose pad token is "!", every "!" becomes id 0.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeHTML } from 'entities';
@@ -85,14 +86,49 @@ const tokenizerConfigSchema = z.looseObject({
 });
 const specialTokensMapSchema = z.looseObject(specialKeys);
 // A plain loop rather than z.record(...): checking 49408 entries through zod takes 100+ ms.
-const vocabSchema = z.custom<Record<string, number>>(
-  (v) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-    for (const id of Object.values(v)) if (!Number.isSafeInteger(id) || id < 0) return false;
-    return true;
-  },
-  { message: 'vocab.json must map each token to a non-negative integer id' },
-);
+const VOCAB_MESSAGE = 'vocab.json must map each token to a non-negative integer id';
+
+/** vocab.json's JSON → token → id, checked in the same single pass (49k entries: it is on the cold-start path). */
+function vocabMap(json: unknown): Map<string, number> {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(VOCAB_MESSAGE);
+  const entries = json as Record<string, unknown>;
+  const vocab = new Map<string, number>();
+  for (const token in entries) {
+    const id = entries[token];
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new Error(VOCAB_MESSAGE);
+    vocab.set(token, id);
+  }
+  return vocab;
+}
+
+interface ParsedFiles {
+  vocab: ReadonlyMap<string, number>;
+  ranks: ReadonlyMap<string, number>;
+}
+
+/**
+ * Parsed vocab.json + merges.txt by content digest: a model loaded again (after the model cache
+ * evicted it, or into a second pipeline) and SDXL's two tokenizers, whose files are the same,
+ * parse them once. Hashing 1.5 MB costs a few ms; parsing it, a few hundred.
+ */
+const parsedFiles = new Map<string, ParsedFiles>();
+const MAX_PARSED_FILES = 8;
+
+function parseFiles(vocabText: string, mergesText: string, vocabPath: string): ParsedFiles {
+  const key = createHash('sha1').update(vocabText).update('\0').update(mergesText).digest('hex');
+  const cached = parsedFiles.get(key);
+  if (cached) return cached;
+  let json: unknown;
+  try {
+    json = JSON.parse(vocabText);
+  } catch (err) {
+    throw new Error(`${vocabPath} is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = { vocab: vocabMap(json), ranks: parseMerges(mergesText) };
+  if (parsedFiles.size >= MAX_PARSED_FILES) parsedFiles.delete(parsedFiles.keys().next().value!);
+  parsedFiles.set(key, parsed);
+  return parsed;
+}
 
 /** transformers reads at most this many merges (CLIP's 49152 BPE entries less bytes and specials). */
 const MAX_MERGES = 49152 - 256 - 2;
@@ -137,15 +173,14 @@ export class ClipTokenizer {
 
   /** Loads vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json from dir. */
   static async fromDir(dir: string, options: ClipTokenizerOptions = {}): Promise<ClipTokenizer> {
-    const vocabJson = vocabSchema.parse(await readJson(join(dir, 'vocab.json'), true));
-    const mergesText = await readFile(join(dir, 'merges.txt'), 'utf8');
+    const vocabPath = join(dir, 'vocab.json');
+    const [vocabText, mergesText] = await Promise.all([readFile(vocabPath, 'utf8'), readFile(join(dir, 'merges.txt'), 'utf8')]);
+    const { vocab, ranks } = parseFiles(vocabText, mergesText, vocabPath);
     const config = tokenizerConfigSchema.parse((await readJson(join(dir, 'tokenizer_config.json'), false)) ?? {});
     // As transformers' from_pretrained: special_tokens_map.json overrides the config's special
     // tokens, except in newer folders whose config lists added_tokens_decoder.
     const map = config.added_tokens_decoder ? {} : specialTokensMapSchema.parse((await readJson(join(dir, 'special_tokens_map.json'), false)) ?? {});
 
-    const vocab = new Map(Object.entries(vocabJson));
-    const ranks = parseMerges(mergesText);
     const pick = (key: keyof typeof specialKeys, fallback: string): TokenSpec => map[key] ?? config[key] ?? fallback;
     const specials = new Map<string, SpecialToken>();
     const special = (spec: TokenSpec, idHint?: number): SpecialToken => {
@@ -309,16 +344,22 @@ export class ClipTokenizer {
 }
 
 /** merges.txt as transformers reads it: skip the first (#version) line, keep up to MAX_MERGES. */
+const MERGE_LINE = /^\S+ \S+$/;
+
 function parseMerges(text: string): Map<string, number> {
   const ranks = new Map<string, number>();
-  const lines = text
-    .trim()
-    .split('\n')
-    .slice(1, 1 + MAX_MERGES);
-  lines.forEach((line, rank) => {
+  const lines = text.trim().split('\n');
+  const end = Math.min(lines.length, 1 + MAX_MERGES);
+  for (let i = 1; i < end; i++) {
+    const line = lines[i];
+    // The common case, "a b" with one space, is already its key; anything else is normalised.
+    if (MERGE_LINE.test(line)) {
+      ranks.set(line, i - 1);
+      continue;
+    }
     const parts = line.trim().split(/\s+/);
-    if (parts.length === 2) ranks.set(`${parts[0]} ${parts[1]}`, rank);
-  });
+    if (parts.length === 2) ranks.set(`${parts[0]} ${parts[1]}`, i - 1);
+  }
   return ranks;
 }
 

@@ -70,7 +70,10 @@ export interface GenerationProgress {
   /** 1-based step just finished. */
   step: number;
   totalSteps: number;
-  /** Cheap latent→RGB projection of the first image (no VAE call). */
+  /**
+   * Cheap latent→RGB projection of the first image (no VAE call), computed when first read:
+   * a listener that does not send it does not pay for it.
+   */
   preview?: PreviewImage;
 }
 
@@ -81,6 +84,18 @@ export interface GeneratedImage {
   width: number;
   height: number;
   /** Set when the model folder has a safety checker: true when it flagged this image. */
+  nsfw?: boolean;
+}
+
+/** An image as generateRaw() hands it back: pixels, not yet encoded. */
+export interface RawImage {
+  /** Packed RGB, 3 bytes per pixel. */
+  rgb: Uint8Array;
+  /** The A1111 `parameters` text the PNG will carry. */
+  parameters: string;
+  seed: number;
+  width: number;
+  height: number;
   nsfw?: boolean;
 }
 
@@ -100,6 +115,10 @@ export interface GenerationResult {
   truncatedTokens: number;
   scheduler: SchedulerName;
   timings: GenerationTimings;
+}
+
+export interface RawGenerationResult extends Omit<GenerationResult, 'images'> {
+  images: RawImage[];
 }
 
 export interface GenerateOptions {

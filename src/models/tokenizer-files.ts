@@ -10,7 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { byteUnicodePairs } from '../diffusion/tokenizer.js';
 
-const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+/** The checkout: two folders up from src/models/, three from the compiled dist/src/models/. */
+const REPO_ROOT = (() => {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const up = resolve(here, '../..');
+  return existsSync(join(up, 'package.json')) ? up : resolve(up, '..');
+})();
 /** CLIP's merge count: 49152 BPE entries less the 256 bytes and 2 specials. */
 const CLIP_MERGES = 49152 - 256 - 2;
 const BOS = '<|startoftext|>';

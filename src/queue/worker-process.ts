@@ -1,5 +1,6 @@
 // A device worker: a child process that owns one device and runs one job at a time. It talks
 // to the parent over IPC only; if the parent goes away, it exits (no orphans holding a GPU).
+import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import { logger } from '../log.js';
 import { isUserFacingError } from '../diffusion/errors.js';
@@ -26,13 +27,26 @@ function messageOf(err: unknown): string {
   return `Generation failed: ${text.split('\n')[0]}`;
 }
 
+/**
+ * Step previews are computed only when read (src/diffusion/preview.ts): send one with the first
+ * step and then at most every PREVIEW_EVERY_MS, well inside the bot's edit interval (2 s by
+ * default), instead of computing and posting one for every step.
+ */
+const PREVIEW_EVERY_MS = 500;
+
 async function run(job: RunJob): Promise<void> {
   const controller = new AbortController();
+  let lastPreview = Number.NEGATIVE_INFINITY;
   running.set(job.id, controller);
   try {
     const result = await engine.run(job, {
       signal: controller.signal,
-      onProgress: (p) => send({ type: 'progress', jobId: job.id, step: p.step, totalSteps: p.totalSteps, preview: p.preview }),
+      onProgress: (p) => {
+        const now = performance.now();
+        const withPreview = now - lastPreview >= PREVIEW_EVERY_MS;
+        if (withPreview) lastPreview = now;
+        send({ type: 'progress', jobId: job.id, step: p.step, totalSteps: p.totalSteps, preview: withPreview ? p.preview : undefined });
+      },
     });
     send({ type: 'done', jobId: job.id, ...result, loadedModels: engine.loadedModels() });
   } catch (err) {

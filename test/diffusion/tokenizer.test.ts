@@ -177,3 +177,22 @@ test('repeated encodes are stable (the BPE cache returns what it computed)', { s
   const first = tok.encode('a photo of a waterfall, mobileclip');
   for (let i = 0; i < 3; i++) assert.deepEqual(tok.encode('a photo of a waterfall, mobileclip'), first);
 });
+
+test('parsed files are shared by content: a copy loads the same tokenizer, an edited vocab.json is read again', async () => {
+  const a = await folder({ bpePath: null });
+  const b = await folder({ bpePath: null });
+  const first = await ClipTokenizer.fromDir(a);
+  const copy = await ClipTokenizer.fromDir(b);
+  assert.deepEqual(copy.encode('a photo of a cat'), first.encode('a photo of a cat'));
+  const vocab = JSON.parse(await readFile(join(b, 'vocab.json'), 'utf8')) as Record<string, number>;
+  const catId = vocab['cat</w>'];
+  assert.ok(catId !== undefined, 'the fallback vocabulary has cat');
+  // Swap two ids: a cache keyed by folder or size would not see it.
+  const photoId = vocab['photo</w>'];
+  vocab['cat</w>'] = photoId;
+  vocab['photo</w>'] = catId;
+  await writeFile(join(b, 'vocab.json'), JSON.stringify(vocab));
+  const edited = await ClipTokenizer.fromDir(b);
+  assert.deepEqual(edited.encode('cat').slice(0, 3), [first.bosTokenId, photoId, first.eosTokenId]);
+  assert.deepEqual((await ClipTokenizer.fromDir(a)).encode('cat').slice(0, 3), [first.bosTokenId, catId, first.eosTokenId]);
+});

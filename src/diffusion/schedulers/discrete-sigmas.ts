@@ -94,7 +94,9 @@ export function initNoiseSigmaOf(spacing: TimestepSpacing, sigmas: Float32Array)
 /** The model input scaling of the sigma parameterisation: x / sqrt(σ² + 1). */
 export function scaleBySigma(sample: Float32Array, sigma: number): Float32Array {
   const factor = 1 / Math.sqrt(sigma ** 2 + 1);
-  return sample.map((v) => v * factor);
+  const out = new Float32Array(sample.length);
+  for (let i = 0; i < sample.length; i++) out[i] = sample[i] * factor;
+  return out;
 }
 
 /** x̂₀ from a model output at noise level σ (x = x₀ + σ ε), per prediction type. */

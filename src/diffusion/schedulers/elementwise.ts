@@ -4,27 +4,63 @@ import type { NoiseGenerator } from './types.js';
 
 export type Term = readonly [coefficient: number, tensor: Float32Array];
 
-/** Σ coefficient × tensor over the terms, elementwise. */
+/** Σ coefficient × tensor over the terms, elementwise, into a fresh array. */
 export function linearCombination(...terms: Term[]): Float32Array {
-  const n = terms[0][1].length;
+  return combineInto(new Float32Array(terms[0][1].length), terms);
+}
+
+/**
+ * Σ coefficient × tensor into `out` (which may be one of the terms' tensors: each element reads
+ * only its own index). Plain loops, one per term count, no per-element allocation; the sum is
+ * accumulated from 0 in term order in float64 and stored as float32, exactly as before.
+ */
+export function combineInto(out: Float32Array, terms: readonly Term[]): Float32Array {
+  const n = out.length;
   for (const [, t] of terms) {
     if (t.length !== n) throw new RangeError(`Tensor length mismatch: ${t.length} vs ${n}`);
   }
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let v = 0;
-    for (const [c, t] of terms) v += c * t[i];
-    out[i] = v;
+  switch (terms.length) {
+    case 1: {
+      const [[c0, t0]] = terms;
+      for (let i = 0; i < n; i++) out[i] = 0 + c0 * t0[i];
+      return out;
+    }
+    case 2: {
+      const [[c0, t0], [c1, t1]] = terms;
+      for (let i = 0; i < n; i++) out[i] = 0 + c0 * t0[i] + c1 * t1[i];
+      return out;
+    }
+    case 3: {
+      const [[c0, t0], [c1, t1], [c2, t2]] = terms;
+      for (let i = 0; i < n; i++) out[i] = 0 + c0 * t0[i] + c1 * t1[i] + c2 * t2[i];
+      return out;
+    }
+    case 4: {
+      const [[c0, t0], [c1, t1], [c2, t2], [c3, t3]] = terms;
+      for (let i = 0; i < n; i++) out[i] = 0 + c0 * t0[i] + c1 * t1[i] + c2 * t2[i] + c3 * t3[i];
+      return out;
+    }
+    default: {
+      // Longer sums (LMS order 4 + sample, UniPC's higher orders): accumulate term by term in a
+      // float64 scratch, the same order of additions as the cases above.
+      const acc = new Float64Array(n);
+      for (const [c, t] of terms) for (let i = 0; i < n; i++) acc[i] += c * t[i];
+      out.set(acc);
+      return out;
+    }
   }
-  return out;
 }
 
 export function scale(tensor: Float32Array, factor: number): Float32Array {
-  return tensor.map((v) => v * factor);
+  const out = new Float32Array(tensor.length);
+  for (let i = 0; i < tensor.length; i++) out[i] = tensor[i] * factor;
+  return out;
 }
 
 export function clamp(tensor: Float32Array, range: number): Float32Array {
-  return tensor.map((v) => Math.min(range, Math.max(-range, v)));
+  const out = new Float32Array(tensor.length);
+  for (let i = 0; i < tensor.length; i++) out[i] = Math.min(range, Math.max(-range, tensor[i]));
+  return out;
 }
 
 /**
