@@ -175,6 +175,7 @@ const createTinyArgsSchema = z.object({
   'v-prediction': z.boolean().optional(),
   'external-data': z.boolean().optional(),
   inpainting: z.boolean().optional(),
+  'controlnet-unet': z.boolean().optional(),
   // never | always | a number t: flags pictures whose CLIP-normalised mean exceeds t.
   'safety-checker': z
     .string()
@@ -195,6 +196,7 @@ async function createTiny(argv: string[]): Promise<void> {
       'v-prediction': { type: 'boolean' },
       'external-data': { type: 'boolean' },
       inpainting: { type: 'boolean' },
+      'controlnet-unet': { type: 'boolean' },
       'safety-checker': { type: 'string' },
     },
   });
@@ -213,6 +215,7 @@ async function createTiny(argv: string[]): Promise<void> {
     predictionType: a['v-prediction'] ? 'v_prediction' : undefined,
     externalData: a['external-data'],
     inpainting: a.inpainting,
+    controlnetUnet: a['controlnet-unet'],
     safetyChecker: a['safety-checker'],
   });
   console.log(`Created a tiny random-weight model in ${dir}.`);
@@ -242,6 +245,29 @@ async function createTinyUpscalerCommand(argv: string[]): Promise<void> {
   console.log(`Created a tiny random-weight ${scale}× upscaler in ${dir}.`);
 }
 
+// ---- create-tiny-controlnet ------------------------------------------------------------
+
+const createTinyControlNetArgsSchema = z.object({
+  dir: z.string({ error: 'create-tiny-controlnet needs a target folder, e.g. `create-tiny-controlnet models/controlnets/tiny --model models/tiny`' }).min(1),
+  model: z.string({ error: 'create-tiny-controlnet needs --model <dir>: the tiny ControlNet-ready model it feeds' }).min(1),
+  'scale-input': z.boolean().optional(),
+});
+
+async function createTinyControlNetCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { model: { type: 'string' }, 'scale-input': { type: 'boolean' } },
+  });
+  if (positionals.length > 1) throw new UsageError('create-tiny-controlnet takes one folder');
+  const args = createTinyControlNetArgsSchema.safeParse({ ...values, dir: positionals[0] });
+  if (!args.success) throw new UsageError(zodMessage(args.error, { dir: 'folder' }));
+  const { createTinyControlNet } = await import('../models/tiny/controlnet.js');
+  const dir = resolve(args.data.dir);
+  await createTinyControlNet(dir, { model: resolve(args.data.model), scaleInput: args.data['scale-input'] });
+  console.log(`Created a tiny random-weight ControlNet for ${args.data.model} in ${dir}.`);
+}
+
 // ---- table and entry --------------------------------------------------------------------
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -259,7 +285,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   'create-tiny': {
     usage:
-      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--inpainting] [--safety-checker never|always|<mean>]',
+      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--inpainting] [--controlnet-unet] [--safety-checker never|always|<mean>]',
     summary: 'write a tiny random-weight model (for tests and trying the bot without a download)',
     run: createTiny,
   },
@@ -267,6 +293,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'create-tiny-upscaler <dir> [--scale 2|4] [--fp16]',
     summary: 'write a tiny random-weight Real-ESRGAN-style upscaler (put it in MODELS_DIR/upscalers/<name>)',
     run: createTinyUpscalerCommand,
+  },
+  'create-tiny-controlnet': {
+    usage: 'create-tiny-controlnet <dir> --model <dir> [--scale-input]',
+    summary: 'write a tiny random-weight ControlNet for a tiny model made with --controlnet-unet (put it in MODELS_DIR/controlnets/<name>)',
+    run: createTinyControlNetCommand,
   },
   help: {
     usage: 'help',

@@ -20,6 +20,8 @@ export { TINY_LAYOUTS, type TinyLayout } from './layouts.js';
 export type { PredictionType, TimestepInput } from './unet.js';
 export type { SafetyCheckerMode } from './safety-checker.js';
 export { createTinyUpscaler, type TinyUpscalerOptions } from './upscaler.js';
+export { createTinyControlNet, type TinyControlNetOptions } from './controlnet.js';
+import { residualUnetConfig } from './controlnet.js';
 
 export interface TinyModelOptions {
   /**
@@ -62,6 +64,8 @@ export interface TinyModelOptions {
    * _class_name StableDiffusion(XL)InpaintPipeline. Default false.
    */
   inpainting?: boolean;
+  /** A ControlNet-ready UNet (down_block_0 … 3 + mid_block_additional_residual inputs; controlnet.ts). Default false. */
+  controlnetUnet?: boolean;
 }
 
 const optionsSchema = z.object({
@@ -84,6 +88,7 @@ const optionsSchema = z.object({
   seed: z.number().int().min(0).max(0xffffffff).optional(),
   safetyChecker: safetyCheckerModeSchema.optional(),
   inpainting: z.boolean().optional(),
+  controlnetUnet: z.boolean().optional(),
 });
 
 const PARTS = ['scheduler', 'tokenizer', 'text_encoder', 'unet', 'vae_decoder', 'vae_encoder'] as const;
@@ -142,7 +147,13 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
   await writeJson(join(dir, 'scheduler', 'scheduler_config.json'), plan.schedulerConfig(scheduler, predictionType));
   for (const te of plan.textEncoders) await writeJson(join(dir, te.part, 'config.json'), plan.textEncoderConfig(te, vocabSize));
   const inpaintUnet = o.inpainting ? { in_channels: 9 } : {};
-  await writeJson(join(dir, 'unet', 'config.json'), { ...unetConfig(channels, plan.crossAttentionDim), ...plan.unetConfigExtras, ...inpaintUnet });
+  const controlUnet = o.controlnetUnet ? residualUnetConfig(channels) : {};
+  await writeJson(join(dir, 'unet', 'config.json'), {
+    ...unetConfig(channels, plan.crossAttentionDim),
+    ...plan.unetConfigExtras,
+    ...inpaintUnet,
+    ...controlUnet,
+  });
   await writeJson(join(dir, 'vae_decoder', 'config.json'), vaeConfig());
   await writeJson(join(dir, 'vae_encoder', 'config.json'), vaeConfig());
 
@@ -163,6 +174,7 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
       textTime: plan.textTime,
       timeCondDim: plan.timeCondDim,
       inpainting: o.inpainting,
+      controlnetResiduals: o.controlnetUnet,
     }),
   );
   await writeModel(join(dir, 'vae_decoder'), buildVaeDecoder({ float, seed }));
