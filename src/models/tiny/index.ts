@@ -21,7 +21,7 @@ export type { PredictionType, TimestepInput } from './unet.js';
 export type { SafetyCheckerMode } from './safety-checker.js';
 export { createTinyUpscaler, type TinyUpscalerOptions } from './upscaler.js';
 export { createTinyControlNet, type TinyControlNetOptions } from './controlnet.js';
-import { residualUnetConfig } from './controlnet.js';
+import { residualUnetConfig } from './unet-residuals.js';
 
 export interface TinyModelOptions {
   /**

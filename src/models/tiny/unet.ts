@@ -13,7 +13,7 @@
 import { GraphBuilder, ONNX_DATA_TYPE, type EncodedModel } from '../onnx/builder.js';
 import { Layers } from './layers.js';
 import { WeightStream } from './weights.js';
-import { residualContribution } from './controlnet.js';
+import { residualContribution } from './unet-residuals.js';
 import { declareConditioningInputs, textTimeEmbedding, timestepCondProjection, type TextTimeSpec } from './unet-conditioning.js';
 
 export type TimestepInput = 'int64' | 'float' | 'float-scalar';
