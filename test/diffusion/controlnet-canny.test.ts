@@ -34,7 +34,8 @@ function referenceCanny(rgb: Uint8Array, w: number, h: number, lowIn: number, hi
     }
   }
   const M = (x: number, y: number) => (x < 0 || y < 0 || x >= w || y >= h ? 0 : mag[y * w + x]);
-  const TG22 = Math.round(0.4142135623730950488016887242097 * (1 << 15));
+  // tan 22.5° in 15-bit fixed point, as canny.cpp: round(0.41421356… × 2^15) = 13573.
+  const TG22 = Math.round((Math.SQRT2 - 1) * (1 << 15));
   // 0: not an edge, 1: weak (above low, a local maximum), 2: strong.
   const map = new Uint8Array(w * h);
   const stack: number[] = [];
