@@ -20,6 +20,8 @@ import { modelAllowed } from '../src/settings/effective.js';
 import { formatSize, parseWxH, presetSize, SIZE_PRESETS, type SizePreset } from '../src/jobs/sizes.js';
 import { preflight, requesterOf, submitJob } from '../src/bot/submit.js';
 import { shortPrompt } from '../src/bot/render.js';
+import { controlNetChoices } from '../src/bot/controlnet-options.js';
+import { MAX_CONTROL_SCALE } from '../src/diffusion/validate.js';
 
 // Discord-side bounds are the engine's absolute ones; the guild's tighter limits are checked
 // in parseImagineOptions, which can say what this server allows.
@@ -44,6 +46,18 @@ export const data = new SlashCommandBuilder()
   .addAttachmentOption((o) => o.setName('image').setDescription('Start from this image (image-to-image)'))
   .addNumberOption((o) =>
     o.setName('strength').setDescription('Image-to-image: how much to change the image (0–1, default 0.75)').setMinValue(0).setMaxValue(1),
+  )
+  // --- ControlNet ---
+  .addStringOption((o) =>
+    o.setName('controlnet').setDescription('ControlNet that makes the picture follow control_image').setMaxLength(100).setAutocomplete(true),
+  )
+  .addAttachmentOption((o) => o.setName('control_image').setDescription('ControlNet: the picture to follow (its Canny edges)'))
+  .addNumberOption((o) =>
+    o
+      .setName('control_scale')
+      .setDescription(`ControlNet: how strongly to follow (0–${MAX_CONTROL_SCALE}, default 1)`)
+      .setMinValue(0)
+      .setMaxValue(MAX_CONTROL_SCALE),
   );
 
 function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
@@ -61,6 +75,16 @@ function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
     scheduler: o.getString('scheduler'),
     image: att ? { url: att.url, name: att.name, contentType: att.contentType, size: att.size } : null,
     strength: o.getNumber('strength'),
+    ...controlOptions(i),
+  };
+}
+
+function controlOptions(i: ChatInputCommandInteraction): Pick<RawImagineOptions, 'controlnet' | 'control_image' | 'control_scale'> {
+  const att = i.options.getAttachment('control_image');
+  return {
+    controlnet: i.options.getString('controlnet'),
+    control_image: att ? { url: att.url, name: att.name, contentType: att.contentType, size: att.size } : null,
+    control_scale: i.options.getNumber('control_scale'),
   };
 }
 
@@ -72,7 +96,7 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
   const refuse = (message: string) => refuseDeferred(i, message);
   const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog);
   if (!parsed.ok) return refuse(parsed.message);
-  const { model, request, image } = parsed.params;
+  const { model, request, image, controlImage: controlAttachment } = parsed.params;
   const requester = requesterOf(i);
   // The server's settings, the user's quotas, and whether anything here may draw it: before the
   // image is fetched (submitJob checks again, for races).
@@ -89,6 +113,16 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
     // Only the magic bytes here: decoding untrusted images is the worker's job (image-prep.ts).
     if (!imageTypeOf(initImage)) return refuse('⚠️ The attached file is not a PNG, JPEG or WebP image.');
   }
+  // ControlNet's control image: the same download and checks as image.
+  let controlImage: Uint8Array | undefined;
+  if (controlAttachment) {
+    try {
+      controlImage = await downloadAttachment(controlAttachment.url, { allowedOrigins: attachmentOrigins(ctx.config.apiUrl) });
+    } catch (err) {
+      return refuse(`⚠️ ${err instanceof DownloadError ? err.message : 'The control image could not be downloaded.'}`);
+    }
+    if (!imageTypeOf(controlImage)) return refuse('⚠️ The control_image file is not a PNG, JPEG or WebP image.');
+  }
   const outcome = await submitJob(
     ctx,
     {
@@ -96,6 +130,7 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
       model: model.name,
       request,
       ...(initImage ? { initImage } : {}),
+      ...(controlImage ? { controlImage } : {}),
       requester,
       interaction: { applicationId: i.applicationId, token: i.token, createdAt: i.createdTimestamp },
       ...(messageId ? { messageId } : {}),
@@ -129,6 +164,8 @@ export async function autocomplete(i: AutocompleteInteraction, ctx: BotContext):
       .list()
       .filter((m) => m.name.toLowerCase().includes(typed.toLowerCase()) && modelAllowed(settings, m.name))
       .map((m) => ({ name: fallback.ok && fallback.model.name === m.name ? `${m.name} (default)` : m.name, value: m.name }));
+  } else if (focused.name === 'controlnet') {
+    choices = controlNetChoices(ctx.catalog.modelsDir, typed);
   } else if (focused.name === 'size') {
     const chosen = ctx.catalog.lookup(i.options.getString('model') ?? undefined);
     const base = chosen.ok ? chosen.model.defaults.width : 512;

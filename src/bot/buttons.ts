@@ -3,6 +3,7 @@
 // message, mentioning the clicker. ❌ and ℹ️ answer only the clicker. Every button checks that
 // its job belongs to the guild it is clicked in (job-access.ts): a custom id carried to another
 // server finds nothing there.
+import { readFile } from 'node:fs/promises';
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import type { JobRecord, JobSpec } from '../queue/types.js';
 import type { BotContext } from './context.js';
@@ -52,6 +53,19 @@ async function cancel(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Pr
 
 /** The new job's spec for U/V/🔄, or a sentence saying why there is none. */
 async function deriveSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteraction, ctx: BotContext): Promise<Omit<JobSpec, 'messageId'> | string> {
+  const spec = await deriveBaseSpec(ref, parent, i, ctx);
+  if (typeof spec === 'string' || !parent.request.controlnet) return spec;
+  // --- ControlNet: V and 🔄 keep the control (its image is stored with the parent); U drops it ---
+  if (spec.kind === 'upscale') {
+    const { controlnet: _dropped, ...request } = spec.request;
+    return { ...spec, request };
+  }
+  const controlImage = parent.controlImagePath ? await readFile(parent.controlImagePath).catch(() => undefined) : undefined;
+  if (!controlImage) return 'The control image of that job is gone (deleted by the retention sweep?), so its ControlNet cannot be reused.';
+  return { ...spec, controlImage };
+}
+
+async function deriveBaseSpec(ref: ButtonRef, parent: JobRecord, i: ButtonInteraction, ctx: BotContext): Promise<Omit<JobSpec, 'messageId'> | string> {
   if (parent.state !== 'done') return 'That job has no images yet.';
   if (parent.kind === 'upscale') return 'Upscaled images have no further buttons; use the original grid.';
   const base = { model: parent.model, requester: requesterOf(i), parent: { jobId: parent.id, imageIndex: ref.index } };

@@ -7,6 +7,7 @@ import { SCHEDULER_NAMES, type GenerationRequest, type SchedulerName } from '../
 import { isDistilledFamily } from '../diffusion/families.js';
 import { MAX_INPUT_IMAGE_BYTES, type GuildLimits } from './limits.js';
 import type { ModelCatalog, ModelEntry } from './model-catalog.js';
+import { parseControlOptions, type RawControlOptions } from './controlnet-options.js';
 import { formatSize, isPreset, parseWxH, presetSize, SIZE_PRESETS, SIZE_STEP, type Size } from '../jobs/sizes.js';
 
 export const PROMPT_MAX = 1500;
@@ -24,7 +25,7 @@ export interface AttachmentInfo {
 }
 
 /** Options as Discord delivers them (absent ones are null or undefined). */
-export interface RawImagineOptions {
+export interface RawImagineOptions extends RawControlOptions {
   prompt?: string | null;
   negative?: string | null;
   seed?: number | null;
@@ -40,9 +41,11 @@ export interface RawImagineOptions {
 
 export interface ImagineParams {
   model: ModelEntry;
-  request: Omit<GenerationRequest, 'initImage'>;
+  request: Omit<GenerationRequest, 'initImage' | 'controlImage'>;
   /** Image-to-image input, still to be downloaded. */
   image?: AttachmentInfo;
+  /** ControlNet's control image (request.controlnet set), still to be downloaded. */
+  controlImage?: AttachmentInfo;
 }
 
 export type ImagineParse = { ok: true; params: ImagineParams } | { ok: false; message: string };
@@ -107,9 +110,13 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   const model = found.model;
   const input = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, absent(v)]));
   delete input.model;
+  // --- ControlNet options: checked on their own (controlnet-options.ts) ---
+  const control = parseControlOptions({ controlnet: raw.controlnet, control_image: raw.control_image, control_scale: raw.control_scale }, catalog.modelsDir);
+  for (const key of ['controlnet', 'control_image', 'control_scale']) delete input[key];
   const parsed = optionsSchema(model, limits).safeParse(input);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `• **${String(i.path[0] ?? 'options')}** ${i.message}`);
+  if (!parsed.success || !control.ok) {
+    const lines = parsed.success ? [] : parsed.error.issues.map((i) => `• **${String(i.path[0] ?? 'options')}** ${i.message}`);
+    if (!control.ok) lines.push(...control.problems);
     return { ok: false, message: `That /imagine can't run as asked:\n${lines.join('\n')}` };
   }
   const o = parsed.data;
@@ -117,7 +124,7 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   // A server's step/guidance/scheduler defaults are for ordinary models; turbo and LCM models
   // keep their own (a guidance of 7 or 30 steps would ruin a one-step model).
   const d = isDistilledFamily(model.family) ? { negativePrompt: limits.defaults?.negativePrompt, size: limits.defaults?.size } : (limits.defaults ?? {});
-  const request: Omit<GenerationRequest, 'initImage'> = {
+  const request: Omit<GenerationRequest, 'initImage' | 'controlImage'> = {
     prompt: o.prompt,
     seed: o.seed ?? randomSeed(count),
     steps: o.steps ?? Math.min(d.steps ?? model.defaults.steps, limits.maxSteps),
@@ -131,5 +138,6 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   const scheduler = o.scheduler ?? d.scheduler;
   if (scheduler) request.scheduler = scheduler as SchedulerName;
   if (o.image) request.strength = o.strength ?? DEFAULT_STRENGTH;
-  return { ok: true, params: { model, request, ...(o.image ? { image: o.image } : {}) } };
+  if (control.controlnet) request.controlnet = control.controlnet;
+  return { ok: true, params: { model, request, ...(o.image ? { image: o.image } : {}), ...(control.image ? { controlImage: control.image } : {}) } };
 }

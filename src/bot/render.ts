@@ -15,6 +15,7 @@ import { encodeCustomId, type ButtonAction } from './custom-id.js';
 import { cloudModelText, cloudNotes, cloudProviderName, cloudSeedText, cloudStatusLine, isCloudJob, localFailureBehind, seedsUnknown } from './cloud-embed.js';
 import { escapeUserLine, escapeUserText } from './escape.js';
 import { formatDuration } from '../durations.js';
+import { controlNetSummary } from './controlnet-options.js';
 
 export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
 
@@ -110,6 +111,8 @@ export function resultEmbed(job: JobRecord, d: ResultDetails): APIEmbed {
   add('Model', job.kind === 'upscale' ? 'Lanczos' : imagen ? cloudModelText(job) : job.model);
   add('Size', `${outW}×${outH}`);
   if (job.kind === 'img2img' && r.strength !== undefined && !imagen) add('Strength', String(r.strength));
+  const control = controlNetSummary(r);
+  if (control && job.kind !== 'upscale') add('ControlNet', control);
   if (job.startedAt && job.finishedAt) add('Time', formatDuration(job.finishedAt - job.startedAt));
   add('Requested by', `<@${job.requester.userId}>`);
   let description = escapeUserText(r.prompt);
@@ -171,6 +174,7 @@ export function infoText(job: JobRecord, scheduler?: string): string {
       ? `**Provider** ${cloudProviderName(job)} · **Model** ${cloudModelText(job)}`
       : `**Steps** ${r.steps} · **Guidance** ${r.guidanceScale} · **Scheduler** ${scheduler ?? r.scheduler ?? 'model default'}`,
     `${isCloudJob(job) ? '' : `**Model** ${job.model} · `}**Size** ${r.width}×${r.height}${r.strength !== undefined ? ` · **Strength** ${r.strength}` : ''}`,
+    ...(controlNetSummary(r) && job.kind !== 'upscale' ? [`**ControlNet** ${controlNetSummary(r)}`] : []),
     ...(job.parent ? [`**From** image ${job.parent.imageIndex + 1} of job \`${job.parent.jobId}\``] : []),
     ...(job.device ? [`**Device** ${job.device}`] : []),
   ];

@@ -28,12 +28,14 @@ export interface JobSpec {
   kind: JobKind;
   /** Model folder name under MODELS_DIR (ignored for upscale). */
   model: string;
-  /** Generation parameters, without image bytes (see `initImage`). */
-  request: Omit<GenerationRequest, 'initImage'>;
+  /** Generation parameters, without image bytes (see `initImage`, `controlImage`). */
+  request: Omit<GenerationRequest, 'initImage' | 'controlImage'>;
   /** Image-to-image input or the image to upscale (PNG/JPEG/WebP bytes). */
   initImage?: Uint8Array;
   /** Upscale factor for kind 'upscale'. */
   upscaleFactor?: 2 | 4;
+  /** ControlNet: the control image (request.controlnet says how it is read), stored under DATA_DIR/inputs too. */
+  controlImage?: Uint8Array;
   requester: Requester;
   interaction?: InteractionRef;
   /** The button's source: the job whose image was clicked, and which image (0-based). */
@@ -44,11 +46,13 @@ export interface JobSpec {
   provider?: JobProvider;
 }
 
-export interface JobRecord extends Omit<JobSpec, 'initImage'> {
+export interface JobRecord extends Omit<JobSpec, 'initImage' | 'controlImage'> {
   id: string;
   state: JobState;
   /** Path of the stored input image, if any. */
   initImagePath?: string;
+  /** Path of the stored ControlNet control image, if any. */
+  controlImagePath?: string;
   createdAt: number;
   startedAt?: number;
   finishedAt?: number;

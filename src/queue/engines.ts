@@ -40,6 +40,14 @@ async function readInput(job: RunJob): Promise<Buffer> {
   });
 }
 
+/** ControlNet's control image, stored beside the job like its input image. */
+async function readControlImage(job: RunJob): Promise<Buffer> {
+  if (!job.controlImagePath) throw new InputError('This job uses a ControlNet, and its control image was not stored.');
+  return readFile(job.controlImagePath).catch(() => {
+    throw new InputError('The control image of this job is gone (deleted by the retention sweep?).');
+  });
+}
+
 /** With the configured upscaler network (UPSCALER) when given, else Lanczos. */
 async function upscale(job: RunJob, upscaler?: UpscaleService): Promise<EngineResult> {
   const started = performance.now();
@@ -71,6 +79,7 @@ export class DiffusionEngine implements Engine {
     const pipe = await this.cache.get(job.model, folderSizeMb(dir), () => loadPipeline(dir, { ...this.settings.pipeline, device: this.options.device }));
     const request: GenerationRequest = { ...job.request };
     if (job.kind === 'img2img') request.initImage = await readInput(job);
+    if (job.request.controlnet) request.controlImage = await readControlImage(job);
     const result = await pipe.generate(request, opts);
     const outputs = await writeOutputs(
       job,

@@ -138,10 +138,11 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
     assertWithinCaps(this.lines.countForUser(userId), this.lines.size, this.config);
     const model = spec.kind === 'upscale' ? spec.model : this.resolveModel(spec.model);
     checkSpec(spec);
-    const { initImage, ...rest } = spec;
+    const { initImage, controlImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
     if (initImage) await this.book.writeInput(record, initImage);
+    if (controlImage) await this.book.writeControlImage(record, controlImage);
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     const seq = this.book.must('job insert', () => this.book.store.insert(record));
     this.unfinished.set(id, record);
@@ -348,6 +349,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
       model: record.model,
       request: record.request,
       initImagePath: record.initImagePath,
+      controlImagePath: record.controlImagePath,
       upscaleFactor: record.upscaleFactor,
       outputDir: this.book.files.outputDir(record.id),
     };

@@ -105,6 +105,7 @@ export class ProviderQueue implements ManagedJobQueue {
   /** Why the cloud provider cannot draw this request at all, if it cannot. */
   imagenUnsupported(job: Pick<JobSpec, 'kind' | 'request'>): string | undefined {
     if (job.kind === 'upscale') return 'Upscaling runs on the local engine only.';
+    if (job.request.controlnet) return 'ControlNet runs on the local engine only.';
     if (job.kind === 'img2img' && !this.cloudEdits) {
       return `${this.opts.cloud.label} can't start from an image; image-to-image runs on the local engine only.`;
     }

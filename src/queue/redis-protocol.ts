@@ -26,6 +26,8 @@ export const redisJobDataSchema = z.object({
   upscaleFactor: z.union([z.literal(2), z.literal(4)]).optional(),
   /** Input image, base64. */
   initImage: z.string().optional(),
+  /** ControlNet control image, base64. */
+  controlImage: z.string().optional(),
   userId: z.string(),
   /** The bot process (shard) that submitted the job and reports its progress. */
   owner: z.string(),

@@ -424,12 +424,18 @@ export class RedisWorkerHost implements ObservableQueue {
         initImagePath = join(dir, 'input');
         await writeFile(initImagePath, Buffer.from(data.initImage, 'base64'));
       }
+      let controlImagePath: string | undefined;
+      if (data.controlImage) {
+        controlImagePath = join(dir, 'control');
+        await writeFile(controlImagePath, Buffer.from(data.controlImage, 'base64'));
+      }
       const runJob: RunJob = {
         id: data.id,
         kind: data.kind,
         model: data.model,
         request: data.request,
         initImagePath,
+        controlImagePath,
         upscaleFactor: data.upscaleFactor,
         outputDir: join(dir, 'out'),
       };

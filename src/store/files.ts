@@ -24,8 +24,9 @@ export class FileStore {
     return join(this.outputDir(jobId), `${index}.png`);
   }
 
-  async writeInput(jobId: string, bytes: Uint8Array): Promise<string> {
-    const path = join(this.root, 'inputs', `${jobId}.${imageExtension(bytes)}`);
+  /** `role` 'control' stores a ControlNet's control image beside the job's input image. */
+  async writeInput(jobId: string, bytes: Uint8Array, role: 'input' | 'control' = 'input'): Promise<string> {
+    const path = join(this.root, 'inputs', `${jobId}${role === 'control' ? '-control' : ''}.${imageExtension(bytes)}`);
     await writePrivateFile(path, bytes);
     return path;
   }
@@ -50,6 +51,12 @@ export class FileStore {
     return this.read(job.initImagePath);
   }
 
+  /** A job's stored ControlNet control image, if it had one and it is still kept. */
+  async jobControlImage(job: JobRecord | undefined): Promise<Buffer | undefined> {
+    if (!job?.controlImagePath || !existsSync(job.controlImagePath)) return undefined;
+    return this.read(job.controlImagePath);
+  }
+
   read(path: string): Promise<Buffer> {
     return readFile(path);
   }
@@ -64,6 +71,7 @@ export class FileStore {
     for (const job of expired) {
       rmSync(this.outputDir(job.id), { recursive: true, force: true });
       if (job.initImagePath) rmSync(job.initImagePath, { force: true });
+      if (job.controlImagePath) rmSync(job.controlImagePath, { force: true });
       jobs.update({ ...job, outputsExpired: true });
     }
     if (expired.length > 0) logger.info({ count: expired.length, days }, 'retention sweep deleted old outputs');

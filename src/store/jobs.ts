@@ -21,6 +21,7 @@ interface JobRow {
   message_id: string | null;
   state: string;
   init_image_path: string | null;
+  control_image_path: string | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -65,6 +66,7 @@ function rowToRecord(r: JobRow): JobRecord {
   if (r.parent_json) rec.parent = parentSchema.parse(JSON.parse(r.parent_json));
   if (r.message_id !== null) rec.messageId = r.message_id;
   if (r.init_image_path !== null) rec.initImagePath = r.init_image_path;
+  if (r.control_image_path) rec.controlImagePath = r.control_image_path;
   if (r.started_at !== null) rec.startedAt = r.started_at;
   if (r.finished_at !== null) rec.finishedAt = r.finished_at;
   if (r.device !== null) rec.device = r.device;
@@ -112,10 +114,10 @@ export class JobStore {
       .get(
         `INSERT INTO jobs (id, kind, model, request_json, upscale_factor, user_id, username, guild_id, channel_id,
            interaction_json, parent_json, message_id, state, init_image_path, created_at, started_at, finished_at,
-           device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, nsfw_json, provider, owner)
+           device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, nsfw_json, provider, owner, control_image_path)
          VALUES (@id, @kind, @model, @request_json, @upscale_factor, @user_id, @username, @guild_id, @channel_id,
            @interaction_json, @parent_json, @message_id, @state, @init_image_path, @created_at, @started_at, @finished_at,
-           @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired, @nsfw_json, @provider, @owner)`,
+           @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired, @nsfw_json, @provider, @owner, @control_image_path)`,
       )
       .run({
         id: job.id,
@@ -130,6 +132,7 @@ export class JobStore {
         interaction_json: job.interaction ? JSON.stringify(job.interaction) : null,
         parent_json: job.parent ? JSON.stringify(job.parent) : null,
         init_image_path: job.initImagePath ?? null,
+        control_image_path: job.controlImagePath ?? null,
         created_at: job.createdAt,
         ...mutableColumns(job),
         owner,

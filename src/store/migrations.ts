@@ -105,6 +105,8 @@ export const MIGRATIONS: readonly string[] = [
    INSERT INTO deliveries (job_id, kind, mode, state, created_at, next_at, delivered_at, message_id)
      SELECT id, state, 'in-place', 'delivered', COALESCE(finished_at, created_at), 0, finished_at, message_id
      FROM jobs WHERE state IN ('done', 'failed', 'cancelled');`,
+  // ControlNet: where a job's control image is stored (beside init_image_path).
+  `ALTER TABLE jobs ADD COLUMN control_image_path TEXT;`,
 ];
 
 /** Applies pending migrations; returns the schema version afterwards. Safe to call repeatedly. */
