@@ -28,7 +28,22 @@ test('commands/ holds /imagine with execute and autocomplete', async () => {
   const json = imagine.data.toJSON();
   assert.deepEqual(
     json.options?.map((o) => o.name),
-    ['prompt', 'negative', 'seed', 'steps', 'guidance', 'size', 'count', 'model', 'scheduler', 'image', 'strength'],
+    [
+      'prompt',
+      'negative',
+      'seed',
+      'steps',
+      'guidance',
+      'size',
+      'count',
+      'model',
+      'scheduler',
+      'image',
+      'strength',
+      'controlnet',
+      'control_image',
+      'control_scale',
+    ],
   );
 });
 
