@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -59,6 +59,8 @@ test('imagine: ControlNet mistakes get one clear line before the model loads, an
   const dir = mkdtempSync(join(tmpdir(), 'cn-cli-'));
   const control = await controlPng(dir);
   const out = join(dir, 'x.png');
+  const notImage = join(dir, 'notes.png');
+  writeFileSync(notImage, 'plain text pretending to be a PNG');
   const env = { MODELS_DIR: modelsDir };
   const base = ['a cat', '--model', model, '--steps', '1', '--size', '64x64', '--out', out];
   const cases: [string[], RegExp][] = [
@@ -68,7 +70,7 @@ test('imagine: ControlNet mistakes get one clear line before the model loads, an
     [['--controlnet', 'canny', '--control-image', join(dir, 'missing.png')], /--control-image: no such file/],
     [['--controlnet', 'canny', '--control-image', control, '--control', 'depth'], /--control must be canny or none/],
     [['--controlnet', 'canny', '--control-image', control, '--control-scale', '3'], /control scale must be at most 2/],
-    [['--controlnet', 'canny', '--control-image', join(process.cwd(), 'package.json')], /The control image could not be read/],
+    [['--controlnet', 'canny', '--control-image', notImage], /The control image could not be read/],
   ];
   for (const [extra, message] of cases) {
     const r = run('src/cli/imagine.ts', [...base, ...extra], env);
