@@ -24,6 +24,8 @@ import { preflight, requesterOf, submitJob } from '../src/bot/submit.js';
 import { shortPrompt } from '../src/bot/render.js';
 import { withHashes } from '../src/bot/lora-options.js';
 import { listLoras, LORA_WEIGHT_MAX, LORA_WEIGHT_MIN } from '../src/diffusion/lora/choices.js';
+import { controlNetChoices } from '../src/bot/controlnet-options.js';
+import { MAX_CONTROL_SCALE } from '../src/diffusion/validate.js';
 
 // Discord-side bounds are the engine's absolute ones; the guild's tighter limits are checked
 // in parseImagineOptions, which can say what this server allows.
@@ -56,7 +58,18 @@ export const data = new SlashCommandBuilder()
   .addNumberOption((o) =>
     o.setName('lora_weight').setDescription('How strongly to apply the LoRA (default 1)').setMinValue(LORA_WEIGHT_MIN).setMaxValue(LORA_WEIGHT_MAX),
   )
-  .addAttachmentOption((o) => o.setName('mask').setDescription('Inpainting, with image: white repaints, black keeps (any size)'));
+  .addAttachmentOption((o) => o.setName('mask').setDescription('Inpainting, with image: white repaints, black keeps (any size)'))
+  .addStringOption((o) =>
+    o.setName('controlnet').setDescription('ControlNet that makes the picture follow control_image').setMaxLength(100).setAutocomplete(true),
+  )
+  .addAttachmentOption((o) => o.setName('control_image').setDescription('ControlNet: the picture to follow (its Canny edges)'))
+  .addNumberOption((o) =>
+    o
+      .setName('control_scale')
+      .setDescription(`ControlNet: how strongly to follow (0–${MAX_CONTROL_SCALE}, default 1)`)
+      .setMinValue(0)
+      .setMaxValue(MAX_CONTROL_SCALE),
+  );
 
 function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
   const o = i.options;
@@ -77,6 +90,16 @@ function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
     lora: o.getString('lora'),
     loraWeight: o.getNumber('lora_weight'),
     mask: mask ? { url: mask.url, name: mask.name, contentType: mask.contentType, size: mask.size } : null,
+    ...controlOptions(i),
+  };
+}
+
+function controlOptions(i: ChatInputCommandInteraction): Pick<RawImagineOptions, 'controlnet' | 'control_image' | 'control_scale'> {
+  const att = i.options.getAttachment('control_image');
+  return {
+    controlnet: i.options.getString('controlnet'),
+    control_image: att ? { url: att.url, name: att.name, contentType: att.contentType, size: att.size } : null,
+    control_scale: i.options.getNumber('control_scale'),
   };
 }
 
@@ -92,7 +115,7 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
   const personal = personalDefaults(ctx, i.user.id, i.guildId);
   const parsed = parseImagineOptions(rawOptions(i), limitsFor(i.guildId, ctx.config, ctx.settings), ctx.catalog, personal);
   if (!parsed.ok) return refuse(parsed.message);
-  const { model, image, mask } = parsed.params;
+  const { model, image, mask, controlImage: controlAttachment } = parsed.params;
   // The LoRAs' A1111 hashes, for the embed and ℹ️ (streamed, cached per file).
   const request = parsed.params.request.loras
     ? { ...parsed.params.request, loras: await withHashes(parsed.params.request.loras, ctx.catalog.modelsDir) }
@@ -115,6 +138,13 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
     if (typeof fetched === 'string') return refuse(fetched);
     maskImage = fetched;
   }
+  // ControlNet's control image: the same download and checks as image.
+  let controlImage: Uint8Array | undefined;
+  if (controlAttachment) {
+    const fetched = await fetchInputImage(ctx, controlAttachment.url, 'control_image');
+    if (typeof fetched === 'string') return refuse(fetched);
+    controlImage = fetched;
+  }
   const outcome = await submitJob(
     ctx,
     {
@@ -123,6 +153,7 @@ export async function execute(i: ChatInputCommandInteraction, ctx: BotContext): 
       request,
       ...(initImage ? { initImage } : {}),
       ...(maskImage ? { maskImage } : {}),
+      ...(controlImage ? { controlImage } : {}),
       requester,
       ...(stealth ? { stealth } : {}),
       interaction: { applicationId: i.applicationId, token: i.token, createdAt: i.createdTimestamp },
@@ -162,6 +193,8 @@ export async function autocomplete(i: AutocompleteInteraction, ctx: BotContext):
     choices = listLoras(ctx.catalog.modelsDir)
       .filter((l) => l.name.toLowerCase().includes(typed.toLowerCase()) && allowed(l.name))
       .map((l) => ({ name: l.name, value: l.name }));
+  } else if (focused.name === 'controlnet') {
+    choices = controlNetChoices(ctx.catalog.modelsDir, typed);
   } else if (focused.name === 'size') {
     const chosen = ctx.catalog.lookup(i.options.getString('model') ?? undefined);
     const base = chosen.ok ? chosen.model.defaults.width : 512;

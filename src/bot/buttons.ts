@@ -4,6 +4,7 @@
 // edit-actions.ts. ❌ and ℹ️ answer only the clicker. Every button checks that
 // its job belongs to the guild it is clicked in (job-access.ts): a custom id carried to another
 // server finds nothing there.
+import { readFile } from 'node:fs/promises';
 import { MessageFlags, type ButtonInteraction, type ModalSubmitInteraction } from 'discord.js';
 import type { JobRecord, JobSpec } from '../queue/types.js';
 import type { BotContext } from './context.js';
@@ -63,6 +64,24 @@ async function cancel(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Pr
 
 /** The new job's spec for U/V/🔄, or a sentence saying why there is none. */
 async function deriveSpec(
+  ref: ButtonRef,
+  parent: JobRecord,
+  i: ButtonInteraction | ModalSubmitInteraction,
+  ctx: BotContext,
+): Promise<Omit<JobSpec, 'messageId'> | string> {
+  const spec = await deriveBaseSpec(ref, parent, i, ctx);
+  if (typeof spec === 'string' || !parent.request.controlnet) return spec;
+  // --- ControlNet: V and 🔄 keep the control (its image is stored with the parent); U drops it ---
+  if (spec.kind === 'upscale') {
+    const { controlnet: _dropped, ...request } = spec.request;
+    return { ...spec, request };
+  }
+  const controlImage = parent.controlImagePath ? await readFile(parent.controlImagePath).catch(() => undefined) : undefined;
+  if (!controlImage) return 'The control image of that job is gone (deleted by the retention sweep?), so its ControlNet cannot be reused.';
+  return { ...spec, controlImage };
+}
+
+async function deriveBaseSpec(
   ref: ButtonRef,
   parent: JobRecord,
   i: ButtonInteraction | ModalSubmitInteraction,

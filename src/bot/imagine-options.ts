@@ -8,6 +8,7 @@ import { isDistilledFamily } from '../diffusion/families.js';
 import { MAX_INPUT_IMAGE_BYTES, type GuildLimits } from './limits.js';
 import type { ModelCatalog, ModelEntry } from './model-catalog.js';
 import { parseLoraOptions } from './lora-options.js';
+import { parseControlOptions, type RawControlOptions } from './controlnet-options.js';
 import { formatSize, isPreset, parseWxH, presetSize, SIZE_PRESETS, SIZE_STEP, type Size } from '../jobs/sizes.js';
 
 export const PROMPT_MAX = 1500;
@@ -27,7 +28,7 @@ export interface AttachmentInfo {
 }
 
 /** Options as Discord delivers them (absent ones are null or undefined). */
-export interface RawImagineOptions {
+export interface RawImagineOptions extends RawControlOptions {
   prompt?: string | null;
   negative?: string | null;
   seed?: number | null;
@@ -59,11 +60,13 @@ export interface PersonalDefaults {
 
 export interface ImagineParams {
   model: ModelEntry;
-  request: Omit<GenerationRequest, 'initImage'>;
+  request: Omit<GenerationRequest, 'initImage' | 'controlImage'>;
   /** Image-to-image input, still to be downloaded. */
   image?: AttachmentInfo;
   /** Inpainting mask, still to be downloaded. */
   mask?: AttachmentInfo;
+  /** ControlNet's control image (request.controlnet set), still to be downloaded. */
+  controlImage?: AttachmentInfo;
 }
 
 export type ImagineParse = { ok: true; params: ImagineParams } | { ok: false; message: string };
@@ -153,9 +156,13 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   if (input.count === undefined && personal.count !== undefined) input.count = Math.min(personal.count, limits.maxCount);
   if (input.negative === undefined && personal.negative) input.negative = personal.negative;
   if (input.size === undefined && personal.size) input.size = fitDefaultSize(personal.size, model.defaults.width, limits.maxSide);
+  // --- ControlNet options: checked on their own (controlnet-options.ts) ---
+  const control = parseControlOptions({ controlnet: raw.controlnet, control_image: raw.control_image, control_scale: raw.control_scale }, catalog.modelsDir);
+  for (const key of ['controlnet', 'control_image', 'control_scale']) delete input[key];
   const parsed = optionsSchema(model, limits).safeParse(input);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `• **${String(i.path[0] ?? 'options')}** ${i.message}`);
+  if (!parsed.success || !control.ok) {
+    const lines = parsed.success ? [] : parsed.error.issues.map((i) => `• **${String(i.path[0] ?? 'options')}** ${i.message}`);
+    if (!control.ok) lines.push(...control.problems);
     return { ok: false, message: `That /imagine can't run as asked:\n${lines.join('\n')}` };
   }
   const o = parsed.data;
@@ -166,7 +173,7 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   // A server's step/guidance/scheduler defaults are for ordinary models; turbo and LCM models
   // keep their own (a guidance of 7 or 30 steps would ruin a one-step model).
   const d = isDistilledFamily(model.family) ? { negativePrompt: limits.defaults?.negativePrompt, size: limits.defaults?.size } : (limits.defaults ?? {});
-  const request: Omit<GenerationRequest, 'initImage'> = {
+  const request: Omit<GenerationRequest, 'initImage' | 'controlImage'> = {
     prompt: o.prompt,
     seed: o.seed ?? randomSeed(count),
     steps: o.steps ?? Math.min(d.steps ?? model.defaults.steps, limits.maxSteps),
@@ -181,5 +188,15 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   if (scheduler) request.scheduler = scheduler as SchedulerName;
   if (o.image) request.strength = o.strength ?? (o.mask ? DEFAULT_INPAINT_STRENGTH : DEFAULT_STRENGTH);
   if (loras.loras.length) request.loras = loras.loras;
-  return { ok: true, params: { model, request, ...(o.image ? { image: o.image } : {}), ...(o.mask ? { mask: o.mask } : {}) } };
+  if (control.controlnet) request.controlnet = control.controlnet;
+  return {
+    ok: true,
+    params: {
+      model,
+      request,
+      ...(o.image ? { image: o.image } : {}),
+      ...(o.mask ? { mask: o.mask } : {}),
+      ...(control.image ? { controlImage: control.image } : {}),
+    },
+  };
 }

@@ -18,6 +18,7 @@ import { escapeUserLine, escapeUserText } from './escape.js';
 import { formatDuration } from '../durations.js';
 import { EDIT_ROWS, editTitle, isEditAction } from './edit-catalog.js';
 import { lorasRecord, lorasText } from './lora-options.js';
+import { controlNetSummary } from './controlnet-options.js';
 
 export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
 
@@ -125,6 +126,8 @@ export function resultEmbed(job: JobRecord, d: ResultDetails): APIEmbed {
   add('Size', `${outW}×${outH}`);
   if (job.kind === 'img2img' && r.strength !== undefined && !imagen) add('Strength', String(r.strength));
   if (r.loras?.length && !imagen && job.kind !== 'upscale') add('LoRA', lorasText(r.loras));
+  const control = controlNetSummary(r);
+  if (control && job.kind !== 'upscale') add('ControlNet', control);
   if (job.startedAt && job.finishedAt) add('Time', formatDuration(job.finishedAt - job.startedAt));
   add('Requested by', `<@${job.requester.userId}>`);
   let description = escapeUserText(r.prompt);
@@ -242,6 +245,7 @@ export function infoText(job: JobRecord, scheduler?: string): string {
     ...(r.loras?.length && !isCloudJob(job)
       ? [`**LoRA** ${escapeUserText(lorasText(r.loras))}${lorasRecord(r.loras) ? ` · ${lorasRecord(r.loras)}` : ''}`]
       : []),
+    ...(controlNetSummary(r) && job.kind !== 'upscale' ? [`**ControlNet** ${controlNetSummary(r)}`] : []),
     ...(lineageLine(job) ? [lineageLine(job)!] : []),
     ...(job.maskImagePath ? ['**Inpainting** with a mask (white repainted, black kept)'] : []),
     ...(job.device ? [`**Device** ${job.device}`] : []),

@@ -10,7 +10,8 @@ import cliProgress from 'cli-progress';
 import { z } from 'zod';
 import { loadPipeline } from '../diffusion/pipeline.js';
 import { isUserFacingError } from '../diffusion/errors.js';
-import { SCHEDULER_NAMES } from '../diffusion/types.js';
+import { CONTROL_PREPROCESSORS, SCHEDULER_NAMES } from '../diffusion/types.js';
+import { resolveControlNetDir } from '../diffusion/controlnet.js';
 import { gridSizeForImage, imageSize } from '../diffusion/image-prep.js';
 import { engineSettingsFromEnv } from '../diffusion/engine-settings.js';
 import { loraSpecsFor, loraSpecsFromArgs } from '../diffusion/lora/choices.js';
@@ -34,6 +35,12 @@ const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
   --mask-blur px     feathers the mask edge (Gaussian sigma in pixels, default 0)
   --lora f[:w]       a LoRA (.safetensors file, or a name in $MODELS_DIR/loras) at weight w
                      (default 1; repeatable); <lora:name:w> in the prompt works too
+  --control-image f  ControlNet input: a photo (for --control canny) or a ready map (--control none)
+  --controlnet name  a folder of $MODELS_DIR/controlnets, or a path to one (needs a ControlNet-ready UNet)
+  --control p        canny (default; thresholds 100/200) | none
+  --control-scale s  controlnet_conditioning_scale, 0–2 (default 1; 0 = the plain picture)
+  --control-start a, --control-end b
+                     the fraction of the steps it acts on (default 0 and 1)
   --device d         cpu | cuda | cuda:N | webgpu (default: cpu)
   --hires            creative upscale: Lanczos 2×, then image-to-image at strength 0.3
   --upscale 2|4      upscale the result (after --hires) with the upscaler model, else Lanczos
@@ -68,6 +75,13 @@ const argsSchema = z.object({
   strength: z.coerce.number().min(0).max(1).optional(),
   mask: z.string().optional(),
   'mask-blur': z.coerce.number().min(0).optional(),
+  // --- ControlNet ---
+  'control-image': z.string().optional(),
+  controlnet: z.string().min(1).optional(),
+  control: z.enum(CONTROL_PREPROCESSORS, { error: `--control must be ${CONTROL_PREPROCESSORS.join(' or ')}` }).optional(),
+  'control-scale': z.coerce.number({ error: '--control-scale must be a number' }).optional(),
+  'control-start': z.coerce.number({ error: '--control-start must be a number' }).optional(),
+  'control-end': z.coerce.number({ error: '--control-end must be a number' }).optional(),
   device: z.string().default('cpu'),
   hires: z.boolean().default(false),
   upscale: z
@@ -111,6 +125,12 @@ const OPTIONS_WITH_VALUES = new Set([
   'strength',
   'mask',
   'mask-blur',
+  'control-image',
+  'controlnet',
+  'control',
+  'control-scale',
+  'control-start',
+  'control-end',
   'device',
   'upscale',
   'upscaler',
@@ -136,15 +156,18 @@ function joinNegativeValues(argv: string[]): string[] {
 }
 
 /** Files named on the command line, checked before the model loads so a typo costs nothing. */
-function checkPaths(a: { out: string; image?: string; mask?: string; upscaler?: string }): void {
+function checkPaths(a: { out: string; image?: string; mask?: string; upscaler?: string; 'control-image'?: string; controlnet?: string }): void {
   if (!/\.png$/i.test(a.out)) throw new Error('--out must name a .png file');
   const folder = dirname(resolve(a.out));
   if (!existsSync(folder) || !statSync(folder).isDirectory())
     throw new Error(`--out: the folder ${folder} does not exist; create it first (mkdir -p ${folder})`);
   if (a.mask && !a.image) throw new Error('--mask needs --image: the mask marks which part of that picture to repaint');
+  if (a.controlnet && !a['control-image']) throw new Error('--controlnet needs --control-image: the picture it follows');
+  if (a['control-image'] && !a.controlnet) throw new Error('--control-image needs --controlnet: the ControlNet that reads it');
   for (const [flag, file] of [
     ['--image', a.image],
     ['--mask', a.mask],
+    ['--control-image', a['control-image']],
   ] as const) {
     if (file !== undefined && !(existsSync(file) && statSync(file).isFile())) throw new Error(`${flag}: no such file: ${file}`);
   }
@@ -168,6 +191,12 @@ async function main(): Promise<void> {
       strength: { type: 'string' },
       mask: { type: 'string' },
       'mask-blur': { type: 'string' },
+      'control-image': { type: 'string' },
+      controlnet: { type: 'string' },
+      control: { type: 'string' },
+      'control-scale': { type: 'string' },
+      'control-start': { type: 'string' },
+      'control-end': { type: 'string' },
       device: { type: 'string' },
       hires: { type: 'boolean' },
       upscale: { type: 'string' },
@@ -192,6 +221,8 @@ async function main(): Promise<void> {
   const [width, height] = a.size ? a.size.toLowerCase().split('x').map(Number) : [undefined, undefined];
   const modelDir = a.model ?? defaultModel();
   const seed = a.seed === undefined || a.seed === -1 ? randomInt(0, 2 ** 32) : a.seed;
+  // Resolved before the model loads, so a misspelt ControlNet costs nothing.
+  const controlnetDir = a.controlnet ? resolveControlNetDir(resolve(process.env.MODELS_DIR ?? 'models'), a.controlnet) : undefined;
 
   // --lora files and <lora:name:w> tags, resolved before the model loads so a typo costs nothing.
   const modelsDir = resolve(process.env.MODELS_DIR ?? 'models');
@@ -203,6 +234,7 @@ async function main(): Promise<void> {
   const loadMs = performance.now() - loadStart;
   const initImage = a.image ? new Uint8Array(await readFile(a.image)) : undefined;
   const mask = a.mask ? new Uint8Array(await readFile(a.mask)) : undefined;
+  const controlImage = a['control-image'] ? new Uint8Array(await readFile(a['control-image'])) : undefined;
   // No --size with --image: the image's own aspect ratio (image-prep.ts's grid rule).
   const fromImage = initImage && !a.size ? gridSizeForImage(await imageSize(initImage), pipe.defaults.width * pipe.defaults.height) : undefined;
 
@@ -226,6 +258,10 @@ async function main(): Promise<void> {
       strength: a.strength,
       mask,
       maskBlur: a['mask-blur'],
+      controlnet: controlnetDir
+        ? { model: controlnetDir, preprocessor: a.control, scale: a['control-scale'], guidanceStart: a['control-start'], guidanceEnd: a['control-end'] }
+        : undefined,
+      controlImage,
     },
     {
       onProgress: (p) => {

@@ -177,6 +177,7 @@ const createTinyArgsSchema = z.object({
   'external-data': z.boolean().optional(),
   inpainting: z.boolean().optional(),
   'export-names': z.boolean().optional(),
+  'controlnet-unet': z.boolean().optional(),
   // never | always | a number t: flags pictures whose CLIP-normalised mean exceeds t.
   'safety-checker': z
     .string()
@@ -198,6 +199,7 @@ async function createTiny(argv: string[]): Promise<void> {
       'external-data': { type: 'boolean' },
       inpainting: { type: 'boolean' },
       'export-names': { type: 'boolean' },
+      'controlnet-unet': { type: 'boolean' },
       'safety-checker': { type: 'string' },
     },
   });
@@ -216,6 +218,7 @@ async function createTiny(argv: string[]): Promise<void> {
     predictionType: a['v-prediction'] ? 'v_prediction' : undefined,
     externalData: a['external-data'],
     inpainting: a.inpainting,
+    controlnetUnet: a['controlnet-unet'],
     safetyChecker: a['safety-checker'],
     exportNames: a['export-names'],
   });
@@ -322,6 +325,29 @@ async function createBench(argv: string[]): Promise<void> {
   );
 }
 
+// ---- create-tiny-controlnet ------------------------------------------------------------
+
+const createTinyControlNetArgsSchema = z.object({
+  dir: z.string({ error: 'create-tiny-controlnet needs a target folder, e.g. `create-tiny-controlnet models/controlnets/tiny --model models/tiny`' }).min(1),
+  model: z.string({ error: 'create-tiny-controlnet needs --model <dir>: the tiny ControlNet-ready model it feeds' }).min(1),
+  'scale-input': z.boolean().optional(),
+});
+
+async function createTinyControlNetCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { model: { type: 'string' }, 'scale-input': { type: 'boolean' } },
+  });
+  if (positionals.length > 1) throw new UsageError('create-tiny-controlnet takes one folder');
+  const args = createTinyControlNetArgsSchema.safeParse({ ...values, dir: positionals[0] });
+  if (!args.success) throw new UsageError(zodMessage(args.error, { dir: 'folder' }));
+  const { createTinyControlNet } = await import('../models/tiny/controlnet.js');
+  const dir = resolve(args.data.dir);
+  await createTinyControlNet(dir, { model: resolve(args.data.model), scaleInput: args.data['scale-input'] });
+  console.log(`Created a tiny random-weight ControlNet for ${args.data.model} in ${dir}.`);
+}
+
 // ---- table and entry --------------------------------------------------------------------
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -339,7 +365,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   'create-tiny': {
     usage:
-      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--inpainting] [--export-names] [--safety-checker never|always|<mean>]',
+      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--inpainting] [--export-names] [--controlnet-unet] [--safety-checker never|always|<mean>]',
     summary: 'write a tiny random-weight model (for tests and trying the bot without a download)',
     run: createTiny,
   },
@@ -363,6 +389,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary:
       'write a full-size random-weight model with the real architecture (SD 1.5: 860M UNet parameters, 4 GB; SDXL 2.6B, 14 GB) for `npm run bench -- --model <dir>`',
     run: createBench,
+  },
+  'create-tiny-controlnet': {
+    usage: 'create-tiny-controlnet <dir> --model <dir> [--scale-input]',
+    summary: 'write a tiny random-weight ControlNet for a tiny model made with --controlnet-unet (put it in MODELS_DIR/controlnets/<name>)',
+    run: createTinyControlNetCommand,
   },
   help: {
     usage: 'help',

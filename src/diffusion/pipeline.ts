@@ -1,6 +1,6 @@
 // Stable Diffusion on ONNX Runtime: text-to-image, image-to-image and inpainting, following diffusers'
 // pipelines step for step so that a seed gives the same picture here as there.
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { ClipTokenizer } from './tokenizer.js';
@@ -16,7 +16,7 @@ import { progressOf } from './preview.js';
 import { encodeRawImage, formatParameters } from './png.js';
 import { validateRequest } from './validate.js';
 import { loadSecondTextEncoder, PromptEncoder, type TextEncoderPart } from './prompt-encoding.js';
-import { classifierFreeGuidance, describeUnetConditioning, unetExtraFeeds, type UnetConditioning } from './unet-inputs.js';
+import { classifierFreeGuidance, describeUnetConditioning, timestepTensor, unetExtraFeeds, type UnetConditioning } from './unet-inputs.js';
 import type { GenerateOptions, GenerationRequest, GenerationResult, RawGenerationResult, RawImage, SchedulerName } from './types.js';
 import { memoryOptionsKey, resolveMemoryOptions, type MemoryOptions, type PipelineLoadOptions } from './memory-options.js';
 import { decodeLatents } from './vae-decode.js';
@@ -24,6 +24,12 @@ import { SafetyChecker } from './safety-checker.js';
 import { lorasKey, stripLoraTags, type LoraSpec } from './lora/choices.js';
 import { extendTextEncoder, type EmbeddingFile } from './embeddings.js';
 import { LoraMerger, loadLoras, loraHashesField, type LoraReport } from './lora/apply.js';
+// --- ControlNet ---
+import { basename, dirname } from 'node:path';
+import { ControlNet, resolveControlNetDir } from './controlnet.js';
+import { describeUnetResiduals, type UnetResiduals } from './controlnet-residuals.js';
+import { ResidualFeeds, type ControlPlan } from './controlnet-steps.js';
+import { CANNY_DEFAULTS, prepareControlMap } from './preprocess.js';
 
 const LATENT_CHANNELS = 4;
 const INPAINT_UNET_CHANNELS = 9;
@@ -39,10 +45,13 @@ export interface RunStats {
   textEncoderMs: number;
   unetMs: number;
   vaeMs: number;
+  /** ControlNet runs, and the step indices they ran for (guidance start/end). */
+  controlnetCalls: number;
+  controlnetSteps: number[];
 }
 
 function emptyStats(): RunStats {
-  return { textEncoderCalls: 0, unetCalls: 0, unetBatch: 0, vaeCalls: 0, textEncoderMs: 0, unetMs: 0, vaeMs: 0 };
+  return { textEncoderCalls: 0, unetCalls: 0, unetBatch: 0, vaeCalls: 0, textEncoderMs: 0, unetMs: 0, vaeMs: 0, controlnetCalls: 0, controlnetSteps: [] };
 }
 
 function floatType(meta: ort.InferenceSession.TensorValueMetadata): FloatType {
@@ -70,6 +79,11 @@ export class StableDiffusionPipeline {
   private unetChannels: 4 | 9 = LATENT_CHANNELS;
   /** LoRAs merged into this pipeline's sessions (lora/apply.ts), with what each matched. */
   private loraReports: LoraReport[] = [];
+  // --- ControlNet ---
+  /** The UNet's residual inputs, when it is a ControlNet-ready export (controlnet-residuals.ts). */
+  private unetResiduals?: UnetResiduals;
+  /** The last ControlNet used, kept loaded for the next job (one at a time). */
+  private controlnet?: ControlNet;
 
   private constructor(
     readonly model: ModelInfo,
@@ -180,6 +194,33 @@ export class StableDiffusionPipeline {
       );
     }
     this.unetChannels = channels === INPAINT_UNET_CHANNELS ? INPAINT_UNET_CHANNELS : LATENT_CHANNELS;
+    this.unetResiduals = describeUnetResiduals(this.unet);
+  }
+
+  /** Whether the UNet takes ControlNet residuals. */
+  get acceptsControlNet(): boolean {
+    return this.unetResiduals !== undefined;
+  }
+
+  // --- ControlNet ---
+  /** The job's ControlNet and control map; fails before any step when the UNet cannot take one. */
+  private async controlPlan(req: ReturnType<typeof validateRequest>): Promise<ControlPlan | undefined> {
+    const cn = req.controlnet;
+    if (!cn || !req.controlImage) return undefined;
+    if (!this.unetResiduals) {
+      throw new ModelError(
+        `Model ${this.model.name}'s unet takes no ControlNet residuals (down_block_0 … mid_block_additional_residual), so it cannot use ControlNet ${cn.model}. ` +
+          'Use the ControlNet variant of its UNet export (models/README.md, ControlNet).',
+      );
+    }
+    const dir = resolveControlNetDir(dirname(this.model.dir), cn.model);
+    if (this.controlnet?.dir !== dir) {
+      await this.controlnet?.dispose();
+      this.controlnet = undefined;
+      this.controlnet = await ControlNet.load(dir, this.dev, this.unetResiduals, this.unet, this.model.name);
+    }
+    const map = await prepareControlMap(req.controlImage, req.width, req.height, cn.preprocessor ?? 'canny', { low: cn.cannyLow, high: cn.cannyHigh });
+    return { net: this.controlnet, map: map.chw, scale: cn.scale ?? 1, start: cn.guidanceStart ?? 0, end: cn.guidanceEnd ?? 1 };
   }
 
   /** SD 1.x / 2.x: text_encoder; SDXL: both encoders (prompt-encoding.ts). */
@@ -200,6 +241,8 @@ export class StableDiffusionPipeline {
   async dispose(): Promise<void> {
     const sessions = [this.textEncoder, this.textEncoder2?.session, this.unet, this.vaeDecoder, this.vaeEncoder];
     for (const s of sessions) await s?.session.release();
+    await this.controlnet?.dispose();
+    this.controlnet = undefined;
     await this.safetyChecker?.dispose();
     this.vaeEncoder = undefined;
   }
@@ -231,6 +274,8 @@ export class StableDiffusionPipeline {
       if (opts.signal?.aborted) throw new GenerationAbortedError();
     };
     throwIfAborted();
+    // ControlNet first: a missing one or an unreadable control image fails before any model work.
+    const control = await this.controlPlan(req);
 
     // LCM UNets take the guidance scale as an input instead of a second batch half.
     const guided = classifierFreeGuidance(req.guidanceScale, this.unetConditioning);
@@ -286,6 +331,7 @@ export class StableDiffusionPipeline {
 
     // Progress counts the run's steps as diffusers does, not UNet calls (Heun and DPM++ SDE make
     // two per step, PNDM one extra to warm up).
+    const residualFeeds = this.unetResiduals ? new ResidualFeeds(this.unetResiduals, control, batch, lh, lw) : undefined;
     const runSteps = initTimestep(req.steps, defaultStrength(req) ?? 1);
     const completedStep = stepCounter(timesteps.length, runSteps, schedulers[0].order);
     for (let stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
@@ -305,6 +351,15 @@ export class StableDiffusionPipeline {
         encoder_hidden_states: hiddenTensor,
         ...extraFeeds,
       };
+      if (residualFeeds) {
+        // The ControlNet sees the 4-channel latents, also with an inpainting UNet (as diffusers' inpaint pipeline).
+        const r = await residualFeeds.forStep({ stepIndex, stepCount: timesteps.length, sample: input, timestep: t, hidden: hiddenTensor, extra: extraFeeds });
+        Object.assign(feeds, r.feeds);
+        if (r.ran) {
+          this.stats.controlnetCalls++;
+          this.stats.controlnetSteps.push(stepIndex);
+        }
+      }
       const out = await this.run(this.unet, 'unet', feeds, batch);
       const noise = tensorToFloat32(out[unetOut] as ort.Tensor);
 
@@ -369,6 +424,17 @@ export class StableDiffusionPipeline {
           height: req.height,
           model: this.model.name,
           strength: defaultStrength(req),
+          controlnet: req.controlnet && {
+            module: req.controlnet.preprocessor ?? 'canny',
+            model: basename(req.controlnet.model),
+            weight: req.controlnet.scale ?? 1,
+            guidanceStart: req.controlnet.guidanceStart ?? 0,
+            guidanceEnd: req.controlnet.guidanceEnd ?? 1,
+            thresholds:
+              (req.controlnet.preprocessor ?? 'canny') === 'canny'
+                ? [req.controlnet.cannyLow ?? CANNY_DEFAULTS.low, req.controlnet.cannyHigh ?? CANNY_DEFAULTS.high]
+                : undefined,
+          },
         }),
         this.loraReports,
       );
@@ -423,22 +489,7 @@ export class StableDiffusionPipeline {
 
   /** The UNet's timestep as its graph declares it: int64 or float, [batch], [1] or rank 0. */
   private timestepTensor(t: number, batch: number): ort.Tensor {
-    const meta = requireInput(this.unet, 'unet', ['timestep']);
-    const rank0 = meta.shape.length === 0;
-    const n = rank0 ? 1 : meta.shape[0] === 1 ? 1 : batch;
-    const dims = rank0 ? [] : [n];
-    switch (meta.type) {
-      case 'int64':
-        // diffusers' ONNX pipeline casts fractional (Euler) timesteps with numpy: truncation.
-        return new ort.Tensor('int64', new BigInt64Array(n).fill(BigInt(Math.trunc(t))), dims);
-      case 'int32':
-        return new ort.Tensor('int32', new Int32Array(n).fill(Math.trunc(t)), dims);
-      case 'float32':
-      case 'float16':
-        return floatTensor(meta.type, new Float32Array(n).fill(t), dims);
-      default:
-        throw new ModelError(`unet timestep has unsupported type ${meta.type}. Re-export the model.`);
-    }
+    return timestepTensor(requireInput(this.unet, 'unet', ['timestep']), 'unet', t, batch);
   }
 
   /** One VAE decoder call on `n` latents, already divided by the scaling factor (vae-decode.ts picks the batching). */

@@ -15,6 +15,16 @@ export interface PngParameters {
   height: number;
   model: string;
   strength?: number;
+  /** A1111's sd-webui-controlnet infotext unit. */
+  controlnet?: { module: string; model: string; weight: number; guidanceStart: number; guidanceEnd: number; thresholds?: [number, number] };
+}
+
+/** `ControlNet 0: "Module: canny, Model: name, Weight: 1, …"` as sd-webui-controlnet writes it. */
+function controlNetField(c: NonNullable<PngParameters['controlnet']>): string {
+  const parts = [`Module: ${c.module}`, `Model: ${c.model}`, `Weight: ${c.weight}`, 'Resize Mode: Crop and Resize'];
+  if (c.thresholds) parts.push(`Threshold A: ${c.thresholds[0]}`, `Threshold B: ${c.thresholds[1]}`);
+  parts.push(`Guidance Start: ${c.guidanceStart}`, `Guidance End: ${c.guidanceEnd}`);
+  return `ControlNet 0: "${parts.join(', ').replace(/"/g, "'")}"`;
 }
 
 /** A1111's layout: prompt, then "Negative prompt: …", then "Key: value, …". */
@@ -30,6 +40,7 @@ export function formatParameters(p: PngParameters): string {
     `Model: ${p.model}`,
   ];
   if (p.strength !== undefined) fields.push(`Denoising strength: ${p.strength}`);
+  if (p.controlnet) fields.push(controlNetField(p.controlnet));
   lines.push(fields.join(', '));
   return lines.join('\n');
 }

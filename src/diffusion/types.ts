@@ -51,6 +51,31 @@ export interface GenerationRequest {
    * these. The caller loads the pipeline with them (loadPipeline's `loras`, lora/choices.ts).
    */
   loras?: { name: string; weight: number; hash?: string }[];
+  // --- ControlNet (controlnet.ts) ---
+  /** A ControlNet steering every step; its control image travels in `controlImage`. */
+  controlnet?: ControlNetRequest;
+  /** The ControlNet's input (PNG, JPEG or WebP bytes): a photo for `canny`, a ready map for `none`. */
+  controlImage?: Uint8Array;
+}
+
+// --- ControlNet ---
+export const CONTROL_PREPROCESSORS = ['canny', 'none'] as const;
+export type ControlPreprocessor = (typeof CONTROL_PREPROCESSORS)[number];
+
+/** diffusers' StableDiffusionControlNetPipeline parameters, by their names there. */
+export interface ControlNetRequest {
+  /** A folder under $MODELS_DIR/controlnets, or a path to a ControlNet folder. */
+  model: string;
+  /** What turns the control image into the map (default canny). */
+  preprocessor?: ControlPreprocessor;
+  /** controlnet_conditioning_scale: the residuals' weight (default 1; 0 = no effect). */
+  scale?: number;
+  /** control_guidance_start / _end: the fraction of the steps it acts on (default 0 … 1). */
+  guidanceStart?: number;
+  guidanceEnd?: number;
+  /** Canny's hysteresis thresholds (default 100 / 200, as the ControlNet annotator). */
+  cannyLow?: number;
+  cannyHigh?: number;
 }
 
 export const PAN_DIRECTIONS = ['left', 'right', 'up', 'down'] as const;

@@ -5,7 +5,7 @@
 //   original = target = the requested size and the crop to (0, 0).
 // - LCM's timestep_cond: the guidance-scale embedding of w = guidance − 1. Such a UNet was
 //   distilled with guidance built in, so diffusers runs no classifier-free guidance batch.
-import type * as ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import { ModelError } from './errors.js';
 import type { PromptEmbedding } from './prompt-encoding.js';
 import type { LoadedSession } from './sessions.js';
@@ -136,4 +136,26 @@ export function unetExtraFeeds(c: UnetConditioning, a: ExtraFeedsArgs): Record<s
     feeds[c.timestepCond.meta.name] = floatTensor(floatMeta(c.timestepCond.meta), repeatRows([embedding], batch), [batch, c.timestepCond.dim]);
   }
   return feeds;
+}
+
+/**
+ * A graph's timestep input as it declares it: int64 or float, [batch], [1] or rank 0 (the UNet's,
+ * and the ControlNet's, which follows the same export conventions).
+ */
+export function timestepTensor(meta: Meta, part: string, t: number, batch: number): ort.Tensor {
+  const rank0 = meta.shape.length === 0;
+  const n = rank0 ? 1 : meta.shape[0] === 1 ? 1 : batch;
+  const dims = rank0 ? [] : [n];
+  switch (meta.type) {
+    case 'int64':
+      // diffusers' ONNX pipeline casts fractional (Euler) timesteps with numpy: truncation.
+      return new ort.Tensor('int64', new BigInt64Array(n).fill(BigInt(Math.trunc(t))), dims);
+    case 'int32':
+      return new ort.Tensor('int32', new Int32Array(n).fill(Math.trunc(t)), dims);
+    case 'float32':
+    case 'float16':
+      return floatTensor(meta.type, new Float32Array(n).fill(t), dims);
+    default:
+      throw new ModelError(`${part} timestep has unsupported type ${meta.type}. Re-export the model.`);
+  }
 }

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
 import type { ModelDefaults } from './model-inspect.js';
-import { PAN_DIRECTIONS, SCHEDULER_NAMES, type GenerationRequest } from './types.js';
+import { CONTROL_PREPROCESSORS, PAN_DIRECTIONS, SCHEDULER_NAMES, type GenerationRequest } from './types.js';
 import { loraRequestSchema, MAX_LORAS } from './lora/choices.js';
 
 export const MIN_SIDE = 64;
@@ -12,6 +12,8 @@ export const MAX_STEPS = 150;
 export const MAX_COUNT = 8;
 /** The largest mask blur (Gaussian sigma, pixels): beyond this the mask is mostly blur. */
 export const MAX_MASK_BLUR = 64;
+/** diffusers allows any ControlNet scale; beyond 2 a ControlNet only burns the picture. */
+export const MAX_CONTROL_SCALE = 2;
 
 const side = (what: string) =>
   z
@@ -55,6 +57,19 @@ export const generationRequestSchema = z.object({
   edit: imageEditSchema.optional(),
   // LoRAs by name (lora/choices.ts); the prompt's <lora:…> tags add to these.
   loras: z.array(loraRequestSchema).max(MAX_LORAS, `at most ${MAX_LORAS} LoRAs per job`).optional(),
+  // --- ControlNet ---
+  controlnet: z
+    .object({
+      model: z.string().min(1, 'controlnet needs a name').max(500),
+      preprocessor: z.enum(CONTROL_PREPROCESSORS, { error: `control must be one of ${CONTROL_PREPROCESSORS.join(', ')}` }).optional(),
+      scale: z.number().min(0, 'control scale must be 0 or more').max(MAX_CONTROL_SCALE, `control scale must be at most ${MAX_CONTROL_SCALE}`).optional(),
+      guidanceStart: z.number().min(0, 'control guidance start must be between 0 and 1').max(1, 'control guidance start must be between 0 and 1').optional(),
+      guidanceEnd: z.number().min(0, 'control guidance end must be between 0 and 1').max(1, 'control guidance end must be between 0 and 1').optional(),
+      cannyLow: z.number().min(0, 'canny thresholds must be 0 or more').max(1000).optional(),
+      cannyHigh: z.number().min(0, 'canny thresholds must be 0 or more').max(1000).optional(),
+    })
+    .optional(),
+  controlImage: z.instanceof(Uint8Array).optional(),
 });
 
 export type ValidRequest = z.infer<typeof generationRequestSchema>;
@@ -83,5 +98,13 @@ export function validateRequest(req: Partial<GenerationRequest> & { prompt: stri
   if (parsed.data.maskBlur && !parsed.data.mask) {
     throw new InputError('mask blur only applies to inpainting: give a mask too');
   }
+  // --- ControlNet ---
+  const cn = parsed.data.controlnet;
+  if (cn && !parsed.data.controlImage) throw new InputError('a ControlNet needs a control image: give one too');
+  if (parsed.data.controlImage && !cn) throw new InputError('a control image needs a ControlNet to read it: name one too');
+  if (cn && (cn.guidanceStart ?? 0) >= (cn.guidanceEnd ?? 1)) {
+    throw new InputError('control guidance start must be below its end');
+  }
+  if (cn && (cn.cannyLow ?? 100) > (cn.cannyHigh ?? 200)) throw new InputError('the low canny threshold must not exceed the high one');
   return parsed.data;
 }

@@ -50,14 +50,16 @@ export interface JobSpec {
   kind: JobKind;
   /** Model folder name under MODELS_DIR (ignored for upscale). */
   model: string;
-  /** Generation parameters, without image bytes (see `initImage`). */
-  request: Omit<GenerationRequest, 'initImage'>;
+  /** Generation parameters, without image bytes (see `initImage`, `controlImage`). */
+  request: Omit<GenerationRequest, 'initImage' | 'controlImage'>;
   /** Image-to-image input or the image to upscale (PNG/JPEG/WebP bytes). */
   initImage?: Uint8Array;
   /** Inpainting mask for img2img (white repaints, black keeps; any size), stored beside the input. */
   maskImage?: Uint8Array;
   /** Upscale factor for kind 'upscale'. */
   upscaleFactor?: 2 | 4;
+  /** ControlNet: the control image (request.controlnet says how it is read), stored under DATA_DIR/inputs too. */
+  controlImage?: Uint8Array;
   requester: Requester;
   interaction?: InteractionRef;
   /** The button's source: the job whose image was clicked, and which image (0-based). */
@@ -72,13 +74,15 @@ export interface JobSpec {
   stealth?: boolean;
 }
 
-export interface JobRecord extends Omit<JobSpec, 'initImage' | 'maskImage'> {
+export interface JobRecord extends Omit<JobSpec, 'initImage' | 'maskImage' | 'controlImage'> {
   id: string;
   state: JobState;
   /** Path of the stored input image, if any. */
   initImagePath?: string;
   /** Path of the stored inpainting mask, if any. */
   maskImagePath?: string;
+  /** Path of the stored ControlNet control image, if any. */
+  controlImagePath?: string;
   createdAt: number;
   startedAt?: number;
   finishedAt?: number;

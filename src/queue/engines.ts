@@ -43,6 +43,14 @@ async function readInput(job: Pick<RunJob, 'initImagePath'>, what = 'input image
   });
 }
 
+/** ControlNet's control image, stored beside the job like its input image. */
+async function readControlImage(job: RunJob): Promise<Buffer> {
+  if (!job.controlImagePath) throw new InputError('This job uses a ControlNet, and its control image was not stored.');
+  return readFile(job.controlImagePath).catch(() => {
+    throw new InputError('The control image of this job is gone (deleted by the retention sweep?).');
+  });
+}
+
 /** With the configured upscaler network (UPSCALER) when given, else Lanczos. */
 async function upscale(job: RunJob, upscaler?: UpscaleService): Promise<EngineResult> {
   const started = performance.now();
@@ -81,6 +89,7 @@ export class DiffusionEngine implements Engine {
     const request: GenerationRequest = { ...job.request };
     if (job.kind === 'img2img') request.initImage = await readInput(job);
     if (job.kind === 'img2img' && job.maskImagePath) request.mask = await readInput({ initImagePath: job.maskImagePath }, 'inpainting mask');
+    if (job.request.controlnet) request.controlImage = await readControlImage(job);
     // Zoom, pan and creative upscale (request.edit) are edits of the input image.
     const result = await runImageEdit(pipe, request, opts);
     const outputs = await writeOutputs(

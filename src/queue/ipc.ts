@@ -19,7 +19,7 @@ export type WorkerOptions = z.infer<typeof workerOptionsSchema>;
  * A job's generation parameters as they travel (IPC, Redis): the engine's own schema, without
  * the image bytes (those go as a file path or base64 beside it).
  */
-export const jobRequestSchema = generationRequestSchema.omit({ initImage: true });
+export const jobRequestSchema = generationRequestSchema.omit({ initImage: true, controlImage: true });
 
 /** The problems zod found, as one sentence for the user (as the engine words them). */
 export function describeIssues(error: z.ZodError): string {
@@ -34,12 +34,14 @@ export const runJobSchema = z.object({
   initImagePath: z.string().optional(),
   /** An img2img job's inpainting mask (white repaints, black keeps). */
   maskImagePath: z.string().optional(),
+  /** ControlNet's control image, when request.controlnet is set. */
+  controlImagePath: z.string().optional(),
   upscaleFactor: z.union([z.literal(2), z.literal(4)]).optional(),
   /** Where to write output i: `${outputDir}/${i}.png`. */
   outputDir: z.string(),
 });
 /** As the parent builds it (a record's request) and the worker reads it (what the schema let through). */
-export type RunJob = Omit<z.infer<typeof runJobSchema>, 'request'> & { request: Omit<GenerationRequest, 'initImage'> };
+export type RunJob = Omit<z.infer<typeof runJobSchema>, 'request'> & { request: Omit<GenerationRequest, 'initImage' | 'controlImage'> };
 
 export const toWorkerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run'), job: runJobSchema }),

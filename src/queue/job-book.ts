@@ -161,6 +161,15 @@ export class JobBook {
     }
   }
 
+  /** Stores a new job's ControlNet control image and notes its path (a full disk: StorageFullError). */
+  async writeControlImage(record: JobRecord, image: Uint8Array): Promise<void> {
+    try {
+      record.controlImagePath = await this.files.writeInput(record.id, image, 'control');
+    } catch (err) {
+      throw this.storageFailure('control image', err, record.id);
+    }
+  }
+
   /** Runs a write the caller cannot go on without (a new job's row): a storage error becomes StorageFullError. */
   must<T>(operation: string, write: () => T): T {
     try {

@@ -138,10 +138,11 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
     assertWithinCaps(this.lines.countForUser(userId), this.lines.size, this.config);
     const model = spec.kind === 'upscale' ? spec.model : this.resolveModel(spec.model);
     checkSpec(spec);
-    const { initImage, maskImage, ...rest } = spec;
+    const { initImage, maskImage, controlImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
     if (initImage) await this.book.writeInput(record, initImage, maskImage);
+    if (controlImage) await this.book.writeControlImage(record, controlImage);
     if (this.closed) throw new Error('The queue is shutting down; try again in a minute.');
     const seq = this.book.must('job insert', () => this.book.store.insert(record));
     this.unfinished.set(id, record);
@@ -349,6 +350,7 @@ export class LocalJobQueue extends BookedQueue implements JobQueue, ObservableQu
       request: record.request,
       initImagePath: record.initImagePath,
       maskImagePath: record.maskImagePath,
+      controlImagePath: record.controlImagePath,
       upscaleFactor: record.upscaleFactor,
       outputDir: this.book.files.outputDir(record.id),
     };

@@ -107,6 +107,7 @@ export class ProviderQueue implements ManagedJobQueue {
     if (job.kind === 'upscale') return 'Upscaling runs on the local engine only.';
     if (job.request.edit) return 'Zoom, pan and creative upscale run on the local engine only.';
     if (job.maskImage || job.maskImagePath) return 'Inpainting with a mask runs on the local engine only.';
+    if (job.request.controlnet) return 'ControlNet runs on the local engine only.';
     if (job.kind === 'img2img' && !this.cloudEdits) {
       return `${this.opts.cloud.label} can't start from an image; image-to-image runs on the local engine only.`;
     }

@@ -28,6 +28,8 @@ export const redisJobDataSchema = z.object({
   initImage: z.string().optional(),
   /** Inpainting mask, base64. */
   maskImage: z.string().optional(),
+  /** ControlNet control image, base64. */
+  controlImage: z.string().optional(),
   userId: z.string(),
   /** The bot process (shard) that submitted the job and reports its progress. */
   owner: z.string(),

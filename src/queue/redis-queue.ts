@@ -253,10 +253,11 @@ export class RedisJobQueue extends BookedQueue implements JobQueue, ObservableQu
     const { mine, priority } = roundPriority(waiting, active, userId);
     assertWithinCaps(mine, waiting.length, this.config);
 
-    const { initImage, maskImage, ...rest } = spec;
+    const { initImage, maskImage, controlImage, ...rest } = spec;
     const record = newJobRecord(rest, model);
     const id = record.id;
     if (initImage) await this.book.writeInput(record, initImage, maskImage);
+    if (controlImage) await this.book.writeControlImage(record, controlImage);
     this.book.must('job insert', () => this.book.store.insert(record, this.owner));
     // Before the add: the job's events may arrive before enqueue() returns.
     let open = () => {};

@@ -67,6 +67,7 @@ export async function enqueueJob(ctx: EnqueueContext, record: JobRecord, priorit
     upscaleFactor: record.upscaleFactor,
     initImage: image ? Buffer.from(image).toString('base64') : undefined,
     maskImage: mask ? Buffer.from(mask).toString('base64') : undefined,
+    controlImage: record.controlImagePath ? (await ctx.book.files.read(record.controlImagePath)).toString('base64') : undefined,
     userId: record.requester.userId,
     owner: ctx.owner,
   };

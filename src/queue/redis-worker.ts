@@ -429,6 +429,11 @@ export class RedisWorkerHost implements ObservableQueue {
         maskImagePath = join(dir, 'mask');
         await writeFile(maskImagePath, Buffer.from(data.maskImage, 'base64'));
       }
+      let controlImagePath: string | undefined;
+      if (data.controlImage) {
+        controlImagePath = join(dir, 'control');
+        await writeFile(controlImagePath, Buffer.from(data.controlImage, 'base64'));
+      }
       const runJob: RunJob = {
         id: data.id,
         kind: data.kind,
@@ -436,6 +441,7 @@ export class RedisWorkerHost implements ObservableQueue {
         request: data.request,
         initImagePath,
         maskImagePath,
+        controlImagePath,
         upscaleFactor: data.upscaleFactor,
         outputDir: join(dir, 'out'),
       };

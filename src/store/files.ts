@@ -24,9 +24,10 @@ export class FileStore {
     return join(this.outputDir(jobId), `${index}.png`);
   }
 
-  /** `role` 'mask' stores an inpainting mask beside the input (`<jobId>.mask.<ext>`). */
-  async writeInput(jobId: string, bytes: Uint8Array, role: 'input' | 'mask' = 'input'): Promise<string> {
-    const path = join(this.root, 'inputs', `${jobId}${role === 'mask' ? '.mask' : ''}.${imageExtension(bytes)}`);
+  /** `role` 'mask' stores an inpainting mask beside the input (`<jobId>.mask.<ext>`), 'control' a ControlNet's control image (`<jobId>-control.<ext>`). */
+  async writeInput(jobId: string, bytes: Uint8Array, role: 'input' | 'mask' | 'control' = 'input'): Promise<string> {
+    const suffix = role === 'mask' ? '.mask' : role === 'control' ? '-control' : '';
+    const path = join(this.root, 'inputs', `${jobId}${suffix}.${imageExtension(bytes)}`);
     await writePrivateFile(path, bytes);
     return path;
   }
@@ -51,6 +52,12 @@ export class FileStore {
     return this.read(job.initImagePath);
   }
 
+  /** A job's stored ControlNet control image, if it had one and it is still kept. */
+  async jobControlImage(job: JobRecord | undefined): Promise<Buffer | undefined> {
+    if (!job?.controlImagePath || !existsSync(job.controlImagePath)) return undefined;
+    return this.read(job.controlImagePath);
+  }
+
   read(path: string): Promise<Buffer> {
     return readFile(path);
   }
@@ -66,6 +73,7 @@ export class FileStore {
       rmSync(this.outputDir(job.id), { recursive: true, force: true });
       if (job.initImagePath) rmSync(job.initImagePath, { force: true });
       if (job.maskImagePath) rmSync(job.maskImagePath, { force: true });
+      if (job.controlImagePath) rmSync(job.controlImagePath, { force: true });
       jobs.update({ ...job, outputsExpired: true });
     }
     if (expired.length > 0) logger.info({ count: expired.length, days }, 'retention sweep deleted old outputs');

@@ -24,6 +24,7 @@ interface JobRow {
   mask_image_path: string | null;
   source_json: string | null;
   stealth: number;
+  control_image_path: string | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -78,6 +79,7 @@ function rowToRecord(r: JobRow): JobRecord {
   if (r.mask_image_path !== null) rec.maskImagePath = r.mask_image_path;
   if (r.source_json) rec.source = sourceSchema.parse(JSON.parse(r.source_json));
   if (r.stealth) rec.stealth = true;
+  if (r.control_image_path) rec.controlImagePath = r.control_image_path;
   if (r.started_at !== null) rec.startedAt = r.started_at;
   if (r.finished_at !== null) rec.finishedAt = r.finished_at;
   if (r.device !== null) rec.device = r.device;
@@ -125,10 +127,10 @@ export class JobStore {
       .get(
         `INSERT INTO jobs (id, kind, model, request_json, upscale_factor, user_id, username, guild_id, channel_id,
            interaction_json, parent_json, message_id, state, init_image_path, mask_image_path, source_json, stealth, created_at, started_at,
-           finished_at, device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, nsfw_json, provider, owner)
+           finished_at, device, attempts, error, outputs_json, seeds_json, timings_json, outputs_expired, nsfw_json, provider, owner, control_image_path)
          VALUES (@id, @kind, @model, @request_json, @upscale_factor, @user_id, @username, @guild_id, @channel_id,
            @interaction_json, @parent_json, @message_id, @state, @init_image_path, @mask_image_path, @source_json, @stealth, @created_at, @started_at,
-           @finished_at, @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired, @nsfw_json, @provider, @owner)`,
+           @finished_at, @device, @attempts, @error, @outputs_json, @seeds_json, @timings_json, @outputs_expired, @nsfw_json, @provider, @owner, @control_image_path)`,
       )
       .run({
         id: job.id,
@@ -146,6 +148,7 @@ export class JobStore {
         mask_image_path: job.maskImagePath ?? null,
         source_json: job.source ? JSON.stringify(job.source) : null,
         stealth: job.stealth ? 1 : 0,
+        control_image_path: job.controlImagePath ?? null,
         created_at: job.createdAt,
         ...mutableColumns(job),
         owner,

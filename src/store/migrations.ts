@@ -140,6 +140,8 @@ export const MIGRATIONS: readonly string[] = [
      height INTEGER,
      created_at INTEGER NOT NULL
    );`,
+  // 8: ControlNet: where a job's control image is stored (beside init_image_path).
+  `ALTER TABLE jobs ADD COLUMN control_image_path TEXT;`,
 ];
 
 /** Applies pending migrations; returns the schema version afterwards. Safe to call repeatedly. */

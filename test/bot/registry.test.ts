@@ -28,7 +28,25 @@ test('commands/ holds /imagine with execute and autocomplete', async () => {
   const json = imagine.data.toJSON();
   assert.deepEqual(
     ('options' in json ? json.options : undefined)?.map((o) => o.name),
-    ['prompt', 'negative', 'seed', 'steps', 'guidance', 'size', 'count', 'model', 'scheduler', 'image', 'strength', 'lora', 'lora_weight', 'mask'],
+    [
+      'prompt',
+      'negative',
+      'seed',
+      'steps',
+      'guidance',
+      'size',
+      'count',
+      'model',
+      'scheduler',
+      'image',
+      'strength',
+      'lora',
+      'lora_weight',
+      'mask',
+      'controlnet',
+      'control_image',
+      'control_scale',
+    ],
   );
 });
 

@@ -56,3 +56,36 @@ export function tinyModelWithSafetyChecker(mode: SafetyCheckerMode, options: Tin
 }
 
 export const tinyModelsRoot = root;
+
+// --- ControlNet ---
+/**
+ * A models folder holding a tiny ControlNet-ready model (`model`) and, in controlnets/, tiny
+ * ControlNets for it: `canny` (residuals scaled by the pipeline) and `canny-scaled` (same weights,
+ * with a conditioning_scale input scaling them in-graph). Created once, read-only.
+ */
+export function tinyControlNetModels(options: TinyModelOptions = {}): Promise<{ modelsDir: string; model: string }> {
+  const key = `controlnet-set:${JSON.stringify(options)}`;
+  let p = made.get(key);
+  if (!p) {
+    const hash = createHash('sha256').update(key).digest('hex').slice(0, 12);
+    const dir = join(root, `controlnet-set-${hash}`);
+    p = (async () => {
+      if (existsSync(dir)) return dir;
+      const partial = mkdtempSync(`${dir}.partial-`);
+      try {
+        const { createTinyControlNet } = await import('../../src/models/tiny/controlnet.js');
+        await createTinyModel(join(partial, 'tiny-cn'), { ...options, controlnetUnet: true });
+        await createTinyControlNet(join(partial, 'controlnets', 'canny'), { model: join(partial, 'tiny-cn') });
+        await createTinyControlNet(join(partial, 'controlnets', 'canny-scaled'), { model: join(partial, 'tiny-cn'), scaleInput: true });
+        renameSync(partial, dir);
+      } catch (err) {
+        if (!existsSync(dir)) throw err;
+      } finally {
+        rmSync(partial, { recursive: true, force: true });
+      }
+      return dir;
+    })();
+    made.set(key, p);
+  }
+  return p.then((modelsDir) => ({ modelsDir, model: join(modelsDir, 'tiny-cn') }));
+}

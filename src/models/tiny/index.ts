@@ -22,6 +22,8 @@ export type { PredictionType, TimestepInput } from './unet.js';
 export type { SafetyCheckerMode } from './safety-checker.js';
 export { createTinyUpscaler, type TinyUpscalerOptions } from './upscaler.js';
 export { createTinyEmbedding, createTinyLora, type TinyLoraOptions } from './lora.js';
+export { createTinyControlNet, type TinyControlNetOptions } from './controlnet.js';
+import { residualUnetConfig } from './unet-residuals.js';
 
 export interface TinyModelOptions {
   /**
@@ -69,6 +71,8 @@ export interface TinyModelOptions {
    * weights, anonymous MatMul weights, module scopes on nodes. What LoRAs are mapped by. Default false.
    */
   exportNames?: boolean;
+  /** A ControlNet-ready UNet (down_block_0 … 3 + mid_block_additional_residual inputs; controlnet.ts). Default false. */
+  controlnetUnet?: boolean;
 }
 
 const optionsSchema = z.object({
@@ -92,6 +96,7 @@ const optionsSchema = z.object({
   safetyChecker: safetyCheckerModeSchema.optional(),
   inpainting: z.boolean().optional(),
   exportNames: z.boolean().optional(),
+  controlnetUnet: z.boolean().optional(),
 });
 
 const PARTS = ['scheduler', 'tokenizer', 'text_encoder', 'unet', 'vae_decoder', 'vae_encoder'] as const;
@@ -150,7 +155,13 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
   await writeJson(join(dir, 'scheduler', 'scheduler_config.json'), plan.schedulerConfig(scheduler, predictionType));
   for (const te of plan.textEncoders) await writeJson(join(dir, te.part, 'config.json'), plan.textEncoderConfig(te, vocabSize));
   const inpaintUnet = o.inpainting ? { in_channels: 9 } : {};
-  await writeJson(join(dir, 'unet', 'config.json'), { ...unetConfig(channels, plan.crossAttentionDim), ...plan.unetConfigExtras, ...inpaintUnet });
+  const controlUnet = o.controlnetUnet ? residualUnetConfig(channels) : {};
+  await writeJson(join(dir, 'unet', 'config.json'), {
+    ...unetConfig(channels, plan.crossAttentionDim),
+    ...plan.unetConfigExtras,
+    ...inpaintUnet,
+    ...controlUnet,
+  });
   await writeJson(join(dir, 'vae_decoder', 'config.json'), vaeConfig());
   await writeJson(join(dir, 'vae_encoder', 'config.json'), vaeConfig());
 
@@ -170,6 +181,7 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
     textTime: plan.textTime,
     timeCondDim: plan.timeCondDim,
     inpainting: o.inpainting,
+    controlnetResiduals: o.controlnetUnet,
   });
   await writeModel(join(dir, 'unet'), o.exportNames ? withTorchExportNames(unet, UNET_MODULES) : unet);
   await writeModel(join(dir, 'vae_decoder'), buildVaeDecoder({ float, seed }));

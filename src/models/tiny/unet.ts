@@ -13,6 +13,7 @@
 import { GraphBuilder, ONNX_DATA_TYPE, type EncodedModel } from '../onnx/builder.js';
 import { Layers } from './layers.js';
 import { WeightStream } from './weights.js';
+import { residualContribution } from './unet-residuals.js';
 import { declareConditioningInputs, textTimeEmbedding, timestepCondProjection, type TextTimeSpec } from './unet-conditioning.js';
 
 export type TimestepInput = 'int64' | 'float' | 'float-scalar';
@@ -37,6 +38,8 @@ export interface UnetSpec {
    * concatenates them; μ is pulled to the masked-image latents where the mask keeps (mask 0).
    */
   inpainting?: boolean;
+  /** ControlNet-ready: down_block_0 … 3 and mid_block_additional_residual inputs (controlnet.ts). */
+  controlnetResiduals?: boolean;
 }
 
 const TRAIN_STEPS = 1000;
@@ -143,6 +146,8 @@ export function buildUnet(spec: UnetSpec): EncodedModel {
   let h = L.conv(sample, inChannels, c, 3, { name: 'conv_in', gain: GAIN.sample, padding: 'edge' });
   h = g.op('Add', [h, L.conv(waves, WAVES, c, 1, { name: 'wave_proj', gain: GAIN.waves })]);
   h = g.op('Add', [h, g.op('Unsqueeze', [temb, g.int64s('hw_axes', [2, 3])])]);
+  // --- ControlNet: the residuals join the features here (zeros add nothing) ---
+  if (spec.controlnetResiduals) h = g.op('Add', [h, residualContribution(g, float, c, spec.seed, h)]);
   h = L.silu(h);
 
   // Cross-attention at 1/4 resolution, as real UNets attend in their down-sampled blocks: the
