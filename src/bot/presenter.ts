@@ -54,6 +54,8 @@ interface JobView {
   cancelledBy?: string;
   /** Said under the queue position (e.g. why Imagen was not used). */
   note?: string;
+  /** The newest step preview: workers send one only every so often, not with every step. */
+  preview?: PreviewImage;
 }
 
 export class JobPresenter {
@@ -139,9 +141,12 @@ export class JobPresenter {
   }
 
   private showProgress(job: JobRecord, p: { step: number; totalSteps: number; preview?: PreviewImage }): void {
+    const view = this.view(job.id);
+    if (p.preview) view.preview = p.preview;
+    const preview = view.preview;
     this.status(job, async () => {
       const files: OutgoingFile[] = [];
-      if (p.preview && (await (this.d.previewsAllowed?.(job) ?? true))) files.push(await previewFile(p.preview, job.request));
+      if (preview && (await (this.d.previewsAllowed?.(job) ?? true))) files.push(await previewFile(preview, job.request));
       return { content: runningContent(job, p), components: pendingComponents(job.id), files };
     });
   }

@@ -19,7 +19,7 @@ test('loadDotEnv fills only the keys the environment lacks; no file is not an er
 
 test('every entry point in package.json imports src/config/load-env.ts before anything else', () => {
   const scripts = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-  const entries = [...new Set(Object.values(scripts).flatMap((s) => [...s.matchAll(/tsx (src\/\S+\.ts)/g)].map((m) => m[1])))];
+  const entries = [...new Set(Object.values(scripts).flatMap((s) => [...s.matchAll(/(?:tsx|launch\.mjs) (src\/\S+\.ts)/g)].map((m) => m[1])))];
   assert.ok(entries.length >= 6, `found ${entries.join(', ')}`);
   for (const entry of entries) {
     const firstImport = /^import [^\n]*$/m.exec(readFileSync(join(repoRoot, entry), 'utf8'))?.[0] ?? '';
