@@ -169,7 +169,8 @@ async function list(argv: string[]): Promise<void> {
 
 const createTinyArgsSchema = z.object({
   dir: z.string({ error: 'create-tiny needs a target folder, e.g. `create-tiny models/tiny`' }).min(1),
-  layout: z.enum(['sd', 'sdxl', 'lcm', 'sdxl-lcm']).optional(),
+  layout: z.enum(['sd', 'sdxl', 'lcm', 'sdxl-lcm', 'sd3']).optional(),
+  'no-t5': z.boolean().optional(),
   fp16: z.boolean().optional(),
   timestep: z.enum(['int64', 'float', 'float-scalar']).optional(),
   'vae-encoder': z.enum(['latent_sample', 'latent_parameters']).optional(),
@@ -192,6 +193,7 @@ async function createTiny(argv: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       layout: { type: 'string' },
+      'no-t5': { type: 'boolean' },
       fp16: { type: 'boolean' },
       timestep: { type: 'string' },
       'vae-encoder': { type: 'string' },
@@ -212,6 +214,7 @@ async function createTiny(argv: string[]): Promise<void> {
   const dir = resolve(a.dir);
   await createTinyModel(dir, {
     layout: a.layout,
+    t5: a['no-t5'] ? false : undefined,
     float16: a.fp16,
     timestep: a.timestep,
     vaeEncoderOutput: a['vae-encoder'],
@@ -365,7 +368,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   'create-tiny': {
     usage:
-      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--inpainting] [--export-names] [--controlnet-unet] [--safety-checker never|always|<mean>]',
+      'create-tiny <dir> [--layout sd|sdxl|lcm|sdxl-lcm|sd3] [--no-t5] [--fp16] [--timestep int64|float|float-scalar] [--vae-encoder latent_sample|latent_parameters] [--v-prediction] [--external-data] [--inpainting] [--export-names] [--controlnet-unet] [--safety-checker never|always|<mean>]',
     summary: 'write a tiny random-weight model (for tests and trying the bot without a download)',
     run: createTiny,
   },

@@ -24,13 +24,17 @@ export { createTinyUpscaler, type TinyUpscalerOptions } from './upscaler.js';
 export { createTinyEmbedding, createTinyLora, type TinyLoraOptions } from './lora.js';
 export { createTinyControlNet, type TinyControlNetOptions } from './controlnet.js';
 import { residualUnetConfig } from './unet-residuals.js';
+import { SD3_ONLY_PARTS, writeTinySd3 } from './sd3.js';
 
 export interface TinyModelOptions {
   /**
    * Which family's export to imitate: 'sd' (SD 1.x, the default), 'sdxl' (two text encoders,
-   * text_embeds + time_ids), 'lcm' (timestep_cond, LCMScheduler) or 'sdxl-lcm' (see layouts.ts).
+   * text_embeds + time_ids), 'lcm' (timestep_cond, LCMScheduler), 'sdxl-lcm' (see layouts.ts)
+   * or 'sd3' (Stable Diffusion 3: three text encoders, an MMDiT transformer, a 16-channel VAE; sd3.ts).
    */
   layout?: TinyLayout;
+  /** SD3 only: write text_encoder_3 (T5) and tokenizer_3 (default true); false = the --no-t5 variant. */
+  t5?: boolean;
   /** float16 graph inputs, outputs and weights, as fp16 exports have (default false). */
   float16?: boolean;
   /**
@@ -97,7 +101,11 @@ const optionsSchema = z.object({
   inpainting: z.boolean().optional(),
   exportNames: z.boolean().optional(),
   controlnetUnet: z.boolean().optional(),
+  t5: z.boolean().optional(),
 });
+
+/** Options that only a UNet layout has: an SD3 request with one of them is refused, not ignored. */
+const UNET_ONLY_OPTIONS = ['timestep', 'predictionType', 'scheduler', 'padToken', 'externalData', 'channels', 'inpainting', 'exportNames', 'controlnetUnet'] as const;
 
 const PARTS = ['scheduler', 'tokenizer', 'text_encoder', 'unet', 'vae_decoder', 'vae_encoder'] as const;
 const EXTERNAL_FILES = ['model.onnx_data', 'weights.pb'] as const;
@@ -131,7 +139,26 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) throw new Error(`Invalid tiny model options: ${z.prettifyError(parsed.error)}`);
   const o = parsed.data;
+  if (o.layout === 'sd3') {
+    const unsupported = UNET_ONLY_OPTIONS.filter((k) => o[k] !== undefined && o[k] !== false);
+    if (unsupported.length > 0) throw new Error(`Invalid tiny model options: ${unsupported.join(', ')} do not apply to the sd3 layout`);
+  } else if (o.t5 !== undefined) {
+    throw new Error('Invalid tiny model options: t5 (--no-t5) applies only to the sd3 layout');
+  }
   checkTarget(dir);
+  if (o.layout === 'sd3') {
+    await mkdir(dir, { recursive: true });
+    await writeTinySd3(dir, {
+      hidden: o.hidden ?? 32,
+      float: o.float16 ? 'float16' : 'float32',
+      seed: o.seed ?? 1234,
+      t5: o.t5 ?? true,
+      vaeEncoderOutput: o.vaeEncoderOutput ?? 'latent_parameters',
+      writeModel,
+    });
+    await writeTinySafetyChecker(dir, o.safetyChecker, o.float16 ? 'float16' : 'float32');
+    return;
+  }
 
   const float = o.float16 ? 'float16' : 'float32';
   const hidden = o.hidden ?? 32;
@@ -145,7 +172,7 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
   const parts = [...PARTS, ...plan.textEncoders.flatMap((te) => [te.part, te.tokenizer])];
   for (const part of parts) await mkdir(join(dir, part), { recursive: true });
   // A previous layout's extra parts would make the folder look like another family.
-  for (const part of LAYOUT_ONLY_PARTS) if (!parts.includes(part)) await rm(join(dir, part), { recursive: true, force: true });
+  for (const part of [...LAYOUT_ONLY_PARTS, ...SD3_ONLY_PARTS]) if (!(parts as readonly string[]).includes(part)) await rm(join(dir, part), { recursive: true, force: true });
   // SDXL's second tokenizer (OpenCLIP bigG's) pads with '!'.
   const { vocabSize } = await writeClipTokenizerFiles(join(dir, 'tokenizer'), { padToken: o.padToken });
   if (plan.sdxl) await writeClipTokenizerFiles(join(dir, 'tokenizer_2'), { padToken: '!' });

@@ -8,11 +8,12 @@
 // - 'lcm': a latent consistency model (SimianLuo/LCM_Dreamshaper_v7): the UNet takes
 //   timestep_cond (unet config time_cond_proj_dim) and the scheduler is LCMScheduler.
 // - 'sdxl-lcm': both (latent-consistency/lcm-sdxl).
+// - 'sd3': Stable Diffusion 3 (sd3.ts writes it; its parts share nothing with the UNet layouts).
 import { modelIndex, schedulerConfig, textEncoderConfig, type SchedulerClass } from './configs.js';
 import type { PredictionType } from './unet.js';
 import type { TextTimeSpec } from './unet-conditioning.js';
 
-export const TINY_LAYOUTS = ['sd', 'sdxl', 'lcm', 'sdxl-lcm'] as const;
+export const TINY_LAYOUTS = ['sd', 'sdxl', 'lcm', 'sdxl-lcm', 'sd3'] as const;
 export type TinyLayout = (typeof TINY_LAYOUTS)[number];
 
 /** Folders only some layouts have; a rewrite with another layout removes them. */
@@ -116,7 +117,7 @@ function lcmModelIndex(scheduler: SchedulerClass): Record<string, unknown> {
 }
 
 /** The plan for a layout, with text width `hidden` for text_encoder (text_encoder_2 is twice as wide). */
-export function layoutPlan(layout: TinyLayout, hidden: number): LayoutPlan {
+export function layoutPlan(layout: Exclude<TinyLayout, 'sd3'>, hidden: number): LayoutPlan {
   const sdxl = layout === 'sdxl' || layout === 'sdxl-lcm';
   const lcm = layout === 'lcm' || layout === 'sdxl-lcm';
   const textEncoders: TextEncoderPlan[] = sdxl

@@ -25,9 +25,37 @@ const ENCODER_CLIP = 0.98;
 /** Log-variance written into latent_parameters: an almost deterministic encoder. */
 const LOGVAR = -10;
 
+/**
+ * A latent space: its channels, the latent→RGB factors its previews use (rows: channels,
+ * columns: R, G, B, on scaled latents), their bias, and the VAE config's scaling and shift.
+ */
+export interface LatentSpace {
+  channels: number;
+  rgbFactors: readonly (readonly number[])[];
+  rgbBias?: readonly number[];
+  scalingFactor: number;
+  shiftFactor?: number;
+}
+
+/** SD 1.x/2.x: 4 channels, scaling 0.18215, no shift. */
+export const SD_LATENTS: LatentSpace = { channels: 4, rgbFactors: LATENT_RGB, scalingFactor: VAE_SCALING_FACTOR };
+
 /** Colour mix for decoder inputs (unscaled latents): [rgb][latent channel]. */
-function colourMix(): number[][] {
-  return [0, 1, 2].map((ch) => LATENT_RGB.map((row) => row[ch] * VAE_SCALING_FACTOR));
+function colourMix(space: LatentSpace): number[][] {
+  return [0, 1, 2].map((ch) => space.rgbFactors.map((row) => row[ch] * space.scalingFactor));
+}
+
+/**
+ * The colour offset on unscaled latents: the factors' bias less what the shift adds, since the
+ * previews see (z − shift) · scale. Zero for SD.
+ */
+function colourOffset(space: LatentSpace): number[] {
+  const shift = space.shiftFactor ?? 0;
+  return [0, 1, 2].map((ch) => {
+    let v = space.rgbBias?.[ch] ?? 0;
+    for (const row of space.rgbFactors) v -= row[ch] * space.scalingFactor * shift;
+    return v;
+  });
 }
 
 /** 1-D weights over [i-1, i, i+1] for sub-pixel p of a half-pixel-aligned linear 8× upsample. */
@@ -36,16 +64,18 @@ function bilinearTaps(p: number): [number, number, number] {
   return [Math.max(-o, 0), 1 - Math.abs(o), Math.max(o, 0)];
 }
 
-export function buildVaeDecoder(spec: { float: 'float32' | 'float16'; seed: number }): EncodedModel {
+export function buildVaeDecoder(spec: { float: 'float32' | 'float16'; seed: number; latents?: LatentSpace }): EncodedModel {
+  const space = spec.latents ?? SD_LATENTS;
+  const C = space.channels;
   const g = new GraphBuilder({ name: 'vae_decoder', floatStorage: spec.float });
   const w = new WeightStream(spec.seed, 'vae_decoder');
-  const z = g.floatInput('latent_sample', spec.float, ['batch_size', 4, 'height_latent', 'width_latent']);
+  const z = g.floatInput('latent_sample', spec.float, ['batch_size', C, 'height_latent', 'width_latent']);
 
-  const mix = colourMix();
+  const mix = colourMix(space);
   const outC = 3 * SUBPIXELS;
-  const weights = new Float32Array(outC * 4 * 9);
+  const weights = new Float32Array(outC * C * 9);
   for (let ch = 0; ch < 3; ch++) {
-    for (let k = 0; k < 4; k++) {
+    for (let k = 0; k < C; k++) {
       // Zero-mean texture across the 64 sub-pixels, so patch averages (what the encoder sees) keep the colour.
       const detail = w.normals(SUBPIXELS * 9, DETAIL_STD);
       for (let tap = 0; tap < 9; tap++) {
@@ -59,7 +89,7 @@ export function buildVaeDecoder(spec: { float: 'float32' | 'float16'; seed: numb
           const [ty, tx] = [bilinearTaps(dy), bilinearTaps(dx)];
           for (let ky = 0; ky < 3; ky++) {
             for (let kx = 0; kx < 3; kx++) {
-              const o = ((ch * SUBPIXELS + p) * 4 + k) * 9 + ky * 3 + kx; // DepthToSpace CRD channel order
+              const o = ((ch * SUBPIXELS + p) * C + k) * 9 + ky * 3 + kx; // DepthToSpace CRD channel order
               weights[o] = mix[ch][k] * ty[ky] * tx[kx] + detail[p * 9 + ky * 3 + kx];
             }
           }
@@ -69,7 +99,9 @@ export function buildVaeDecoder(spec: { float: 'float32' | 'float16'; seed: numb
   }
   // Edge padding: a zero border would darken the picture's rim.
   const padded = g.op('Pad', [z, g.int64s('pads', [0, 0, 1, 1, 0, 0, 1, 1])], { mode: 'edge' });
-  const conv = g.op('Conv', [padded, g.floats('upsample_w', weights, [outC, 4, 3, 3]), g.floats('upsample_b', new Float32Array(outC), [outC])], {
+  const offset = colourOffset(space);
+  const bias = Float32Array.from({ length: outC }, (_, o) => offset[Math.floor(o / SUBPIXELS)]);
+  const conv = g.op('Conv', [padded, g.floats('upsample_w', weights, [outC, C, 3, 3]), g.floats('upsample_b', bias, [outC])], {
     kernel_shape: [3, 3],
   });
   const rgb = g.op('DepthToSpace', [conv], { blocksize: SCALE, mode: 'CRD' });
@@ -100,10 +132,12 @@ function pseudoInverse(a: number[][]): number[][] {
   return Array.from({ length: c }, (_, k) => Array.from({ length: r }, (_, j) => a.reduce((s, row, i) => s + row[k] * inv[i][j], 0)));
 }
 
-export function buildVaeEncoder(spec: { float: 'float32' | 'float16'; output: 'latent_sample' | 'latent_parameters' }): EncodedModel {
+export function buildVaeEncoder(spec: { float: 'float32' | 'float16'; output: 'latent_sample' | 'latent_parameters'; latents?: LatentSpace }): EncodedModel {
+  const space = spec.latents ?? SD_LATENTS;
+  const C = space.channels;
   const g = new GraphBuilder({ name: 'vae_encoder', floatStorage: spec.float });
   const x = g.floatInput('sample', spec.float, ['batch_size', 3, 'height', 'width']);
-  const outC = spec.output === 'latent_parameters' ? 8 : 4;
+  const outC = spec.output === 'latent_parameters' ? 2 * C : C;
 
   const clipped = g.op('Clip', [x, g.scalar('lo', -ENCODER_CLIP), g.scalar('hi', ENCODER_CLIP)]);
   const one = g.scalar('one', 1);
@@ -112,13 +146,16 @@ export function buildVaeEncoder(spec: { float: 'float32' | 'float16'; output: 'l
   // SpaceToDepth puts sub-pixel p, colour ch at channel p·3 + ch (DCR order).
   const patches = g.op('SpaceToDepth', [atanh], { blocksize: SCALE });
 
-  const inverse = pseudoInverse(colourMix()); // [latent channel][rgb]
+  const inverse = pseudoInverse(colourMix(space)); // [latent channel][rgb]
+  const offset = colourOffset(space);
   const weights = new Float32Array(outC * 3 * SUBPIXELS);
   const bias = new Float32Array(outC);
-  for (let k = 0; k < 4; k++) {
+  for (let k = 0; k < C; k++) {
     for (let p = 0; p < SUBPIXELS; p++) for (let ch = 0; ch < 3; ch++) weights[k * 3 * SUBPIXELS + p * 3 + ch] = inverse[k][ch] / SUBPIXELS;
+    // Undo the decoder's colour offset (zero for SD, so its weights stay as they were).
+    for (let ch = 0; ch < 3; ch++) if (offset[ch] !== 0) bias[k] -= inverse[k][ch] * offset[ch];
   }
-  if (outC === 8) bias.fill(LOGVAR, 4);
+  if (outC === 2 * C) bias.fill(LOGVAR, C);
   const latents = g.op('Conv', [patches, g.floats('encode_w', weights, [outC, 3 * SUBPIXELS, 1, 1]), g.floats('encode_b', bias, [outC])], {
     kernel_shape: [1, 1],
   });
