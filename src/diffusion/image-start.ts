@@ -7,7 +7,8 @@
 //   the result.
 // Plain text-to-image (no input, regular UNet) gets undefined: the pipeline's own noise start.
 import { rgbToChw } from './image-io.js';
-import { img2imgStartLatents, initTimestep, startSchedulersAt, DEFAULT_INPAINT_STRENGTH, type EncodedImage } from './img2img.js';
+import { img2imgStartLatents, initTimestep, startSchedulersAt, strengthTail, DEFAULT_INPAINT_STRENGTH, type EncodedImage } from './img2img.js';
+import { InputError } from './errors.js';
 import { fullMask, prepareMask } from './inpaint-mask.js';
 import { prepareInpaint, type Inpainter } from './inpaint.js';
 import { imageSize, prepareImage } from './image-prep.js';
@@ -30,6 +31,8 @@ export interface ImageStartRequest {
 export interface ImageStartContext {
   unetChannels: 4 | 9;
   scalingFactor: number;
+  /** SD3: 16 latent channels, the VAE's shift_factor and StableDiffusion3Img2ImgPipeline's strength rounding. */
+  sd3?: { latentChannels: 16; shiftFactor: number };
   generators: readonly TorchGenerator[];
   schedulers: readonly Scheduler[];
   encode(chw: Float32Array): Promise<EncodedImage>;
@@ -44,7 +47,8 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
 
   const imageRgb = req.initImage ? await prepareImage(req.initImage, width, height) : undefined;
   const strength = imageRgb ? (req.strength ?? 1) : DEFAULT_INPAINT_STRENGTH;
-  if (imageRgb && initTimestep(steps, strength) === 0) {
+  const rounding = ctx.sd3 ? 'sd3' : 'sd';
+  if (imageRgb && (ctx.sd3 ? strengthTail(ctx.schedulers[0].timesteps, steps, strength, 1, rounding).timesteps.length : initTimestep(steps, strength)) === 0) {
     return { kind: 'unchanged', rgb: imageRgb };
   }
   const lh = height / 8;
@@ -52,11 +56,14 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
   const imageChw = imageRgb ? rgbToChw(imageRgb, width, height) : new Float32Array(3 * width * height);
 
   if (!inpainting) {
-    const timesteps = startSchedulersAt(ctx.schedulers, steps, strength);
+    const timesteps = startSchedulersAt(ctx.schedulers, steps, strength, rounding);
     const enc = await ctx.encode(imageChw);
-    const latents = img2imgStartLatents(enc, LATENT_CHANNELS * lh * lw, ctx.generators, ctx.schedulers, timesteps[0], ctx.scalingFactor);
+    const channels = ctx.sd3?.latentChannels ?? LATENT_CHANNELS;
+    const latents = img2imgStartLatents(enc, channels * lh * lw, ctx.generators, ctx.schedulers, timesteps[0], ctx.scalingFactor, ctx.sd3?.shiftFactor);
     return { kind: 'denoise', timesteps, latents };
   }
+  // Inpainting (inpaint.ts) works on 4-channel latents; SD3 has no inpainting path yet.
+  if (ctx.sd3) throw new InputError('Inpainting (a mask, outpainting) is not supported on Stable Diffusion 3 models yet; use image-to-image without a mask.');
 
   const mask =
     req.mask && req.initImage ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0) : fullMask(width, height);

@@ -24,6 +24,11 @@ export interface PipelineLoadOptions {
   vaeTiling?: boolean | VaeTilingOptions;
   /** Run the model's safety_checker/ when it has one (default true). */
   safetyChecker?: boolean;
+  /**
+   * SD3: load text_encoder_3 (T5-XXL, ~9.5 GB in fp16) when the folder has it (default true);
+   * false feeds zeros in its place, as diffusers does with text_encoder_3=None.
+   */
+  textEncoder3?: boolean;
 }
 
 export interface MemoryOptions {
@@ -32,6 +37,7 @@ export interface MemoryOptions {
   /** Latent-pixel tile size and overlap; absent = decode whole. */
   vaeTiling?: { tileSize: number; overlap: number };
   safetyChecker: boolean;
+  textEncoder3: boolean;
 }
 
 export const DEFAULT_VAE_TILE = 512;
@@ -61,6 +67,7 @@ const optionsSchema = z.object({
   vaeSlicing: z.boolean().optional(),
   vaeTiling: z.union([z.boolean(), tilingSchema]).optional(),
   safetyChecker: z.boolean().optional(),
+  textEncoder3: z.boolean().optional(),
 });
 
 /** Validates the load options and fills in the defaults. */
@@ -82,11 +89,12 @@ export function resolveMemoryOptions(input: PipelineLoadOptions = {}): MemoryOpt
     vaeSlicing: o.vaeSlicing ?? true,
     vaeTiling,
     safetyChecker: o.safetyChecker ?? true,
+    textEncoder3: o.textEncoder3 ?? true,
   };
 }
 
 /** A stable key for the pipeline cache: same resolved options, same pipeline. */
 export function memoryOptionsKey(m: MemoryOptions): string {
   const t = m.vaeTiling ? `${m.vaeTiling.tileSize}/${m.vaeTiling.overlap}` : 'whole';
-  return `release=${m.releaseSessions},slicing=${m.vaeSlicing},tiling=${t},safety=${m.safetyChecker}`;
+  return `release=${m.releaseSessions},slicing=${m.vaeSlicing},tiling=${t},safety=${m.safetyChecker},t5=${m.textEncoder3}`;
 }

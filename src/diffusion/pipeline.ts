@@ -1,5 +1,7 @@
 // Stable Diffusion on ONNX Runtime: text-to-image, image-to-image and inpainting, following diffusers'
-// pipelines step for step so that a seed gives the same picture here as there.
+// pipelines step for step so that a seed gives the same picture here as there. SD 3.x runs the
+// same loop with its MMDiT transformer in the UNet's place (sd3-denoiser.ts: feed names, 16
+// latent channels, pooled projections; sd3-prompt-encoding.ts: three text encoders).
 import type * as ort from 'onnxruntime-node';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
@@ -22,6 +24,10 @@ import { memoryOptionsKey, resolveMemoryOptions, type MemoryOptions, type Pipeli
 import { decodeLatents } from './vae-decode.js';
 import { SafetyChecker } from './safety-checker.js';
 import { lorasKey, stripLoraTags, type LoraSpec } from './lora/choices.js';
+import { isSd3Family } from './families.js';
+import { Sd3PromptEncoder } from './sd3-prompt-encoding.js';
+import { checkSd3Request, describeSd3Transformer, loadT5Encoder, type Sd3Transformer } from './sd3-denoiser.js';
+import type { T5Tokenizer } from './t5-tokenizer.js';
 import { extendTextEncoder, type EmbeddingFile } from './embeddings.js';
 import { LoraMerger, loadLoras, loraHashesField, type LoraReport } from './lora/apply.js';
 // --- ControlNet ---
@@ -71,9 +77,13 @@ export class StableDiffusionPipeline {
   /** Memory savers chosen at load (memory-options.ts). */
   private memory: MemoryOptions = resolveMemoryOptions();
   private safetyChecker?: SafetyChecker;
-  /** SDXL's second text encoder and tokenizer. */
+  /** SDXL's and SD3's second text encoder and tokenizer. */
   private textEncoder2?: { tokenizer: ClipTokenizer; session: LoadedSession };
-  private prompts!: PromptEncoder;
+  /** SD3's T5 encoder and tokenizer, when the folder has one and the memory options keep it. */
+  private textEncoder3?: { tokenizer: T5Tokenizer; session: LoadedSession };
+  private prompts!: PromptEncoder | Sd3PromptEncoder;
+  /** SD3: the transformer's feed names and widths (sd3-denoiser.ts). */
+  private sd3?: Sd3Transformer;
   private unetConditioning: UnetConditioning = {};
   /** 4, or 9 for an inpainting UNet. */
   private unetChannels: 4 | 9 = LATENT_CHANNELS;
@@ -119,13 +129,18 @@ export class StableDiffusionPipeline {
     const keep = { releaseWhenIdle: memory.releaseSessions };
     const model = inspectModel(modelDir);
     const device = parseDevice(opts.device ?? 'cpu');
+    const sd3 = isSd3Family(model.family);
+    if (sd3 && opts.loras?.length) {
+      throw new InputError(`LoRAs are not supported on Stable Diffusion 3 models yet (${model.name}); run the job without LoRAs or pick an SD 1.x/SDXL model.`);
+    }
     const tokenizerLoad = ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
       throw new ModelError(`Tokenizer files in ${model.tokenizerDir} cannot be read: ${firstLine(err)}`);
     });
     // LoRAs are merged part by part just before that part's session is made (lora/apply.ts);
     // textual-inversion embeddings extend the token table after any merge (embeddings.ts).
     const merger = new LoraMerger(opts.loras?.length ? await loadLoras(opts.loras) : []);
-    const embeddings = opts.embeddings ?? [];
+    // Textual-inversion files are CLIP-L/G vectors for SD 1.x/SDXL token tables; SD3 jobs go without.
+    const embeddings = sd3 ? [] : (opts.embeddings ?? []);
     const created: LoadedSession[] = [];
     const track = (s: LoadedSession) => {
       created.push(s);
@@ -144,6 +159,11 @@ export class StableDiffusionPipeline {
       track(enc.session);
       return te2?.ids.size ? { ...enc, tokenizer: enc.tokenizer.withAddedWords(te2.ids) } : enc;
     };
+    const loadTextEncoder3 = async () => {
+      const t5 = memory.textEncoder3 ? await loadT5Encoder(model, device, keep) : undefined;
+      if (t5) track(t5.session);
+      return t5;
+    };
     const loadUnet = async () => track(await createSession(await merger.source('unet', model.files.unet), device, 'unet'));
     const loadVae = async () => track(await createSession(model.files.vaeDecoder, device, 'vae_decoder', keep));
     // Concurrently by default (ONNX Runtime builds each graph on its own thread, so cold start is
@@ -153,12 +173,13 @@ export class StableDiffusionPipeline {
     let p: StableDiffusionPipeline;
     try {
       const loads = sequential
-        ? ([await tokenizerLoad, await loadTextEncoder(), await loadTextEncoder2(), await loadUnet(), await loadVae()] as const)
-        : await settleAll([tokenizerLoad, loadTextEncoder(), loadTextEncoder2(), loadUnet(), loadVae()] as const);
-      const [clip, te, textEncoder2, unet, vaeDecoder] = loads;
+        ? ([await tokenizerLoad, await loadTextEncoder(), await loadTextEncoder2(), await loadTextEncoder3(), await loadUnet(), await loadVae()] as const)
+        : await settleAll([tokenizerLoad, loadTextEncoder(), loadTextEncoder2(), loadTextEncoder3(), loadUnet(), loadVae()] as const);
+      const [clip, te, textEncoder2, textEncoder3, unet, vaeDecoder] = loads;
       const tokenizer = te.ids.size ? clip.withAddedWords(te.ids) : clip;
       p = new StableDiffusionPipeline(model, device, tokenizer, te.loaded, unet, vaeDecoder);
       p.textEncoder2 = textEncoder2;
+      p.textEncoder3 = textEncoder3;
       p.loraReports = merger.finish(model.name);
     } catch (err) {
       // settleAll waited for every load, so `created` holds every session that started.
@@ -166,15 +187,48 @@ export class StableDiffusionPipeline {
       throw err;
     }
     p.memory = memory;
-    if (memory.safetyChecker && model.files.safetyChecker) {
-      p.safetyChecker = await SafetyChecker.load(model.files.safetyChecker, model.dir, device, keep);
+    try {
+      if (memory.safetyChecker && model.files.safetyChecker) {
+        p.safetyChecker = await SafetyChecker.load(model.files.safetyChecker, model.dir, device, keep);
+      }
+      p.checkSignatures();
+    } catch (err) {
+      // A folder whose graphs do not fit together leaves no native sessions behind.
+      await p.dispose().catch(() => {});
+      throw err;
     }
-    p.checkSignatures();
     return p;
+  }
+
+  /** Whether this is a Stable Diffusion 3.x model (transformer, flow matching, 16-channel latents). */
+  get isSd3(): boolean {
+    return this.sd3 !== undefined;
+  }
+
+  /** SD3: the transformer's signature and the three text encoders' (sd3-denoiser.ts, sd3-prompt-encoding.ts). */
+  private checkSd3Signatures(): void {
+    const te2 = this.textEncoder2;
+    if (!te2) throw new ModelError(`Model ${this.model.name} is Stable Diffusion 3 but text_encoder_2 did not load.`);
+    this.sd3 = describeSd3Transformer(this.unet, this.model, this.textEncoder3?.session);
+    const layers = this.model.textEncoderLayers;
+    this.prompts = new Sd3PromptEncoder(
+      [
+        { part: 'text_encoder', tokenizer: this.tokenizer, session: this.textEncoder, layers: layers.textEncoder },
+        { part: 'text_encoder_2', ...te2, layers: layers.textEncoder2 },
+      ],
+      this.textEncoder3,
+      { jointDim: this.sd3.jointDim, run: (session, feeds) => this.run(session, 'text_encoder', feeds) },
+    );
+    requireInput(this.vaeDecoder, 'vae_decoder', ['latent_sample']);
+    this.unetConditioning = {};
   }
 
   /** Fails at load time, with the fix, when a graph is not a Stable Diffusion export. */
   private checkSignatures(): void {
+    if (isSd3Family(this.model.family)) {
+      this.checkSd3Signatures();
+      return;
+    }
     this.prompts = this.createPromptEncoder();
     this.unetConditioning = describeUnetConditioning(this.unet, {
       name: this.model.name,
@@ -207,6 +261,9 @@ export class StableDiffusionPipeline {
   private async controlPlan(req: ReturnType<typeof validateRequest>): Promise<ControlPlan | undefined> {
     const cn = req.controlnet;
     if (!cn || !req.controlImage) return undefined;
+    if (this.sd3) {
+      throw new InputError(`ControlNet is not supported on Stable Diffusion 3 models yet (${this.model.name}); run the job without one or pick an SD 1.x model.`);
+    }
     if (!this.unetResiduals) {
       throw new ModelError(
         `Model ${this.model.name}'s unet takes no ControlNet residuals (down_block_0 … mid_block_additional_residual), so it cannot use ControlNet ${cn.model}. ` +
@@ -239,7 +296,7 @@ export class StableDiffusionPipeline {
   }
 
   async dispose(): Promise<void> {
-    const sessions = [this.textEncoder, this.textEncoder2?.session, this.unet, this.vaeDecoder, this.vaeEncoder];
+    const sessions = [this.textEncoder, this.textEncoder2?.session, this.textEncoder3?.session, this.unet, this.vaeDecoder, this.vaeEncoder];
     for (const s of sessions) await s?.session.release();
     await this.controlnet?.dispose();
     this.controlnet = undefined;
@@ -266,10 +323,13 @@ export class StableDiffusionPipeline {
     const before = { ...this.stats };
     const req = validateRequest(reqIn, this.model.defaults);
     const schedulerName: SchedulerName = req.scheduler ?? this.model.defaults.scheduler;
+    // Flow-matching schedulers only for SD3, and only they (sd3-denoiser.ts): a clear refusal before any work.
+    checkSd3Request(this.model, req, schedulerName);
     const { width, height, count } = req;
     const lh = height / VAE_SCALE;
     const lw = width / VAE_SCALE;
-    const latentSize = LATENT_CHANNELS * lh * lw;
+    const channels = this.model.latentChannels;
+    const latentSize = channels * lh * lw;
     const throwIfAborted = () => {
       if (opts.signal?.aborted) throw new GenerationAbortedError();
     };
@@ -297,7 +357,14 @@ export class StableDiffusionPipeline {
     // Image-to-image and inpainting (image-start.ts): the tail of the timesteps and its start latents.
     const imageStart = await prepareImageStart(
       { ...req, strength: defaultStrength(req) },
-      { unetChannels: this.unetChannels, scalingFactor: this.model.vaeScalingFactor, generators, schedulers, encode: (chw) => this.encodeImage(chw, lh, lw) },
+      {
+        unetChannels: this.unetChannels,
+        scalingFactor: this.model.vaeScalingFactor,
+        sd3: this.sd3 ? { latentChannels: 16, shiftFactor: this.model.vaeShiftFactor } : undefined,
+        generators,
+        schedulers,
+        encode: (chw) => this.encodeImage(chw, lh, lw),
+      },
     );
     if (imageStart?.kind === 'unchanged') {
       // Strength 0 (or too few steps for it): nothing to denoise; the input is the answer.
@@ -316,23 +383,27 @@ export class StableDiffusionPipeline {
       });
     }
 
-    const unetSample = requireInput(this.unet, 'unet', ['sample']);
+    const sd3 = this.sd3;
+    const unetSample = sd3 ? sd3.sample : requireInput(this.unet, 'unet', ['sample']);
     const unetDtype = floatType(unetSample);
     const hiddenDtype = floatType(requireInput(this.unet, 'unet', ['encoder_hidden_states']));
-    const unetOut = requireOutput(this.unet, 'unet', ['out_sample', 'noise_pred']);
+    const unetOut = sd3 ? sd3.output : requireOutput(this.unet, 'unet', ['out_sample', 'noise_pred']);
     const batch = guided ? 2 * count : count;
     // [uncond × count, cond × count], like diffusers' prompt_embeds = cat([negative, positive]).
     const hidden = stackRepeated(guided ? [uncond!.hidden, cond.hidden] : [cond.hidden], count);
     const hiddenTensor = floatTensor(hiddenDtype, hidden, [batch, cond.seqLen, cond.dim]);
     // SDXL's text_embeds/time_ids, LCM's timestep_cond: the same every step.
-    const extraFeeds = unetExtraFeeds(this.unetConditioning, { count, guided, width, height, guidanceScale: req.guidanceScale, cond, uncond });
-    const sampleDims = [batch, this.unetChannels, lh, lw];
+    const extraFeeds = sd3
+      ? sd3.pooledFeeds(guided ? [uncond?.pooled, cond.pooled] : [cond.pooled], count)
+      : unetExtraFeeds(this.unetConditioning, { count, guided, width, height, guidanceScale: req.guidanceScale, cond, uncond });
+    const sampleDims = [batch, sd3 ? channels : this.unetChannels, lh, lw];
     const g = req.guidanceScale;
 
     // Progress counts the run's steps as diffusers does, not UNet calls (Heun and DPM++ SDE make
     // two per step, PNDM one extra to warm up).
     const residualFeeds = this.unetResiduals ? new ResidualFeeds(this.unetResiduals, control, batch, lh, lw) : undefined;
-    const runSteps = initTimestep(req.steps, defaultStrength(req) ?? 1);
+    // SD3 img2img rounds the strength its own way (img2img.ts); the tail's length is the run's steps either way.
+    const runSteps = sd3 && imageStart ? timesteps.length : initTimestep(req.steps, defaultStrength(req) ?? 1);
     const completedStep = stepCounter(timesteps.length, runSteps, schedulers[0].order);
     for (let stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
       throwIfAborted();
@@ -346,7 +417,7 @@ export class StableDiffusionPipeline {
       }
       const sample = floatTensor(unetDtype, inpainter ? inpainter.unetSample(input, count) : input, sampleDims);
       const feeds: Record<string, ort.Tensor> = {
-        sample,
+        [unetSample.name]: sample,
         timestep: this.timestepTensor(t, batch),
         encoder_hidden_states: hiddenTensor,
         ...extraFeeds,
@@ -384,11 +455,19 @@ export class StableDiffusionPipeline {
         if (i === 0) firstX0 = res.predOriginalSample;
       }
       const step = completedStep(stepIndex);
-      if (step !== undefined && opts.onProgress) opts.onProgress(progressOf(step, runSteps, firstX0 ?? latents[0], lw, lh));
+      if (step !== undefined && opts.onProgress) opts.onProgress(progressOf(step, runSteps, firstX0 ?? latents[0], lw, lh, channels));
     }
     throwIfAborted();
 
-    const decoded = await decodeLatents(latents, lh, lw, this.model.vaeScalingFactor, (x, n, h, w) => this.decode(x, n, h, w), this.memory);
+    const decoded = await decodeLatents(
+      latents,
+      lh,
+      lw,
+      this.model.vaeScalingFactor,
+      (x, n, h, w) => this.decode(x, n, h, w),
+      this.memory,
+      this.model.vaeShiftFactor,
+    );
     const rgbs = inpainter ? inpainter.pasteOver(decoded) : decoded;
     return this.finish(req, schedulerName, started, before, cond.truncated, rgbs, count);
   }
@@ -496,7 +575,7 @@ export class StableDiffusionPipeline {
   private async decode(scaled: Float32Array, n: number, lh: number, lw: number): Promise<Float32Array> {
     const meta = requireInput(this.vaeDecoder, 'vae_decoder', ['latent_sample']);
     const out = await this.run(this.vaeDecoder, 'vae', {
-      [meta.name]: floatTensor(floatType(meta), scaled, [n, LATENT_CHANNELS, lh, lw]),
+      [meta.name]: floatTensor(floatType(meta), scaled, [n, this.model.latentChannels, lh, lw]),
     });
     return tensorToFloat32(out[requireOutput(this.vaeDecoder, 'vae_decoder', ['sample'])] as ort.Tensor);
   }

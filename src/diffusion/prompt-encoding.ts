@@ -58,7 +58,7 @@ export async function loadSecondTextEncoder(
 const HIDDEN_STATE = /^hidden_states\.(\d+)$/;
 
 /** The output holding hidden_states[-2]: layer n − 1 of n (hidden_states.0 is the embeddings). */
-function penultimateOutput(te: TextEncoderPart): string {
+export function penultimateOutput(te: Pick<TextEncoderPart, 'part' | 'session' | 'layers'>, family = 'SDXL'): string {
   const indices = [...te.session.outputs.keys()].flatMap((n) => {
     const m = HIDDEN_STATE.exec(n);
     return m ? [Number(m[1])] : [];
@@ -67,8 +67,8 @@ function penultimateOutput(te: TextEncoderPart): string {
   const name = `hidden_states.${layers - 1}`;
   if (layers < 1 || !te.session.outputs.has(name)) {
     throw new ModelError(
-      `${te.part} has outputs [${[...te.session.outputs.keys()].join(', ')}] but SDXL needs its penultimate layer (${name}). ` +
-        'Re-export the model with optimum-cli export onnx, which adds the hidden_states outputs for SDXL.',
+      `${te.part} has outputs [${[...te.session.outputs.keys()].join(', ')}] but ${family} needs its penultimate layer (${name}). ` +
+        `Re-export the model with optimum-cli export onnx, which adds the hidden_states outputs for ${family}.`,
     );
   }
   return name;

@@ -8,8 +8,9 @@ import { cropPlanar, TileBlender, tileGrid } from './tiles.js';
 const VAE_SCALE = 8;
 
 /**
- * Runs the VAE decoder on `batch` latents stacked as [batch, 4, lh, lw] (already divided by the
- * scaling factor) and returns its raw output [batch, 3, lh·8, lw·8], roughly in [-1, 1].
+ * Runs the VAE decoder on `batch` latents stacked as [batch, C, lh, lw] (already unscaled: divided
+ * by the scaling factor, SD3's shift added back) and returns its raw output [batch, 3, lh·8, lw·8],
+ * roughly in [-1, 1].
  */
 export type VaeRunner = (latents: Float32Array, batch: number, lh: number, lw: number) => Promise<Float32Array>;
 
@@ -20,9 +21,10 @@ export interface VaeDecodeStrategy {
   vaeTiling?: { tileSize: number; overlap: number };
 }
 
-const LATENT_CHANNELS = 4;
-
-/** Decodes latents (one Float32Array per image, [4, lh, lw], unscaled) to packed RGB bytes. */
+/**
+ * Decodes latents (one Float32Array per image, [C, lh, lw] as the denoiser sees them) to packed
+ * RGB bytes: z = latents / scaling_factor + shift_factor (diffusers; the shift is SD3's, 0 for SD).
+ */
 export async function decodeLatents(
   latents: Float32Array[],
   lh: number,
@@ -30,11 +32,12 @@ export async function decodeLatents(
   scalingFactor: number,
   run: VaeRunner,
   strategy: VaeDecodeStrategy,
+  shiftFactor = 0,
 ): Promise<Uint8Array[]> {
   const f = 1 / scalingFactor;
   const scaled = latents.map((l) => {
     const s = new Float32Array(l.length);
-    for (let i = 0; i < l.length; i++) s[i] = l[i] * f;
+    for (let i = 0; i < l.length; i++) s[i] = l[i] * f + shiftFactor;
     return s;
   });
   const width = lw * VAE_SCALE;
@@ -57,7 +60,7 @@ export async function decodeLatents(
 }
 
 /**
- * Decodes one scaled latent [4, lh, lw] tile by tile: tiles of `tileSize` latent pixels that
+ * Decodes one unscaled latent [C, lh, lw] tile by tile: tiles of `tileSize` latent pixels that
  * overlap by `overlap`, each decoded alone and blended with linear ramps across the overlap.
  */
 export async function decodeTiled(
@@ -67,9 +70,10 @@ export async function decodeTiled(
   run: VaeRunner,
   tiling: { tileSize: number; overlap: number },
 ): Promise<Float32Array> {
+  const channels = latent.length / (lh * lw);
   const blender = new TileBlender(3, lw * VAE_SCALE, lh * VAE_SCALE, tiling.overlap * VAE_SCALE);
   for (const r of tileGrid(lw, lh, tiling.tileSize, tiling.overlap)) {
-    const tile = cropPlanar(latent, LATENT_CHANNELS, lw, lh, r);
+    const tile = cropPlanar(latent, channels, lw, lh, r);
     const img = await run(tile, 1, r.height, r.width);
     blender.add(img, r.x * VAE_SCALE, r.y * VAE_SCALE, r.width * VAE_SCALE, r.height * VAE_SCALE);
   }
