@@ -27,21 +27,22 @@ function assertFloat32Equal(actual: ArrayLike<number>, expected: readonly number
 function assertClose(actual: ArrayLike<number>, expected: readonly number[], what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   // Our elementwise maths rounds once (float64 → float32); torch rounds after each operation.
-  for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(actual[i] - expected[i]) <= 1e-6 * Math.max(1, Math.abs(expected[i])), `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
+  for (let i = 0; i < expected.length; i++)
+    assert.ok(Math.abs(actual[i] - expected[i]) <= 1e-6 * Math.max(1, Math.abs(expected[i])), `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
 }
 
 const SD3_28 = {
   timesteps: [
-    1000.0, 987.380615234375, 974.1077270507812, 960.1293334960938, 945.3875122070312, 929.8179321289062, 913.3489990234375, 895.9003295898438, 877.3818969726562,
-    857.6923217773438, 836.7166748046875, 814.3247680664062, 790.3682861328125, 764.6771240234375, 737.0558471679688, 707.2785034179688, 675.0823364257812,
-    640.1602172851562, 602.1505737304688, 560.625, 515.0720825195312, 464.87603759765625, 409.288818359375, 347.39263916015625, 278.0487976074219,
-    199.8269805908203, 110.90573120117188, 8.928571701049805,
+    1000.0, 987.380615234375, 974.1077270507812, 960.1293334960938, 945.3875122070312, 929.8179321289062, 913.3489990234375, 895.9003295898438,
+    877.3818969726562, 857.6923217773438, 836.7166748046875, 814.3247680664062, 790.3682861328125, 764.6771240234375, 737.0558471679688, 707.2785034179688,
+    675.0823364257812, 640.1602172851562, 602.1505737304688, 560.625, 515.0720825195312, 464.87603759765625, 409.288818359375, 347.39263916015625,
+    278.0487976074219, 199.8269805908203, 110.90573120117188, 8.928571701049805,
   ],
   sigmas: [
     1.0, 0.9873806238174438, 0.9741077423095703, 0.9601293206214905, 0.9453874826431274, 0.9298179149627686, 0.9133489727973938, 0.895900309085846,
-    0.8773819208145142, 0.857692301273346, 0.8367166519165039, 0.8143247961997986, 0.7903682589530945, 0.764677107334137, 0.7370558381080627, 0.7072784900665283,
-    0.6750823259353638, 0.6401602029800415, 0.602150559425354, 0.5606250166893005, 0.5150721073150635, 0.4648760259151459, 0.40928882360458374,
-    0.34739264845848083, 0.2780487835407257, 0.19982698559761047, 0.1109057292342186, 0.008928571827709675, 0.0,
+    0.8773819208145142, 0.857692301273346, 0.8367166519165039, 0.8143247961997986, 0.7903682589530945, 0.764677107334137, 0.7370558381080627,
+    0.7072784900665283, 0.6750823259353638, 0.6401602029800415, 0.602150559425354, 0.5606250166893005, 0.5150721073150635, 0.4648760259151459,
+    0.40928882360458374, 0.34739264845848083, 0.2780487835407257, 0.19982698559761047, 0.1109057292342186, 0.008928571827709675, 0.0,
   ],
 };
 
@@ -58,11 +59,7 @@ describe('Flow Match Euler schedule (diffusers formulas)', () => {
     const s = createScheduler('flow_match_euler', sd3Config);
     s.setTimesteps(4);
     assertFloat32Equal(s.timesteps, [1000.0, 857.6923217773438, 602.1505737304688, 8.928571701049805], 'timesteps');
-    assertFloat32Equal(
-      (s as unknown as { sigmas: Float32Array }).sigmas,
-      [1.0, 0.857692301273346, 0.602150559425354, 0.008928571827709675, 0.0],
-      'sigmas',
-    );
+    assertFloat32Equal((s as unknown as { sigmas: Float32Array }).sigmas, [1.0, 0.857692301273346, 0.602150559425354, 0.008928571827709675, 0.0], 'sigmas');
   });
 
   it('shift 1.0 (the class default): an even spread from 1000 to sigma_min = 0.001', () => {
@@ -225,8 +222,22 @@ describe('Flow Match Euler config', () => {
     const s = createScheduler('flow_match_euler', { ...sd3Config, invert_sigmas: true });
     s.setTimesteps(4);
     const sigmas = (s as unknown as { sigmas: Float32Array }).sigmas;
-    assertFloat32Equal(sigmas, [0, Math.fround(1 - Math.fround(0.857692301273346)), Math.fround(1 - Math.fround(0.602150559425354)), Math.fround(1 - Math.fround(0.008928571827709675)), 1], 'sigmas');
-    assertFloat32Equal(s.timesteps, Array.from(sigmas.subarray(0, 4), (v) => Math.fround(v * 1000)), 'timesteps');
+    assertFloat32Equal(
+      sigmas,
+      [
+        0,
+        Math.fround(1 - Math.fround(0.857692301273346)),
+        Math.fround(1 - Math.fround(0.602150559425354)),
+        Math.fround(1 - Math.fround(0.008928571827709675)),
+        1,
+      ],
+      'sigmas',
+    );
+    assertFloat32Equal(
+      s.timesteps,
+      Array.from(sigmas.subarray(0, 4), (v) => Math.fround(v * 1000)),
+      'timesteps',
+    );
   });
 
   it('stochastic_sampling re-noises x̂₀ to σ_next with the job’s generator', () => {
