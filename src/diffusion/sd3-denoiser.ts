@@ -11,7 +11,7 @@ import { InputError, ModelError } from './errors.js';
 import { isSd3Family } from './families.js';
 import type { ModelInfo } from './model-inspect.js';
 import { createSession, firstLine, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
-import { loadT5Tokenizer, type T5Tokenizer } from './t5-tokenizer.js';
+import type { T5Tokenizer } from './t5-tokenizer.js';
 import { floatTensor, type FloatType } from './tensors.js';
 import type { SchedulerName } from './types.js';
 
@@ -93,6 +93,8 @@ export async function loadT5Encoder(
 ): Promise<{ tokenizer: T5Tokenizer; session: LoadedSession } | undefined> {
   const dir = model.tokenizer3Dir;
   if (!model.files.textEncoder3 || !dir) return undefined;
+  // Loaded on demand: models without T5 (and every SD 1.x/SDXL model) never parse it.
+  const { loadT5Tokenizer } = await import('./t5-tokenizer.js');
   const tokenizer = await Promise.resolve()
     .then(() => loadT5Tokenizer(dir))
     .catch((err: unknown) => {

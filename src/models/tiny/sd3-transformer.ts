@@ -19,7 +19,7 @@ export const SD3_LATENT_CHANNELS = 16;
 export const SD3_PATCH = 2;
 /** Inner width: one 2×2 patch of 16 channels, so patches and tokens reshape into each other. */
 const INNER = SD3_LATENT_CHANNELS * SD3_PATCH * SD3_PATCH;
-const PRIOR_STD = { low: 3, high: 0.2 };
+const PRIOR_STD = { low: 10, high: 0.2 };
 const BAND_SIGMA = 2;
 const BAND_RADIUS = 4;
 const WAVES = 8;
@@ -110,7 +110,7 @@ export function buildSd3Transformer(spec: Sd3TransformerSpec): EncodedModel {
   // Final norm and projection back to patches; DepthToSpace turns each token's 64 values into its 2×2 patch of 16 channels.
   const out = L.linear(L.silu(L.layerNorm(tokens, D, 'norm_out')), D, D, { name: 'proj_out', gain: GAIN.out, bias: true });
   const outMap = g.op('Reshape', [g.op('Transpose', [out], { perm: [0, 2, 1] }), shape]);
-  const mu = g.op('DepthToSpace', [outMap], { blocksize: SD3_PATCH, mode: 'CRD' });
+  const patchMu = g.op('DepthToSpace', [outMap], { blocksize: SD3_PATCH, mode: 'CRD' });
 
   // Exact denoiser for x₀ ~ N(μ, s²) seen as x = (1 − σ) x₀ + σ ε, band by band:
   // x̂₀ = μ + (1 − σ) s² / ((1 − σ)² s² + σ²) · (x − (1 − σ) μ).
@@ -120,13 +120,17 @@ export function buildSd3Transformer(spec: Sd3TransformerSpec): EncodedModel {
     const num = g.op('Mul', [a, s2]);
     return g.op('Div', [num, g.op('Add', [g.op('Mul', [g.op('Mul', [a, a]), s2]), g.op('Mul', [sigma, sigma])])]);
   };
-  const d = g.op('Sub', [x, g.op('Mul', [a, mu])]);
   const r = BAND_RADIUS;
   const size = 2 * r + 1;
   const kernel = g.floats('blur', blurKernel(C), [C, 1, size, size]);
   const blur = (val: string) => g.op('Conv', [val, kernel], { kernel_shape: [size, size], group: C, pads: [r, r, r, r] });
-  const ones = g.op('Expand', [g.scalar('one', 1), g.op('Shape', [d])]);
-  const low = g.op('Div', [blur(d), blur(ones)]);
+  // Normalised blur (blur / blurred ones): borders neither darkened nor streaked.
+  const ones = g.op('Expand', [g.scalar('one', 1), g.op('Shape', [x])]);
+  const smooth = (val: string) => g.op('Div', [blur(val), blur(ones)]);
+  // μ low-passed: the 2×2 patches would otherwise show as a grid in the picture.
+  const mu = smooth(patchMu);
+  const d = g.op('Sub', [x, g.op('Mul', [a, mu])]);
+  const low = smooth(d);
   const high = g.op('Sub', [d, low]);
   const x0 = g.op('Add', [mu, g.op('Add', [g.op('Mul', [gain(PRIOR_STD.low, 'low'), low]), g.op('Mul', [gain(PRIOR_STD.high, 'high'), high])])]);
   const velocity = g.op('Div', [g.op('Sub', [x, x0]), sigma]);
