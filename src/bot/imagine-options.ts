@@ -4,7 +4,7 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { SCHEDULER_NAMES, type GenerationRequest, type SchedulerName } from '../diffusion/types.js';
-import { isDistilledFamily } from '../diffusion/families.js';
+import { isDistilledFamily, isSd3Family } from '../diffusion/families.js';
 import { MAX_INPUT_IMAGE_BYTES, type GuildLimits } from './limits.js';
 import type { ModelCatalog, ModelEntry } from './model-catalog.js';
 import { parseLoraOptions } from './lora-options.js';
@@ -140,6 +140,24 @@ function optionsSchema(model: ModelEntry, limits: GuildLimits) {
     });
 }
 
+/**
+ * What an SD3 model (flow matching, a transformer) cannot take yet, and the flow-matching
+ * scheduler on any other model: each as one refusal line.
+ */
+function sd3Problems(model: ModelEntry, o: { scheduler?: string; loras: boolean; controlnet: boolean; mask: boolean }): string[] {
+  if (!isSd3Family(model.family)) {
+    return o.scheduler === 'flow_match_euler' ? [`**scheduler** flow_match_euler is only for Stable Diffusion 3 models; ${model.name} needs another one`] : [];
+  }
+  const problems: string[] = [];
+  if (o.scheduler && o.scheduler !== 'flow_match_euler') {
+    problems.push(`**scheduler** ${model.name} is a Stable Diffusion 3 model: it samples only with flow_match_euler (leave scheduler empty)`);
+  }
+  if (o.loras) problems.push(`**lora** LoRAs are not supported on Stable Diffusion 3 models (${model.name}) yet`);
+  if (o.controlnet) problems.push(`**controlnet** ControlNet is not supported on Stable Diffusion 3 models (${model.name}) yet`);
+  if (o.mask) problems.push(`**mask** inpainting is not supported on Stable Diffusion 3 models (${model.name}) yet; use image without a mask`);
+  return problems;
+}
+
 /** Checks every option; a refusal lists each problem as "option: what is allowed". */
 export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits, catalog: ModelCatalog, personal: PersonalDefaults = {}): ImagineParse {
   // The user's default model, else the guild's, unless it has since been removed from disk.
@@ -169,6 +187,8 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   const loraInput = { prompt: o.prompt, negative: o.negative, lora: raw.lora ?? undefined, loraWeight: raw.loraWeight ?? undefined };
   const loras = parseLoraOptions(loraInput, catalog.modelsDir, limits.maxLoras, limits.loraAllowed);
   if (!loras.ok) return { ok: false, message: `That /imagine can't run as asked:\n${loras.problems.map((p) => `• ${p}`).join('\n')}` };
+  const sd3 = sd3Problems(model, { scheduler: o.scheduler, loras: loras.loras.length > 0, controlnet: control.controlnet !== undefined, mask: o.mask !== undefined });
+  if (sd3.length > 0) return { ok: false, message: `That /imagine can't run as asked:\n${sd3.map((p) => `• ${p}`).join('\n')}` };
   const count = o.count ?? 1;
   // A server's step/guidance/scheduler defaults are for ordinary models; turbo and LCM models
   // keep their own (a guidance of 7 or 30 steps would ruin a one-step model).
@@ -184,7 +204,8 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   };
   const negative = o.negative || d.negativePrompt;
   if (negative) request.negativePrompt = negative;
-  const scheduler = o.scheduler ?? d.scheduler;
+  // A server's default scheduler is a diffusion one: SD3 models keep their flow-matching scheduler.
+  const scheduler = o.scheduler ?? (isSd3Family(model.family) ? undefined : d.scheduler);
   if (scheduler) request.scheduler = scheduler as SchedulerName;
   if (o.image) request.strength = o.strength ?? (o.mask ? DEFAULT_INPAINT_STRENGTH : DEFAULT_STRENGTH);
   if (loras.loras.length) request.loras = loras.loras;
