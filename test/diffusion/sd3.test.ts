@@ -4,7 +4,8 @@
 // 16-channel preview, and the refusals.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import onnxProto from 'onnx-proto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -255,4 +256,33 @@ test('SD3 families from names and the transformer config, with their cards’ de
   const sd3 = await load(await noT5());
   assert.deepEqual([sd3.model.family, sd3.defaults.steps, sd3.defaults.guidanceScale], ['sd3', 28, 7]);
   assert.deepEqual([sd3.model.vaeScalingFactor, sd3.model.vaeShiftFactor, sd3.model.latentChannels], [1.5305, 0.0609, 16]);
+});
+
+/** Renames a graph's inputs and outputs in place (what another exporter would have called them). */
+function renameIo(path: string, names: Record<string, string>): void {
+  const { onnx } = onnxProto;
+  const model = onnx.ModelProto.decode(readFileSync(path));
+  const graph = model.graph!;
+  const rename = (n: string) => names[n] ?? n;
+  for (const v of [...(graph.input ?? []), ...(graph.output ?? [])]) v.name = rename(v.name ?? '');
+  for (const node of graph.node ?? []) {
+    node.input = (node.input ?? []).map(rename);
+    node.output = (node.output ?? []).map(rename);
+  }
+  writeFileSync(path, onnx.ModelProto.encode(model).finish());
+}
+
+test("TensorStack's layout (the MMDiT under unet/) and other exporters' names (sample in, out_sample out) run the same", async () => {
+  const reference = await load(await noT5());
+  const want = await reference.generateRaw({ ...base, count: 1 });
+  const dir = await copy(noT5(), 'sd3-tensorstack');
+  renameSync(join(dir, 'transformer'), join(dir, 'unet'));
+  renameIo(join(dir, 'unet', 'model.onnx'), { hidden_states: 'sample', out_hidden_states: 'out_sample' });
+  const pipe = await load(dir);
+  assert.equal(pipe.model.family, 'sd3');
+  assert.match(pipe.model.files.unet, /unet\/model\.onnx$/);
+  const feeds = recordFeeds(pipe);
+  const got = await pipe.generateRaw({ ...base, count: 1 });
+  assert.deepEqual(Object.keys(feeds[0]).sort(), ['encoder_hidden_states', 'pooled_projections', 'sample', 'timestep']);
+  assert.deepEqual(got.images[0].rgb, want.images[0].rgb, 'the same pixels');
 });
