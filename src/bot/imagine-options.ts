@@ -187,7 +187,12 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   const loraInput = { prompt: o.prompt, negative: o.negative, lora: raw.lora ?? undefined, loraWeight: raw.loraWeight ?? undefined };
   const loras = parseLoraOptions(loraInput, catalog.modelsDir, limits.maxLoras, limits.loraAllowed);
   if (!loras.ok) return { ok: false, message: `That /imagine can't run as asked:\n${loras.problems.map((p) => `• ${p}`).join('\n')}` };
-  const sd3 = sd3Problems(model, { scheduler: o.scheduler, loras: loras.loras.length > 0, controlnet: control.controlnet !== undefined, mask: o.mask !== undefined });
+  const sd3 = sd3Problems(model, {
+    scheduler: o.scheduler,
+    loras: loras.loras.length > 0,
+    controlnet: control.controlnet !== undefined,
+    mask: o.mask !== undefined,
+  });
   if (sd3.length > 0) return { ok: false, message: `That /imagine can't run as asked:\n${sd3.map((p) => `• ${p}`).join('\n')}` };
   const count = o.count ?? 1;
   // A server's step/guidance/scheduler defaults are for ordinary models; turbo and LCM models

@@ -228,7 +228,8 @@ function isSd3Folder(dir: string, index: ModelIndex | undefined): boolean {
  * required; text_encoder_3 (T5) is optional, and needs tokenizer_3/tokenizer.json when present.
  */
 function inspectSd3(dir: string, index: ModelIndex | undefined, exportHint: string): ModelInfo {
-  const sd3Hint = 'Expected the diffusers ONNX layout of Stable Diffusion 3 (see models/README.md, "Stable Diffusion 3.x"); re-export it or re-download the full model.';
+  const sd3Hint =
+    'Expected the diffusers ONNX layout of Stable Diffusion 3 (see models/README.md, "Stable Diffusion 3.x"); re-export it or re-download the full model.';
   const denoiserDir = existsSync(join(dir, 'transformer')) || !existsSync(join(dir, 'unet')) ? 'transformer' : 'unet';
   const textEncoder3 = existsSync(join(dir, 'text_encoder_3/model.onnx')) ? join(dir, 'text_encoder_3/model.onnx') : undefined;
   const files = {
@@ -242,7 +243,8 @@ function inspectSd3(dir: string, index: ModelIndex | undefined, exportHint: stri
   };
   for (const t of ['tokenizer', 'tokenizer_2']) for (const f of ['vocab.json', 'merges.txt']) need(dir, `${t}/${f}`, sd3Hint);
   // T5 without its tokenizer cannot be fed; say so instead of silently feeding zeros.
-  if (textEncoder3) need(dir, 'tokenizer_3/tokenizer.json', 'text_encoder_3 (T5) needs it; re-download tokenizer_3/, or delete text_encoder_3/ to run without T5.');
+  if (textEncoder3)
+    need(dir, 'tokenizer_3/tokenizer.json', 'text_encoder_3 (T5) needs it; re-download tokenizer_3/, or delete text_encoder_3/ to run without T5.');
   const modelScheduler = readOptionalJson(need(dir, 'scheduler/scheduler_config.json', exportHint), schedulerConfigSchema, 'scheduler_config.json') ?? {};
   if (modelScheduler._class_name !== undefined && modelScheduler._class_name !== 'FlowMatchEulerDiscreteScheduler') {
     throw new ModelError(

@@ -262,7 +262,9 @@ export class StableDiffusionPipeline {
     const cn = req.controlnet;
     if (!cn || !req.controlImage) return undefined;
     if (this.sd3) {
-      throw new InputError(`ControlNet is not supported on Stable Diffusion 3 models yet (${this.model.name}); run the job without one or pick an SD 1.x model.`);
+      throw new InputError(
+        `ControlNet is not supported on Stable Diffusion 3 models yet (${this.model.name}); run the job without one or pick an SD 1.x model.`,
+      );
     }
     if (!this.unetResiduals) {
       throw new ModelError(

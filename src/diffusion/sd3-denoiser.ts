@@ -54,7 +54,9 @@ export function describeSd3Transformer(transformer: LoadedSession, model: Pick<M
   floatMeta(pooled);
   const channels = sample.shape[1];
   if (typeof channels === 'number' && channels !== SD3_LATENT_CHANNELS) {
-    throw new ModelError(`Model ${model.name}'s transformer takes ${channels}-channel latents; Stable Diffusion 3 takes ${SD3_LATENT_CHANNELS}. Use an SD3 export.`);
+    throw new ModelError(
+      `Model ${model.name}'s transformer takes ${channels}-channel latents; Stable Diffusion 3 takes ${SD3_LATENT_CHANNELS}. Use an SD3 export.`,
+    );
   }
   const declared = hidden.shape[2];
   const t5Width = t5?.outputs.get('last_hidden_state')?.shape[2];
@@ -75,7 +77,9 @@ export function describeSd3Transformer(transformer: LoadedSession, model: Pick<M
       const parts = rows as Float32Array[];
       const width = parts[0].length;
       if (typeof pooledWidth === 'number' && pooledWidth !== width) {
-        throw new ModelError(`transformer takes pooled_projections of width ${pooledWidth} but the two CLIPs give ${width}. The parts come from different models.`);
+        throw new ModelError(
+          `transformer takes pooled_projections of width ${pooledWidth} but the two CLIPs give ${width}. The parts come from different models.`,
+        );
       }
       const out = new Float32Array(parts.length * count * width);
       let offset = 0;

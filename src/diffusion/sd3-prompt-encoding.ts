@@ -117,7 +117,9 @@ export class Sd3PromptEncoder {
     }
     const clipWidth = clipParts[0].dim + clipParts[1].dim;
     if (clipWidth > width) {
-      throw new ModelError(`text_encoder and text_encoder_2 give ${clipWidth} channels together, wider than the transformer's ${width}; the parts come from different models.`);
+      throw new ModelError(
+        `text_encoder and text_encoder_2 give ${clipWidth} channels together, wider than the transformer's ${width}; the parts come from different models.`,
+      );
     }
 
     let t5Rows = this.maxSequenceLength;

@@ -50,14 +50,20 @@ test('SD3 through the bot: flow-match despite the server default, V and U work, 
 
   const v = await h.discord.clickButton(grid, button(grid, 'V1'));
   await v.ack();
-  const variation = await h.discord.waitForMessage('general', (m) => m.reference?.messageId === grid.id && isResult(m) && /Variation of image 1/.test(m.content), {
-    timeoutMs: 60_000,
-  });
+  const variation = await h.discord.waitForMessage(
+    'general',
+    (m) => m.reference?.messageId === grid.id && isResult(m) && /Variation of image 1/.test(m.content),
+    {
+      timeoutMs: 60_000,
+    },
+  );
   assert.equal(field(variation, 'Scheduler'), 'flow_match_euler');
 
   const u = await h.discord.clickButton(grid, button(grid, 'U2'));
   await u.ack();
-  const up = await h.discord.waitForMessage('general', (m) => m.reference?.messageId === grid.id && isResult(m) && m.attachments.length === 1, { timeoutMs: 60_000 });
+  const up = await h.discord.waitForMessage('general', (m) => m.reference?.messageId === grid.id && isResult(m) && m.attachments.length === 1, {
+    timeoutMs: 60_000,
+  });
   const size = await imageSize(up.attachments[0].bytes);
   assert.deepEqual([size.width, size.height], [128, 128]);
 

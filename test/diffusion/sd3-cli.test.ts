@@ -23,7 +23,14 @@ test('create-tiny --layout sd3 --no-t5: the SD3 layout with optimum’s names an
   const dir = join(work, 'sd3-small');
   const r = cli('src/cli/models.ts', ['create-tiny', dir, '--layout', 'sd3', '--no-t5']);
   assert.equal(r.status, 0, r.stderr);
-  for (const f of ['transformer/model.onnx', 'text_encoder/model.onnx', 'text_encoder_2/model.onnx', 'vae_decoder/model.onnx', 'vae_encoder/model.onnx', 'tokenizer_2/vocab.json']) {
+  for (const f of [
+    'transformer/model.onnx',
+    'text_encoder/model.onnx',
+    'text_encoder_2/model.onnx',
+    'vae_decoder/model.onnx',
+    'vae_encoder/model.onnx',
+    'tokenizer_2/vocab.json',
+  ]) {
     assert.ok(existsSync(join(dir, f)), f);
   }
   assert.equal(existsSync(join(dir, 'text_encoder_3')), false);
@@ -58,7 +65,15 @@ test('npm run imagine on a tiny SD3, with and without T5; a diffusion scheduler 
     assert.deepEqual([meta.width, meta.height], [64, 96]);
     assert.match(readTextChunks(png).parameters, /Steps: 3, .*Seed: 7, Size: 64x96/);
   }
-  const refused = cli('src/cli/imagine.ts', ['a cat', '--model', await tinyModel({ layout: 'sd3', t5: false }, 'sd3-no-t5'), '--scheduler', 'euler', '--out', join(work, 'x.png')]);
+  const refused = cli('src/cli/imagine.ts', [
+    'a cat',
+    '--model',
+    await tinyModel({ layout: 'sd3', t5: false }, 'sd3-no-t5'),
+    '--scheduler',
+    'euler',
+    '--out',
+    join(work, 'x.png'),
+  ]);
   assert.equal(refused.status, 1);
   assert.match(refused.stderr, /Stable Diffusion 3 model \(flow matching\): it samples only with flow_match_euler, not euler/);
   assert.doesNotMatch(refused.stderr, /^\s+at /m, 'no stack trace');

@@ -74,7 +74,11 @@ async function expected(dir: string, text: string, t5: boolean) {
   if (t5) {
     const ids = (await loadT5Tokenizer(join(dir, 'tokenizer_3'))).encode(text, SD3_MAX_SEQUENCE_LENGTH);
     const out = await (await session(join(dir, 'text_encoder_3', 'model.onnx'))).run({
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(Array.from(ids), (x) => BigInt(x)), [1, ids.length]),
+      input_ids: new ort.Tensor(
+        'int64',
+        BigInt64Array.from(Array.from(ids), (x) => BigInt(x)),
+        [1, ids.length],
+      ),
     });
     t5Hidden = out.last_hidden_state.data as Float32Array;
   }
@@ -115,7 +119,8 @@ async function checkEmbedding(dir: string, t5: boolean) {
       for (const r of [0, 3, SD3_MAX_SEQUENCE_LENGTH - 1]) {
         const got = position(f.encoder_hidden_states, item, CLIP_ROWS + r);
         if (want.t5Hidden) assert.ok(maxAbsDiff(got, want.t5Hidden.subarray(r * JOINT, (r + 1) * JOINT)) < 1e-6, `T5 row ${r}`);
-        else assert.ok(
+        else
+          assert.ok(
             got.every((v) => v === 0),
             'no text_encoder_3: zeros in its place',
           );
@@ -206,7 +211,10 @@ test('image-to-image: flow-match scale_noise start, SD3 strength rounding (10 st
 test('refusals: a diffusion scheduler, sizes off the 16-pixel grid, a mask, LoRAs, ControlNet', async () => {
   const dir = await noT5();
   const pipe = await load(dir);
-  await assert.rejects(pipe.generate({ ...base, scheduler: 'euler' }), (e: Error) => e instanceof InputError && /only with flow_match_euler, not euler/.test(e.message));
+  await assert.rejects(
+    pipe.generate({ ...base, scheduler: 'euler' }),
+    (e: Error) => e instanceof InputError && /only with flow_match_euler, not euler/.test(e.message),
+  );
   await assert.rejects(pipe.generate({ ...base, width: 72 }), (e: Error) => e instanceof InputError && /multiples of 16/.test(e.message));
   const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: 'white' } })
     .png()
@@ -225,7 +233,10 @@ test('refusals: a diffusion scheduler, sizes off the 16-pixel grid, a mask, LoRA
   );
   // The flow-matching scheduler is SD3's only.
   const sd = await load(await tinyModel());
-  await assert.rejects(sd.generate({ ...base, scheduler: 'flow_match_euler' }), (e: Error) => e instanceof InputError && /flow-matching models/.test(e.message));
+  await assert.rejects(
+    sd.generate({ ...base, scheduler: 'flow_match_euler' }),
+    (e: Error) => e instanceof InputError && /flow-matching models/.test(e.message),
+  );
 });
 
 test('an SD3 folder missing a required part names the file', async () => {

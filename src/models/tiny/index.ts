@@ -105,7 +105,17 @@ const optionsSchema = z.object({
 });
 
 /** Options that only a UNet layout has: an SD3 request with one of them is refused, not ignored. */
-const UNET_ONLY_OPTIONS = ['timestep', 'predictionType', 'scheduler', 'padToken', 'externalData', 'channels', 'inpainting', 'exportNames', 'controlnetUnet'] as const;
+const UNET_ONLY_OPTIONS = [
+  'timestep',
+  'predictionType',
+  'scheduler',
+  'padToken',
+  'externalData',
+  'channels',
+  'inpainting',
+  'exportNames',
+  'controlnetUnet',
+] as const;
 
 const PARTS = ['scheduler', 'tokenizer', 'text_encoder', 'unet', 'vae_decoder', 'vae_encoder'] as const;
 const EXTERNAL_FILES = ['model.onnx_data', 'weights.pb'] as const;
@@ -172,7 +182,8 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
   const parts = [...PARTS, ...plan.textEncoders.flatMap((te) => [te.part, te.tokenizer])];
   for (const part of parts) await mkdir(join(dir, part), { recursive: true });
   // A previous layout's extra parts would make the folder look like another family.
-  for (const part of [...LAYOUT_ONLY_PARTS, ...SD3_ONLY_PARTS]) if (!(parts as readonly string[]).includes(part)) await rm(join(dir, part), { recursive: true, force: true });
+  for (const part of [...LAYOUT_ONLY_PARTS, ...SD3_ONLY_PARTS])
+    if (!(parts as readonly string[]).includes(part)) await rm(join(dir, part), { recursive: true, force: true });
   // SDXL's second tokenizer (OpenCLIP bigG's) pads with '!'.
   const { vocabSize } = await writeClipTokenizerFiles(join(dir, 'tokenizer'), { padToken: o.padToken });
   if (plan.sdxl) await writeClipTokenizerFiles(join(dir, 'tokenizer_2'), { padToken: '!' });

@@ -96,7 +96,10 @@ export function buildSd3Transformer(spec: Sd3TransformerSpec): EncodedModel {
   const context = L.linear(text, jointDim, D, { name: 'context_embedder', bias: true }); // [B, S, D]
   const modulation = (name: string) => g.op('Unsqueeze', [L.linear(cond, D, D, { name, gain: 0.1, bias: true }), g.int64s('axis1', [1])]);
   const modulate = (v: string, name: string) =>
-    g.op('Add', [g.op('Mul', [L.layerNorm(v, D, `${name}_norm`), g.op('Add', [g.scalar('one', 1), modulation(`${name}_scale`)])]), modulation(`${name}_shift`)]);
+    g.op('Add', [
+      g.op('Mul', [L.layerNorm(v, D, `${name}_norm`), g.op('Add', [g.scalar('one', 1), modulation(`${name}_scale`)])]),
+      modulation(`${name}_shift`),
+    ]);
   const joint = g.op('Concat', [modulate(context, 'context'), modulate(image, 'image')], { axis: 1 });
   const q = L.linear(joint, D, D, { name: 'to_q', gain: GAIN.query });
   const k = L.linear(joint, D, D, { name: 'to_k' });

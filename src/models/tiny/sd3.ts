@@ -144,7 +144,16 @@ export async function writeTinySd3(dir: string, o: TinySd3Options): Promise<void
       projection_dim: c.hidden,
     });
     // Two layers, so hidden_states[-2] (what SD3 reads) is a real layer's output.
-    const encoder = buildTextEncoder({ vocabSize, hidden: c.hidden, float: o.float, seed: o.seed, layers: 2, hiddenStates: true, projection: c.hidden, part: c.part });
+    const encoder = buildTextEncoder({
+      vocabSize,
+      hidden: c.hidden,
+      float: o.float,
+      seed: o.seed,
+      layers: 2,
+      hiddenStates: true,
+      projection: c.hidden,
+      part: c.part,
+    });
     await o.writeModel(join(dir, c.part), encoder);
   }
   if (o.t5) {
