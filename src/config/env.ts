@@ -88,6 +88,8 @@ export const baseEnvSchema = z.object({
   VAE_SLICING: optionalBool,
   VAE_TILING: optionalBool,
   VAE_TILE_SIZE: intFromEnv(512, 64).refine((v) => v % 8 === 0, 'must be a multiple of 8'),
+  /** SD3 models: 0 = leave text_encoder_3 (T5-XXL) unloaded and feed zeros in its place. Not part of LOW_MEMORY (it changes the pictures). */
+  SD3_T5: optionalBool,
   /** Folder under MODELS_DIR/upscalers, or `lanczos`; the only one installed when unset. */
   UPSCALER: optionalString,
   UPSCALER_TILE_SIZE: intFromEnv(256, 16).refine((v) => v % 8 === 0, 'must be a multiple of 8'),

@@ -12,6 +12,7 @@ const engineEnvSchema = baseEnvSchema.pick({
   VAE_SLICING: true,
   VAE_TILING: true,
   VAE_TILE_SIZE: true,
+  SD3_T5: true,
   UPSCALER: true,
   UPSCALER_TILE_SIZE: true,
   UPSCALER_TILE_OVERLAP: true,
@@ -39,6 +40,7 @@ export function engineSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Eng
       releaseSessions: e.RELEASE_SESSIONS,
       vaeSlicing: e.VAE_SLICING,
       vaeTiling: e.VAE_TILING === false ? false : e.VAE_TILING || low ? { tileSize: e.VAE_TILE_SIZE } : undefined,
+      textEncoder3: e.SD3_T5,
     },
     upscaler: {
       name: e.UPSCALER,

@@ -98,6 +98,10 @@ test('the family table: sizes, steps, guidance and schedulers from the model car
     'sdxl-turbo': [512, 1, 0, 'euler_a'],
     lcm: [512, 4, 8, 'lcm'],
     'sdxl-lcm': [1024, 4, 8, 'lcm'],
+    sd3: [1024, 28, 7, 'flow_match_euler'],
+    'sd3.5-medium': [1024, 40, 4.5, 'flow_match_euler'],
+    'sd3.5-large': [1024, 28, 3.5, 'flow_match_euler'],
+    'sd3.5-large-turbo': [1024, 4, 0, 'flow_match_euler'],
   });
 });
 

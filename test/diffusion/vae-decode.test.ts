@@ -95,12 +95,13 @@ test('release-sessions mode gives identical images, frees the text encoder and V
 });
 
 test('memory options: LOW_MEMORY turns the savers on, explicit keys win, bad values are named', () => {
-  assert.deepEqual(resolveMemoryOptions(), { releaseSessions: false, vaeSlicing: true, vaeTiling: undefined, safetyChecker: true });
+  assert.deepEqual(resolveMemoryOptions(), { releaseSessions: false, vaeSlicing: true, vaeTiling: undefined, safetyChecker: true, textEncoder3: true });
   assert.deepEqual(resolveMemoryOptions({ lowMemory: true }), {
     releaseSessions: true,
     vaeSlicing: true,
     vaeTiling: { tileSize: 64, overlap: 16 },
     safetyChecker: true,
+    textEncoder3: true,
   });
   assert.throws(() => resolveMemoryOptions({ vaeTiling: { tileSize: 100 } }), /multiple of 8/);
   assert.throws(() => resolveMemoryOptions({ vaeTiling: { tileSize: 64, overlap: 32 } }), /less than half/);
@@ -111,10 +112,12 @@ test('memory options: LOW_MEMORY turns the savers on, explicit keys win, bad val
     vaeSlicing: true,
     vaeTiling: { tileSize: 32, overlap: 8 },
     safetyChecker: true,
+    textEncoder3: true,
   });
   assert.equal(low.upscaler.releaseWhenIdle, true);
   const mixed = engineSettingsFromEnv({ LOW_MEMORY: 'true', VAE_TILING: '0', RELEASE_SESSIONS: 'no', VAE_SLICING: 'off' });
-  assert.deepEqual(resolveMemoryOptions(mixed.pipeline), { releaseSessions: false, vaeSlicing: false, vaeTiling: undefined, safetyChecker: true });
+  assert.deepEqual(resolveMemoryOptions(mixed.pipeline), { releaseSessions: false, vaeSlicing: false, vaeTiling: undefined, safetyChecker: true, textEncoder3: true });
+  assert.equal(resolveMemoryOptions(engineSettingsFromEnv({ SD3_T5: '0' }).pipeline).textEncoder3, false, 'SD3_T5=0 leaves T5 unloaded');
   const defaults = engineSettingsFromEnv({ LOW_MEMORY: '', UPSCALER: 'real-esrgan-x4' });
   assert.deepEqual(resolveMemoryOptions(defaults.pipeline), resolveMemoryOptions());
   assert.deepEqual(defaults.upscaler, { name: 'real-esrgan-x4', tileSize: 256, tileOverlap: 16, releaseWhenIdle: false });
