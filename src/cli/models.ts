@@ -125,7 +125,7 @@ async function folderUsage(dir: string): Promise<{ bytes: number; parts: number 
   return { bytes, parts };
 }
 
-const PIPELINE_PARTS = ['text_encoder', 'text_encoder_2', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker'];
+const PIPELINE_PARTS = ['text_encoder', 'text_encoder_2', 'text_encoder_3', 'unet', 'transformer', 'vae_decoder', 'vae_encoder', 'safety_checker'];
 
 async function summarize(dir: string): Promise<string> {
   const indexPath = join(dir, 'model_index.json');

@@ -90,10 +90,10 @@ export async function fetchListing(client: HubClient, repo: string, revision: st
   };
 }
 
-/** Refuses repos without unet/model.onnx, with a hint at what the repo is instead. */
+/** Refuses repos without a denoiser (unet/model.onnx, or SD3's transformer/model.onnx), with a hint at what the repo is instead. */
 export function assertOnnxPipeline(repo: string, listing: RepoListing): void {
   const paths = listing.files.map((f) => f.path);
-  if (paths.includes('unet/model.onnx')) return;
+  if (paths.includes('unet/model.onnx') || paths.includes('transformer/model.onnx')) return;
   const suggestion = `Pull a known-good ONNX export instead (${knownGoodList()}), or export this one yourself with \`optimum-cli export onnx --model ${repo} --task text-to-image models/<name>\`.`;
   const nested = paths.find((p) => p.endsWith('/unet/model.onnx'));
   if (nested) {

@@ -79,3 +79,14 @@ test('npm run imagine on a tiny SD3, with and without T5; a diffusion scheduler 
   assert.doesNotMatch(refused.stderr, /^\s+at /m, 'no stack trace');
   assert.equal(existsSync(join(work, 'x.png')), false);
 });
+
+test('pull takes an SD3 export (transformer/model.onnx) and still refuses a PyTorch SD3 repo', async () => {
+  const { assertOnnxPipeline } = await import('../../src/models/hub-listing.js');
+  const files = (paths: string[]) => ({ files: paths.map((path) => ({ path })) });
+  assertOnnxPipeline('o/sd3-onnx', files(['model_index.json', 'transformer/model.onnx', 'transformer/model.onnx_data', 'text_encoder/model.onnx']));
+  assertOnnxPipeline('TensorStack/stable-diffusion-3.5-medium-onnx', files(['model_index.json', 'unet/model.onnx', 'unet/model.onnx.data']));
+  assert.throws(
+    () => assertOnnxPipeline('stabilityai/stable-diffusion-3.5-medium', files(['model_index.json', 'transformer/diffusion_pytorch_model.safetensors'])),
+    /PyTorch/,
+  );
+});

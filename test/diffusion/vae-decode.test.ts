@@ -116,7 +116,13 @@ test('memory options: LOW_MEMORY turns the savers on, explicit keys win, bad val
   });
   assert.equal(low.upscaler.releaseWhenIdle, true);
   const mixed = engineSettingsFromEnv({ LOW_MEMORY: 'true', VAE_TILING: '0', RELEASE_SESSIONS: 'no', VAE_SLICING: 'off' });
-  assert.deepEqual(resolveMemoryOptions(mixed.pipeline), { releaseSessions: false, vaeSlicing: false, vaeTiling: undefined, safetyChecker: true, textEncoder3: true });
+  assert.deepEqual(resolveMemoryOptions(mixed.pipeline), {
+    releaseSessions: false,
+    vaeSlicing: false,
+    vaeTiling: undefined,
+    safetyChecker: true,
+    textEncoder3: true,
+  });
   assert.equal(resolveMemoryOptions(engineSettingsFromEnv({ SD3_T5: '0' }).pipeline).textEncoder3, false, 'SD3_T5=0 leaves T5 unloaded');
   const defaults = engineSettingsFromEnv({ LOW_MEMORY: '', UPSCALER: 'real-esrgan-x4' });
   assert.deepEqual(resolveMemoryOptions(defaults.pipeline), resolveMemoryOptions());
