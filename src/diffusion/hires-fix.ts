@@ -83,9 +83,9 @@ function firstPassParameters(image: Uint8Array, prompt: string, seed: number): s
   return lines.join('\n');
 }
 
-/** Rounds to a multiple of 8 (the VAE's grid), at least MIN_SIDE. */
-function snap8(v: number): number {
-  return Math.max(MIN_SIDE, Math.round(v / 8) * 8);
+/** Rounds to a multiple of the model's grid (the VAE's 8; SD3's 16 = VAE × patch), at least MIN_SIDE. */
+function snap(v: number, grid: number): number {
+  return Math.max(MIN_SIDE, Math.round(v / grid) * grid);
 }
 
 async function rgbAt(bytes: Uint8Array, width: number, height: number): Promise<Buffer> {
@@ -112,8 +112,9 @@ export async function hiresFix(pipe: StableDiffusionPipeline, reqIn: HiresFixReq
   if (overlap * 2 >= maxTile) throw new InputError('hires tile overlap must be less than half the tile size.');
 
   const src = await imageSize(reqIn.image);
-  const width = snap8(src.width * scale);
-  const height = snap8(src.height * scale);
+  const grid = pipe.isSd3 ? 16 : 8;
+  const width = snap(src.width * scale, grid);
+  const height = snap(src.height * scale, grid);
   if (width > HIRES_MAX_SIDE || height > HIRES_MAX_SIDE) {
     throw new InputError(`The hires result would be ${width}×${height}; at most ${HIRES_MAX_SIDE} pixels a side. Use a smaller picture or scale.`);
   }

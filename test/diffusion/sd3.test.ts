@@ -297,3 +297,24 @@ test("TensorStack's layout (the MMDiT under unet/) and other exporters' names (s
   assert.deepEqual(Object.keys(feeds[0]).sort(), ['encoder_hidden_states', 'pooled_projections', 'sample', 'timestep']);
   assert.deepEqual(got.images[0].rgb, want.images[0].rgb, 'the same pixels');
 });
+
+test('memory options on SD3: released sessions and a tiled 16-channel VAE decode give (nearly) the same picture', async () => {
+  const req = { ...base, width: 128, height: 128, count: 1 };
+  const whole = await (await load(await noT5())).generateRaw(req);
+  const saver = await load(await noT5(), { lowMemory: true, vaeTiling: { tileSize: 64, overlap: 16 } });
+  saver.resetStats();
+  const tiled = await saver.generateRaw(req);
+  assert.equal(saver.runStats.vaeCalls, 9, 'a 16×16 latent in 8-latent tiles overlapping by 2: 3 × 3 tiles');
+  assert.ok(maxAbsDiff(tiled.images[0].rgb, whole.images[0].rgb) <= 8, 'tiles blend into the same picture');
+});
+
+test('the safety checker runs on SD3 pictures when the folder has one; hires fix (Upscale Creative) redraws on the 16-pixel grid', async () => {
+  const pipe = await load(await tinyModel({ layout: 'sd3', t5: false, safetyChecker: 'always' }, 'sd3-nsfw'));
+  const r = await pipe.generate({ ...base, count: 1 });
+  assert.equal(r.images[0].nsfw, true);
+  const { runImageEdit } = await import('../../src/diffusion/image-edit.js');
+  const up = await runImageEdit(pipe, { ...base, count: 1, steps: 4, initImage: r.images[0].png, edit: { kind: 'hires', scale: 1.6 } });
+  const meta = await sharp(up.images[0].png).metadata();
+  // 64×96 × 1.6 = 102.4×153.6: 96×160 on SD3's 16-pixel grid (the 8-pixel grid's 104×152 would be refused).
+  assert.deepEqual([meta.width, meta.height], [96, 160]);
+});
