@@ -20,6 +20,7 @@ export interface ImageStartRequest {
   initImage?: Uint8Array;
   mask?: Uint8Array;
   maskBlur?: number;
+  maskInvert?: boolean;
   /** Already defaulted (img2img.ts's defaultStrength); ignored without an input. */
   strength?: number;
   steps: number;
@@ -59,7 +60,9 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
   }
 
   const mask =
-    req.mask && req.initImage ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0) : fullMask(width, height);
+    req.mask && req.initImage
+      ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0, req.maskInvert)
+      : fullMask(width, height);
   const start = await prepareInpaint({
     unetChannels: ctx.unetChannels,
     mask,
