@@ -11,7 +11,8 @@ import sharp, { type Metadata } from 'sharp';
 import { ApiError } from './errors.js';
 
 /** Width × height at most: 8192² is far above any size the engine draws at. */
-export const MAX_MASK_PIXELS = 8192 * 8192;
+const MAX_MASK_SIDE = 8192;
+export const MAX_MASK_PIXELS = MAX_MASK_SIDE * MAX_MASK_SIDE;
 
 const refuse = (message: string) => new ApiError(400, message, { param: 'mask', code: 'invalid_image' });
 
@@ -19,7 +20,8 @@ const refuse = (message: string) => new ApiError(400, message, { param: 'mask', 
 async function orientedSize(bytes: Uint8Array, what: string): Promise<{ width: number; height: number; hasAlpha: boolean }> {
   let meta: Metadata;
   try {
-    meta = await sharp(bytes, { limitInputPixels: MAX_MASK_PIXELS }).metadata();
+    // The header only (no pixels are decoded here), so any size can be named in the refusal.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
     throw new ApiError(400, `${what} could not be read (${(err as Error).message}).`, { param: what, code: 'invalid_image' });
   }
@@ -34,7 +36,7 @@ async function orientedSize(bytes: Uint8Array, what: string): Promise<{ width: n
  */
 export async function repaintMaskFromAlpha(mask: Uint8Array, image: Uint8Array): Promise<Uint8Array> {
   const m = await orientedSize(mask, 'mask');
-  if (m.width * m.height > MAX_MASK_PIXELS) throw refuse(`mask is ${m.width}×${m.height}; at most ${MAX_MASK_PIXELS} pixels are read.`);
+  if (m.width * m.height > MAX_MASK_PIXELS) throw refuse(`mask is ${m.width}×${m.height}: at most ${MAX_MASK_SIDE}×${MAX_MASK_SIDE} pixels are read.`);
   if (!m.hasAlpha) {
     throw refuse('mask has no alpha channel: send a PNG whose fully transparent pixels (alpha 0) mark where the image is edited.');
   }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import OpenAI, { toFile } from 'openai';
 import sharp from 'sharp';
@@ -42,6 +43,16 @@ async function alphaMask(width = SIZE): Promise<Buffer> {
   return sharp(raw, { raw: { width, height: SIZE, channels: 4 } })
     .png()
     .toBuffer();
+}
+
+/** The PNG with its header claiming another size (a decompression bomb's first bytes): IHDR rewritten, CRC fixed. */
+async function declaredSize(png: Buffer, width: number, height: number): Promise<Buffer> {
+  const out = Buffer.from(png);
+  // Signature (8), IHDR length (4) and type (4), then width and height; the CRC covers type and data.
+  out.writeUInt32BE(width, 16);
+  out.writeUInt32BE(height, 20);
+  out.writeUInt32BE(crc32(out.subarray(12, 29)), 29);
+  return out;
 }
 
 /** Mean absolute difference per channel between two images' columns [from, to), 0–255. */
@@ -161,6 +172,7 @@ describe('inpainting masks through the HTTP API', () => {
     await refused(await rightHalfMask(), /mask has no alpha channel/);
     await refused(await alphaMask(SIZE * 2), /mask is 128×64 but image is 64×64: they must be the same size/);
     await refused(Buffer.from('not an image'), /mask is not a PNG, JPEG or WebP image/);
+    await refused(await declaredSize(await alphaMask(), 20_000, 20_000), /mask is 20000×20000: at most 8192×8192 pixels are read/);
   });
 
   test('seed door: mask_image inpaints init_image and is stored beside it; a mask without an image is refused', async () => {
