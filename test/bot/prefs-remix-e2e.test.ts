@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { InteractionContext, InteractionHandle, SlashOptions, ViewMessage } from '../support/discord/index.js';
-import { imageSize, isResult, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
+import { buttonId as button, imageSize, isResult, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
 
 let h: Harness;
 let bot: BotProcess;
@@ -28,11 +28,6 @@ after(async () => {
 });
 
 const resultOf = (run: InteractionHandle) => resultIn(h.discord, run, 60_000);
-const button = (m: ViewMessage, label: string) => {
-  const b = m.buttons.find((x) => x.label === label || x.emoji?.name === label);
-  assert.ok(b?.customId, `no button ${label} on ${m.id}`);
-  return b.customId;
-};
 
 async function ask(command: string, options: SlashOptions = {}, ctx: InteractionContext = {}): Promise<string> {
   const run = await h.discord.slash(command, options, ctx);
