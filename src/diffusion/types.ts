@@ -16,6 +16,7 @@ export const SCHEDULER_NAMES = [
   'dpmpp_sde',
   'unipc',
   'lcm',
+  'flow_match_euler',
 ] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 

@@ -13,9 +13,13 @@ export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
 
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample' | 'original_sample' | 'flow_prediction';
 
-/** Keys every scheduler here has (the noise schedule and how steps are spread over it). */
-export interface CommonConfig {
+/** The one key every scheduler class has, flow-matching ones included. */
+export interface BaseSchedulerConfig {
   num_train_timesteps: number;
+}
+
+/** Keys every diffusion (beta-schedule) scheduler here has: the noise schedule and how steps are spread over it. */
+export interface CommonConfig extends BaseSchedulerConfig {
   beta_start: number;
   beta_end: number;
   beta_schedule: BetaSchedule;
@@ -56,6 +60,12 @@ export interface SchedulerConfig extends CommonConfig {
   timestep_scaling: number;
   /** DDIM's eta (a pipeline argument in diffusers, not a config key): 0 is deterministic DDIM. */
   eta: number;
+  /** FlowMatchEulerDiscreteScheduler's timestep shift (SD3: 3.0). */
+  shift: number;
+  use_dynamic_shifting: boolean;
+  invert_sigmas: boolean;
+  shift_terminal: number | null;
+  stochastic_sampling: boolean;
   [extra: string]: unknown;
 }
 

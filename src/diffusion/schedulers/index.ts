@@ -8,6 +8,7 @@ import { DpmMultistepScheduler, type DpmMultistepConfig } from './dpm-multistep.
 import { DpmSdeScheduler, type DpmSdeConfig } from './dpm-sde.js';
 import { EulerAncestralScheduler, type EulerAncestralConfig } from './euler-ancestral.js';
 import { EulerScheduler, type EulerConfig } from './euler.js';
+import { type FlowMatchEulerConfig, FlowMatchEulerScheduler } from './flow-match-euler.js';
 import { HeunScheduler, type HeunConfig } from './heun.js';
 import { LcmScheduler, type LcmConfig } from './lcm.js';
 import { LmsScheduler, type LmsConfig } from './lms.js';
@@ -30,12 +31,16 @@ export type ResolvedConfig =
   | DpmSdeConfig
   | UniPcConfig
   | LcmConfig;
+/** Any scheduler's resolved config: the diffusion schedulers' or the flow-matching one's (no betas). */
+export type AnyResolvedConfig = ResolvedConfig | FlowMatchEulerConfig;
+/** The schedulers built on a beta noise schedule (every name but the flow-matching one). */
+export type DiffusionSchedulerName = Exclude<SchedulerName, 'flow_match_euler'>;
 
 interface SchedulerEntry {
   /** diffusers' class name, as in scheduler_config.json's _class_name. */
   className: string;
   label: string;
-  create(config: Partial<SchedulerConfig>): Scheduler<ResolvedConfig>;
+  create(config: Partial<SchedulerConfig>): Scheduler<AnyResolvedConfig>;
 }
 
 const SCHEDULERS: Record<SchedulerName, SchedulerEntry> = {
@@ -52,6 +57,8 @@ const SCHEDULERS: Record<SchedulerName, SchedulerEntry> = {
   dpmpp_sde: { className: 'DPMSolverSDEScheduler', label: 'DPM++ SDE', create: (c) => new DpmSdeScheduler(c) },
   unipc: { className: 'UniPCMultistepScheduler', label: 'UniPC', create: (c) => new UniPcScheduler(c) },
   lcm: { className: 'LCMScheduler', label: 'LCM', create: (c) => new LcmScheduler(c) },
+  // Rectified flow (SD3 / SD 3.5): only for models trained with flow matching.
+  flow_match_euler: { className: 'FlowMatchEulerDiscreteScheduler', label: 'Flow Match Euler', create: (c) => new FlowMatchEulerScheduler(c) },
   // Karras variants: the same classes with Karras sigmas forced, as A1111-style UIs list them.
   euler_karras: {
     className: 'EulerDiscreteScheduler',
@@ -77,7 +84,10 @@ export const SCHEDULER_LABELS: Readonly<Record<SchedulerName, string>> = Object.
  * Builds a scheduler from scheduler_config.json keys (snake_case, as diffusers writes them).
  * Missing keys get that scheduler class's diffusers defaults; unknown keys are ignored.
  */
-export function createScheduler(name: SchedulerName, config: Partial<SchedulerConfig> = {}): Scheduler<ResolvedConfig> {
+export function createScheduler(name: 'flow_match_euler', config?: Partial<SchedulerConfig>): Scheduler<FlowMatchEulerConfig>;
+export function createScheduler(name: DiffusionSchedulerName, config?: Partial<SchedulerConfig>): Scheduler<ResolvedConfig>;
+export function createScheduler(name: SchedulerName, config?: Partial<SchedulerConfig>): Scheduler<AnyResolvedConfig>;
+export function createScheduler(name: SchedulerName, config: Partial<SchedulerConfig> = {}): Scheduler<AnyResolvedConfig> {
   const entry = SCHEDULERS[name];
   if (!entry) throw new RangeError(`Unknown scheduler "${name}"; known: ${Object.keys(SCHEDULERS).join(', ')}`);
   return entry.create(config);

@@ -1,7 +1,7 @@
 // The contract every scheduler implements: the diffusers scheduler API (set_timesteps,
 // scale_model_input, step, add_noise) over flat Float32Array latents.
 import type { SchedulerName } from '../types.js';
-import type { CommonConfig } from './config.js';
+import type { BaseSchedulerConfig } from './config.js';
 
 /** What a stochastic scheduler draws its noise from: torch.randn's stream for the job's seed. */
 export interface NoiseGenerator {
@@ -14,7 +14,7 @@ export interface StepOutput {
   predOriginalSample?: Float32Array;
 }
 
-export interface Scheduler<C extends CommonConfig = CommonConfig> {
+export interface Scheduler<C extends BaseSchedulerConfig = BaseSchedulerConfig> {
   readonly name: SchedulerName;
   readonly config: Readonly<C>;
   /**

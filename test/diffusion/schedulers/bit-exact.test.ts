@@ -110,6 +110,11 @@ const EXPECTED: Record<string, string> = {
   'lcm/v_prediction': '19b9e22363d2e517',
   'lcm/leading': '69481c5fe143928b',
   'lcm/img2img': 'e49031c13579d193',
+  // Recorded when Flow Match Euler was added (it has no beta schedule: the variants' keys are ignored).
+  'flow_match_euler/default': 'ee74129f6934553d',
+  'flow_match_euler/v_prediction': 'ee74129f6934553d',
+  'flow_match_euler/leading': 'ee74129f6934553d',
+  'flow_match_euler/img2img': 'ffa7691d33aba74d',
 };
 
 test('every scheduler gives the same bits as before the allocation-free rewrite', () => {

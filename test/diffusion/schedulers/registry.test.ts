@@ -43,6 +43,7 @@ describe('scheduler registry', () => {
       ['DPMSolverSDEScheduler', 'dpmpp_sde'],
       ['UniPCMultistepScheduler', 'unipc'],
       ['LCMScheduler', 'lcm'],
+      ['FlowMatchEulerDiscreteScheduler', 'flow_match_euler'],
     ];
     for (const [className, name] of classes) assert.equal(schedulerFromModelConfig({ _class_name: className }), name, className);
     assert.equal(schedulerFromModelConfig({ _class_name: 'KDPM2DiscreteScheduler' }), undefined);

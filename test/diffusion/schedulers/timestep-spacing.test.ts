@@ -40,7 +40,8 @@ const RESPACED = new Set<SchedulerName>(['euler_karras', 'dpmpp_2m_karras']);
 
 describe('timestep_spacing for every scheduler', () => {
   for (const name of SCHEDULER_NAMES) {
-    if (name === 'lcm') continue;
+    // Their own schedules (below): LCM's from original_inference_steps, Flow Match's from σ.
+    if (name === 'lcm' || name === 'flow_match_euler') continue;
     for (const spacing of ['trailing', 'leading', 'linspace'] as const) {
       if (RESPACED.has(name) && spacing !== 'trailing') continue;
       it(`${name}: ${spacing}`, () => {
@@ -74,6 +75,16 @@ describe('timestep_spacing for every scheduler', () => {
       return lcm.timesteps;
     };
     assert.deepEqual(schedule('trailing'), [999, 759, 499, 259]);
+    assert.deepEqual(schedule('leading'), schedule('trailing'));
+  });
+
+  it('Flow Match Euler has no timestep_spacing key, as diffusers: σ spaced from 1 to σ_min, × 1000', () => {
+    const schedule = (timestep_spacing: string) => {
+      const flow = createScheduler('flow_match_euler', { timestep_spacing } as never);
+      flow.setTimesteps(4);
+      return flow.timesteps;
+    };
+    assert.deepEqual(schedule('trailing'), [1000, 667, 334, 1]);
     assert.deepEqual(schedule('leading'), schedule('trailing'));
   });
 });
