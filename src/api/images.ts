@@ -1,6 +1,7 @@
 // Input images from API clients, checked as Discord attachments are (src/bot/download.ts and
 // limits.ts): at most 20 MiB and PNG, JPEG or WebP by their magic bytes. They are not decoded
-// here: the worker process that runs the job decodes untrusted images.
+// here: the worker process that runs the job decodes untrusted images (an OpenAI edit's mask is
+// the one exception, see masks.ts).
 import { imageTypeOf } from '../bot/download.js';
 import { MAX_INPUT_IMAGE_BYTES } from '../bot/limits.js';
 import { ApiError } from './errors.js';

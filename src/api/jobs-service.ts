@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { ImagineCeilings } from '../config/discord.js';
 import type { SchedulerName } from '../diffusion/types.js';
 import { isUserFacingError } from '../diffusion/errors.js';
+import { MAX_MASK_BLUR } from '../diffusion/validate.js';
 import { apiRequester, isApiJob } from '../jobs/api-requester.js';
 import type { JobKind, JobRecord, JobSpec } from '../jobs/types.js';
 import { QueueLimitError, type JobQueue, type QueuePosition } from '../queue/types.js';
@@ -44,6 +45,12 @@ export interface ApiGenerationInput {
   scheduler?: SchedulerName;
   initImage?: Uint8Array;
   strength?: number;
+  /** Inpainting mask for initImage (white repaints, black keeps), stored beside it; only its magic bytes were checked. */
+  mask?: Uint8Array;
+  /** Mask edge blur in pixels (the engine's maskBlur). */
+  maskBlur?: number;
+  /** Black repaints, white keeps. */
+  maskInvert?: boolean;
 }
 
 export interface ApiQueue extends JobQueue {
@@ -63,6 +70,7 @@ export interface JobsServiceDeps {
 export const SEED_MAX = 2 ** 32 - 1;
 const QUOTA_REASONS: AdmissionReason[] = ['queued', 'cooldown', 'jobs_per_hour', 'images_per_day'];
 const DEFAULT_STRENGTH = 0.75;
+const DEFAULT_INPAINT_STRENGTH = 1;
 
 export class JobsService {
   /** Per key: the model `POST /sdapi/v1/options` chose (A1111 clients switch models that way). */
@@ -103,9 +111,15 @@ export class JobsService {
     if (input.negativePrompt) request.negativePrompt = input.negativePrompt;
     if (input.scheduler) request.scheduler = input.scheduler;
     const kind: JobKind = input.initImage ? 'img2img' : 'txt2img';
+    if (input.mask && !input.initImage) throw new ApiError(400, 'A mask needs the image it masks: send the input image too.', { param: 'mask' });
     if (input.initImage) {
       if (!model.canImg2Img) throw new ApiError(400, `Model ${model.name} cannot do image-to-image: it has no VAE encoder.`, { param: 'model' });
-      request.strength = input.strength ?? DEFAULT_STRENGTH;
+      // As diffusers' inpainting pipeline (and /imagine): a masked region is drawn anew unless asked otherwise.
+      request.strength = input.strength ?? (input.mask ? DEFAULT_INPAINT_STRENGTH : DEFAULT_STRENGTH);
+    }
+    if (input.mask) {
+      if (input.maskBlur) request.maskBlur = input.maskBlur;
+      if (input.maskInvert) request.maskInvert = true;
     }
     const bad = (param: string, message: string) => new ApiError(422, `${param} ${message}`, { param });
     if (!input.prompt.trim()) throw bad('prompt', 'must not be empty');
@@ -118,11 +132,15 @@ export class JobsService {
       if (v % 8 !== 0 || v < 64 || v > c.maxSide) throw bad(side, `must be a multiple of 8 from 64 to ${c.maxSide} on this server (got ${v})`);
     }
     if (request.strength !== undefined && (request.strength < 0 || request.strength > 1)) throw bad('strength', 'must be between 0 and 1');
+    if (request.maskBlur !== undefined && (request.maskBlur < 0 || request.maskBlur > MAX_MASK_BLUR)) {
+      throw bad('mask_blur', `must be between 0 and ${MAX_MASK_BLUR} pixels`);
+    }
     return {
       kind,
       model: model.name,
       request,
       ...(input.initImage ? { initImage: input.initImage } : {}),
+      ...(input.mask ? { maskImage: input.mask } : {}),
       requester: apiRequester(principal.name),
     };
   }

@@ -6,6 +6,7 @@ import { type ApiApp, type ApiContext, fileUrls, principalOf } from './context.j
 import { ApiError } from './errors.js';
 import { checkImage, MAX_INPUT_IMAGE_BYTES } from './images.js';
 import type { ApiGenerationInput, Principal } from './jobs-service.js';
+import { repaintMaskFromAlpha } from './masks.js';
 
 /** OpenAI's own model names: clients send them by default, so they mean this server's default model. */
 const OPENAI_MODELS = /^(dall-e-[23]|gpt-image-[\w.-]+)$/;
@@ -57,31 +58,40 @@ export function registerOpenAiRoutes(app: ApiApp, ctx: ApiContext): void {
   // Multipart, read by hand (@fastify/multipart): files are cut off at 20 MiB like Discord attachments.
   app.post(
     '/v1/images/edits',
-    { schema: { tags, summary: 'OpenAI image edit (multipart: image, prompt, optional mask)', consumes: ['multipart/form-data'] } },
+    {
+      schema: {
+        tags,
+        summary: 'OpenAI image edit (multipart: image, prompt, optional mask)',
+        description:
+          'mask: a PNG with an alpha channel, the size of image; its fully transparent pixels (alpha 0) are redrawn, the rest of image is kept. Without a mask the whole image is redrawn (image-to-image).',
+        consumes: ['multipart/form-data'],
+      },
+    },
     async (req) => {
       if (!req.isMultipart()) throw new ApiError(400, 'Send the edit as multipart/form-data with image and prompt.', { code: 'invalid_request' });
       const fields: Record<string, string> = {};
       let image: Uint8Array | undefined;
-      let hasMask = false;
+      let mask: Uint8Array | undefined;
       for await (const part of req.parts({ limits: { fileSize: MAX_INPUT_IMAGE_BYTES, files: 17, fields: 20, fieldSize: 64 * 1024 } })) {
         if (part.type === 'file') {
           const bytes = await part.toBuffer();
           if (part.file.truncated)
             throw new ApiError(413, `${part.fieldname} is larger than ${MAX_INPUT_IMAGE_BYTES / 1024 / 1024} MiB.`, { param: part.fieldname });
-          if (part.fieldname === 'mask') hasMask = bytes.length > 0;
+          if (part.fieldname === 'mask') mask = bytes.length > 0 ? checkImage(bytes, 'mask') : undefined;
           else if (/^image(\[\])?$/.test(part.fieldname) && !image) image = checkImage(bytes, 'image');
         } else {
           fields[part.fieldname] = String(part.value);
         }
       }
       if (!image) throw new ApiError(400, 'image is required (a PNG, JPEG or WebP file).', { param: 'image', code: 'invalid_image' });
-      if (hasMask) throw new ApiError(400, 'mask (inpainting) is not supported by this server yet; send the image without a mask.', { param: 'mask' });
       const parsed = generationsBody.safeParse({ ...fields, ...(fields.n !== undefined ? { n: Number(fields.n) } : {}) });
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         throw new ApiError(400, `${String(issue.path[0] ?? 'body')}: ${issue.message}`, { param: String(issue.path[0] ?? ''), code: 'invalid_value' });
       }
-      return answer(req, { ...inputOf(ctx, principalOf(req), parsed.data), initImage: image }, parsed.data.response_format);
+      const input: ApiGenerationInput = { ...inputOf(ctx, principalOf(req), parsed.data), initImage: image };
+      if (mask) input.mask = await repaintMaskFromAlpha(mask, image);
+      return answer(req, input, parsed.data.response_format);
     },
   );
 

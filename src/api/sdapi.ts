@@ -4,6 +4,7 @@
 import sharp from 'sharp';
 import { z } from 'zod';
 import { pngParameters } from '../diffusion/png.js';
+import { MAX_MASK_BLUR } from '../diffusion/validate.js';
 import type { JobRecord } from '../jobs/types.js';
 import { type ApiApp, type ApiContext, principalOf } from './context.js';
 import { ApiError } from './errors.js';
@@ -31,11 +32,27 @@ const generationFields = {
 };
 
 export const txt2imgBody = z.looseObject(generationFields);
+/** A1111 sends these as ints or booleans (pydantic takes either). */
+const flag = n(z.union([z.boolean(), z.literal(0), z.literal(1)]));
+
 export const img2imgBody = z.looseObject({
   ...generationFields,
   init_images: n(z.array(z.string())),
-  denoising_strength: n(z.number()),
-  mask: n(z.string()),
+  denoising_strength: n(z.number().describe('Default 0.75, as A1111')),
+  mask: n(z.string().describe('Inpainting: base64 image (or data URL), white repaints, black keeps; any size, stretched over the input')),
+  mask_blur: n(z.number().int().describe(`Mask edge blur in pixels (Gaussian sigma), 0 to ${MAX_MASK_BLUR}; default 4, as A1111`)),
+  inpainting_mask_invert: flag.describe('1: black repaints, white keeps'),
+  inpainting_fill: n(
+    z
+      .number()
+      .int()
+      .min(0)
+      .max(3)
+      .describe(
+        '1 (original, the default here) only: the masked area starts from the input image; 0 (fill), 2 (latent noise) and 3 (latent nothing) are refused',
+      ),
+  ),
+  inpaint_full_res: flag.describe('0 (whole picture, the default here) only; 1 (only masked) is refused'),
 });
 
 /** A1111 titles look like "name.safetensors [hash]"; ours are folder names. */
@@ -66,11 +83,41 @@ function inputOf(b: z.infer<typeof img2imgBody>, img2img: boolean): ApiGeneratio
   if (img2img) {
     const first = b.init_images?.[0];
     if (!first) throw new ApiError(422, 'init_images must hold one base64 image', { param: 'init_images' });
-    if (b.mask) throw new ApiError(400, 'mask (inpainting) is not supported by this server yet; send the image without a mask.', { param: 'mask' });
     input.initImage = decodeBase64Image(first, 'init_images[0]');
-    if (b.denoising_strength != null) input.strength = b.denoising_strength;
+    input.strength = b.denoising_strength ?? A1111_DENOISING_STRENGTH;
+    if (b.mask) Object.assign(input, maskOf(b, b.mask));
   }
   return input;
+}
+
+/** A1111's defaults where they differ from the engine's. */
+const A1111_DENOISING_STRENGTH = 0.75;
+const A1111_MASK_BLUR = 4;
+const FILL_NAMES = ['fill', 'original', 'latent noise', 'latent nothing'];
+
+/**
+ * The inpainting fields. The engine starts the masked area from the input image noised to the
+ * strength (A1111's "original") over the whole picture; the other starts are refused, not faked.
+ */
+function maskOf(b: z.infer<typeof img2imgBody>, mask: string): Pick<ApiGenerationInput, 'mask' | 'maskBlur' | 'maskInvert'> {
+  if (b.inpainting_fill != null && b.inpainting_fill !== 1) {
+    throw new ApiError(
+      400,
+      `inpainting_fill ${b.inpainting_fill} ("${FILL_NAMES[b.inpainting_fill]}") is not supported by this server: send 1 ("original"), which starts the masked area from the input image (with denoising_strength 1 it starts from pure noise, as "latent noise" does).`,
+      { param: 'inpainting_fill', code: 'unsupported' },
+    );
+  }
+  if (b.inpaint_full_res === true || b.inpaint_full_res === 1) {
+    throw new ApiError(400, 'inpaint_full_res 1 ("only masked") is not supported by this server: send 0, which inpaints at the whole picture\'s size.', {
+      param: 'inpaint_full_res',
+      code: 'unsupported',
+    });
+  }
+  return {
+    mask: decodeBase64Image(mask, 'mask'),
+    maskBlur: b.mask_blur ?? A1111_MASK_BLUR,
+    ...(b.inpainting_mask_invert === true || b.inpainting_mask_invert === 1 ? { maskInvert: true } : {}),
+  };
 }
 
 function infoOf(job: JobRecord, images: Buffer[], body: Record<string, unknown>) {

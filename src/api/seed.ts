@@ -3,8 +3,10 @@
 // GET /jobs/{id}/events streams the job's progress as Server-Sent Events.
 import { z } from 'zod';
 import { SCHEDULER_NAMES } from '../diffusion/types.js';
+import { MAX_MASK_BLUR } from '../diffusion/validate.js';
 import type { JobRecord } from '../jobs/types.js';
 import { type ApiApp, type ApiContext, fileUrls, principalOf } from './context.js';
+import { ApiError } from './errors.js';
 import { decodeBase64Image } from './images.js';
 import type { ApiGenerationInput } from './jobs-service.js';
 import type { WatchEvent } from './job-watch.js';
@@ -24,12 +26,16 @@ export const generateBody = z.object({
   model: z.string().max(100).optional(),
   scheduler: z.enum(SCHEDULER_NAMES).optional(),
   init_image: z.string().optional().describe('base64 PNG/JPEG/WebP: image-to-image'),
-  strength: z.number().optional(),
+  strength: z.number().optional().describe('0–1; default 0.75, or 1 with mask_image'),
+  mask_image: z.string().optional().describe('base64 PNG/JPEG/WebP: inpainting mask for init_image, white repaints, black keeps; any size, stretched over it'),
+  mask_blur: z.number().optional().describe(`mask edge blur in pixels (Gaussian sigma), 0 to ${MAX_MASK_BLUR}; default 0`),
+  mask_invert: z.boolean().optional().describe('true: black repaints, white keeps'),
 });
 
 type GenerateBody = z.infer<typeof generateBody>;
 
 function inputOf(b: GenerateBody): ApiGenerationInput {
+  if (b.mask_image && !b.init_image) throw new ApiError(422, 'mask_image needs the image it masks: send init_image too.', { param: 'mask_image' });
   return {
     prompt: b.prompt,
     ...(b.negative_prompt ? { negativePrompt: b.negative_prompt } : {}),
@@ -43,6 +49,9 @@ function inputOf(b: GenerateBody): ApiGenerationInput {
     ...(b.scheduler ? { scheduler: b.scheduler } : {}),
     ...(b.init_image ? { initImage: decodeBase64Image(b.init_image, 'init_image') } : {}),
     ...(b.strength !== undefined ? { strength: b.strength } : {}),
+    ...(b.mask_image ? { mask: decodeBase64Image(b.mask_image, 'mask_image') } : {}),
+    ...(b.mask_blur !== undefined ? { maskBlur: b.mask_blur } : {}),
+    ...(b.mask_invert ? { maskInvert: true } : {}),
   };
 }
 
@@ -60,6 +69,7 @@ export function parametersOf(job: JobRecord) {
     model: job.model,
     scheduler: r.scheduler ?? null,
     ...(r.strength !== undefined ? { strength: r.strength } : {}),
+    ...(job.maskImagePath ? { mask_blur: r.maskBlur ?? 0, mask_invert: r.maskInvert ?? false } : {}),
   };
 }
 

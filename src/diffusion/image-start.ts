@@ -21,6 +21,7 @@ export interface ImageStartRequest {
   initImage?: Uint8Array;
   mask?: Uint8Array;
   maskBlur?: number;
+  maskInvert?: boolean;
   /** Already defaulted (img2img.ts's defaultStrength); ignored without an input. */
   strength?: number;
   steps: number;
@@ -66,7 +67,9 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
   if (ctx.sd3) throw new InputError('Inpainting (a mask, outpainting) is not supported on Stable Diffusion 3 models yet; use image-to-image without a mask.');
 
   const mask =
-    req.mask && req.initImage ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0) : fullMask(width, height);
+    req.mask && req.initImage
+      ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0, req.maskInvert)
+      : fullMask(width, height);
   const start = await prepareInpaint({
     unetChannels: ctx.unetChannels,
     mask,

@@ -22,10 +22,11 @@ export interface PixelMask {
   repaint: Uint8Array;
 }
 
-/** 8-bit luminance → the mask, thresholded and (blur > 0) feathered. */
-export async function maskFromPlane(plane: Uint8Array, width: number, height: number, blur = 0): Promise<PixelMask> {
+/** 8-bit luminance → the mask, thresholded (inverted: dark repaints) and (blur > 0) feathered. */
+export async function maskFromPlane(plane: Uint8Array, width: number, height: number, blur = 0, invert = false): Promise<PixelMask> {
   const hard = new Uint8Array(width * height);
-  for (let i = 0; i < hard.length; i++) hard[i] = plane[i] >= 128 ? 255 : 0;
+  // Inverted before the blur, as A1111 inverts the mask image before blurring it.
+  for (let i = 0; i < hard.length; i++) hard[i] = plane[i] >= 128 !== invert ? 255 : 0;
   let feathered = hard;
   if (blur > 0) {
     const out = await sharp(hard, { raw: { width, height, channels: 1 } })
@@ -45,8 +46,8 @@ export async function maskFromPlane(plane: Uint8Array, width: number, height: nu
 }
 
 /** The mask image placed over the input (image-prep.ts's geometry), thresholded and feathered. */
-export async function prepareMask(bytes: Uint8Array, input: ImageSize, width: number, height: number, blur = 0): Promise<PixelMask> {
-  return maskFromPlane(await prepareMaskPlane(bytes, input, width, height), width, height, blur);
+export async function prepareMask(bytes: Uint8Array, input: ImageSize, width: number, height: number, blur = 0, invert = false): Promise<PixelMask> {
+  return maskFromPlane(await prepareMaskPlane(bytes, input, width, height), width, height, blur, invert);
 }
 
 /** A mask that repaints everything (inpainting UNets asked for text-to-image or plain image-to-image). */

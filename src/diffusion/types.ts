@@ -42,6 +42,8 @@ export interface GenerationRequest {
   mask?: Uint8Array;
   /** Gaussian blur radius in pixels applied to the mask edge before thresholding to the latent grid (0 = none). */
   maskBlur?: number;
+  /** Swap the mask's meaning (white keeps, black repaints), as A1111's `inpainting_mask_invert`. */
+  maskInvert?: boolean;
   /**
    * An edit of `initImage` instead of a plain generation (run by `runImageEdit`, image-edit.ts):
    * outpainting (zoom out, pan) onto a width × height canvas, or a creative upscale (hires fix).

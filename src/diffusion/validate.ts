@@ -54,6 +54,7 @@ export const generationRequestSchema = z.object({
   // Any size: the mask is resized onto the input image (image-prep.ts).
   mask: z.instanceof(Uint8Array).optional(),
   maskBlur: z.number().min(0, 'mask blur must be 0 or more').max(MAX_MASK_BLUR, `mask blur must be at most ${MAX_MASK_BLUR} pixels`).optional(),
+  maskInvert: z.boolean().optional(),
   edit: imageEditSchema.optional(),
   // LoRAs by name (lora/choices.ts); the prompt's <lora:…> tags add to these.
   loras: z.array(loraRequestSchema).max(MAX_LORAS, `at most ${MAX_LORAS} LoRAs per job`).optional(),
@@ -97,6 +98,9 @@ export function validateRequest(req: Partial<GenerationRequest> & { prompt: stri
   }
   if (parsed.data.maskBlur && !parsed.data.mask) {
     throw new InputError('mask blur only applies to inpainting: give a mask too');
+  }
+  if (parsed.data.maskInvert && !parsed.data.mask) {
+    throw new InputError('mask invert only applies to inpainting: give a mask too');
   }
   // --- ControlNet ---
   const cn = parsed.data.controlnet;

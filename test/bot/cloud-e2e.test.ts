@@ -11,7 +11,17 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import type { InteractionHandle, ViewMessage } from '../support/discord/index.js';
 import { geminiSize, standInColour, startGoogleStandIn, type GoogleStandIn } from '../support/google/index.js';
-import { imageSize, isResult, refusalOf, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
+import {
+  buttonId as button,
+  embedField as field,
+  imageSize,
+  isResult,
+  refusalOf,
+  resultOf as resultIn,
+  startHarness,
+  type BotProcess,
+  type Harness,
+} from './harness.js';
 
 const GEMINI_MODEL = 'Gemini 3.1 Flash Image (gemini-3.1-flash-image)';
 const PROVIDER = 'Gemini (Google)';
@@ -49,13 +59,7 @@ function withBot(env: (google: GoogleStandIn) => Record<string, string>): { h: (
 
 const imagenKey = (g: GoogleStandIn) => ({ GOOGLE_API_KEY: g.apiKey, GOOGLE_API_BASE_URL: g.baseUrl });
 
-const field = (m: ViewMessage, name: string) => (m.embeds[0] as { fields?: { name: string; value: string }[] }).fields?.find((f) => f.name === name)?.value;
 const description = (m: ViewMessage) => String((m.embeds[0] as { description?: string }).description ?? '');
-function button(m: ViewMessage, label: string): string {
-  const b = m.buttons.find((x) => x.label === label || x.emoji?.name === label);
-  assert.ok(b?.customId, `no button ${label} on ${m.id}`);
-  return b.customId;
-}
 
 async function pixel(bytes: Uint8Array): Promise<number[]> {
   const { data } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });

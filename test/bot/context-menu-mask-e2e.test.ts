@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { InteractionHandle, ViewMessage } from '../support/discord/index.js';
-import { refusalOf, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
+import { buttonId as button, refusalOf, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
 
 let h: Harness;
 let bot: BotProcess;
@@ -53,7 +53,6 @@ async function meanOf(png: Uint8Array, rect: { left: number; top: number; width:
 }
 
 const near = (a: number[], b: number[], tolerance: number) => a.every((v, i) => Math.abs(v - b[i]) <= tolerance);
-const button = (m: ViewMessage, label: string) => m.buttons.find((x) => x.label === label || x.emoji?.name === label)!.customId!;
 
 async function info(m: ViewMessage, user = 'alice'): Promise<string> {
   const click = await h.discord.clickButton(m, button(m, 'ℹ️'), { user });

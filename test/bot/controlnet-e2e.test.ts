@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { InteractionHandle, ViewMessage } from '../support/discord/index.js';
 import { tinyControlNetModels } from '../support/tiny-models.js';
-import { isResult, refusalOf, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
+import { buttonId as button, embedField as field, isResult, refusalOf, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
 
 let h: Harness;
 let bot: BotProcess;
@@ -39,12 +39,6 @@ after(async () => {
 });
 
 const resultOf = (run: InteractionHandle) => resultIn(h.discord, run);
-const field = (m: ViewMessage, name: string) => (m.embeds[0] as { fields?: { name: string; value: string }[] }).fields?.find((f) => f.name === name)?.value;
-const button = (m: ViewMessage, label: string) => {
-  const b = m.buttons.find((x) => x.label === label || x.emoji?.name === label);
-  assert.ok(b?.customId, `no button ${label} on ${m.id}`);
-  return b.customId;
-};
 function replyTo(to: ViewMessage): Promise<ViewMessage> {
   return h.discord.waitForMessage('general', (m) => m.reference?.messageId === to.id && isResult(m), { timeoutMs: 60_000 });
 }

@@ -11,7 +11,7 @@ import { parseCustomId } from '../../src/bot/custom-id.js';
 import { keptRegion, outpaintCanvas } from '../../src/diffusion/outpaint-geometry.js';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { ViewMessage } from '../support/discord/index.js';
-import { imageSize, isResult, resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
+import { buttonId as button, embedField as field, imageSize, isResult, resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
 
 const TOOLS = [
   'Vary (Subtle)',
@@ -61,13 +61,6 @@ after(async () => {
   assert.deepEqual(h.discord.errors, []);
   await h.close();
 });
-
-const button = (m: ViewMessage, label: string) => {
-  const b = m.buttons.find((x) => x.label === label || x.emoji?.name === label);
-  assert.ok(b?.customId, `no button ${label} on ${m.id}`);
-  return b.customId;
-};
-const field = (m: ViewMessage, name: string) => (m.embeds[0] as { fields?: { name: string; value: string }[] }).fields?.find((f) => f.name === name)?.value;
 
 /** Alice clicks `label` under `on`; resolves with the result message replying to it whose content matches `title`. */
 async function use(on: ViewMessage, label: string, title: RegExp): Promise<ViewMessage> {

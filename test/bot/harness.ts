@@ -127,6 +127,18 @@ export async function startHarness(standIn: DiscordStandInOptions = {}): Promise
   };
 }
 
+/** The value of the embed field `name` on a result (undefined when absent). */
+export function embedField(m: ViewMessage, name: string): string | undefined {
+  return (m.embeds[0] as { fields?: { name: string; value: string }[] }).fields?.find((f) => f.name === name)?.value;
+}
+
+/** The custom_id of the button labelled (or with the emoji) `label`; fails the test when there is none. */
+export function buttonId(m: ViewMessage, label: string): string {
+  const b = m.buttons.find((x) => x.label === label || x.emoji?.name === label);
+  assert.ok(b?.customId, `no button ${label} on ${m.id}`);
+  return b.customId;
+}
+
 /** The finished result: a message with the job's embed (by default in #general). */
 export function isResult(m: ViewMessage): boolean {
   return m.embeds.length > 0 && m.attachments.length > 0 && m.buttons.length > 0;

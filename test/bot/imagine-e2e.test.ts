@@ -5,7 +5,18 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { InteractionHandle, ViewMessage } from '../support/discord/index.js';
-import { downscaledDifference, fullDifference, imageSize, isResult, refusalOf, resultOf as resultIn, startHarness, type Harness } from './harness.js';
+import {
+  buttonId as button,
+  downscaledDifference,
+  embedField as field,
+  fullDifference,
+  imageSize,
+  isResult,
+  refusalOf,
+  resultOf as resultIn,
+  startHarness,
+  type Harness,
+} from './harness.js';
 
 const PROGRESS_MS = 200;
 let h: Harness;
@@ -36,12 +47,6 @@ after(async () => {
 });
 
 const resultOf = (run: InteractionHandle) => resultIn(h.discord, run);
-const field = (m: ViewMessage, name: string) => (m.embeds[0] as { fields?: { name: string; value: string }[] }).fields?.find((f) => f.name === name)?.value;
-const button = (m: ViewMessage, label: string) => {
-  const b = m.buttons.find((x) => x.label === label || x.emoji?.name === label);
-  assert.ok(b?.customId, `no button ${label} on ${m.id}`);
-  return b.customId;
-};
 
 /** The reply a button click produces: a channel message replying to `to`, once it shows a result. */
 function replyTo(to: ViewMessage, pred: (m: ViewMessage) => boolean = isResult): Promise<ViewMessage> {

@@ -11,7 +11,7 @@ import { addnetHash } from '../../src/diffusion/lora/safetensors.js';
 import { readTextChunks } from '../../src/diffusion/png.js';
 import { createTinyLora } from '../../src/models/tiny/index.js';
 import { tinyModel } from '../support/tiny-models.js';
-import { fullDifference, refusalOf, resultOf as resultIn, startHarness, type Harness } from './harness.js';
+import { buttonId as button, embedField as field, fullDifference, refusalOf, resultOf as resultIn, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
 let hash: string;
@@ -37,12 +37,6 @@ after(async () => {
 });
 
 const resultOf = (run: InteractionHandle) => resultIn(h.discord, run);
-const field = (m: ViewMessage, name: string) => (m.embeds[0] as { fields?: { name: string; value: string }[] }).fields?.find((f) => f.name === name)?.value;
-const button = (m: ViewMessage, label: string) => {
-  const b = m.buttons.find((x) => x.label === label || x.emoji?.name === label);
-  assert.ok(b?.customId, `no button ${label}`);
-  return b.customId;
-};
 const base = { prompt: 'a lighthouse at dusk', seed: 77, steps: 3, size: '64x64', model: 'named' };
 
 let withLora: ViewMessage;

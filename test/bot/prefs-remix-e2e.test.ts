@@ -1,16 +1,16 @@
 // Personal defaults and remix, end to end: the real bot process against the Discord stand-in
 // with the tiny model. /prefs values apply to /imagine, explicit options win, a server's limits
-// clamp them; with remix on, V and 🔄 open a form prefilled with the prompts and the edited
-// prompt is what runs; prefs and an open remix form survive a restart.
+// clamp them; with remix on, V, 🔄 and Vary (Subtle) after U open a form prefilled with the
+// prompts and the edited prompt is what runs; prefs and an open remix form survive a restart.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { InteractionContext, InteractionHandle, SlashOptions, ViewMessage } from '../support/discord/index.js';
-import { imageSize, isResult, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
+import { buttonId as button, imageSize, isResult, resultOf as resultIn, startHarness, type BotProcess, type Harness } from './harness.js';
 
 let h: Harness;
 let bot: BotProcess;
-const ENV = { IMAGINE_MAX_STEPS: '50' };
+const ENV = { IMAGINE_MAX_STEPS: '50', VARY_SUBTLE_STRENGTH: '0.4' };
 
 before(async () => {
   const guild = DEFAULT_GUILDS[0];
@@ -28,11 +28,6 @@ after(async () => {
 });
 
 const resultOf = (run: InteractionHandle) => resultIn(h.discord, run, 60_000);
-const button = (m: ViewMessage, label: string) => {
-  const b = m.buttons.find((x) => x.label === label || x.emoji?.name === label);
-  assert.ok(b?.customId, `no button ${label} on ${m.id}`);
-  return b.customId;
-};
 
 async function ask(command: string, options: SlashOptions = {}, ctx: InteractionContext = {}): Promise<string> {
   const run = await h.discord.slash(command, options, ctx);
@@ -175,4 +170,37 @@ test('prefs and an open remix form survive a restart', async () => {
   const view = await ask('prefs view');
   assert.match(view, /remix\*\*: on/);
   assert.match(view, /size\*\*: 64x64/);
+});
+
+test('remix on: after U, Vary (Subtle) opens the form prefilled; the edited prompt is what varies, at VARY_SUBTLE_STRENGTH', async () => {
+  const u = await h.discord.clickButton(remixSource, button(remixSource, 'U1'));
+  assert.equal((await u.ack()).typeName, 'DEFERRED_UPDATE_MESSAGE', 'U opens no form');
+  const upscaled = await h.discord.waitForMessage(
+    'general',
+    (m) => m.reference?.messageId === remixSource.id && isResult(m) && /Upscale ×2 of image 1/.test(m.content),
+    {
+      timeoutMs: 60_000,
+    },
+  );
+
+  const click = await h.discord.clickButton(upscaled, button(upscaled, 'Vary (Subtle)'));
+  assert.equal((await click.ack()).typeName, 'MODAL');
+  const modal = await click.modal();
+  assert.match(String(modal.custom_id), /^rmx:/);
+  const inputs = JSON.stringify(modal.components);
+  assert.match(inputs, /"value":"a red bicycle"/);
+  assert.match(inputs, /"value":"rust"/);
+  assert.equal(h.discord.messages('general').filter((m) => m.reference?.messageId === upscaled.id).length, 0, 'nothing queued before the form comes back');
+
+  const submit = await h.discord.submitModal(click, { prompt: 'a red tandem bicycle in the snow', negative: 'mud' });
+  await submit.ack();
+  const varied = await replyTo(upscaled);
+  assert.match(varied.content, /Vary \(Subtle\) of image 1/);
+  assert.match(varied.embeds[0].description ?? '', /a red tandem bicycle in the snow/);
+  const strength = (varied.embeds[0] as { fields?: { name: string; value: string }[] }).fields?.find((f) => f.name === 'Strength')?.value;
+  assert.equal(strength, '0.4');
+  const text = await info(varied);
+  assert.match(text, /\*\*Prompt\*\* a red tandem bicycle in the snow/);
+  assert.match(text, /\*\*Negative\*\* mud/);
+  assert.doesNotMatch(text, /a red bicycle\b/, 'the old prompt does not run');
 });

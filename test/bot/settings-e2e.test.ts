@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DEFAULT_GUILDS } from '../support/discord/options.js';
 import type { InteractionContext, SlashOptions, ViewMessage } from '../support/discord/index.js';
-import { refusalOf, resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
+import { embedField as field, refusalOf, resultOf, startHarness, type BotProcess, type Harness } from './harness.js';
 
 // Simulated devices: these tests are about settings, not pictures. A 50-step job stays 2 s
 // (40 ms per step) in the queue long enough for /queue and /cancel to see it.
@@ -54,8 +54,6 @@ function auditRows(): AuditRow[] {
     db.close();
   }
 }
-
-const field = (m: ViewMessage, name: string) => (m.embeds[0] as { fields?: { name: string; value: string }[] }).fields?.find((f) => f.name === name)?.value;
 
 test('a member without Manage Server cannot see /settings, and is refused when it runs anyway', async () => {
   await assert.rejects(h.discord.slash('settings view', {}, { user: 'alice' }), /default_member_permissions \d+ hides it/);

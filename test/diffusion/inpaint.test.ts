@@ -89,6 +89,8 @@ test('mask: luminance thresholded at one half, blur feathers the edge and rounds
   const m = await maskFromPlane(plane, 2, 2);
   assert.deepEqual([...m.repaint], [0, 0, 1, 1]);
   assert.deepEqual([...m.soft], [0, 0, 1, 1]);
+  const inverted = await maskFromPlane(plane, 2, 2, 0, true);
+  assert.deepEqual([...inverted.repaint], [1, 1, 0, 0], 'inverted: dark repaints, light keeps');
 
   // A hard vertical edge at x = 16 plus a one-pixel speck far away on the kept side.
   const edge = new Uint8Array(32 * 32);
@@ -337,6 +339,10 @@ test('a mask needs an input image; a mask of another size is resized onto it', a
   await assert.rejects(
     pipe.generate({ ...base, initImage: await inputPng(), mask: await rightMask(SIZE, SIZE, 32), maskBlur: 500 }),
     (e: Error) => e instanceof InputError && /mask blur must be at most 64/.test(e.message),
+  );
+  await assert.rejects(
+    pipe.generate({ ...base, initImage: await inputPng(), maskInvert: true }),
+    (e: Error) => e instanceof InputError && /mask invert only applies to inpainting/.test(e.message),
   );
   // 20 × 10 mask, white from x = 10: the right half of the 64 × 64 input.
   const r = await pipe.generate({ ...base, initImage: await inputPng(), mask: await rightMask(20, 10, 10) });

@@ -218,6 +218,26 @@ describe('Flow Match Euler config', () => {
     assert.equal(sigmas[1], Math.fround(1 - (1 - 0.857692301273346) / scale));
   });
 
+  it('Karras and exponential sigmas respace the shifted schedule between its ends (_convert_to_karras / _convert_to_exponential)', () => {
+    // numpy: σ_min, σ_max = the shifted schedule's ends (float64); ramp = np.linspace(0, 1, 4);
+    // karras = (σ_max^(1/7) + ramp·(σ_min^(1/7) − σ_max^(1/7)))^7; exponential = exp(linspace(log σ_max, log σ_min, 4)).
+    const karras = createScheduler('flow_match_euler', { ...sd3Config, use_karras_sigmas: true });
+    karras.setTimesteps(4);
+    assertFloat32Equal(
+      (karras as unknown as { sigmas: Float32Array }).sigmas,
+      [1.0, 0.2866939306259155, 0.062588632106781, 0.008928571827709675, 0],
+      'karras sigmas',
+    );
+    assertFloat32Equal(karras.timesteps, [1000.0, 286.6939392089844, 62.58863067626953, 8.928571701049805], 'karras timesteps');
+    const exponential = createScheduler('flow_match_euler', { ...sd3Config, use_exponential_sigmas: true });
+    exponential.setTimesteps(4);
+    assertClose(
+      (exponential as unknown as { sigmas: Float32Array }).sigmas,
+      [1.0, 0.20745663344860077, 0.0430382564663887, 0.008928571827709675, 0],
+      'exponential sigmas',
+    );
+  });
+
   it('invert_sigmas (Mochi): sigmas 1 − σ, timesteps from them, a final 1', () => {
     const s = createScheduler('flow_match_euler', { ...sd3Config, invert_sigmas: true });
     s.setTimesteps(4);
