@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SlashOptions, ViewMessage } from '../support/discord/index.js';
 import { tinyModel } from '../support/tiny-models.js';
-import { imageSize, isResult, refusalOf, resultOf, startHarness, type Harness } from './harness.js';
+import { buttonId as button, embedField as field, imageSize, isResult, refusalOf, resultOf, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
 
@@ -25,13 +25,6 @@ after(async () => {
   assert.deepEqual(h.discord.errors, []);
   await h.close();
 });
-
-const field = (m: ViewMessage, name: string) => (m.embeds[0] as { fields?: { name: string; value: string }[] }).fields?.find((f) => f.name === name)?.value;
-const button = (m: ViewMessage, label: string) => {
-  const b = m.buttons.find((x) => x.label === label || x.emoji?.name === label);
-  assert.ok(b?.customId, `no button ${label}`);
-  return b.customId;
-};
 
 async function ask(command: string, options: SlashOptions): Promise<ViewMessage> {
   const run = await h.discord.slash(command, options, { user: 'mod' });
