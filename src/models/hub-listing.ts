@@ -95,11 +95,15 @@ export function assertOnnxPipeline(repo: string, listing: RepoListing): void {
   const paths = listing.files.map((f) => f.path);
   if (paths.includes('unet/model.onnx') || paths.includes('transformer/model.onnx')) return;
   const suggestion = `Pull a known-good ONNX export instead (${knownGoodList()}), or export this one yourself with \`optimum-cli export onnx --model ${repo} --task text-to-image models/<name>\`.`;
-  const nested = paths.find((p) => p.endsWith('/unet/model.onnx'));
+  const nested = paths.find((p) => p.endsWith('/unet/model.onnx') || p.endsWith('/transformer/model.onnx'));
   if (nested) {
+    // Stability's SD3 *_amdgpu repos keep one diffusers folder per I/O precision (…_io16/, …_io32/).
+    const folder = nested.slice(0, nested.lastIndexOf('/', nested.lastIndexOf('/') - 1));
     throw new HubError(
       'not-onnx',
-      `${repo} has its ONNX UNet at ${nested}, not at unet/model.onnx: the folder layout is not the diffusers one this bot loads. ${suggestion}`,
+      `${repo} has its ONNX ${nested.includes('/transformer/') ? 'transformer' : 'UNet'} at ${nested}, not at the repo's top: pull takes the diffusers layout only there. ` +
+        `If ${folder}/ is a complete diffusers folder (as the …_io16/ and …_io32/ folders of Stability's SD3 *_amdgpu repos are), download it yourself ` +
+        `(huggingface-cli download ${repo} --include '${folder}/*') and move it into MODELS_DIR. Otherwise: ${suggestion}`,
     );
   }
   const pytorch = paths.some((p) => /\.(safetensors|bin|ckpt|pt|pth)$/.test(p));

@@ -89,4 +89,13 @@ test('pull takes an SD3 export (transformer/model.onnx) and still refuses a PyTo
     () => assertOnnxPipeline('stabilityai/stable-diffusion-3.5-medium', files(['model_index.json', 'transformer/diffusion_pytorch_model.safetensors'])),
     /PyTorch/,
   );
+  // Stability's SD3 *_amdgpu repos: one diffusers folder per I/O precision, below the top.
+  assert.throws(
+    () =>
+      assertOnnxPipeline(
+        'stabilityai/stable-diffusion-3.5-medium_amdgpu',
+        files(['stable-diffusion-3.5-medium_io16/transformer/model.onnx', 'stable-diffusion-3.5-medium_io16/text_encoder_3/model.onnx']),
+      ),
+    /--include 'stable-diffusion-3\.5-medium_io16\/\*'/,
+  );
 });
