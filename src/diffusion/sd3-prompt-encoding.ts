@@ -126,7 +126,9 @@ export class Sd3PromptEncoder {
     let t5Hidden: Float32Array | undefined;
     if (this.t5 && this.t5Output) {
       const meta = requireInput(this.t5.session, 'text_encoder_3', ['input_ids']);
-      const ids = this.t5.tokenizer.encode(text, this.maxSequenceLength);
+      const { ids, truncatedTokens } = this.t5.tokenizer.encodeWithLength(text, this.maxSequenceLength);
+      // With T5 the prompt's tail past CLIP's 77 tokens still conditions the picture: what is lost is what T5 cut.
+      truncated = truncatedTokens;
       const out = await this.options.run(this.t5.session, { [meta.name]: idsTensor(meta, ids) });
       const state = out[this.t5Output] as ort.Tensor;
       if (state.dims[2] !== width) {

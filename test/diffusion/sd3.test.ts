@@ -318,3 +318,11 @@ test('the safety checker runs on SD3 pictures when the folder has one; hires fix
   // 64×96 × 1.6 = 102.4×153.6: 96×160 on SD3's 16-pixel grid (the 8-pixel grid's 104×152 would be refused).
   assert.deepEqual([meta.width, meta.height], [96, 160]);
 });
+
+test('a long prompt: cut tokens are CLIP’s without T5, T5’s (256 tokens) with it', async () => {
+  const long = Array.from({ length: 120 }, () => 'red').join(' ');
+  const clipOnly = await (await load(await noT5())).generate({ ...base, prompt: long, count: 1, steps: 1 });
+  assert.ok(clipOnly.truncatedTokens > 0, 'CLIP keeps 77 tokens');
+  const t5 = await (await load(await withT5())).generate({ ...base, prompt: long, count: 1, steps: 1 });
+  assert.equal(t5.truncatedTokens, 0, 'T5 saw all of it');
+});
