@@ -550,7 +550,7 @@ export class StableDiffusionPipeline {
       out = await s.session.run(feeds);
     } catch (err) {
       throw new ModelError(
-        `${part} failed: ${firstLine(err)}. If the size is not a multiple of 64, try one that is; otherwise the model export may be broken.`,
+        `${part === 'unet' && this.sd3 ? 'transformer' : part} failed: ${firstLine(err)}. If the size is not a multiple of 64, try one that is; otherwise the model export may be broken.`,
       );
     }
     const ms = performance.now() - t0;
