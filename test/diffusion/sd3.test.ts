@@ -158,6 +158,7 @@ test('one transformer call per step, CFG batched (uncond, cond); noise = torch.r
   const events: GenerationProgress[] = [];
   const result = await pipe.generate({ ...base, steps: 4 }, { onProgress: (p) => events.push(p) });
   assert.equal(pipe.runStats.unetCalls, 4, 'one call per step');
+  assert.equal(feeds.length, 4, 'four transformer session runs');
   assert.equal(pipe.runStats.unetBatch, 4, '2 × count');
   assert.equal(result.scheduler, 'flow_match_euler');
   const lh = 12;
