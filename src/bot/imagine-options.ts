@@ -144,7 +144,7 @@ function optionsSchema(model: ModelEntry, limits: GuildLimits) {
  * What an SD3 model (flow matching, a transformer) cannot take yet, and the flow-matching
  * scheduler on any other model: each as one refusal line.
  */
-function sd3Problems(model: ModelEntry, o: { scheduler?: string; loras: boolean; controlnet: boolean; mask: boolean }): string[] {
+function sd3Problems(model: ModelEntry, o: { scheduler?: string; loras: boolean; controlnet: boolean }): string[] {
   if (!isSd3Family(model.family)) {
     return o.scheduler === 'flow_match_euler' ? [`**scheduler** flow_match_euler is only for Stable Diffusion 3 models; ${model.name} needs another one`] : [];
   }
@@ -154,7 +154,6 @@ function sd3Problems(model: ModelEntry, o: { scheduler?: string; loras: boolean;
   }
   if (o.loras) problems.push(`**lora** LoRAs are not supported on Stable Diffusion 3 models (${model.name}) yet`);
   if (o.controlnet) problems.push(`**controlnet** ControlNet is not supported on Stable Diffusion 3 models (${model.name}) yet`);
-  if (o.mask) problems.push(`**mask** inpainting is not supported on Stable Diffusion 3 models (${model.name}) yet; use image without a mask`);
   return problems;
 }
 
@@ -191,7 +190,6 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
     scheduler: o.scheduler,
     loras: loras.loras.length > 0,
     controlnet: control.controlnet !== undefined,
-    mask: o.mask !== undefined,
   });
   if (sd3.length > 0) return { ok: false, message: `That /imagine can't run as asked:\n${sd3.map((p) => `• ${p}`).join('\n')}` };
   const count = o.count ?? 1;

@@ -8,7 +8,6 @@
 // Plain text-to-image (no input, regular UNet) gets undefined: the pipeline's own noise start.
 import { rgbToChw } from './image-io.js';
 import { img2imgStartLatents, initTimestep, startSchedulersAt, strengthTail, DEFAULT_INPAINT_STRENGTH, type EncodedImage } from './img2img.js';
-import { InputError } from './errors.js';
 import { fullMask, prepareMask } from './inpaint-mask.js';
 import { prepareInpaint, type Inpainter } from './inpaint.js';
 import { imageSize, prepareImage } from './image-prep.js';
@@ -63,9 +62,6 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
     const latents = img2imgStartLatents(enc, channels * lh * lw, ctx.generators, ctx.schedulers, timesteps[0], ctx.scalingFactor, ctx.sd3?.shiftFactor);
     return { kind: 'denoise', timesteps, latents };
   }
-  // Inpainting (inpaint.ts) works on 4-channel latents; SD3 has no inpainting path yet.
-  if (ctx.sd3) throw new InputError('Inpainting (a mask, outpainting) is not supported on Stable Diffusion 3 models yet; use image-to-image without a mask.');
-
   const mask =
     req.mask && req.initImage
       ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0, req.maskInvert)
@@ -80,6 +76,7 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
     lh,
     lw,
     scalingFactor: ctx.scalingFactor,
+    sd3: ctx.sd3,
     generators: ctx.generators,
     schedulers: ctx.schedulers,
     encode: ctx.encode,

@@ -1,4 +1,6 @@
-// Inpainting as diffusers' StableDiffusionInpaintPipeline does it, for both kinds of UNet:
+// Inpainting as diffusers' StableDiffusionInpaintPipeline does it, for both kinds of UNet (and
+// as StableDiffusion3InpaintPipeline does for SD3's 16-channel transformer: the blend path, with
+// flow matching's scale_noise as addNoise and the VAE's shift_factor):
 // - an inpainting UNet (9 input channels) sees [latents (4), mask (1), masked-image latents (4)]
 //   concatenated on channels at every step;
 // - any other UNet (4 channels) denoises freely, and after every step the known region is put
@@ -36,6 +38,8 @@ export interface InpaintSetup {
   lh: number;
   lw: number;
   scalingFactor: number;
+  /** SD3: 16 latent channels, the VAE's shift_factor and its pipelines' strength rounding. */
+  sd3?: { latentChannels: 16; shiftFactor: number };
   generators: readonly TorchGenerator[];
   schedulers: readonly Scheduler[];
   /** One vae_encoder call on CHW pixels of the grid's size. */
@@ -50,15 +54,16 @@ export interface InpaintStart {
 
 /** diffusers' prepare_latents + prepare_mask_latents, in its order. */
 export async function prepareInpaint(s: InpaintSetup): Promise<InpaintStart> {
-  const size = LATENT_CHANNELS * s.lh * s.lw;
-  const tail = strengthTail(s.schedulers[0].timesteps, s.steps, s.strength, s.schedulers[0].order);
+  const size = (s.sd3?.latentChannels ?? LATENT_CHANNELS) * s.lh * s.lw;
+  const shift = s.sd3?.shiftFactor ?? 0;
+  const tail = strengthTail(s.schedulers[0].timesteps, s.steps, s.strength, s.schedulers[0].order, s.sd3 ? 'sd3' : 'sd');
   // As diffusers' get_timesteps, even at strength 1: addNoise then follows the step counter.
   for (const sch of s.schedulers) sch.setBeginIndex?.(tail.beginIndex);
   const fromPureNoise = s.strength === 1;
 
   const needImageLatents = s.unetChannels === LATENT_CHANNELS || !fromPureNoise;
   const imageEnc = needImageLatents ? await s.encode(s.imageChw) : undefined;
-  const imageLatents = imageEnc ? s.generators.map((g) => latentsFromEncoding(imageEnc, size, g, s.scalingFactor)) : undefined;
+  const imageLatents = imageEnc ? s.generators.map((g) => latentsFromEncoding(imageEnc, size, g, s.scalingFactor, shift)) : undefined;
 
   const noise = s.generators.map((g) => g.randn(size));
   const latents = noise.map((n, i) => {

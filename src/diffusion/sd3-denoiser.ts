@@ -5,7 +5,7 @@
 // - Microsoft Olive's SD3 io_config: the same inputs → out_sample;
 // - exports that kept the UNet's names: sample instead of hidden_states, → sample.
 // Also the request rules of flow-matching models: flow_match_euler only (and only for them),
-// sides a multiple of 16 (VAE 8 × patch 2), no inpainting masks yet.
+// sides a multiple of 16 (VAE 8 × patch 2).
 import type * as ort from 'onnxruntime-node';
 import { InputError, ModelError } from './errors.js';
 import { isSd3Family } from './families.js';
@@ -110,13 +110,9 @@ export async function loadT5Encoder(
 /**
  * What an SD3 model cannot take (and what only SD3 can), refused with the reason before any
  * model work: a diffusion scheduler on a flow-matching model or the reverse, sizes off SD3's
- * 16-pixel grid, inpainting masks.
+ * 16-pixel grid.
  */
-export function checkSd3Request(
-  model: Pick<ModelInfo, 'name' | 'family'>,
-  req: { width: number; height: number; mask?: Uint8Array },
-  scheduler: SchedulerName,
-): void {
+export function checkSd3Request(model: Pick<ModelInfo, 'name' | 'family'>, req: { width: number; height: number }, scheduler: SchedulerName): void {
   const sd3 = isSd3Family(model.family);
   if (!sd3) {
     if (scheduler === FLOW_MATCH_SCHEDULER) {
@@ -131,8 +127,5 @@ export function checkSd3Request(
   }
   if (req.width % SD3_SIZE_MULTIPLE !== 0 || req.height % SD3_SIZE_MULTIPLE !== 0) {
     throw new InputError(`Stable Diffusion 3 needs width and height in multiples of ${SD3_SIZE_MULTIPLE}; got ${req.width}×${req.height}.`);
-  }
-  if (req.mask) {
-    throw new InputError('Inpainting (a mask, outpainting) is not supported on Stable Diffusion 3 models yet; use image-to-image without a mask.');
   }
 }
