@@ -63,9 +63,9 @@ export const FAMILY_DEFAULTS: Readonly<Record<ModelFamily, FamilyDefaults>> = {
   'sdxl-turbo': { size: 512, sizeFrom: 'card', steps: 1, guidanceScale: 0, scheduler: 'euler_a', timestepSpacing: 'trailing' },
   lcm: { size: 512, sizeFrom: 'config', steps: 4, guidanceScale: 8, scheduler: 'lcm' },
   'sdxl-lcm': { size: 1024, sizeFrom: 'config', steps: 4, guidanceScale: 8, scheduler: 'lcm' },
-  sd3: { size: 1024, sizeFrom: 'card', steps: 28, guidanceScale: 7, scheduler: 'flow_match_euler' },
-  'sd3.5-medium': { size: 1024, sizeFrom: 'card', steps: 40, guidanceScale: 4.5, scheduler: 'flow_match_euler' },
-  'sd3.5-large': { size: 1024, sizeFrom: 'card', steps: 28, guidanceScale: 3.5, scheduler: 'flow_match_euler' },
+  sd3: { size: 1024, sizeFrom: 'config', steps: 28, guidanceScale: 7, scheduler: 'flow_match_euler' },
+  'sd3.5-medium': { size: 1024, sizeFrom: 'config', steps: 40, guidanceScale: 4.5, scheduler: 'flow_match_euler' },
+  'sd3.5-large': { size: 1024, sizeFrom: 'config', steps: 28, guidanceScale: 3.5, scheduler: 'flow_match_euler' },
   'sd3.5-large-turbo': { size: 1024, sizeFrom: 'card', steps: 4, guidanceScale: 0, scheduler: 'flow_match_euler' },
 };
 

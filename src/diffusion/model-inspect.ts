@@ -81,6 +81,8 @@ const sd3TransformerConfigSchema = z.looseObject({
   joint_attention_dim: z.number().int().positive().optional(),
   dual_attention_layers: z.array(z.number()).nullable().optional(),
   qk_norm: z.string().nullable().optional(),
+  /** Latent side (128 in Stability's configs: 1024 px). */
+  sample_size: z.number().int().positive().optional(),
 });
 const SD3_TRANSFORMER_CLASS = 'SD3Transformer2DModel';
 const unetConfigSchema = z.looseObject({
@@ -263,6 +265,7 @@ function inspectSd3(dir: string, index: ModelIndex | undefined, exportHint: stri
     qkNorm: typeof transformer?.qk_norm === 'string',
   });
   const card = FAMILY_DEFAULTS[family];
+  const side = card.sizeFrom === 'config' && transformer?.sample_size ? transformer.sample_size * 8 : card.size;
   return {
     name,
     dir,
@@ -280,6 +283,6 @@ function inspectSd3(dir: string, index: ModelIndex | undefined, exportHint: stri
     vaeShiftFactor: vae?.shift_factor ?? 0.0609,
     latentChannels: 16,
     jointAttentionDim: transformer?.joint_attention_dim,
-    defaults: { width: card.size, height: card.size, steps: card.steps, guidanceScale: card.guidanceScale, scheduler: 'flow_match_euler' },
+    defaults: { width: side, height: side, steps: card.steps, guidanceScale: card.guidanceScale, scheduler: 'flow_match_euler' },
   };
 }

@@ -1,6 +1,7 @@
 // A tiny Stable Diffusion 3 through the real bot process and the Discord stand-in: /imagine
 // with the server's default scheduler set (a diffusion one, which SD3 jobs must not take),
-// V (image-to-image) and U (upscale) on the result, and the refusal of a diffusion scheduler.
+// V (image-to-image), U (upscale) and Zoom Out (inpainting) on the result, and the refusal of a
+// diffusion scheduler.
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ async function ask(command: string, options: SlashOptions): Promise<ViewMessage>
   return run.waitForOriginal((m) => !m.loading, { timeoutMs: 10_000 });
 }
 
-test('SD3 through the bot: flow-match despite the server default, V and U work, a diffusion scheduler is refused', async () => {
+test('SD3 through the bot: flow-match despite the server default, V, U and Zoom Out work, a diffusion scheduler is refused', async () => {
   assert.match((await ask('settings defaults', { scheduler: 'euler' })).content, /scheduler euler/);
   const run = await h.discord.slash('imagine', { prompt: 'a red house by the sea', seed: 11, steps: 3, size: '64x64', count: 2, model: 'sd3' });
   await run.ack();
@@ -59,6 +60,16 @@ test('SD3 through the bot: flow-match despite the server default, V and U work, 
   });
   const size = await imageSize(up.attachments[0].bytes);
   assert.deepEqual([size.width, size.height], [128, 128]);
+
+  // Zoom Out outpaints: SD3's inpainting path (the kept centre pasted back, the border drawn).
+  const z = await h.discord.clickButton(up, button(up, 'Zoom Out 2×'));
+  await z.ack();
+  const zoomed = await h.discord.waitForMessage('general', (m) => m.reference?.messageId === up.id && isResult(m) && /Zoom Out 2×/.test(m.content), {
+    timeoutMs: 60_000,
+  });
+  const zs = await imageSize(zoomed.attachments[0].bytes);
+  assert.deepEqual([zs.width, zs.height], [256, 256], 'the native area (sample_size 32)');
+  assert.equal(field(zoomed, 'Scheduler'), 'flow_match_euler');
 
   const bad = await h.discord.slash('imagine', { prompt: 'a red house', model: 'sd3', scheduler: 'euler_a' });
   await bad.ack();

@@ -291,7 +291,8 @@ test('SD3 families from names and the transformer config, with their cards’ de
   assert.equal(detectSd3Family(['x'], { ...none, numLayers: 38, qkNorm: true }), 'sd3.5-large');
   assert.equal(detectSd3Family(['stable-diffusion-3.5-large-turbo'], { ...none, numLayers: 38 }), 'sd3.5-large-turbo');
   const medium = await load(await copy(noT5(), 'stable-diffusion-3.5-medium'));
-  assert.deepEqual(medium.defaults, { width: 1024, height: 1024, steps: 40, guidanceScale: 4.5, scheduler: 'flow_match_euler' });
+  // The size is transformer/config.json's sample_size × 8 (the tiny one's 32; Stability's 128 → 1024).
+  assert.deepEqual(medium.defaults, { width: 256, height: 256, steps: 40, guidanceScale: 4.5, scheduler: 'flow_match_euler' });
   const sd3 = await load(await noT5());
   assert.deepEqual([sd3.model.family, sd3.defaults.steps, sd3.defaults.guidanceScale], ['sd3', 28, 7]);
   assert.deepEqual([sd3.model.vaeScalingFactor, sd3.model.vaeShiftFactor, sd3.model.latentChannels], [1.5305, 0.0609, 16]);
