@@ -3,6 +3,7 @@
 // of the wrong type gets 422 naming it.
 import sharp from 'sharp';
 import { z } from 'zod';
+import type { ModelFamily } from '../diffusion/families.js';
 import { pngParameters } from '../diffusion/png.js';
 import { MAX_MASK_BLUR } from '../diffusion/validate.js';
 import type { JobRecord } from '../jobs/types.js';
@@ -58,9 +59,9 @@ export const img2imgBody = z.looseObject({
 /** A1111 titles look like "name.safetensors [hash]"; ours are folder names. */
 const modelNameOf = (title: string) => title.replace(/\s*\[[^\]]*\]\s*$/, '').trim();
 
-function inputOf(b: z.infer<typeof img2imgBody>, img2img: boolean): ApiGenerationInput {
+function inputOf(b: z.infer<typeof img2imgBody>, img2img: boolean, family: ModelFamily): ApiGenerationInput {
   const samplerName = b.sampler_name ?? b.sampler_index ?? undefined;
-  const scheduler = samplerName ? schedulerFor(samplerName, b.scheduler ?? undefined) : undefined;
+  const scheduler = samplerName ? schedulerFor(samplerName, b.scheduler ?? undefined, family) : undefined;
   if (samplerName && !scheduler) {
     throw new ApiError(422, `sampler_name "${samplerName}" is not a sampler here; use one of ${A1111_SAMPLERS.map((s) => s.name).join(', ')}.`, {
       param: 'sampler_name',
@@ -161,7 +162,10 @@ async function previewPng(p: { width: number; height: number; rgb: Uint8Array })
 export function registerSdapiRoutes(app: ApiApp, ctx: ApiContext): void {
   const { jobs } = ctx;
   const generate = async (principal: Principal, body: z.infer<typeof img2imgBody>, img2img: boolean) => {
-    const { job } = await jobs.submit(principal, inputOf(body, img2img));
+    // The sampler's meaning depends on the model (A1111's "Euler" on SD3), so look it up first.
+    const checkpoint = body.override_settings?.sd_model_checkpoint;
+    const family = jobs.model(principal, checkpoint ? modelNameOf(checkpoint) : undefined).family;
+    const { job } = await jobs.submit(principal, inputOf(body, img2img, family));
     const result = await jobs.result(job, ctx.config.syncTimeoutMs);
     const { init_images: _i, mask: _m, ...echo } = body;
     return {

@@ -15,6 +15,11 @@ test('A1111 sampler names map to our schedulers, Karras by name or by schedule t
   assert.equal(schedulerFor('unipc'), 'unipc', 'our own names too');
   assert.equal(schedulerFor('DPM fast'), undefined);
   assert.equal(a1111NameOf('dpmpp_2m_karras'), 'DPM++ 2M Karras');
+  // On SD3 (flow matching), A1111's Euler is the flow-match Euler step, as Forge runs it.
+  assert.equal(schedulerFor('Euler', undefined, 'sd3.5-medium'), 'flow_match_euler');
+  assert.equal(schedulerFor('Euler', undefined, 'sd1'), 'euler');
+  assert.equal(schedulerFor('Euler a', undefined, 'sd3'), 'euler_a', 'other samplers stay as named (the engine refuses them on SD3)');
+  assert.equal(a1111NameOf('flow_match_euler'), 'Flow Match Euler');
 });
 
 test('API config: off unless a port is given; keyless only on loopback', () => {
