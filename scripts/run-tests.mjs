@@ -95,11 +95,14 @@ const children = new Set();
 
 function runFile(file, env) {
   const cwd = mkdtempSync(join(tmpdir(), 'test-cwd-'));
+  // Its own TMPDIR too, removed with it: whatever the file (or a process it starts) leaves in
+  // os.tmpdir() does not pile up in /tmp.
+  const tmp = mkdtempSync(join(tmpdir(), 'test-tmp-'));
   const started = performance.now();
   return new Promise((resolveRun) => {
     const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--test', '--test-reporter=spec', join(repoRoot, file)], {
       cwd,
-      env: { ...env, TSX_TSCONFIG_PATH: join(repoRoot, 'tsconfig.json') },
+      env: { ...env, TMPDIR: tmp, TSX_TSCONFIG_PATH: join(repoRoot, 'tsconfig.json') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.add(child);
@@ -109,6 +112,7 @@ function runFile(file, env) {
     child.once('close', (code, signal) => {
       children.delete(child);
       rmSync(cwd, { recursive: true, force: true });
+      rmSync(tmp, { recursive: true, force: true });
       resolveRun({ file, code: code ?? signal, output, ms: performance.now() - started });
     });
   });
