@@ -5,7 +5,7 @@
 // start (scripts/launch.mjs runs dist/ when it is up to date). The stamp written last is what
 // launch.mjs compares with the sources' modification times.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,4 +31,14 @@ if (!prepare || !existsSync(join(dist, '.tsbuildinfo'))) rmSync(dist, { recursiv
 const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
 mkdirSync(dist, { recursive: true });
+// Files the code reads beside itself (the API's status-page.html): tsc copies only what it compiles.
+function copyAssets(rel) {
+  for (const e of readdirSync(join(root, rel), { withFileTypes: true })) {
+    const path = join(rel, e.name);
+    if (e.isDirectory()) copyAssets(path);
+    else if (!/\.(ts|md)$/.test(e.name)) cpSync(join(root, path), join(dist, path));
+  }
+}
+copyAssets('src');
+copyAssets('commands');
 writeFileSync(stamp, `${new Date().toISOString()}\n`);

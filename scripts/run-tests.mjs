@@ -15,12 +15,15 @@
 // made once per run in a shared temp folder (TINY_MODELS_CACHE, test/support/tiny-models.ts).
 // At most --heavy (TEST_HEAVY_CONCURRENCY; default concurrency − 1) files that run bot processes
 // run at once. The slowest files start first (times of the last run, kept in node_modules/.cache), and
-// each file's output is printed in one piece when it finishes.
+// each file's output is printed in one piece when it finishes. Entry points the tests start run
+// compiled, as `npm start` runs them (test/support/child-process.ts entryArgs), so a stale dist/
+// is rebuilt first (`npm run build`, about 10 s; TEST_NO_BUILD=1 skips it and they run through tsx).
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { distIsFresh } from './dist-fresh.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const timesFile = join(repoRoot, 'node_modules', '.cache', 'imagine-bot-test-times.json');
@@ -124,6 +127,14 @@ if (opts.quick) files = files.filter((f) => !QUICK_EXCLUDE.some((re) => re.test(
 if (files.length === 0) {
   console.error(`run-tests: no test file matches ${opts.filters.join(' ')}`);
   process.exit(1);
+}
+if (!process.env.TEST_NO_BUILD && !distIsFresh(repoRoot)) {
+  console.log('run-tests: dist/ is missing or older than the sources; building it (npm run build)');
+  const build = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'build.mjs')], { cwd: repoRoot, stdio: 'inherit' });
+  if (build.status !== 0) {
+    console.error('run-tests: the build failed (see above); fix it, or run with TEST_NO_BUILD=1 to test the sources through tsx');
+    process.exit(1);
+  }
 }
 const times = readTimes();
 /** Before a first full run: files that start processes or run real pipelines are the slow ones. */

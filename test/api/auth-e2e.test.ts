@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 import { type ApiProcess, createKey, getJson, keysCli, postJson, startApi, tempDataDir } from './support.js';
 
 const small = { prompt: 'a cat', num_inference_steps: 1, width: 64, height: 64 };
@@ -112,7 +112,7 @@ describe('API keys', () => {
 });
 
 test('API_AUTH=off is refused unless the API listens on loopback', () => {
-  const r = spawnSync(process.execPath, tsxArgs('src/api/main.ts'), {
+  const r = spawnSync(process.execPath, entryArgs('src/api/main.ts'), {
     encoding: 'utf8',
     ...isolated({ DATA_DIR: tempDataDir(), API_AUTH: 'off', API_HOST: '0.0.0.0', API_PORT: '0', DEVICES: 'noop:1' }),
     timeout: 60_000,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readTextChunks } from '../../src/diffusion/png.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 import { type ApiProcess, createKey, getJson, type Json, postJson, startApi, tempDataDir } from './support.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,7 +73,20 @@ describe('/generate and the same seed through every door', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'api-cli-')), 'same.png');
     const cli = spawnSync(
       process.execPath,
-      tsxArgs('src/cli/imagine.ts', 'a lighthouse', '--model', join(api.modelsDir, 'tiny'), '--steps', '3', '--size', '64x64', '--seed', '4242', '--out', out),
+      entryArgs(
+        'src/cli/imagine.ts',
+        'a lighthouse',
+        '--model',
+        join(api.modelsDir, 'tiny'),
+        '--steps',
+        '3',
+        '--size',
+        '64x64',
+        '--seed',
+        '4242',
+        '--out',
+        out,
+      ),
       { encoding: 'utf8', ...isolated({ LOG_LEVEL: 'warn' }), timeout: 120_000 },
     );
     assert.equal(cli.status, 0, cli.stderr);

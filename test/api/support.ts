@@ -4,7 +4,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 import { tinyModel } from '../support/tiny-models.js';
 
 /** A JSON answer: tests assert on its fields directly. */
@@ -40,7 +40,7 @@ export function tempDataDir(): string {
 export async function startApi(env: Record<string, string> = {}, opts: { dataDir?: string; modelsDir?: string } = {}): Promise<ApiProcess> {
   const dataDir = opts.dataDir ?? tempDataDir();
   const modelsDir = opts.modelsDir ?? (await modelsDirWithTiny());
-  const child = spawn(process.execPath, tsxArgs('src/api/main.ts'), {
+  const child = spawn(process.execPath, entryArgs('src/api/main.ts'), {
     ...isolated({ DATA_DIR: dataDir, MODELS_DIR: modelsDir, API_PORT: '0', DEVICES: 'cpu', LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -82,7 +82,7 @@ export async function startApi(env: Record<string, string> = {}, opts: { dataDir
 
 /** `npm run keys -- …` against DATA_DIR. */
 export function keysCli(dataDir: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, tsxArgs('src/api/keys-cli.ts', ...args), { encoding: 'utf8', ...isolated({ DATA_DIR: dataDir }), timeout: 60_000 });
+  const r = spawnSync(process.execPath, entryArgs('src/api/keys-cli.ts', ...args), { encoding: 'utf8', ...isolated({ DATA_DIR: dataDir }), timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { startDiscordStandIn, type DiscordStandIn, type DiscordStandInOptions, type InteractionHandle, type ViewMessage } from '../support/discord/index.js';
 import { tinyModel } from '../support/tiny-models.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 
@@ -65,7 +65,7 @@ export interface Harness {
 }
 
 export function spawnBot(env: Record<string, string>): BotProcess {
-  const child = spawn(process.execPath, tsxArgs('src/main.ts'), {
+  const child = spawn(process.execPath, entryArgs('src/main.ts'), {
     ...isolated(env), // temp cwd, explicit env: the checkout's .env, models/ and data/ stay out
     stdio: ['ignore', 'pipe', 'pipe'],
   });

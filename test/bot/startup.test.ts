@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDiscordStandIn, type DiscordStandIn } from '../support/discord/index.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 
 let discord: DiscordStandIn;
 const dataDir = mkdtempSync(join(tmpdir(), 'bot-startup-'));
@@ -24,7 +24,7 @@ after(async () => {
 /** Runs an entry point; DISCORD_TOKEN is always set (maybe empty) so a developer's .env cannot leak in. */
 function run(script: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, tsxArgs(script), {
+    const child = spawn(process.execPath, entryArgs(script), {
       ...isolated({ DATA_DIR: dataDir, DISCORD_TOKEN: '', DEV_GUILD_ID: '', DISCORD_API_URL: '', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -5,7 +5,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDotEnv } from '../../src/config/load-env.js';
-import { childEnv, repoRoot, tsxArgs } from '../support/child-process.js';
+import { childEnv, repoRoot, entryArgs } from '../support/child-process.js';
 import { tinyModel } from '../support/tiny-models.js';
 
 test('loadDotEnv fills only the keys the environment lacks; no file is not an error', () => {
@@ -33,7 +33,7 @@ function imagineIn(dotenv: string, args: string[], env: Record<string, string> =
   writeFileSync(join(cwd, '.env'), dotenv);
   return {
     cwd,
-    r: spawnSync(process.execPath, tsxArgs('src/cli/imagine.ts', ...args), {
+    r: spawnSync(process.execPath, entryArgs('src/cli/imagine.ts', ...args), {
       cwd,
       env: childEnv({ LOG_LEVEL: 'warn', ...env }),
       encoding: 'utf8',

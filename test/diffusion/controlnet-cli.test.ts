@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { readTextChunks } from '../../src/diffusion/png.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 import { tinyControlNetModels } from '../support/tiny-models.js';
 
 function run(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, tsxArgs(script, ...args), { encoding: 'utf8', ...isolated({ LOG_LEVEL: 'warn', ...env }), timeout: 90_000 });
+  return spawnSync(process.execPath, entryArgs(script, ...args), { encoding: 'utf8', ...isolated({ LOG_LEVEL: 'warn', ...env }), timeout: 90_000 });
 }
 
 async function controlPng(dir: string): Promise<string> {

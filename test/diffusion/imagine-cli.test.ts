@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { readTextChunks } from '../../src/diffusion/png.js';
 import { tinyModel } from '../support/tiny-models.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 import { createTinyUpscaler } from '../../src/models/tiny/upscaler.js';
 
 function imagine(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, tsxArgs('src/cli/imagine.ts', ...args), {
+  return spawnSync(process.execPath, entryArgs('src/cli/imagine.ts', ...args), {
     encoding: 'utf8',
     ...isolated({ LOG_LEVEL: 'warn', ...env }),
     timeout: 60_000,

@@ -9,10 +9,10 @@ import { before, test } from 'node:test';
 import sharp from 'sharp';
 import { addnetHash } from '../../src/diffusion/lora/safetensors.js';
 import { readTextChunks } from '../../src/diffusion/png.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 
 function run(script: string, args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, tsxArgs(script, ...args), { encoding: 'utf8', ...isolated({ LOG_LEVEL: 'warn', ...env }), timeout: 90_000 });
+  return spawnSync(process.execPath, entryArgs(script, ...args), { encoding: 'utf8', ...isolated({ LOG_LEVEL: 'warn', ...env }), timeout: 90_000 });
 }
 
 const root = mkdtempSync(join(tmpdir(), 'lora-cli-'));

@@ -14,7 +14,7 @@ import { tileGrid, tileStarts } from '../../src/diffusion/tiles.js';
 import { createTinyUpscaler } from '../../src/models/tiny/upscaler.js';
 import { DiffusionEngine } from '../../src/queue/engines.js';
 import { tinyModel } from '../support/tiny-models.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 
 const root = mkdtempSync(join(tmpdir(), 'upscaler-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -202,7 +202,7 @@ test("the queue's upscale job uses the installed upscaler", async () => {
 
 test('npm run models -- create-tiny-upscaler writes a working 2× upscaler', async () => {
   const dir = join(root, 'cli-x2');
-  const r = spawnSync(process.execPath, tsxArgs('src/cli/models.ts', 'create-tiny-upscaler', dir, '--scale', '2'), {
+  const r = spawnSync(process.execPath, entryArgs('src/cli/models.ts', 'create-tiny-upscaler', dir, '--scale', '2'), {
     encoding: 'utf8',
     timeout: 60_000,
     ...isolated(),
@@ -210,7 +210,7 @@ test('npm run models -- create-tiny-upscaler writes a working 2× upscaler', asy
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /2× upscaler/);
   assert.equal((await ModelUpscaler.load(dir)).scale, 2);
-  const bad = spawnSync(process.execPath, tsxArgs('src/cli/models.ts', 'create-tiny-upscaler', dir, '--scale', '3'), {
+  const bad = spawnSync(process.execPath, entryArgs('src/cli/models.ts', 'create-tiny-upscaler', dir, '--scale', '3'), {
     encoding: 'utf8',
     timeout: 60_000,
     ...isolated(),

@@ -11,10 +11,10 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { readTextChunks } from '../../src/diffusion/png.js';
 import { tinyModel } from '../support/tiny-models.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 
 function cli(script: string, args: string[]) {
-  return spawnSync(process.execPath, tsxArgs(script, ...args), { encoding: 'utf8', ...isolated({ LOG_LEVEL: 'warn' }), timeout: 60_000 });
+  return spawnSync(process.execPath, entryArgs(script, ...args), { encoding: 'utf8', ...isolated({ LOG_LEVEL: 'warn' }), timeout: 60_000 });
 }
 
 const work = mkdtempSync(join(tmpdir(), 'sd3-cli-'));

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBenchModel } from '../../src/models/bench/index.js';
-import { childEnv, isolatedCwd, tsxArgs } from '../support/child-process.js';
+import { childEnv, isolatedCwd, entryArgs } from '../support/child-process.js';
 
 const root = mkdtempSync(join(tmpdir(), 'bench-model-script-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -15,7 +15,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 test('bench --model prints per-step UNet time, wall/session.run, copies and peak RSS per memory option', async () => {
   const dir = join(root, 'sd15');
   await createBenchModel(dir, { arch: 'sd15', reduce: 16 });
-  const r = spawnSync(process.execPath, tsxArgs('scripts/bench-run.ts', '--model', dir, '--size', '64', '--steps', '2', '--warmup', '0'), {
+  const r = spawnSync(process.execPath, entryArgs('scripts/bench-run.ts', '--model', dir, '--size', '64', '--steps', '2', '--warmup', '0'), {
     cwd: isolatedCwd(),
     env: childEnv({ LOG_LEVEL: 'warn' }),
     encoding: 'utf8',
@@ -35,7 +35,7 @@ test('bench --model prints per-step UNet time, wall/session.run, copies and peak
 });
 
 test('bench --model refuses bad arguments with the reason', () => {
-  const r = spawnSync(process.execPath, tsxArgs('scripts/bench-run.ts', '--model', join(root, 'x'), '--steps', '0'), {
+  const r = spawnSync(process.execPath, entryArgs('scripts/bench-run.ts', '--model', join(root, 'x'), '--steps', '0'), {
     cwd: isolatedCwd(),
     env: childEnv(),
     encoding: 'utf8',

@@ -12,7 +12,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HubError, pullModel, type PullEvent } from '../../src/models/hub.js';
 import { startFakeHub, type FakeHub, type HubRepoDef } from '../support/hf-hub-server.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 
 const modelIndex = JSON.stringify({
   _class_name: 'OnnxStableDiffusionPipeline',
@@ -392,7 +392,7 @@ interface CliResult {
 
 function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, tsxArgs('src/cli/models.ts', ...args), {
+    const child = spawn(process.execPath, entryArgs('src/cli/models.ts', ...args), {
       ...isolated(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

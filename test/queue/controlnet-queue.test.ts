@@ -40,6 +40,8 @@ test('local backend: the control image is stored with the job and used by the wo
     const [png] = await q.outputs(job.id);
     assert.match(pngParameters(png) ?? '', /ControlNet 0: "Module: canny, Model: canny, Weight: 0\.9/);
 
+    // The device is kept busy, so the lost job waits in line and its image is gone before it runs.
+    await q.submit(spec('u', { steps: 60, width: 256, height: 256 }, 'tiny-cn'));
     const lost = await q.submit(controlSpec(image));
     rmSync(lost.job.controlImagePath!);
     const failed = (await waitForFinished(q, [lost.job.id], 90_000)).get(lost.job.id)!;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { loadEnv } from '../../src/config/env.js';
 import { createJobQueue, JobBook } from '../../src/queue/index.js';
 import { spec, tempDataDir, waitForEvent, waitForFinished, waitUntil } from './helpers.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 
 test('close() with jobs running and waiting: the next queue on the same DATA_DIR resumes them', async () => {
   const DATA_DIR = tempDataDir();
@@ -37,7 +37,7 @@ test('close() with jobs running and waiting: the next queue on the same DATA_DIR
 test('a SIGKILLed parent: its workers exit and the next start resumes every job', async () => {
   const DATA_DIR = tempDataDir();
   const script = fileURLToPath(new URL('./fixtures/queue-parent.ts', import.meta.url));
-  const parent = spawn(process.execPath, tsxArgs(script, DATA_DIR), { stdio: ['ignore', 'pipe', 'inherit'], ...isolated() });
+  const parent = spawn(process.execPath, entryArgs(script, DATA_DIR), { stdio: ['ignore', 'pipe', 'inherit'], ...isolated() });
   const lines = createInterface({ input: parent.stdout! });
   const first = await new Promise<{ ids: string[]; pids: number[] }>((resolve, reject) => {
     lines.once('line', (l) => resolve(JSON.parse(l)));
@@ -70,7 +70,7 @@ test('a SIGKILLed parent: its workers exit and the next start resumes every job'
 test('an uncaught exception: the process logs it and shuts down cleanly, checkpointing the running job', async () => {
   const DATA_DIR = tempDataDir();
   const script = fileURLToPath(new URL('./fixtures/queue-parent.ts', import.meta.url));
-  const parent = spawn(process.execPath, tsxArgs(script, DATA_DIR, 'throw'), { stdio: ['ignore', 'pipe', 'pipe'], ...isolated() });
+  const parent = spawn(process.execPath, entryArgs(script, DATA_DIR, 'throw'), { stdio: ['ignore', 'pipe', 'pipe'], ...isolated() });
   // stdout carries the fixture's report, stderr pino's log lines.
   const out: string[] = [];
   const log: string[] = [];

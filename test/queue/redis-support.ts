@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { ManagedJobQueue } from '../../src/queue/index.js';
 import { makeQueue } from './helpers.js';
-import { isolated, tsxArgs } from '../support/child-process.js';
+import { isolated, entryArgs } from '../support/child-process.js';
 
 /** Why Redis tests cannot run here, or undefined when they can. */
 export function redisSkipReason(): string | undefined {
@@ -64,7 +64,7 @@ export interface WorkerHostProcess {
  * starts in an empty temp folder with only `env` (MODELS_DIR, DATA_DIR, …): never the checkout's.
  */
 export async function startWorkerHost(env: Record<string, string>): Promise<WorkerHostProcess> {
-  const proc = spawn(process.execPath, tsxArgs('src/queue/worker-cli.ts'), {
+  const proc = spawn(process.execPath, entryArgs('src/queue/worker-cli.ts'), {
     ...isolated({ LOG_LEVEL: 'warn', ...env }),
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compiledIfFresh } from '../../scripts/dist-fresh.mjs';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -20,9 +21,14 @@ export function isolatedCwd(): string {
   return cwd;
 }
 
-/** node's arguments to run a TypeScript entry point (a path relative to the repository root). */
-export function tsxArgs(script: string, ...args: string[]): string[] {
-  return ['--import', import.meta.resolve('tsx'), resolve(repoRoot, script), ...args];
+/**
+ * node's arguments to run an entry point (a .ts path relative to the repository root) as
+ * `npm start` does (scripts/launch.mjs): its compiled dist/ copy when that is fresh (the test
+ * runner builds it first), otherwise the TypeScript through tsx (test fixtures, a stale dist/).
+ */
+export function entryArgs(script: string, ...args: string[]): string[] {
+  const compiled = compiledIfFresh(repoRoot, script);
+  return compiled ? [compiled, ...args] : ['--import', import.meta.resolve('tsx'), resolve(repoRoot, script), ...args];
 }
 
 /** Variables a child may inherit: what node, tsx and the temp-folder lookup need, nothing else. */

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { spawnBot as spawnE2eBot } from '../bot/harness.js';
 import { spawnBot } from '../bot/support/bot-process.js';
 import { redisSkipReason, startWorkerHost, withRedis } from '../queue/redis-support.js';
-import { isolated, tsxArgs } from './child-process.js';
+import { isolated, entryArgs } from './child-process.js';
 
 test('bot-process.ts spawnBot: no DISCORD_TOKEN from .env or the environment', async () => {
   const bot = spawnBot({ LOG_LEVEL: 'warn' });
@@ -22,10 +22,10 @@ test('harness.ts spawnBot: no DISCORD_TOKEN from .env or the environment', async
 });
 
 test('the CLIs see no ./models and no .env', () => {
-  const imagine = spawnSync(process.execPath, tsxArgs('src/cli/imagine.ts', 'a cat', '--out', 'x.png'), { ...isolated(), encoding: 'utf8' });
+  const imagine = spawnSync(process.execPath, entryArgs('src/cli/imagine.ts', 'a cat', '--out', 'x.png'), { ...isolated(), encoding: 'utf8' });
   assert.equal(imagine.status, 1);
   assert.match(imagine.stderr, /No model in \S*child-cwd-\S*\/models\./);
-  const list = spawnSync(process.execPath, tsxArgs('src/cli/models.ts', 'list'), { ...isolated(), encoding: 'utf8' });
+  const list = spawnSync(process.execPath, entryArgs('src/cli/models.ts', 'list'), { ...isolated(), encoding: 'utf8' });
   assert.equal(list.status, 0, list.stderr);
   assert.doesNotMatch(list.stdout + list.stderr, /intruder/);
 });

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tinyModel } from '../../support/tiny-models.js';
 import type { DiscordStandIn } from '../../support/discord/index.js';
-import { isolated, tsxArgs } from '../../support/child-process.js';
+import { isolated, entryArgs } from '../../support/child-process.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -42,7 +42,7 @@ export interface BotProcess {
 export function spawnBot(env: Record<string, string>, script = 'src/main.ts'): BotProcess {
   // BOT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the bot (e.g. under `npm run bench`).
   const nodeArgs = process.env.BOT_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, ...tsxArgs(script)], {
+  const child = spawn(process.execPath, [...nodeArgs, ...entryArgs(script)], {
     // A temp cwd and only what the bot needs, so a developer's .env, models/, data/ or shell settings cannot leak in.
     ...isolated(env),
     stdio: ['ignore', 'pipe', 'pipe'],
