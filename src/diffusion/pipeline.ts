@@ -231,7 +231,7 @@ export class StableDiffusionPipeline {
     if (this.textEncoder2) parts.push({ part: 'text_encoder_2', ...this.textEncoder2, layers: layers.textEncoder2 });
     return new PromptEncoder(parts, {
       forceZerosForEmptyPrompt: this.model.forceZerosForEmptyPrompt,
-      run: (session, feeds) => this.run(session, 'text_encoder', feeds),
+      run: (session, feeds, fetches) => this.run(session, 'text_encoder', feeds, 1, fetches),
     });
   }
 
