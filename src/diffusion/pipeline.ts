@@ -345,9 +345,11 @@ export class StableDiffusionPipeline {
       const t = timesteps[stepIndex];
       const input = latentInput?.values ?? new Float32Array(batch * latentSize);
       for (let i = 0; i < count; i++) {
-        const scaled = schedulers[i].scaleModelInput(latents[i], t);
-        input.set(scaled, i * latentSize);
-        if (guided) input.set(scaled, (count + i) * latentSize);
+        // Scaled straight into the input; a scheduler that does not scale returns the latents.
+        const row = input.subarray(i * latentSize, (i + 1) * latentSize);
+        const scaled = schedulers[i].scaleModelInput(latents[i], t, row);
+        if (scaled !== row) row.set(scaled);
+        if (guided) input.copyWithin((count + i) * latentSize, i * latentSize, (i + 1) * latentSize);
       }
       const unetIn = inpainter ? inpainter.unetSample(input, count) : input;
       const sample = latentInput && unetIn === input ? latentInput.feed() : floatTensor(unetDtype, unetIn, sampleDims);

@@ -40,8 +40,8 @@ export abstract class SigmaScheduler<C extends SigmaSchedulerConfig> implements 
     this.stepIndex.setBegin(index);
   }
 
-  scaleModelInput(sample: Float32Array, t: number): Float32Array {
-    return scaleBySigma(sample, this.sigmas[this.stepIndex.current(this.timesteps, t)]);
+  scaleModelInput(sample: Float32Array, t: number, out?: Float32Array): Float32Array {
+    return scaleBySigma(sample, this.sigmas[this.stepIndex.current(this.timesteps, t)], out);
   }
 
   addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
