@@ -5,7 +5,7 @@
 // reported is the median of the per-pair ratios, in each of several repeats, with the spread.
 // The pixels are compared first: the two sides must agree within one level.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -148,6 +148,12 @@ try {
     `engine vs reference loop: tiny model, ${steps} steps, euler, guidance ${GUIDANCE}, same ORT sessions; ` +
       `${pairs} interleaved pairs × ${repeats} repeats; ratio = median(pipeline / reference) per repeat`,
   );
+  // Other work on the machine moves absolute times a lot (the ratios much less): say how much there was.
+  const load = () =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ');
+  console.log(`load average at start: ${load()}`);
   const rows: RatioRow[] = [];
   for (const dtype of args.dtypes.split(',')) {
     const dir = join(root, dtype);
@@ -166,6 +172,7 @@ try {
     }
     await pipe.dispose();
   }
+  console.log(`load average at end: ${load()}`);
   const worst = Math.max(...rows.map((r) => median(r.ratios)));
   console.log(`worst ratio ${worst.toFixed(3)} (target ≤ 0.9): ${worst <= 0.9 ? 'met' : 'NOT met'}`);
 } finally {

@@ -22,6 +22,7 @@ import { classifierFreeGuidance, describeUnetConditioning, timestepTensor, unetE
 import type { GenerateOptions, GenerationRequest, GenerationResult, RawGenerationResult, RawImage, SchedulerName } from './types.js';
 import { memoryOptionsKey, resolveMemoryOptions, type MemoryOptions, type PipelineLoadOptions } from './memory-options.js';
 import { decodeLatents } from './vae-decode.js';
+import { ReusedOutput, ReusedSample } from './unet-buffers.js';
 import { SafetyChecker } from './safety-checker.js';
 import { lorasKey, stripLoraTags, type LoraSpec } from './lora/choices.js';
 import { isSd3Family } from './families.js';
@@ -289,7 +290,7 @@ export class StableDiffusionPipeline {
     if (this.textEncoder2) parts.push({ part: 'text_encoder_2', ...this.textEncoder2, layers: layers.textEncoder2 });
     return new PromptEncoder(parts, {
       forceZerosForEmptyPrompt: this.model.forceZerosForEmptyPrompt,
-      run: (session, feeds) => this.run(session, 'text_encoder', feeds),
+      run: (session, feeds, fetches) => this.run(session, 'text_encoder', feeds, 1, fetches),
     });
   }
 
@@ -407,17 +408,24 @@ export class StableDiffusionPipeline {
     // SD3 img2img rounds the strength its own way (img2img.ts); the tail's length is the run's steps either way.
     const runSteps = sd3 && imageStart ? timesteps.length : initTimestep(req.steps, defaultStrength(req) ?? 1);
     const completedStep = stepCounter(timesteps.length, runSteps, schedulers[0].order);
+    // On the CPU the sample and the output live in per-job buffers (unet-buffers.ts); the
+    // 9-channel inpainting sample is built fresh each step from the 4-channel one.
+    const reuse = this.unet.device.kind === 'cpu';
+    const latentInput = reuse ? new ReusedSample(unetDtype, [batch, LATENT_CHANNELS, lh, lw]) : undefined;
+    let unetOutput: ReusedOutput | undefined;
     for (let stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
       throwIfAborted();
       const t = timesteps[stepIndex];
-      // A fresh input every step: the tensor belongs to this step's feeds (which callers may keep).
-      const input = new Float32Array(batch * latentSize);
+      const input = latentInput?.values ?? new Float32Array(batch * latentSize);
       for (let i = 0; i < count; i++) {
-        const scaled = schedulers[i].scaleModelInput(latents[i], t);
-        input.set(scaled, i * latentSize);
-        if (guided) input.set(scaled, (count + i) * latentSize);
+        // Scaled straight into the input; a scheduler that does not scale returns the latents.
+        const row = input.subarray(i * latentSize, (i + 1) * latentSize);
+        const scaled = schedulers[i].scaleModelInput(latents[i], t, row);
+        if (scaled !== row) row.set(scaled);
+        if (guided) input.copyWithin((count + i) * latentSize, i * latentSize, (i + 1) * latentSize);
       }
-      const sample = floatTensor(unetDtype, inpainter ? inpainter.unetSample(input, count) : input, sampleDims);
+      const unetIn = inpainter ? inpainter.unetSample(input, count) : input;
+      const sample = latentInput && unetIn === input ? latentInput.feed() : floatTensor(unetDtype, unetIn, sampleDims);
       const feeds: Record<string, ort.Tensor> = {
         [unetSample.name]: sample,
         timestep: this.timestepTensor(t, batch),
@@ -433,8 +441,11 @@ export class StableDiffusionPipeline {
           this.stats.controlnetSteps.push(stepIndex);
         }
       }
-      const out = await this.run(this.unet, 'unet', feeds, batch);
-      const noise = tensorToFloat32(out[unetOut] as ort.Tensor);
+      const fetched = unetOutput;
+      const out = await this.run(this.unet, 'unet', feeds, batch, fetched && { [unetOut]: fetched.tensor });
+      const noise = fetched ? fetched.read() : tensorToFloat32(out[unetOut] as ort.Tensor);
+      // The first step's output gives the dtype and shape of the buffer the later steps write.
+      if (reuse && !unetOutput) unetOutput = new ReusedOutput(out[unetOut] as ort.Tensor);
 
       let firstX0: Float32Array | undefined;
       for (let i = 0; i < count; i++) {
@@ -449,7 +460,9 @@ export class StableDiffusionPipeline {
             pred[k] = nu + g * (noise[c + k] - nu);
           }
         } else {
-          pred = noise.subarray(i * latentSize, (i + 1) * latentSize);
+          // The output buffer is rewritten next step: the scheduler gets its own copy.
+          const rows = noise.subarray(i * latentSize, (i + 1) * latentSize);
+          pred = fetched ? rows.slice() : rows;
         }
         const res = schedulers[i].step(pred, t, latents[i], generators[i]);
         // 4-channel inpainting puts the known region back after every step.
@@ -543,11 +556,13 @@ export class StableDiffusionPipeline {
     part: 'text_encoder' | 'unet' | 'vae',
     feeds: Record<string, ort.Tensor>,
     batch = 1,
+    /** Outputs to write into (the UNet's per-job buffer) or to fetch alone; all of them by default. */
+    fetches?: ort.InferenceSession.FetchesType,
   ): Promise<ort.InferenceSession.ReturnType> {
     const t0 = performance.now();
     let out: ort.InferenceSession.ReturnType;
     try {
-      out = await s.session.run(feeds);
+      out = await (fetches ? s.session.run(feeds, fetches) : s.session.run(feeds));
     } catch (err) {
       throw new ModelError(
         `${part === 'unet' && this.sd3 ? 'transformer' : part} failed: ${firstLine(err)}. If the size is not a multiple of 64, try one that is; otherwise the model export may be broken.`,

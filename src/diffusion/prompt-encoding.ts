@@ -37,7 +37,11 @@ export interface PromptPair {
 }
 
 /** Runs one text encoder (the pipeline's runner, which also counts and times the call). */
-export type RunTextEncoder = (session: LoadedSession, feeds: Record<string, ort.Tensor>) => Promise<ort.InferenceSession.ReturnType>;
+export type RunTextEncoder = (
+  session: LoadedSession,
+  feeds: Record<string, ort.Tensor>,
+  fetches: readonly string[],
+) => Promise<ort.InferenceSession.ReturnType>;
 
 /** SDXL's tokenizer_2 and text_encoder_2; undefined for models with one text encoder. */
 export async function loadSecondTextEncoder(
@@ -105,48 +109,84 @@ export class PromptEncoder {
     return this.encoders.some((e) => e.pooledOutput !== undefined);
   }
 
-  /** The prompt, and with guidance the negative prompt (or zeros where the model asks for them). */
+  /**
+   * The prompt, and with guidance the negative prompt (or zeros where the model asks for them).
+   * Both prompts go through each encoder in one batch-of-two call where its graph takes a
+   * batch: row for row the same numbers as two calls (test/diffusion/prompt-encoding.test.ts),
+   * for one call's overhead.
+   */
   async encodePair(prompt: string, negativePrompt: string | undefined, guided: boolean): Promise<PromptPair> {
-    const cond = await this.encode(prompt);
-    if (!guided) return { cond };
+    if (!guided) return { cond: await this.encode(prompt) };
     // diffusers zeroes only a missing negative prompt; an empty one means the same here.
     if (!negativePrompt && this.options.forceZerosForEmptyPrompt) {
+      const cond = await this.encode(prompt);
       return {
         cond,
         uncond: { ...cond, hidden: new Float32Array(cond.hidden.length), pooled: cond.pooled && new Float32Array(cond.pooled.length), truncated: 0 },
       };
     }
-    return { cond, uncond: await this.encode(negativePrompt ?? '') };
+    const [cond, uncond] = await this.encodeAll([prompt, negativePrompt ?? '']);
+    return { cond, uncond };
   }
 
   async encode(text: string): Promise<PromptEmbedding> {
-    const parts: { hidden: Float32Array; dim: number }[] = [];
+    return (await this.encodeAll([text]))[0];
+  }
+
+  /** Each text's embedding, in order; one call per encoder for all of them when it takes a batch. */
+  async encodeAll(texts: readonly string[]): Promise<PromptEmbedding[]> {
+    const perText = texts.map(() => ({ parts: [] as { hidden: Float32Array; dim: number }[], truncated: 0, pooled: undefined as Float32Array | undefined }));
     let seqLen = 0;
-    let truncated = 0;
-    let pooled: Float32Array | undefined;
     for (const te of this.encoders) {
-      const { ids, truncatedTokens } = te.tokenizer.encodeWithInfo(text);
-      truncated = Math.max(truncated, truncatedTokens);
       const meta = requireInput(te.session, te.part, ['input_ids']);
-      const dims = [1, ids.length];
-      const tensor =
-        meta.type === 'int64'
-          ? new ort.Tensor(
-              'int64',
-              BigInt64Array.from(ids, (x) => BigInt(x)),
-              dims,
-            )
-          : new ort.Tensor('int32', Int32Array.from(ids), dims);
-      const out = await this.options.run(te.session, { [meta.name]: tensor });
-      const hidden = out[te.hiddenOutput] as ort.Tensor;
-      if (seqLen !== 0 && hidden.dims[1] !== seqLen) {
-        throw new ModelError(`${te.part} gives ${hidden.dims[1]} positions where text_encoder gives ${seqLen}; the tokenizers do not match.`);
+      const tokens = texts.map((text) => te.tokenizer.encodeWithInfo(text));
+      // A graph exported with batch 1 fixed gets one call per text (so would unequal lengths,
+      // which the padding tokenizer never gives).
+      const batched = meta.shape[0] !== 1 && tokens.every((e) => e.ids.length === tokens[0].ids.length);
+      const groups = batched ? [texts.map((_, i) => i)] : texts.map((_, i) => [i]);
+      for (const group of groups) {
+        const encoded = group.map((i) => tokens[i]);
+        const len = encoded[0].ids.length;
+        const ids = encoded.flatMap((e) => e.ids);
+        const dims = [group.length, len];
+        const tensor =
+          meta.type === 'int64'
+            ? new ort.Tensor(
+                'int64',
+                BigInt64Array.from(ids, (x) => BigInt(x)),
+                dims,
+              )
+            : new ort.Tensor('int32', Int32Array.from(ids), dims);
+        // Only the outputs used: an SDXL encoder returns every layer's hidden states otherwise.
+        const fetches = te.pooledOutput ? [te.hiddenOutput, te.pooledOutput] : [te.hiddenOutput];
+        const out = await this.options.run(te.session, { [meta.name]: tensor }, fetches);
+        const hidden = out[te.hiddenOutput] as ort.Tensor;
+        if (seqLen !== 0 && hidden.dims[1] !== seqLen) {
+          throw new ModelError(`${te.part} gives ${hidden.dims[1]} positions where text_encoder gives ${seqLen}; the tokenizers do not match.`);
+        }
+        seqLen = hidden.dims[1];
+        const dim = hidden.dims[2];
+        const hiddenRows = tensorToFloat32(hidden);
+        const pooledRows = te.pooledOutput ? tensorToFloat32(out[te.pooledOutput] as ort.Tensor) : undefined;
+        group.forEach((textIndex, row) => {
+          const t = perText[textIndex];
+          t.truncated = Math.max(t.truncated, encoded[row].truncatedTokens);
+          const rowSize = seqLen * dim;
+          t.parts.push({ hidden: hiddenRows.subarray(row * rowSize, (row + 1) * rowSize), dim });
+          if (pooledRows) {
+            const size = pooledRows.length / group.length;
+            t.pooled = pooledRows.subarray(row * size, (row + 1) * size);
+          }
+        });
       }
-      seqLen = hidden.dims[1];
-      parts.push({ hidden: tensorToFloat32(hidden), dim: hidden.dims[2] });
-      if (te.pooledOutput) pooled = tensorToFloat32(out[te.pooledOutput] as ort.Tensor);
     }
-    return { hidden: concatFeatures(parts, seqLen), seqLen, dim: parts.reduce((s, p) => s + p.dim, 0), pooled, truncated };
+    return perText.map((t) => ({
+      hidden: concatFeatures(t.parts, seqLen),
+      seqLen,
+      dim: t.parts.reduce((sum, p) => sum + p.dim, 0),
+      pooled: t.pooled,
+      truncated: t.truncated,
+    }));
   }
 }
 

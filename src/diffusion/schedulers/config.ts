@@ -115,17 +115,29 @@ export function checkSigmaSpacing(className: string, c: { use_karras_sigmas: boo
   }
 }
 
+/** Parsed configs per input object and schema: a job makes one scheduler per image from the model's config. */
+const parsedConfigs = new WeakMap<object, Map<z.ZodType, unknown>>();
+
 /**
  * Validates `input` against one class's schema. JSON nulls count as missing (diffusers reads
  * None as "off" for its flags), so a config written by any diffusers version still loads.
+ * Config objects are read-only: the same input object gives the same (frozen) parsed config.
  */
 export function parseSchedulerConfig<S extends z.ZodType>(schema: S, input: unknown, className: string): z.output<S> {
+  const byInput = input && typeof input === 'object' ? parsedConfigs.get(input) : undefined;
+  if (byInput?.has(schema)) return byInput.get(schema) as z.output<S>;
   const withoutNulls = input && typeof input === 'object' ? Object.fromEntries(Object.entries(input).filter(([, v]) => v !== null)) : (input ?? {});
   const parsed = schema.safeParse(withoutNulls);
   if (!parsed.success) {
     throw new ModelError(`Invalid ${className} config in scheduler_config.json:\n${z.prettifyError(parsed.error)}`);
   }
-  return parsed.data;
+  const config = Object.freeze(parsed.data) as z.output<S>;
+  if (input && typeof input === 'object') {
+    const cache = byInput ?? new Map<z.ZodType, unknown>();
+    cache.set(schema, config);
+    parsedConfigs.set(input, cache);
+  }
+  return config;
 }
 
 /** A diffusers option this port does not implement: say so instead of silently ignoring it. */

@@ -92,9 +92,8 @@ export function initNoiseSigmaOf(spacing: TimestepSpacing, sigmas: Float32Array)
 }
 
 /** The model input scaling of the sigma parameterisation: x / sqrt(σ² + 1). */
-export function scaleBySigma(sample: Float32Array, sigma: number): Float32Array {
+export function scaleBySigma(sample: Float32Array, sigma: number, out: Float32Array = new Float32Array(sample.length)): Float32Array {
   const factor = 1 / Math.sqrt(sigma ** 2 + 1);
-  const out = new Float32Array(sample.length);
   for (let i = 0; i < sample.length; i++) out[i] = sample[i] * factor;
   return out;
 }

@@ -75,9 +75,9 @@ export class DpmSdeScheduler extends SigmaScheduler<DpmSdeConfig> {
   }
 
   /** The second call of a step is evaluated at the midpoint's σ. */
-  override scaleModelInput(sample: Float32Array, t: number): Float32Array {
+  override scaleModelInput(sample: Float32Array, t: number, out?: Float32Array): Float32Array {
     const index = this.stepIndex.current(this.timesteps, t);
-    return scaleBySigma(sample, this.midpoint ? this.midpoint.midSigma : this.sigmas[index]);
+    return scaleBySigma(sample, this.midpoint ? this.midpoint.midSigma : this.sigmas[index], out);
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array, generator?: NoiseGenerator): StepOutput {

@@ -40,8 +40,8 @@ export abstract class SigmaScheduler<C extends SigmaSchedulerConfig> implements 
     this.stepIndex.setBegin(index);
   }
 
-  scaleModelInput(sample: Float32Array, t: number): Float32Array {
-    return scaleBySigma(sample, this.sigmas[this.stepIndex.current(this.timesteps, t)]);
+  scaleModelInput(sample: Float32Array, t: number, out?: Float32Array): Float32Array {
+    return scaleBySigma(sample, this.sigmas[this.stepIndex.current(this.timesteps, t)], out);
   }
 
   addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
@@ -52,7 +52,10 @@ export abstract class SigmaScheduler<C extends SigmaSchedulerConfig> implements 
   /** The schedule before set_timesteps, as Euler's __init__ builds it: every training step. */
   protected useTrainingSchedule(): void {
     const n = this.config.num_train_timesteps;
-    this.sigmas = Float32Array.from([...trainSigmas(this.alphasCumprod).reverse(), 0]);
+    const train = trainSigmas(this.alphasCumprod);
+    // Descending, then the final 0 (the array is one longer and starts zeroed).
+    this.sigmas = new Float32Array(train.length + 1);
+    for (let i = 0; i < train.length; i++) this.sigmas[i] = train[train.length - 1 - i];
     this.timesteps = Array.from({ length: n }, (_, i) => n - 1 - i);
   }
 }

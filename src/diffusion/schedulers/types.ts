@@ -30,8 +30,11 @@ export interface Scheduler<C extends BaseSchedulerConfig = BaseSchedulerConfig> 
   timesteps: number[];
   /** Standard deviation of the initial noise: latents = randn × initNoiseSigma. */
   readonly initNoiseSigma: number;
-  /** Returns `sample` itself when the scheduler does not scale its input. */
-  scaleModelInput(sample: Float32Array, t: number): Float32Array;
+  /**
+   * Returns `sample` itself when the scheduler does not scale its input; otherwise the scaled
+   * copy, written into `out` when given (the pipeline's UNet input buffer).
+   */
+  scaleModelInput(sample: Float32Array, t: number, out?: Float32Array): Float32Array;
   step(modelOutput: Float32Array, t: number, sample: Float32Array, generator?: NoiseGenerator): StepOutput;
   addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array;
   /**
