@@ -218,7 +218,7 @@ export class StableDiffusionPipeline {
         { part: 'text_encoder_2', ...te2, layers: layers.textEncoder2 },
       ],
       this.textEncoder3,
-      { jointDim: this.sd3.jointDim, run: (session, feeds) => this.run(session, 'text_encoder', feeds) },
+      { jointDim: this.sd3.jointDim, run: (session, feeds, fetches) => this.run(session, 'text_encoder', feeds, 1, fetches) },
     );
     requireInput(this.vaeDecoder, 'vae_decoder', ['latent_sample']);
     this.unetConditioning = {};
@@ -409,9 +409,9 @@ export class StableDiffusionPipeline {
     const runSteps = sd3 && imageStart ? timesteps.length : initTimestep(req.steps, defaultStrength(req) ?? 1);
     const completedStep = stepCounter(timesteps.length, runSteps, schedulers[0].order);
     // On the CPU the sample and the output live in per-job buffers (unet-buffers.ts); the
-    // 9-channel inpainting sample is built fresh each step from the 4-channel one.
+    // 9-channel inpainting sample is built fresh each step from the 4-channel one (SD3: 16 channels).
     const reuse = this.unet.device.kind === 'cpu';
-    const latentInput = reuse ? new ReusedSample(unetDtype, [batch, LATENT_CHANNELS, lh, lw]) : undefined;
+    const latentInput = reuse ? new ReusedSample(unetDtype, [batch, channels, lh, lw]) : undefined;
     let unetOutput: ReusedOutput | undefined;
     for (let stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
       throwIfAborted();

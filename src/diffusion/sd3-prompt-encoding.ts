@@ -106,7 +106,7 @@ export class Sd3PromptEncoder {
       const { ids, truncatedTokens } = te.tokenizer.encodeWithInfo(text);
       truncated = Math.max(truncated, truncatedTokens);
       const meta = requireInput(te.session, te.part, ['input_ids']);
-      const out = await this.options.run(te.session, { [meta.name]: idsTensor(meta, ids) });
+      const out = await this.options.run(te.session, { [meta.name]: idsTensor(meta, ids) }, [te.hiddenOutput, te.pooledOutput]);
       const hidden = out[te.hiddenOutput] as ort.Tensor;
       if (clipLen !== 0 && hidden.dims[1] !== clipLen) {
         throw new ModelError(`${te.part} gives ${hidden.dims[1]} positions where text_encoder gives ${clipLen}; the tokenizers do not match.`);
@@ -129,7 +129,7 @@ export class Sd3PromptEncoder {
       const { ids, truncatedTokens } = this.t5.tokenizer.encodeWithLength(text, this.maxSequenceLength);
       // With T5 the prompt's tail past CLIP's 77 tokens still conditions the picture: what is lost is what T5 cut.
       truncated = truncatedTokens;
-      const out = await this.options.run(this.t5.session, { [meta.name]: idsTensor(meta, ids) });
+      const out = await this.options.run(this.t5.session, { [meta.name]: idsTensor(meta, ids) }, [this.t5Output]);
       const state = out[this.t5Output] as ort.Tensor;
       if (state.dims[2] !== width) {
         throw new ModelError(`text_encoder_3 gives ${state.dims[2]} channels but the transformer takes ${width}; the parts come from different models.`);

@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { childEnv, isolatedCwd, tsxArgs } from '../support/child-process.js';
+import { childEnv, isolatedCwd, entryArgs } from '../support/child-process.js';
 
 test('bench --ratio: pipeline and reference loop agree within one level, and the ratio is printed', () => {
   const args = ['--ratio', '--sizes', '64', '--counts', '1,3', '--dtypes', 'fp32,fp16', '--pairs', '1', '--repeats', '1', '--steps', '3'];
-  const r = spawnSync(process.execPath, tsxArgs('scripts/bench-run.ts', ...args), {
+  const r = spawnSync(process.execPath, entryArgs('scripts/bench-run.ts', ...args), {
     cwd: isolatedCwd(),
     env: childEnv({ LOG_LEVEL: 'warn' }),
     encoding: 'utf8',
