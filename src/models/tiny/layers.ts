@@ -131,6 +131,27 @@ export class Layers {
     return this.g.op('Reshape', [this.g.op('Transpose', [out], { perm: [0, 2, 1, 3] }), this.g.int64s('mha_merge', [0, 0, heads * d])]);
   }
 
+  /**
+   * `count` smooth positional waves [1, count, H, W] over the relative coordinates of the last two
+   * axes of a [B, C, H, W] map whose Shape is `shape` (sin of random frequencies and phases), so a
+   * layout looks the same at any size.
+   */
+  positionWaves(shape: string, count: number): string {
+    const g = this.g;
+    const coords = (axis: number, reshapeTo: number[]) => {
+      const n = this.toFloat(g.op('Gather', [shape, g.int64s(`axis${axis}`, [axis], [])], { axis: 0 }));
+      const range = g.op('Range', [g.scalar('start', 0), n, g.scalar('delta', 1)]);
+      const rel = g.op('Div', [g.op('Add', [range, g.scalar('half', 0.5)]), n]);
+      return g.op('Reshape', [rel, g.int64s('coord_shape', reshapeTo)]);
+    };
+    const wave = (coord: string, name: string) => {
+      const freq = g.floats(`${name}_freq`, this.w.uniforms(count, 0.6 * Math.PI, 3 * Math.PI), [1, count, 1, 1]);
+      const phase = g.floats(`${name}_phase`, this.w.uniforms(count, 0, 2 * Math.PI), [1, count, 1, 1]);
+      return g.op('Sin', [g.op('Add', [g.op('Mul', [coord, freq]), phase])]);
+    };
+    return g.op('Mul', [wave(coords(2, [1, 1, -1, 1]), 'wave_y'), wave(coords(3, [1, 1, 1, -1]), 'wave_x')]);
+  }
+
   /** Casts any numeric value to the graph's float compute type (float32 unless the graph computes in float16). */
   toFloat(x: string): string {
     return this.g.op('Cast', [x], { to: ONNX_DATA_TYPE[this.g.compute] });

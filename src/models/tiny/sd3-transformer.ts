@@ -77,18 +77,7 @@ export function buildSd3Transformer(spec: Sd3TransformerSpec): EncodedModel {
   // Patch embedding (2×2, stride 2) plus smooth positional waves over relative coordinates.
   const patches = L.conv(x, C, D, SD3_PATCH, { name: 'patch_embed', gain: GAIN.patch, stride: SD3_PATCH, pads: [0, 0, 0, 0] });
   const shape = g.op('Shape', [patches]);
-  const coords = (axis: number, reshapeTo: number[]) => {
-    const n = L.toFloat(g.op('Gather', [shape, g.int64s(`axis${axis}`, [axis], [])], { axis: 0 }));
-    const range = g.op('Range', [g.scalar('start', 0), n, g.scalar('delta', 1)]);
-    const rel = g.op('Div', [g.op('Add', [range, g.scalar('half', 0.5)]), n]);
-    return g.op('Reshape', [rel, g.int64s('coord_shape', reshapeTo)]);
-  };
-  const wave = (coord: string, name: string) => {
-    const freq = g.floats(`${name}_freq`, w.uniforms(WAVES, 0.6 * Math.PI, 3 * Math.PI), [1, WAVES, 1, 1]);
-    const phase = g.floats(`${name}_phase`, w.uniforms(WAVES, 0, 2 * Math.PI), [1, WAVES, 1, 1]);
-    return g.op('Sin', [g.op('Add', [g.op('Mul', [coord, freq]), phase])]);
-  };
-  const waves = g.op('Mul', [wave(coords(2, [1, 1, -1, 1]), 'wave_y'), wave(coords(3, [1, 1, 1, -1]), 'wave_x')]);
+  const waves = L.positionWaves(shape, WAVES);
   const embedded = g.op('Add', [patches, L.conv(waves, WAVES, D, 1, { name: 'wave_proj', gain: GAIN.waves })]);
   const image = g.op('Transpose', [g.op('Reshape', [embedded, g.int64s('flatten_hw', [0, D, -1])])], { perm: [0, 2, 1] }); // [B, N, D]
 

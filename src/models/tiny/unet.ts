@@ -129,19 +129,7 @@ export function buildUnet(spec: UnetSpec): EncodedModel {
   if (spec.textTime) temb = g.op('Add', [temb, textTimeEmbedding(g, conditioning, spec.textTime, c, spec.seed)]);
 
   // Smooth positional waves over relative coordinates, so the layout is the same at any size.
-  const shape = g.op('Shape', [x]);
-  const coords = (axis: number, reshapeTo: number[]) => {
-    const n = L.toFloat(g.op('Gather', [shape, g.int64s(`axis${axis}`, [axis], [])], { axis: 0 }));
-    const range = g.op('Range', [g.scalar('start', 0), n, g.scalar('delta', 1)]);
-    const rel = g.op('Div', [g.op('Add', [range, g.scalar('half', 0.5)]), n]);
-    return g.op('Reshape', [rel, g.int64s('coord_shape', reshapeTo)]);
-  };
-  const wave = (coord: string, name: string) => {
-    const freq = g.floats(`${name}_freq`, w.uniforms(WAVES, 0.6 * Math.PI, 3 * Math.PI), [1, WAVES, 1, 1]);
-    const phase = g.floats(`${name}_phase`, w.uniforms(WAVES, 0, 2 * Math.PI), [1, WAVES, 1, 1]);
-    return g.op('Sin', [g.op('Add', [g.op('Mul', [coord, freq]), phase])]);
-  };
-  const waves = g.op('Mul', [wave(coords(2, [1, 1, -1, 1]), 'wave_y'), wave(coords(3, [1, 1, 1, -1]), 'wave_x')]);
+  const waves = L.positionWaves(g.op('Shape', [x]), WAVES);
 
   let h = L.conv(sample, inChannels, c, 3, { name: 'conv_in', gain: GAIN.sample, padding: 'edge' });
   h = g.op('Add', [h, L.conv(waves, WAVES, c, 1, { name: 'wave_proj', gain: GAIN.waves })]);
