@@ -1,5 +1,5 @@
 // Model families and their recommended settings. A family decides how prompts are encoded
-// (SDXL: two text encoders; SD3: three, sd3-prompt-encoding.ts), which extra UNet inputs exist
+// (SDXL: two text encoders; SD3: three, sd3/prompt-encoding.ts), which extra UNet inputs exist
 // (LCM: timestep_cond) and the defaults a request falls back to when the user gives none.
 import type { SchedulerName } from './types.js';
 

@@ -1,7 +1,7 @@
 // Stable Diffusion on ONNX Runtime: text-to-image, image-to-image and inpainting, following diffusers'
 // pipelines step for step so that a seed gives the same picture here as there. SD 3.x runs the
-// same loop with its MMDiT transformer in the UNet's place (sd3-denoiser.ts: feed names, 16
-// latent channels, pooled projections; sd3-prompt-encoding.ts: three text encoders).
+// same loop with its MMDiT transformer in the UNet's place (sd3/denoiser.ts: feed names, 16
+// latent channels, pooled projections; sd3/prompt-encoding.ts: three text encoders).
 import type * as ort from 'onnxruntime-node';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
@@ -26,9 +26,9 @@ import { ReusedOutput, ReusedSample } from './unet-buffers.js';
 import { SafetyChecker } from './safety-checker.js';
 import { lorasKey, stripLoraTags, type LoraSpec } from './lora/choices.js';
 import { isSd3Family } from './families.js';
-import { Sd3PromptEncoder } from './sd3-prompt-encoding.js';
-import { checkSd3Request, describeSd3Transformer, loadT5Encoder, type Sd3Transformer } from './sd3-denoiser.js';
-import type { T5Tokenizer } from './t5-tokenizer.js';
+import { Sd3PromptEncoder } from './sd3/prompt-encoding.js';
+import { checkSd3Request, describeSd3Transformer, loadT5Encoder, type Sd3Transformer } from './sd3/denoiser.js';
+import type { T5Tokenizer } from './t5/tokenizer.js';
 import { extendTextEncoder, type EmbeddingFile } from './embeddings.js';
 import { LoraMerger, loadLoras, loraHashesField, type LoraReport } from './lora/apply.js';
 // --- ControlNet ---
@@ -83,7 +83,7 @@ export class StableDiffusionPipeline {
   /** SD3's T5 encoder and tokenizer, when the folder has one and the memory options keep it. */
   private textEncoder3?: { tokenizer: T5Tokenizer; session: LoadedSession };
   private prompts!: PromptEncoder | Sd3PromptEncoder;
-  /** SD3: the transformer's feed names and widths (sd3-denoiser.ts). */
+  /** SD3: the transformer's feed names and widths (sd3/denoiser.ts). */
   private sd3?: Sd3Transformer;
   private unetConditioning: UnetConditioning = {};
   /** 4, or 9 for an inpainting UNet. */
@@ -206,7 +206,7 @@ export class StableDiffusionPipeline {
     return this.sd3 !== undefined;
   }
 
-  /** SD3: the transformer's signature and the three text encoders' (sd3-denoiser.ts, sd3-prompt-encoding.ts). */
+  /** SD3: the transformer's signature and the three text encoders' (sd3/denoiser.ts, sd3/prompt-encoding.ts). */
   private checkSd3Signatures(): void {
     const te2 = this.textEncoder2;
     if (!te2) throw new ModelError(`Model ${this.model.name} is Stable Diffusion 3 but text_encoder_2 did not load.`);
@@ -326,7 +326,7 @@ export class StableDiffusionPipeline {
     const before = { ...this.stats };
     const req = validateRequest(reqIn, this.model.defaults);
     const schedulerName: SchedulerName = req.scheduler ?? this.model.defaults.scheduler;
-    // Flow-matching schedulers only for SD3, and only they (sd3-denoiser.ts): a clear refusal before any work.
+    // Flow-matching schedulers only for SD3, and only they (sd3/denoiser.ts): a clear refusal before any work.
     checkSd3Request(this.model, req, schedulerName);
     const { width, height, count } = req;
     const lh = height / VAE_SCALE;

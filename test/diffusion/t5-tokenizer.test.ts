@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { precompiled, Tokenizer } from 'tokenizers';
 import { ModelError } from '../../src/diffusion/errors.js';
-import { PrecompiledCharsmap } from '../../src/diffusion/precompiled-charsmap.js';
-import { loadT5Tokenizer, T5Tokenizer } from '../../src/diffusion/t5-tokenizer.js';
+import { PrecompiledCharsmap } from '../../src/diffusion/t5/precompiled-charsmap.js';
+import { loadT5Tokenizer, T5Tokenizer } from '../../src/diffusion/t5/tokenizer.js';
 import { buildPrecompiledCharsmap, sampleCharsmapEntries, t5TokenizerJson } from '../support/t5-tokenizer-json.js';
 
 /** Prompts from diffusers' SD3 docs (docs/source/en/api/pipelines/stable_diffusion/stable_diffusion_3.md) and others' docs. */

@@ -10,13 +10,13 @@
 // With guidance, the negative prompt goes through the same path; a missing one is "" (SD3 has
 // no force_zeros_for_empty_prompt).
 import * as ort from 'onnxruntime-node';
-import { ModelError } from './errors.js';
-import type { PromptEmbedding, PromptPair, RunTextEncoder } from './prompt-encoding.js';
-import { penultimateOutput } from './prompt-encoding.js';
-import { requireInput, requireOutput, type LoadedSession } from './sessions.js';
-import type { T5Tokenizer } from './t5-tokenizer.js';
-import { tensorToFloat32 } from './tensors.js';
-import type { ClipTokenizer } from './tokenizer.js';
+import { ModelError } from '../errors.js';
+import type { PromptEmbedding, PromptPair, RunTextEncoder } from '../prompt-encoding.js';
+import { penultimateOutput } from '../prompt-encoding.js';
+import { requireInput, requireOutput, type LoadedSession } from '../sessions.js';
+import type { T5Tokenizer } from '../t5/tokenizer.js';
+import { tensorToFloat32 } from '../tensors.js';
+import type { ClipTokenizer } from '../tokenizer.js';
 
 /** diffusers' max_sequence_length default for SD3's T5 prompt. */
 export const SD3_MAX_SEQUENCE_LENGTH = 256;

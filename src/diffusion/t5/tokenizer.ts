@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ModelError } from './errors.js';
+import { ModelError } from '../errors.js';
 import { PrecompiledCharsmap } from './precompiled-charsmap.js';
 import { UnigramModel } from './unigram.js';
 

@@ -7,13 +7,13 @@
 // Also the request rules of flow-matching models: flow_match_euler only (and only for them),
 // sides a multiple of 16 (VAE 8 × patch 2).
 import type * as ort from 'onnxruntime-node';
-import { InputError, ModelError } from './errors.js';
-import { isSd3Family } from './families.js';
-import type { ModelInfo } from './model-inspect.js';
-import { createSession, firstLine, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
-import type { T5Tokenizer } from './t5-tokenizer.js';
-import { floatTensor, type FloatType } from './tensors.js';
-import type { SchedulerName } from './types.js';
+import { InputError, ModelError } from '../errors.js';
+import { isSd3Family } from '../families.js';
+import type { ModelInfo } from '../model-inspect.js';
+import { createSession, firstLine, requireInput, requireOutput, type Device, type LoadedSession } from '../sessions.js';
+import type { T5Tokenizer } from '../t5/tokenizer.js';
+import { floatTensor, type FloatType } from '../tensors.js';
+import type { SchedulerName } from '../types.js';
 
 type Meta = ort.InferenceSession.TensorValueMetadata;
 
@@ -98,7 +98,7 @@ export async function loadT5Encoder(
   const dir = model.tokenizer3Dir;
   if (!model.files.textEncoder3 || !dir) return undefined;
   // Loaded on demand: models without T5 (and every SD 1.x/SDXL model) never parse it.
-  const { loadT5Tokenizer } = await import('./t5-tokenizer.js');
+  const { loadT5Tokenizer } = await import('../t5/tokenizer.js');
   const tokenizer = await Promise.resolve()
     .then(() => loadT5Tokenizer(dir))
     .catch((err: unknown) => {
