@@ -12,7 +12,7 @@ import {
   type AutocompleteInteraction,
   type ChatInputCommandInteraction,
 } from 'discord.js';
-import { SCHEDULER_NAMES } from '../src/diffusion/types.js';
+import { DIFFUSION_SCHEDULER_NAMES } from '../src/diffusion/types.js';
 import { MAX_STEPS } from '../src/diffusion/validate.js';
 import { PROVIDER_POLICIES } from '../src/providers/policy-types.js';
 import type { BotContext } from '../src/bot/context.js';
@@ -151,8 +151,8 @@ export const data = new SlashCommandBuilder()
       .addStringOption((o) =>
         o
           .setName('scheduler')
-          .setDescription('Sampler')
-          .addChoices(...SCHEDULER_NAMES.map((n) => ({ name: n, value: n }))),
+          .setDescription('Sampler for SD 1.x/SDXL models (SD3 models always use flow_match_euler)')
+          .addChoices(...DIFFUSION_SCHEDULER_NAMES.map((n) => ({ name: n, value: n }))),
       ),
   )
   .addSubcommand((s) =>

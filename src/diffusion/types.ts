@@ -19,6 +19,8 @@ export const SCHEDULER_NAMES = [
   'flow_match_euler',
 ] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
+/** The schedulers of diffusion models (SD 1.x, SDXL): all but SD3's flow_match_euler. */
+export const DIFFUSION_SCHEDULER_NAMES = SCHEDULER_NAMES.filter((n) => n !== 'flow_match_euler');
 
 /** One text-to-image (later image-to-image / inpainting) request, as the queue stores it. */
 export interface GenerationRequest {

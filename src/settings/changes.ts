@@ -2,7 +2,7 @@
 // disk, applied to a copy of the guild's settings, and described twice: for the audit row (what
 // changed, from what, to what) and for the admin (a confirmation with the new value).
 import { z } from 'zod';
-import { SCHEDULER_NAMES, type SchedulerName } from '../diffusion/types.js';
+import { DIFFUSION_SCHEDULER_NAMES, type SchedulerName } from '../diffusion/types.js';
 import { PROVIDER_POLICIES, providerPolicySchema, type ProviderPolicy } from '../providers/policy-types.js';
 import { formatSize, isPreset, parseWxH, SIZE_STEP } from '../jobs/sizes.js';
 import { normalizePhrase } from './blocked-words.js';
@@ -335,7 +335,8 @@ function defaultsChange(cmd: Extract<SettingsCommand, { kind: 'defaults' }>, ctx
       })
       .transform((s) => (isPreset(s) ? s : formatSize(parseWxH(s)!)))
       .optional(),
-    scheduler: z.enum(SCHEDULER_NAMES, { error: `scheduler must be one of ${SCHEDULER_NAMES.join(', ')}` }).optional(),
+    // A server default is for diffusion models; SD3 models always sample with flow_match_euler.
+    scheduler: z.enum(DIFFUSION_SCHEDULER_NAMES, { error: `scheduler must be one of ${DIFFUSION_SCHEDULER_NAMES.join(', ')}` }).optional(),
   });
   const parsed = schema.safeParse(v);
   if (!parsed.success) return refuse(`Not changed: ${firstIssue(parsed.error)}.`);

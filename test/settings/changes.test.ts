@@ -135,6 +135,10 @@ test('defaults are checked against the limits in force', () => {
   assert.match(refusal(limited, { kind: 'defaults', values: { guidance: 25 } }), /at most 20 \(the owner's ceiling IMAGINE_MAX_GUIDANCE\)/);
   const d = ok(limited, { kind: 'defaults', values: { size: ' 256 X 384 ', steps: 8, negativePrompt: 'blurry', scheduler: 'lcm' } });
   assert.deepEqual(d.defaults, { size: '256x384', steps: 8, negativePrompt: 'blurry', scheduler: 'lcm' });
+  // SD3's own scheduler is no server default: SD3 models always use it, diffusion models cannot.
+  const flow = refusal(limited, { kind: 'defaults', values: { scheduler: 'flow_match_euler' } });
+  assert.match(flow, /scheduler must be one of .*unipc, lcm/);
+  assert.doesNotMatch(flow, /flow_match_euler/);
 });
 
 test('reset clears one section or everything', () => {
