@@ -5,22 +5,32 @@
 //   masked picture is plain grey), as A1111 runs such models for text-to-image;
 // - strength 0 (or too few steps for the strength): nothing to denoise, the prepared input is
 //   the result.
+// - inpaintArea 'masked' (A1111's "Only masked"): the crop around the mask, scaled to width×height,
+//   is what gets inpainted; pasteBack puts the result into the whole picture (inpaint-only-masked.ts).
+//   An empty mask leaves nothing to repaint: the input is the result.
 // Plain text-to-image (no input, regular UNet) gets undefined: the pipeline's own noise start.
 import { rgbToChw } from './image-io.js';
 import { img2imgStartLatents, initTimestep, startSchedulersAt, strengthTail, DEFAULT_INPAINT_STRENGTH, type EncodedImage } from './img2img.js';
 import { fullMask, prepareMask } from './inpaint-mask.js';
 import { prepareInpaint, type Inpainter } from './inpaint.js';
+import { cropForOnlyMasked, type OnlyMaskedCrop } from './inpaint-only-masked.js';
 import { imageSize, prepareImage } from './image-prep.js';
 import type { TorchGenerator } from './rng.js';
 import type { Scheduler } from './schedulers/index.js';
 
 const LATENT_CHANNELS = 4;
+/** A1111's UI default for "Only masked padding, pixels". */
+export const DEFAULT_INPAINT_PADDING = 32;
 
 export interface ImageStartRequest {
   initImage?: Uint8Array;
   mask?: Uint8Array;
   maskBlur?: number;
   maskInvert?: boolean;
+  /** 'masked': inpaint only the padded crop around the mask, at width×height (default 'whole'). */
+  inpaintArea?: 'whole' | 'masked';
+  /** Pixels added around the mask's box before the crop (inpaintArea 'masked'). */
+  inpaintPadding?: number;
   /** Already defaulted (img2img.ts's defaultStrength); ignored without an input. */
   strength?: number;
   steps: number;
@@ -38,7 +48,14 @@ export interface ImageStartContext {
   encode(chw: Float32Array): Promise<EncodedImage>;
 }
 
-export type ImageStart = { kind: 'unchanged'; rgb: Uint8Array } | { kind: 'denoise'; timesteps: number[]; latents: Float32Array[]; inpainter?: Inpainter };
+export type ImageStart = { kind: 'unchanged'; rgb: Uint8Array } | {
+      kind: 'denoise';
+      timesteps: number[];
+      latents: Float32Array[];
+      inpainter?: Inpainter;
+      /** Only masked: the decoded crop pictures → whole pictures, pasted over the input. */
+      pasteBack?: OnlyMaskedCrop['pasteBack'];
+    };
 
 export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartContext): Promise<ImageStart | undefined> {
   const { width, height, steps } = req;
@@ -66,11 +83,17 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
     req.mask && req.initImage
       ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0, req.maskInvert)
       : fullMask(width, height);
+  let crop: OnlyMaskedCrop | undefined;
+  if (req.inpaintArea === 'masked' && imageRgb) {
+    crop = await cropForOnlyMasked(imageRgb, mask, req.inpaintPadding ?? DEFAULT_INPAINT_PADDING);
+    if (!crop) return { kind: 'unchanged', rgb: imageRgb };
+  }
   const start = await prepareInpaint({
     unetChannels: ctx.unetChannels,
-    mask,
-    imageChw,
-    imageRgb,
+    mask: crop?.mask ?? mask,
+    imageChw: crop ? rgbToChw(crop.rgb, width, height) : imageChw,
+    // Only masked: no paste over the crop; pasteBack pastes over the whole input instead.
+    imageRgb: crop ? undefined : imageRgb,
     strength,
     steps,
     lh,
@@ -81,5 +104,5 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
     schedulers: ctx.schedulers,
     encode: ctx.encode,
   });
-  return { kind: 'denoise', ...start };
+  return { kind: 'denoise', ...start, ...(crop ? { pasteBack: crop.pasteBack } : {}) };
 }

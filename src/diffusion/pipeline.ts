@@ -483,7 +483,8 @@ export class StableDiffusionPipeline {
       this.memory,
       this.model.vaeShiftFactor,
     );
-    const rgbs = inpainter ? inpainter.pasteOver(decoded) : decoded;
+    const pasted = inpainter ? inpainter.pasteOver(decoded) : decoded;
+    const rgbs = imageStart?.pasteBack ? await imageStart.pasteBack(pasted) : pasted;
     return this.finish(req, schedulerName, started, before, cond.truncated, rgbs, count);
   }
 

@@ -46,6 +46,10 @@ export interface GenerationRequest {
   maskBlur?: number;
   /** Swap the mask's meaning (white keeps, black repaints), as A1111's `inpainting_mask_invert`. */
   maskInvert?: boolean;
+  /** 'masked' inpaints only the padded crop around the mask, scaled to width × height (A1111's "Only masked"); default 'whole'. */
+  inpaintArea?: 'whole' | 'masked';
+  /** inpaintArea 'masked': pixels added around the mask's box before the crop (0–256, default 32). */
+  inpaintPadding?: number;
   /**
    * An edit of `initImage` instead of a plain generation (run by `runImageEdit`, image-edit.ts):
    * outpainting (zoom out, pan) onto a width × height canvas, or a creative upscale (hires fix).

@@ -12,6 +12,8 @@ export const MAX_STEPS = 150;
 export const MAX_COUNT = 8;
 /** The largest mask blur (Gaussian sigma, pixels): beyond this the mask is mostly blur. */
 export const MAX_MASK_BLUR = 64;
+/** The largest "only masked" padding, pixels. */
+export const MAX_INPAINT_PADDING = 256;
 /** diffusers allows any ControlNet scale; beyond 2 a ControlNet only burns the picture. */
 export const MAX_CONTROL_SCALE = 2;
 
@@ -55,6 +57,13 @@ export const generationRequestSchema = z.object({
   mask: z.instanceof(Uint8Array).optional(),
   maskBlur: z.number().min(0, 'mask blur must be 0 or more').max(MAX_MASK_BLUR, `mask blur must be at most ${MAX_MASK_BLUR} pixels`).optional(),
   maskInvert: z.boolean().optional(),
+  inpaintArea: z.enum(['whole', 'masked'], { error: 'inpaint area must be whole or masked' }).optional(),
+  inpaintPadding: z
+    .number()
+    .int('inpaint padding must be a whole number of pixels')
+    .min(0, 'inpaint padding must be 0 or more')
+    .max(MAX_INPAINT_PADDING, `inpaint padding must be at most ${MAX_INPAINT_PADDING} pixels`)
+    .optional(),
   edit: imageEditSchema.optional(),
   // LoRAs by name (lora/choices.ts); the prompt's <lora:…> tags add to these.
   loras: z.array(loraRequestSchema).max(MAX_LORAS, `at most ${MAX_LORAS} LoRAs per job`).optional(),
@@ -101,6 +110,12 @@ export function validateRequest(req: Partial<GenerationRequest> & { prompt: stri
   }
   if (parsed.data.maskInvert && !parsed.data.mask) {
     throw new InputError('mask invert only applies to inpainting: give a mask too');
+  }
+  if (parsed.data.inpaintArea === 'masked' && !parsed.data.mask) {
+    throw new InputError('inpaint area "masked" only applies to inpainting: give a mask too');
+  }
+  if (parsed.data.inpaintPadding !== undefined && parsed.data.inpaintArea !== 'masked') {
+    throw new InputError('inpaint padding only applies to inpaint area "masked"');
   }
   // --- ControlNet ---
   const cn = parsed.data.controlnet;
