@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { ImagineCeilings } from '../config/discord.js';
 import type { SchedulerName } from '../diffusion/types.js';
 import { isUserFacingError } from '../diffusion/errors.js';
-import { MAX_MASK_BLUR } from '../diffusion/validate.js';
+import { MAX_INPAINT_PADDING, MAX_MASK_BLUR } from '../diffusion/validate.js';
 import { apiRequester, isApiJob } from '../jobs/api-requester.js';
 import type { JobKind, JobRecord, JobSpec } from '../jobs/types.js';
 import { QueueLimitError, type JobQueue, type QueuePosition } from '../queue/types.js';
@@ -51,6 +51,10 @@ export interface ApiGenerationInput {
   maskBlur?: number;
   /** Black repaints, white keeps. */
   maskInvert?: boolean;
+  /** 'masked': inpaint only the padded crop around the mask (A1111's "Only masked"). */
+  inpaintArea?: 'whole' | 'masked';
+  /** Pixels around the mask's box for inpaintArea 'masked'. */
+  inpaintPadding?: number;
 }
 
 export interface ApiQueue extends JobQueue {
@@ -120,6 +124,10 @@ export class JobsService {
     if (input.mask) {
       if (input.maskBlur) request.maskBlur = input.maskBlur;
       if (input.maskInvert) request.maskInvert = true;
+      if (input.inpaintArea === 'masked') {
+        request.inpaintArea = 'masked';
+        if (input.inpaintPadding !== undefined) request.inpaintPadding = input.inpaintPadding;
+      }
     }
     const bad = (param: string, message: string) => new ApiError(422, `${param} ${message}`, { param });
     if (!input.prompt.trim()) throw bad('prompt', 'must not be empty');
@@ -134,6 +142,10 @@ export class JobsService {
     if (request.strength !== undefined && (request.strength < 0 || request.strength > 1)) throw bad('strength', 'must be between 0 and 1');
     if (request.maskBlur !== undefined && (request.maskBlur < 0 || request.maskBlur > MAX_MASK_BLUR)) {
       throw bad('mask_blur', `must be between 0 and ${MAX_MASK_BLUR} pixels`);
+    }
+    const pad = request.inpaintPadding;
+    if (pad !== undefined && (!Number.isInteger(pad) || pad < 0 || pad > MAX_INPAINT_PADDING)) {
+      throw bad('inpaint_full_res_padding', `must be a whole number of pixels from 0 to ${MAX_INPAINT_PADDING}`);
     }
     return {
       kind,

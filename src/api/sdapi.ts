@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { z } from 'zod';
 import type { ModelFamily } from '../diffusion/families.js';
 import { pngParameters } from '../diffusion/png.js';
-import { MAX_MASK_BLUR } from '../diffusion/validate.js';
+import { MAX_INPAINT_PADDING, MAX_MASK_BLUR } from '../diffusion/validate.js';
 import type { JobRecord } from '../jobs/types.js';
 import { type ApiApp, type ApiContext, principalOf } from './context.js';
 import { ApiError } from './errors.js';
@@ -53,7 +53,12 @@ export const img2imgBody = z.looseObject({
         '1 (original, the default here) only: the masked area starts from the input image; 0 (fill), 2 (latent noise) and 3 (latent nothing) are refused',
       ),
   ),
-  inpaint_full_res: flag.describe('0 (whole picture, the default here) only; 1 (only masked) is refused'),
+  inpaint_full_res: flag.describe(
+    '0 (whole picture, the default here) or 1 (only masked: the padded crop around the mask is inpainted at width×height, then pasted back)',
+  ),
+  inpaint_full_res_padding: n(
+    z.number().int().describe(`Only masked: pixels added around the mask's box, 0 to ${MAX_INPAINT_PADDING}; default 0, as A1111's API`),
+  ),
 });
 
 /** A1111 titles look like "name.safetensors [hash]"; ours are folder names. */
@@ -94,13 +99,15 @@ function inputOf(b: z.infer<typeof img2imgBody>, img2img: boolean, family: Model
 /** A1111's defaults where they differ from the engine's. */
 const A1111_DENOISING_STRENGTH = 0.75;
 const A1111_MASK_BLUR = 4;
+/** StableDiffusionProcessingImg2Img's inpaint_full_res_padding (its UI's is 32). */
+const A1111_INPAINT_PADDING = 0;
 const FILL_NAMES = ['fill', 'original', 'latent noise', 'latent nothing'];
 
 /**
  * The inpainting fields. The engine starts the masked area from the input image noised to the
  * strength (A1111's "original") over the whole picture; the other starts are refused, not faked.
  */
-function maskOf(b: z.infer<typeof img2imgBody>, mask: string): Pick<ApiGenerationInput, 'mask' | 'maskBlur' | 'maskInvert'> {
+function maskOf(b: z.infer<typeof img2imgBody>, mask: string): Pick<ApiGenerationInput, 'mask' | 'maskBlur' | 'maskInvert' | 'inpaintArea' | 'inpaintPadding'> {
   if (b.inpainting_fill != null && b.inpainting_fill !== 1) {
     throw new ApiError(
       400,
@@ -108,16 +115,13 @@ function maskOf(b: z.infer<typeof img2imgBody>, mask: string): Pick<ApiGeneratio
       { param: 'inpainting_fill', code: 'unsupported' },
     );
   }
-  if (b.inpaint_full_res === true || b.inpaint_full_res === 1) {
-    throw new ApiError(400, 'inpaint_full_res 1 ("only masked") is not supported by this server: send 0, which inpaints at the whole picture\'s size.', {
-      param: 'inpaint_full_res',
-      code: 'unsupported',
-    });
-  }
   return {
     mask: decodeBase64Image(mask, 'mask'),
     maskBlur: b.mask_blur ?? A1111_MASK_BLUR,
     ...(b.inpainting_mask_invert === true || b.inpainting_mask_invert === 1 ? { maskInvert: true } : {}),
+    ...(b.inpaint_full_res === true || b.inpaint_full_res === 1
+      ? { inpaintArea: 'masked' as const, inpaintPadding: b.inpaint_full_res_padding ?? A1111_INPAINT_PADDING }
+      : {}),
   };
 }
 

@@ -13,7 +13,7 @@ import { createSession, deviceLabel, firstLine, parseDevice, requireInput, requi
 import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
 import { GenerationAbortedError, InputError, ModelError } from './errors.js';
 import { defaultStrength, initTimestep, type EncodedImage } from './img2img.js';
-import { prepareImageStart } from './image-start.js';
+import { DEFAULT_INPAINT_PADDING, prepareImageStart } from './image-start.js';
 import { progressOf } from './preview.js';
 import { encodeRawImage, formatParameters } from './png.js';
 import { validateRequest } from './validate.js';
@@ -519,6 +519,7 @@ export class StableDiffusionPipeline {
           height: req.height,
           model: this.model.name,
           strength: defaultStrength(req),
+          inpaintPadding: req.inpaintArea === 'masked' ? (req.inpaintPadding ?? DEFAULT_INPAINT_PADDING) : undefined,
           controlnet: req.controlnet && {
             module: req.controlnet.preprocessor ?? 'canny',
             model: basename(req.controlnet.model),

@@ -15,6 +15,8 @@ export interface PngParameters {
   height: number;
   model: string;
   strength?: number;
+  /** Only-masked inpainting's padding: A1111's "Inpaint area: Only masked, Masked area padding: N". */
+  inpaintPadding?: number;
   /** A1111's sd-webui-controlnet infotext unit. */
   controlnet?: { module: string; model: string; weight: number; guidanceStart: number; guidanceEnd: number; thresholds?: [number, number] };
 }
@@ -40,6 +42,7 @@ export function formatParameters(p: PngParameters): string {
     `Model: ${p.model}`,
   ];
   if (p.strength !== undefined) fields.push(`Denoising strength: ${p.strength}`);
+  if (p.inpaintPadding !== undefined) fields.push('Inpaint area: Only masked', `Masked area padding: ${p.inpaintPadding}`);
   if (p.controlnet) fields.push(controlNetField(p.controlnet));
   lines.push(fields.join(', '));
   return lines.join('\n');
