@@ -33,6 +33,10 @@ const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
   --strength s       how much of --image to redo, 0–1 (default 0.75; 1 with --mask)
   --mask file        inpainting mask for --image: white = repaint, black = keep (any size)
   --mask-blur px     feathers the mask edge (Gaussian sigma in pixels, default 0)
+  --inpaint-area a   whole (default) | masked: inpaint only the crop around the mask, scaled to
+                     --size, then pasted back (A1111's "Only masked")
+  --inpaint-padding px
+                     pixels around the mask's box for --inpaint-area masked, 0–256 (default 32)
   --lora f[:w]       a LoRA (.safetensors file, or a name in $MODELS_DIR/loras) at weight w
                      (default 1; repeatable); <lora:name:w> in the prompt works too
   --control-image f  ControlNet input: a photo (for --control canny) or a ready map (--control none)
@@ -75,6 +79,13 @@ const argsSchema = z.object({
   strength: z.coerce.number().min(0).max(1).optional(),
   mask: z.string().optional(),
   'mask-blur': z.coerce.number().min(0).optional(),
+  'inpaint-area': z.enum(['whole', 'masked'], { error: '--inpaint-area must be whole or masked' }).optional(),
+  'inpaint-padding': z.coerce
+    .number({ error: '--inpaint-padding must be a number' })
+    .int('--inpaint-padding must be a whole number of pixels')
+    .min(0, '--inpaint-padding must be 0 to 256')
+    .max(256, '--inpaint-padding must be 0 to 256')
+    .optional(),
   // --- ControlNet ---
   'control-image': z.string().optional(),
   controlnet: z.string().min(1).optional(),
@@ -125,6 +136,8 @@ const OPTIONS_WITH_VALUES = new Set([
   'strength',
   'mask',
   'mask-blur',
+  'inpaint-area',
+  'inpaint-padding',
   'control-image',
   'controlnet',
   'control',
@@ -156,12 +169,23 @@ function joinNegativeValues(argv: string[]): string[] {
 }
 
 /** Files named on the command line, checked before the model loads so a typo costs nothing. */
-function checkPaths(a: { out: string; image?: string; mask?: string; upscaler?: string; 'control-image'?: string; controlnet?: string }): void {
+function checkPaths(a: {
+  out: string;
+  image?: string;
+  mask?: string;
+  'inpaint-area'?: string;
+  'inpaint-padding'?: number;
+  upscaler?: string;
+  'control-image'?: string;
+  controlnet?: string;
+}): void {
   if (!/\.png$/i.test(a.out)) throw new Error('--out must name a .png file');
   const folder = dirname(resolve(a.out));
   if (!existsSync(folder) || !statSync(folder).isDirectory())
     throw new Error(`--out: the folder ${folder} does not exist; create it first (mkdir -p ${folder})`);
   if (a.mask && !a.image) throw new Error('--mask needs --image: the mask marks which part of that picture to repaint');
+  if (a['inpaint-area'] === 'masked' && !a.mask) throw new Error('--inpaint-area masked needs --mask: the crop is the box around the mask');
+  if (a['inpaint-padding'] !== undefined && a['inpaint-area'] !== 'masked') throw new Error('--inpaint-padding needs --inpaint-area masked');
   if (a.controlnet && !a['control-image']) throw new Error('--controlnet needs --control-image: the picture it follows');
   if (a['control-image'] && !a.controlnet) throw new Error('--control-image needs --controlnet: the ControlNet that reads it');
   for (const [flag, file] of [
@@ -191,6 +215,8 @@ async function main(): Promise<void> {
       strength: { type: 'string' },
       mask: { type: 'string' },
       'mask-blur': { type: 'string' },
+      'inpaint-area': { type: 'string' },
+      'inpaint-padding': { type: 'string' },
       'control-image': { type: 'string' },
       controlnet: { type: 'string' },
       control: { type: 'string' },
@@ -258,6 +284,8 @@ async function main(): Promise<void> {
       strength: a.strength,
       mask,
       maskBlur: a['mask-blur'],
+      inpaintArea: a['inpaint-area'],
+      inpaintPadding: a['inpaint-padding'],
       controlnet: controlnetDir
         ? { model: controlnetDir, preprocessor: a.control, scale: a['control-scale'], guidanceStart: a['control-start'], guidanceEnd: a['control-end'] }
         : undefined,
