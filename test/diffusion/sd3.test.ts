@@ -240,6 +240,37 @@ test('inpainting as StableDiffusion3InpaintPipeline: the kept half comes back by
   assert.ok(repainted / ((width / 2) * height) > 10, `the masked half was repainted (mean difference ${repainted / ((width / 2) * height)})`);
 });
 
+test('only masked inpainting on the blend path: the crop around the box is repainted at 64 × 96, the rest is the input', async () => {
+  const pipe = await load(await noT5());
+  const width = 64;
+  const height = 96;
+  const image = await sharp({ create: { width, height, channels: 3, background: { r: 200, g: 40, b: 40 } } })
+    .png()
+    .toBuffer();
+  // White (repaint) in a 12 × 12 box, black (keep) elsewhere.
+  const inBox = (x: number, y: number) => x >= 20 && x < 32 && y >= 40 && y < 52;
+  const maskRgb = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) if (inBox(x, y)) maskRgb.fill(255, (y * width + x) * 3, (y * width + x) * 3 + 3);
+  const mask = await sharp(maskRgb, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
+  const result = await pipe.generate({ ...base, width, height, count: 1, steps: 4, initImage: image, mask, inpaintArea: 'masked', inpaintPadding: 8 });
+  const { data, info } = await sharp(result.images[0].png).raw().toBuffer({ resolveWithObject: true });
+  assert.deepEqual([info.width, info.height], [width, height]);
+  let keptOff = 0;
+  let repainted = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 3;
+      const off = Math.abs(data[o] - 200) + Math.abs(data[o + 1] - 40) + Math.abs(data[o + 2] - 40);
+      if (inBox(x, y)) repainted += off;
+      else keptOff = Math.max(keptOff, off);
+    }
+  }
+  assert.equal(keptOff, 0, 'outside the box the input, pixel for pixel');
+  assert.ok(repainted / 144 > 10, `the box was repainted (mean difference ${repainted / 144})`);
+});
+
 test('refusals: a diffusion scheduler, sizes off the 16-pixel grid, LoRAs, ControlNet', async () => {
   const dir = await noT5();
   const pipe = await load(dir);
