@@ -118,7 +118,33 @@ describe('inpainting masks through the HTTP API', () => {
     assertKept(flipped.right, flipped.left, 'inverted mask');
   });
 
-  test('A1111 refusals: bad base64, a fill or area the engine cannot do, a blur out of range', async () => {
+  test('A1111 inpaint_full_res (only masked): the box around the mask is repainted, the rest is the input, the infotext says so', async () => {
+    // White (repaint) in a 16 × 16 box at 40..56 × 8..24.
+    const raw = Buffer.alloc(SIZE * SIZE);
+    for (let y = 8; y < 24; y++) for (let x = 40; x < 56; x++) raw[y * SIZE + x] = 255;
+    const mask = (await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 1 } }).toColourspace('b-w').png().toBuffer()).toString('base64');
+    const r = await img2img({ mask, denoising_strength: 1, mask_blur: 0, inpaint_full_res: true, inpaint_full_res_padding: 8 });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const out = Buffer.from(r.json.images[0], 'base64');
+    const [o, i] = await Promise.all([out, input].map((p) => sharp(p).removeAlpha().raw().toBuffer({ resolveWithObject: true })));
+    assert.deepEqual([o.info.width, o.info.height], [SIZE, SIZE]);
+    let repainted = 0;
+    for (let y = 0; y < SIZE; y++) {
+      for (let x = 0; x < SIZE; x++) {
+        const inBox = x >= 40 && x < 56 && y >= 8 && y < 24;
+        for (let c = 0; c < 3; c++) {
+          const k = (y * SIZE + x) * 3 + c;
+          if (inBox) repainted += Math.abs(o.data[k] - i.data[k]);
+          else assert.equal(o.data[k], i.data[k], `kept pixel ${x},${y}`);
+        }
+      }
+    }
+    assert.ok(repainted / (16 * 16 * 3) > 5, `the box is repainted (mean difference ${repainted / (16 * 16 * 3)})`);
+    const info = JSON.parse(r.json.info);
+    assert.match(info.infotexts[0], /, Inpaint area: Only masked, Masked area padding: 8(,|$)/m);
+  });
+
+  test('A1111 refusals: bad base64, a fill the engine cannot do, a padding or blur out of range', async () => {
     const mask = (await rightHalfMask()).toString('base64');
     const bad = await img2img({ mask: 'not base64 at all!' });
     assert.equal(bad.status, 400);
@@ -131,9 +157,12 @@ describe('inpainting masks through the HTTP API', () => {
       assert.equal(r.status, 400, `inpainting_fill ${fill}`);
       assert.match(r.json.detail, new RegExp(`^inpainting_fill ${fill} .* send 1 \\("original"\\)`));
     }
-    const fullRes = await img2img({ mask, inpaint_full_res: true });
-    assert.equal(fullRes.status, 400);
-    assert.match(fullRes.json.detail, /^inpaint_full_res 1 \("only masked"\) is not supported/);
+    const padding = await img2img({ mask, inpaint_full_res: true, inpaint_full_res_padding: 300 });
+    assert.equal(padding.status, 422);
+    assert.match(JSON.stringify(padding.json), /inpaint_full_res_padding must be a whole number of pixels from 0 to 256/);
+    const paddingType = await img2img({ mask, inpaint_full_res: 1, inpaint_full_res_padding: 'wide' });
+    assert.equal(paddingType.status, 422);
+    assert.deepEqual(paddingType.json.detail[0].loc, ['body', 'inpaint_full_res_padding']);
     const blur = await img2img({ mask, mask_blur: 100 });
     assert.equal(blur.status, 422);
     assert.match(JSON.stringify(blur.json), /mask_blur must be between 0 and 64/);
