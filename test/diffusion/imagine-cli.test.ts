@@ -121,7 +121,7 @@ test('--upscale 2|4: Lanczos without an upscaler, the --upscaler model when give
   assert.match(r.stderr, /--upscale must be 2 or 4/);
 });
 
-test('--image/--strength/--mask/--mask-blur: image-to-image and inpainting from files', async () => {
+test('--image/--strength/--mask/--mask-blur/--inpaint-area: image-to-image and inpainting from files', async () => {
   const model = await tinyModel();
   const dir = mkdtempSync(join(tmpdir(), 'cli-inpaint-'));
   // A 90 × 60 input and a smaller mask (right half white). Without --size the output keeps the
@@ -170,8 +170,26 @@ test('--image/--strength/--mask/--mask-blur: image-to-image and inpainting from 
   assert.ok(data.subarray(0, 30 * 3).equals(kept.subarray(0, 30 * 3)), 'left of the mask is the input');
   assert.match(readTextChunks(readFileSync(inpainted)).parameters, /Denoising strength: 1\b/, 'inpainting defaults to strength 1');
 
+  const onlyMasked = join(dir, 'only-masked.png');
+  const common = ['--model', model, '--steps', '3', '--seed', '1', '--size', '96x64', '--image', input];
+  r = imagine(['a boat', ...common, '--mask', maskFile, '--inpaint-area', 'masked', '--inpaint-padding', '8', '--out', onlyMasked]);
+  assert.equal(r.status, 0, r.stderr);
+  const masked = await sharp(readFileSync(onlyMasked)).raw().toBuffer({ resolveWithObject: true });
+  assert.deepEqual([masked.info.width, masked.info.height], [96, 64]);
+  assert.ok(masked.data.subarray(0, 30 * 3).equals(kept.subarray(0, 30 * 3)), 'only masked: left of the mask is the input');
+  assert.match(readTextChunks(readFileSync(onlyMasked)).parameters, /Inpaint area: Only masked, Masked area padding: 8/);
+
   r = imagine(['a boat', '--model', model, '--mask', maskFile, '--out', join(dir, 'bad.png')]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--mask needs --image/);
   assert.doesNotMatch(r.stderr, /^\s+at /m);
+  r = imagine(['a boat', ...common, '--inpaint-area', 'masked', '--out', join(dir, 'bad.png')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--inpaint-area masked needs --mask/);
+  r = imagine(['a boat', ...common, '--mask', maskFile, '--inpaint-padding', '8', '--out', join(dir, 'bad.png')]);
+  assert.match(r.stderr, /--inpaint-padding needs --inpaint-area masked/);
+  r = imagine(['a boat', ...common, '--mask', maskFile, '--inpaint-area', 'masked', '--inpaint-padding', '300', '--out', join(dir, 'bad.png')]);
+  assert.match(r.stderr, /--inpaint-padding must be 0 to 256/);
+  r = imagine(['a boat', ...common, '--mask', maskFile, '--inpaint-area', 'some', '--out', join(dir, 'bad.png')]);
+  assert.match(r.stderr, /--inpaint-area must be whole or masked/);
 });
