@@ -48,7 +48,9 @@ export interface ImageStartContext {
   encode(chw: Float32Array): Promise<EncodedImage>;
 }
 
-export type ImageStart = { kind: 'unchanged'; rgb: Uint8Array } | {
+export type ImageStart =
+  | { kind: 'unchanged'; rgb: Uint8Array }
+  | {
       kind: 'denoise';
       timesteps: number[];
       latents: Float32Array[];

@@ -36,7 +36,15 @@ export async function cropForOnlyMasked(imageRgb: Uint8Array, mask: PixelMask, p
 }
 
 /** `region` of a packed width×height picture, scaled (Lanczos, stretched) to outWidth×outHeight. */
-async function resizeRegion(pixels: Uint8Array, channels: 1 | 3, width: number, height: number, region: CropRegion, outWidth: number, outHeight: number): Promise<Uint8Array> {
+async function resizeRegion(
+  pixels: Uint8Array,
+  channels: 1 | 3,
+  width: number,
+  height: number,
+  region: CropRegion,
+  outWidth: number,
+  outHeight: number,
+): Promise<Uint8Array> {
   const left = region.x1;
   const top = region.y1;
   const w = region.x2 - region.x1;

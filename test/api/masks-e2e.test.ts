@@ -122,7 +122,12 @@ describe('inpainting masks through the HTTP API', () => {
     // White (repaint) in a 16 × 16 box at 40..56 × 8..24.
     const raw = Buffer.alloc(SIZE * SIZE);
     for (let y = 8; y < 24; y++) for (let x = 40; x < 56; x++) raw[y * SIZE + x] = 255;
-    const mask = (await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 1 } }).toColourspace('b-w').png().toBuffer()).toString('base64');
+    const mask = (
+      await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 1 } })
+        .toColourspace('b-w')
+        .png()
+        .toBuffer()
+    ).toString('base64');
     const r = await img2img({ mask, denoising_strength: 1, mask_blur: 0, inpaint_full_res: true, inpaint_full_res_padding: 8 });
     assert.equal(r.status, 200, JSON.stringify(r.json));
     const out = Buffer.from(r.json.images[0], 'base64');

@@ -147,10 +147,7 @@ test('only masked needs a mask; padding needs only masked and 0–256 whole pixe
   const input = await inputPng();
   const mask = await boxMask(40, 8, 56, 24);
   const refused = async (req: Partial<GenerationRequest>, re: RegExp) =>
-    assert.rejects(
-      pipe.generate({ ...base, initImage: input, ...req }),
-      (e: Error) => e instanceof InputError && re.test(e.message),
-    );
+    assert.rejects(pipe.generate({ ...base, initImage: input, ...req }), (e: Error) => e instanceof InputError && re.test(e.message));
   await refused({ inpaintArea: 'masked' }, /inpaint area "masked" only applies to inpainting: give a mask too/);
   await refused({ mask, inpaintPadding: 8 }, /inpaint padding only applies to inpaint area "masked"/);
   await refused({ mask, inpaintArea: 'masked', inpaintPadding: 300 }, /inpaint padding must be at most 256 pixels/);
