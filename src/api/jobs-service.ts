@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ImagineCeilings } from '../config/discord.js';
-import type { SchedulerName } from '../diffusion/types.js';
+import type { InpaintingFill, SchedulerName } from '../diffusion/types.js';
 import { isUserFacingError } from '../diffusion/errors.js';
 import { MAX_MASK_BLUR } from '../diffusion/validate.js';
 import { apiRequester, isApiJob } from '../jobs/api-requester.js';
@@ -51,6 +51,7 @@ export interface ApiGenerationInput {
   maskBlur?: number;
   /** Black repaints, white keeps. */
   maskInvert?: boolean;
+  inpaintingFill?: InpaintingFill;
 }
 
 export interface ApiQueue extends JobQueue {
@@ -120,6 +121,7 @@ export class JobsService {
     if (input.mask) {
       if (input.maskBlur) request.maskBlur = input.maskBlur;
       if (input.maskInvert) request.maskInvert = true;
+      if (input.inpaintingFill && input.inpaintingFill !== 'original') request.inpaintingFill = input.inpaintingFill;
     }
     const bad = (param: string, message: string) => new ApiError(422, `${param} ${message}`, { param });
     if (!input.prompt.trim()) throw bad('prompt', 'must not be empty');

@@ -8,11 +8,13 @@
 // Plain text-to-image (no input, regular UNet) gets undefined: the pipeline's own noise start.
 import { rgbToChw } from './image-io.js';
 import { img2imgStartLatents, initTimestep, startSchedulersAt, strengthTail, DEFAULT_INPAINT_STRENGTH, type EncodedImage } from './img2img.js';
+import { fillMaskedRegion } from './inpaint-fill.js';
 import { fullMask, prepareMask } from './inpaint-mask.js';
 import { prepareInpaint, type Inpainter } from './inpaint.js';
 import { imageSize, prepareImage } from './image-prep.js';
 import type { TorchGenerator } from './rng.js';
 import type { Scheduler } from './schedulers/index.js';
+import type { InpaintingFill } from './types.js';
 
 const LATENT_CHANNELS = 4;
 
@@ -21,6 +23,7 @@ export interface ImageStartRequest {
   mask?: Uint8Array;
   maskBlur?: number;
   maskInvert?: boolean;
+  inpaintingFill?: InpaintingFill;
   /** Already defaulted (img2img.ts's defaultStrength); ignored without an input. */
   strength?: number;
   steps: number;
@@ -66,10 +69,14 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
     req.mask && req.initImage
       ? await prepareMask(req.mask, await imageSize(req.initImage), width, height, req.maskBlur ?? 0, req.maskInvert)
       : fullMask(width, height);
+  // A1111's "fill": the hole filled from its surroundings before encoding; the paste-back keeps the original.
+  const startChw =
+    req.inpaintingFill === 'fill' && imageRgb && req.mask ? rgbToChw(await fillMaskedRegion(imageRgb, width, height, mask.soft), width, height) : imageChw;
   const start = await prepareInpaint({
     unetChannels: ctx.unetChannels,
     mask,
-    imageChw,
+    imageChw: startChw,
+    fill: req.inpaintingFill,
     imageRgb,
     strength,
     steps,

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
 import type { ModelDefaults } from './model-inspect.js';
-import { CONTROL_PREPROCESSORS, PAN_DIRECTIONS, SCHEDULER_NAMES, type GenerationRequest } from './types.js';
+import { CONTROL_PREPROCESSORS, INPAINTING_FILLS, PAN_DIRECTIONS, SCHEDULER_NAMES, type GenerationRequest } from './types.js';
 import { loraRequestSchema, MAX_LORAS } from './lora/choices.js';
 
 export const MIN_SIDE = 64;
@@ -55,6 +55,7 @@ export const generationRequestSchema = z.object({
   mask: z.instanceof(Uint8Array).optional(),
   maskBlur: z.number().min(0, 'mask blur must be 0 or more').max(MAX_MASK_BLUR, `mask blur must be at most ${MAX_MASK_BLUR} pixels`).optional(),
   maskInvert: z.boolean().optional(),
+  inpaintingFill: z.enum(INPAINTING_FILLS, { error: `inpainting fill must be one of ${INPAINTING_FILLS.join(', ')}` }).optional(),
   edit: imageEditSchema.optional(),
   // LoRAs by name (lora/choices.ts); the prompt's <lora:…> tags add to these.
   loras: z.array(loraRequestSchema).max(MAX_LORAS, `at most ${MAX_LORAS} LoRAs per job`).optional(),
@@ -101,6 +102,9 @@ export function validateRequest(req: Partial<GenerationRequest> & { prompt: stri
   }
   if (parsed.data.maskInvert && !parsed.data.mask) {
     throw new InputError('mask invert only applies to inpainting: give a mask too');
+  }
+  if (parsed.data.inpaintingFill && parsed.data.inpaintingFill !== 'original' && !parsed.data.mask) {
+    throw new InputError('inpainting fill only applies to inpainting: give a mask too');
   }
   // --- ControlNet ---
   const cn = parsed.data.controlnet;
