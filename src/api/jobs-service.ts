@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ImagineCeilings } from '../config/discord.js';
-import type { SchedulerName } from '../diffusion/types.js';
+import type { InpaintingFill, SchedulerName } from '../diffusion/types.js';
 import { isUserFacingError } from '../diffusion/errors.js';
 import { MAX_INPAINT_PADDING, MAX_MASK_BLUR } from '../diffusion/validate.js';
 import { apiRequester, isApiJob } from '../jobs/api-requester.js';
@@ -55,6 +55,7 @@ export interface ApiGenerationInput {
   inpaintArea?: 'whole' | 'masked';
   /** Pixels around the mask's box for inpaintArea 'masked'. */
   inpaintPadding?: number;
+  inpaintingFill?: InpaintingFill;
 }
 
 export interface ApiQueue extends JobQueue {
@@ -128,6 +129,7 @@ export class JobsService {
         request.inpaintArea = 'masked';
         if (input.inpaintPadding !== undefined) request.inpaintPadding = input.inpaintPadding;
       }
+      if (input.inpaintingFill && input.inpaintingFill !== 'original') request.inpaintingFill = input.inpaintingFill;
     }
     const bad = (param: string, message: string) => new ApiError(422, `${param} ${message}`, { param });
     if (!input.prompt.trim()) throw bad('prompt', 'must not be empty');

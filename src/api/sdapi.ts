@@ -4,6 +4,7 @@
 import sharp from 'sharp';
 import { z } from 'zod';
 import type { ModelFamily } from '../diffusion/families.js';
+import { INPAINTING_FILLS } from '../diffusion/types.js';
 import { pngParameters } from '../diffusion/png.js';
 import { MAX_INPAINT_PADDING, MAX_MASK_BLUR } from '../diffusion/validate.js';
 import type { JobRecord } from '../jobs/types.js';
@@ -50,7 +51,7 @@ export const img2imgBody = z.looseObject({
       .min(0)
       .max(3)
       .describe(
-        '1 (original, the default here) only: the masked area starts from the input image; 0 (fill), 2 (latent noise) and 3 (latent nothing) are refused',
+        'What the masked area starts from, as A1111: 0 fill (from the surrounding colours; the default, as A1111), 1 original (the input image), 2 latent noise, 3 latent nothing',
       ),
   ),
   inpaint_full_res: flag.describe(
@@ -101,20 +102,14 @@ const A1111_DENOISING_STRENGTH = 0.75;
 const A1111_MASK_BLUR = 4;
 /** StableDiffusionProcessingImg2Img's inpaint_full_res_padding (its UI's is 32). */
 const A1111_INPAINT_PADDING = 0;
-const FILL_NAMES = ['fill', 'original', 'latent noise', 'latent nothing'];
+/** A1111's inpainting_fill when absent: 0, "fill". */
+const A1111_INPAINTING_FILL = 0;
 
-/**
- * The inpainting fields. The engine starts the masked area from the input image noised to the
- * strength (A1111's "original") over the whole picture; the other starts are refused, not faked.
- */
-function maskOf(b: z.infer<typeof img2imgBody>, mask: string): Pick<ApiGenerationInput, 'mask' | 'maskBlur' | 'maskInvert' | 'inpaintArea' | 'inpaintPadding'> {
-  if (b.inpainting_fill != null && b.inpainting_fill !== 1) {
-    throw new ApiError(
-      400,
-      `inpainting_fill ${b.inpainting_fill} ("${FILL_NAMES[b.inpainting_fill]}") is not supported by this server: send 1 ("original"), which starts the masked area from the input image (with denoising_strength 1 it starts from pure noise, as "latent noise" does).`,
-      { param: 'inpainting_fill', code: 'unsupported' },
-    );
-  }
+/** The inpainting fields; inpainting_fill's 0–3 are the engine's INPAINTING_FILLS in A1111's order. */
+function maskOf(
+  b: z.infer<typeof img2imgBody>,
+  mask: string,
+): Pick<ApiGenerationInput, 'mask' | 'maskBlur' | 'maskInvert' | 'inpaintingFill' | 'inpaintArea' | 'inpaintPadding'> {
   return {
     mask: decodeBase64Image(mask, 'mask'),
     maskBlur: b.mask_blur ?? A1111_MASK_BLUR,
@@ -122,6 +117,7 @@ function maskOf(b: z.infer<typeof img2imgBody>, mask: string): Pick<ApiGeneratio
     ...(b.inpaint_full_res === true || b.inpaint_full_res === 1
       ? { inpaintArea: 'masked' as const, inpaintPadding: b.inpaint_full_res_padding ?? A1111_INPAINT_PADDING }
       : {}),
+    inpaintingFill: INPAINTING_FILLS[b.inpainting_fill ?? A1111_INPAINTING_FILL],
   };
 }
 

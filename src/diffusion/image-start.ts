@@ -11,12 +11,14 @@
 // Plain text-to-image (no input, regular UNet) gets undefined: the pipeline's own noise start.
 import { rgbToChw } from './image-io.js';
 import { img2imgStartLatents, initTimestep, startSchedulersAt, strengthTail, DEFAULT_INPAINT_STRENGTH, type EncodedImage } from './img2img.js';
+import { fillMaskedRegion } from './inpaint-fill.js';
 import { fullMask, prepareMask } from './inpaint-mask.js';
 import { prepareInpaint, type Inpainter } from './inpaint.js';
 import { cropForOnlyMasked, type OnlyMaskedCrop } from './inpaint-only-masked.js';
 import { imageSize, prepareImage } from './image-prep.js';
 import type { TorchGenerator } from './rng.js';
 import type { Scheduler } from './schedulers/index.js';
+import type { InpaintingFill } from './types.js';
 
 const LATENT_CHANNELS = 4;
 /** A1111's UI default for "Only masked padding, pixels". */
@@ -31,6 +33,7 @@ export interface ImageStartRequest {
   inpaintArea?: 'whole' | 'masked';
   /** Pixels added around the mask's box before the crop (inpaintArea 'masked'). */
   inpaintPadding?: number;
+  inpaintingFill?: InpaintingFill;
   /** Already defaulted (img2img.ts's defaultStrength); ignored without an input. */
   strength?: number;
   steps: number;
@@ -90,10 +93,21 @@ export async function prepareImageStart(req: ImageStartRequest, ctx: ImageStartC
     crop = await cropForOnlyMasked(imageRgb, mask, req.inpaintPadding ?? DEFAULT_INPAINT_PADDING);
     if (!crop) return { kind: 'unchanged', rgb: imageRgb };
   }
+  const startMask = crop?.mask ?? mask;
+  const startRgb = crop?.rgb ?? imageRgb;
+  // A1111's "fill": the hole filled from its surroundings before encoding (only masked: in the
+  // crop, as A1111 fills after cropping); the paste-back keeps the original.
+  const startChw =
+    req.inpaintingFill === 'fill' && startRgb && req.mask
+      ? rgbToChw(await fillMaskedRegion(startRgb, width, height, startMask.soft), width, height)
+      : crop
+        ? rgbToChw(crop.rgb, width, height)
+        : imageChw;
   const start = await prepareInpaint({
     unetChannels: ctx.unetChannels,
-    mask: crop?.mask ?? mask,
-    imageChw: crop ? rgbToChw(crop.rgb, width, height) : imageChw,
+    mask: startMask,
+    imageChw: startChw,
+    fill: req.inpaintingFill,
     // Only masked: no paste over the crop; pasteBack pastes over the whole input instead.
     imageRgb: crop ? undefined : imageRgb,
     strength,

@@ -4,13 +4,13 @@
 // that outside the mask the input's pixels come back byte for byte. Geometry in inpaint-crop.ts.
 import sharp from 'sharp';
 import { type CropRegion, onlyMaskedRegion } from './inpaint-crop.js';
-import { maskFromPlane, type PixelMask } from './inpaint-mask.js';
+import type { PixelMask } from './inpaint-mask.js';
 
 export interface OnlyMaskedCrop {
   region: CropRegion;
   /** The crop of the input, scaled to width×height. */
   rgb: Uint8Array;
-  /** The crop of the feathered mask, scaled to width×height and thresholded: what the model repaints. */
+  /** The crop of the feathered mask, scaled to width×height (repaint: thresholded at one half, as inpaint-mask.ts). */
   mask: PixelMask;
   /** Decoded width×height pictures of the crop → whole pictures: scaled back, pasted over the input. */
   pasteBack(rgbs: Uint8Array[]): Promise<Uint8Array[]>;
@@ -23,7 +23,8 @@ export async function cropForOnlyMasked(imageRgb: Uint8Array, mask: PixelMask, p
   if (!region) return undefined;
   const feathered = Uint8Array.from(mask.soft, (a) => Math.round(a * 255));
   const rgb = await resizeRegion(imageRgb, 3, width, height, region, width, height);
-  const cropMask = await maskFromPlane(await resizeRegion(feathered, 1, width, height, region, width, height), width, height);
+  const scaled = await resizeRegion(feathered, 1, width, height, region, width, height);
+  const cropMask: PixelMask = { width, height, soft: Float32Array.from(scaled, (v) => v / 255), repaint: Uint8Array.from(scaled, (v) => (v >= 128 ? 1 : 0)) };
   const pasteBack = async (rgbs: Uint8Array[]): Promise<Uint8Array[]> => {
     const out: Uint8Array[] = [];
     for (const generated of rgbs) {

@@ -17,9 +17,11 @@
 // diffusers encodes the input with the first generator only; here each image uses its own, so
 // image i of a batch is what seed + i alone gives (identical to diffusers for one image).
 import { latentsFromEncoding, skipEncodingDraws, strengthTail, type EncodedImage } from './img2img.js';
+import { latentFillSource } from './inpaint-fill.js';
 import { latentMask, maskedImageChw, type PixelMask } from './inpaint-mask.js';
 import type { TorchGenerator } from './rng.js';
 import type { Scheduler } from './schedulers/index.js';
+import type { InpaintingFill } from './types.js';
 
 export const LATENT_CHANNELS = 4;
 /** sample channels of an inpainting UNet: latents + mask + masked-image latents. */
@@ -44,6 +46,8 @@ export interface InpaintSetup {
   schedulers: readonly Scheduler[];
   /** One vae_encoder call on CHW pixels of the grid's size. */
   encode(chw: Float32Array): Promise<EncodedImage>;
+  /** A1111's latent starts for the masked region (inpaint-fill.ts); `fill` is applied to imageChw before. */
+  fill?: InpaintingFill;
 }
 
 export interface InpaintStart {
@@ -66,8 +70,9 @@ export async function prepareInpaint(s: InpaintSetup): Promise<InpaintStart> {
   const imageLatents = imageEnc ? s.generators.map((g) => latentsFromEncoding(imageEnc, size, g, s.scalingFactor, shift)) : undefined;
 
   const noise = s.generators.map((g) => g.randn(size));
+  const mask = latentMask(s.mask);
   const latents = noise.map((n, i) => {
-    if (!fromPureNoise) return s.schedulers[i].addNoise(imageLatents![i], n, tail.timesteps[0]);
+    if (!fromPureNoise) return s.schedulers[i].addNoise(latentFillSource(s.fill ?? 'original', imageLatents![i], n, mask), n, tail.timesteps[0]);
     const sigma = s.schedulers[i].initNoiseSigma;
     const x = new Float32Array(n);
     if (sigma !== 1) for (let k = 0; k < x.length; k++) x[k] *= sigma;
@@ -84,7 +89,7 @@ export async function prepareInpaint(s: InpaintSetup): Promise<InpaintStart> {
 
   const inpainter = new Inpainter({
     mask: s.mask,
-    latentMask: latentMask(s.mask),
+    latentMask: mask,
     imageRgb: s.imageRgb,
     timesteps: tail.timesteps,
     ...(maskedLatents ? { kind: 'concat', maskedLatents } : { kind: 'blend', imageLatents: imageLatents!, noise, schedulers: s.schedulers }),

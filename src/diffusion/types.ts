@@ -19,6 +19,9 @@ export const SCHEDULER_NAMES = [
   'flow_match_euler',
 ] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
+/** A1111's `inpainting_fill` values 0–3 by name, in its order. */
+export const INPAINTING_FILLS = ['fill', 'original', 'latent_noise', 'latent_nothing'] as const;
+export type InpaintingFill = (typeof INPAINTING_FILLS)[number];
 /** The schedulers of diffusion models (SD 1.x, SDXL): all but SD3's flow_match_euler. */
 export const DIFFUSION_SCHEDULER_NAMES = SCHEDULER_NAMES.filter((n) => n !== 'flow_match_euler');
 
@@ -50,6 +53,12 @@ export interface GenerationRequest {
   inpaintArea?: 'whole' | 'masked';
   /** inpaintArea 'masked': pixels added around the mask's box before the crop (0–256, default 32). */
   inpaintPadding?: number;
+  /**
+   * What the masked region starts from, as A1111's `inpainting_fill` (inpaint-fill.ts):
+   * `original` (default) the input itself; `fill` the input with the hole filled by its
+   * surroundings' colours; `latent_noise` random latents; `latent_nothing` zero latents.
+   */
+  inpaintingFill?: InpaintingFill;
   /**
    * An edit of `initImage` instead of a plain generation (run by `runImageEdit`, image-edit.ts):
    * outpainting (zoom out, pan) onto a width × height canvas, or a creative upscale (hires fix).

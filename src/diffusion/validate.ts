@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
 import type { ModelDefaults } from './model-inspect.js';
-import { CONTROL_PREPROCESSORS, PAN_DIRECTIONS, SCHEDULER_NAMES, type GenerationRequest } from './types.js';
+import { CONTROL_PREPROCESSORS, INPAINTING_FILLS, PAN_DIRECTIONS, SCHEDULER_NAMES, type GenerationRequest } from './types.js';
 import { loraRequestSchema, MAX_LORAS } from './lora/choices.js';
 
 export const MIN_SIDE = 64;
@@ -64,6 +64,7 @@ export const generationRequestSchema = z.object({
     .min(0, 'inpaint padding must be 0 or more')
     .max(MAX_INPAINT_PADDING, `inpaint padding must be at most ${MAX_INPAINT_PADDING} pixels`)
     .optional(),
+  inpaintingFill: z.enum(INPAINTING_FILLS, { error: `inpainting fill must be one of ${INPAINTING_FILLS.join(', ')}` }).optional(),
   edit: imageEditSchema.optional(),
   // LoRAs by name (lora/choices.ts); the prompt's <lora:…> tags add to these.
   loras: z.array(loraRequestSchema).max(MAX_LORAS, `at most ${MAX_LORAS} LoRAs per job`).optional(),
@@ -116,6 +117,9 @@ export function validateRequest(req: Partial<GenerationRequest> & { prompt: stri
   }
   if (parsed.data.inpaintPadding !== undefined && parsed.data.inpaintArea !== 'masked') {
     throw new InputError('inpaint padding only applies to inpaint area "masked"');
+  }
+  if (parsed.data.inpaintingFill && parsed.data.inpaintingFill !== 'original' && !parsed.data.mask) {
+    throw new InputError('inpainting fill only applies to inpainting: give a mask too');
   }
   // --- ControlNet ---
   const cn = parsed.data.controlnet;
