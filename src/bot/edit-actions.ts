@@ -141,7 +141,7 @@ const snap8 = (v: number) => Math.max(64, Math.round(v / 8) * 8);
 
 /** The parent's request as a base for the new one: its own edit, strength and mask stay behind. */
 function baseRequest(parent: JobRecord, overrides: EditOverrides): JobSpec['request'] {
-  const { edit: _e, strength: _s, mask: _m, maskBlur: _b, maskInvert: _v, inpaintArea: _a, inpaintPadding: _p, ...rest } = parent.request;
+  const { edit: _e, strength: _s, mask: _m, maskBlur: _b, maskInvert: _v, inpaintArea: _a, inpaintPadding: _p, inpaintingFill: _f, ...rest } = parent.request;
   return {
     ...rest,
     ...(overrides.prompt !== undefined ? { prompt: overrides.prompt } : {}),

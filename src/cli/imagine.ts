@@ -10,7 +10,7 @@ import cliProgress from 'cli-progress';
 import { z } from 'zod';
 import { loadPipeline } from '../diffusion/pipeline.js';
 import { isUserFacingError } from '../diffusion/errors.js';
-import { CONTROL_PREPROCESSORS, SCHEDULER_NAMES } from '../diffusion/types.js';
+import { CONTROL_PREPROCESSORS, INPAINTING_FILLS, SCHEDULER_NAMES } from '../diffusion/types.js';
 import { resolveControlNetDir } from '../diffusion/controlnet.js';
 import { gridSizeForImage, imageSize } from '../diffusion/image-prep.js';
 import { engineSettingsFromEnv } from '../diffusion/engine-settings.js';
@@ -33,6 +33,9 @@ const USAGE = `Usage: npm run imagine -- "prompt" --out file.png [options]
   --strength s       how much of --image to redo, 0–1 (default 0.75; 1 with --mask)
   --mask file        inpainting mask for --image: white = repaint, black = keep (any size)
   --mask-blur px     feathers the mask edge (Gaussian sigma in pixels, default 0)
+  --mask-fill f      what the masked part starts from: original (default, the input) | fill
+                     (its surroundings' colours) | latent_noise | latent_nothing (A1111's
+                     "Masked content")
   --inpaint-area a   whole (default) | masked: inpaint only the crop around the mask, scaled to
                      --size, then pasted back (A1111's "Only masked")
   --inpaint-padding px
@@ -79,6 +82,7 @@ const argsSchema = z.object({
   strength: z.coerce.number().min(0).max(1).optional(),
   mask: z.string().optional(),
   'mask-blur': z.coerce.number().min(0).optional(),
+  'mask-fill': z.enum(INPAINTING_FILLS, { error: `--mask-fill must be one of ${INPAINTING_FILLS.join(', ')}` }).optional(),
   'inpaint-area': z.enum(['whole', 'masked'], { error: '--inpaint-area must be whole or masked' }).optional(),
   'inpaint-padding': z.coerce
     .number({ error: '--inpaint-padding must be a number' })
@@ -136,6 +140,7 @@ const OPTIONS_WITH_VALUES = new Set([
   'strength',
   'mask',
   'mask-blur',
+  'mask-fill',
   'inpaint-area',
   'inpaint-padding',
   'control-image',
@@ -173,6 +178,7 @@ function checkPaths(a: {
   out: string;
   image?: string;
   mask?: string;
+  'mask-fill'?: string;
   'inpaint-area'?: string;
   'inpaint-padding'?: number;
   upscaler?: string;
@@ -184,6 +190,7 @@ function checkPaths(a: {
   if (!existsSync(folder) || !statSync(folder).isDirectory())
     throw new Error(`--out: the folder ${folder} does not exist; create it first (mkdir -p ${folder})`);
   if (a.mask && !a.image) throw new Error('--mask needs --image: the mask marks which part of that picture to repaint');
+  if (a['mask-fill'] && !a.mask) throw new Error('--mask-fill needs --mask: it says what the masked part starts from');
   if (a['inpaint-area'] === 'masked' && !a.mask) throw new Error('--inpaint-area masked needs --mask: the crop is the box around the mask');
   if (a['inpaint-padding'] !== undefined && a['inpaint-area'] !== 'masked') throw new Error('--inpaint-padding needs --inpaint-area masked');
   if (a.controlnet && !a['control-image']) throw new Error('--controlnet needs --control-image: the picture it follows');
@@ -215,6 +222,7 @@ async function main(): Promise<void> {
       strength: { type: 'string' },
       mask: { type: 'string' },
       'mask-blur': { type: 'string' },
+      'mask-fill': { type: 'string' },
       'inpaint-area': { type: 'string' },
       'inpaint-padding': { type: 'string' },
       'control-image': { type: 'string' },
@@ -284,6 +292,7 @@ async function main(): Promise<void> {
       strength: a.strength,
       mask,
       maskBlur: a['mask-blur'],
+      inpaintingFill: a['mask-fill'],
       inpaintArea: a['inpaint-area'],
       inpaintPadding: a['inpaint-padding'],
       controlnet: controlnetDir

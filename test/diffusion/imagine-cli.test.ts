@@ -192,4 +192,15 @@ test('--image/--strength/--mask/--mask-blur/--inpaint-area: image-to-image and i
   assert.match(r.stderr, /--inpaint-padding must be 0 to 256/);
   r = imagine(['a boat', ...common, '--mask', maskFile, '--inpaint-area', 'some', '--out', join(dir, 'bad.png')]);
   assert.match(r.stderr, /--inpaint-area must be whole or masked/);
+
+  // --mask-fill: what the masked part starts from (A1111's inpainting_fill).
+  const filled = join(dir, 'filled.png');
+  r = imagine(['a boat', ...common, '--mask', maskFile, '--mask-fill', 'fill', '--strength', '0.6', '--out', filled]);
+  assert.equal(r.status, 0, r.stderr);
+  const fillData = await sharp(readFileSync(filled)).raw().toBuffer();
+  assert.ok(fillData.subarray(0, 30 * 3).equals(kept.subarray(0, 30 * 3)), 'fill: left of the mask is the input');
+  r = imagine(['a boat', ...common, '--mask-fill', 'fill', '--out', join(dir, 'bad.png')]);
+  assert.match(r.stderr, /--mask-fill needs --mask/);
+  r = imagine(['a boat', ...common, '--mask', maskFile, '--mask-fill', 'blur', '--out', join(dir, 'bad.png')]);
+  assert.match(r.stderr, /--mask-fill must be one of fill, original, latent_noise, latent_nothing/);
 });
