@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ImagineCeilings } from '../config/discord.js';
-import type { InpaintingFill, SchedulerName } from '../diffusion/types.js';
+import type { GenerationRequest, SchedulerName } from '../diffusion/types.js';
 import { isUserFacingError } from '../diffusion/errors.js';
 import { MAX_INPAINT_PADDING, MAX_MASK_BLUR } from '../diffusion/validate.js';
 import { apiRequester, isApiJob } from '../jobs/api-requester.js';
@@ -30,8 +30,12 @@ export interface Principal {
   limits: ApiKeyLimits;
 }
 
-/** One generation request in the engine's terms, from any door. Absent fields take the model's defaults. */
-export interface ApiGenerationInput {
+/**
+ * One generation request in the engine's terms, from any door. Absent fields take the model's
+ * defaults. The inpainting fields are the engine's; the mask is stored beside initImage (only its
+ * magic bytes were checked).
+ */
+export interface ApiGenerationInput extends Pick<GenerationRequest, 'mask' | 'maskBlur' | 'maskInvert' | 'inpaintArea' | 'inpaintPadding' | 'inpaintingFill'> {
   prompt: string;
   negativePrompt?: string;
   steps?: number;
@@ -45,17 +49,6 @@ export interface ApiGenerationInput {
   scheduler?: SchedulerName;
   initImage?: Uint8Array;
   strength?: number;
-  /** Inpainting mask for initImage (white repaints, black keeps), stored beside it; only its magic bytes were checked. */
-  mask?: Uint8Array;
-  /** Mask edge blur in pixels (the engine's maskBlur). */
-  maskBlur?: number;
-  /** Black repaints, white keeps. */
-  maskInvert?: boolean;
-  /** 'masked': inpaint only the padded crop around the mask (A1111's "Only masked"). */
-  inpaintArea?: 'whole' | 'masked';
-  /** Pixels around the mask's box for inpaintArea 'masked'. */
-  inpaintPadding?: number;
-  inpaintingFill?: InpaintingFill;
 }
 
 export interface ApiQueue extends JobQueue {

@@ -18,22 +18,14 @@ import { cropForOnlyMasked, type OnlyMaskedCrop } from './inpaint-only-masked.js
 import { imageSize, prepareImage } from './image-prep.js';
 import type { TorchGenerator } from './rng.js';
 import type { Scheduler } from './schedulers/index.js';
-import type { InpaintingFill } from './types.js';
+import type { GenerationRequest } from './types.js';
 
 const LATENT_CHANNELS = 4;
 /** A1111's UI default for "Only masked padding, pixels". */
 export const DEFAULT_INPAINT_PADDING = 32;
 
-export interface ImageStartRequest {
-  initImage?: Uint8Array;
-  mask?: Uint8Array;
-  maskBlur?: number;
-  maskInvert?: boolean;
-  /** 'masked': inpaint only the padded crop around the mask, at width×height (default 'whole'). */
-  inpaintArea?: 'whole' | 'masked';
-  /** Pixels added around the mask's box before the crop (inpaintArea 'masked'). */
-  inpaintPadding?: number;
-  inpaintingFill?: InpaintingFill;
+export interface ImageStartRequest
+  extends Pick<GenerationRequest, 'initImage' | 'mask' | 'maskBlur' | 'maskInvert' | 'inpaintArea' | 'inpaintPadding' | 'inpaintingFill'> {
   /** Already defaulted (img2img.ts's defaultStrength); ignored without an input. */
   strength?: number;
   steps: number;

@@ -13,18 +13,12 @@ import OpenAI, { toFile } from 'openai';
 import sharp from 'sharp';
 import { tinyModel } from '../support/tiny-models.js';
 import { type ApiProcess, createKey, postJson, startApi, tempDataDir } from './support.js';
+import { gradientPng } from '../support/images.js';
 
 const SIZE = 64;
 const HALF = SIZE / 2;
 
-/** A two-way gradient: every pixel differs, so "kept" means something. */
-async function inputPng(): Promise<Buffer> {
-  const raw = Buffer.alloc(SIZE * SIZE * 3);
-  for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) raw.set([40 + 2 * x, 60 + 2 * y, 150], (y * SIZE + x) * 3);
-  return sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 3 } })
-    .png()
-    .toBuffer();
-}
+const inputPng = () => gradientPng(SIZE);
 
 /** White (repaint) on the right half, black on the left. */
 async function rightHalfMask(width = SIZE): Promise<Buffer> {

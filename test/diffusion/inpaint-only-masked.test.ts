@@ -10,6 +10,7 @@ import { StableDiffusionPipeline } from '../../src/diffusion/pipeline.js';
 import { pngParameters } from '../../src/diffusion/png.js';
 import type { GenerationRequest } from '../../src/diffusion/types.js';
 import { tinyModel } from '../support/tiny-models.js';
+import { gradientPng } from '../support/images.js';
 
 test('bounding box: every non-zero pixel, x2/y2 exclusive; an empty plane has none', () => {
   const plane = new Float32Array(8 * 4);
@@ -60,14 +61,7 @@ async function load(inpainting: boolean): Promise<StableDiffusionPipeline> {
   return pipe;
 }
 
-/** A smooth two-way gradient: every pixel differs, so "kept" means something. */
-async function inputPng(): Promise<Buffer> {
-  const raw = Buffer.alloc(SIZE * SIZE * 3);
-  for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) raw.set([40 + 2 * x, 60 + 2 * y, 150], (y * SIZE + x) * 3);
-  return sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 3 } })
-    .png()
-    .toBuffer();
-}
+const inputPng = () => gradientPng(SIZE);
 
 /** White (repaint) inside [x1, x2) × [y1, y2), black elsewhere. */
 async function boxMask(x1: number, y1: number, x2: number, y2: number): Promise<Buffer> {

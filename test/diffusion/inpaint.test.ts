@@ -19,6 +19,7 @@ import type { LoadedSession } from '../../src/diffusion/sessions.js';
 import type { GenerationRequest } from '../../src/diffusion/types.js';
 import { maxAbsDiff, recordFeeds, row } from '../support/session-spy.js';
 import { tinyModel } from '../support/tiny-models.js';
+import { gradientPng } from '../support/images.js';
 
 const SIZE = 64;
 const LATENT = SIZE / 8;
@@ -39,14 +40,7 @@ async function load(options: Parameters<typeof tinyModel>[0] = {}): Promise<{ pi
   return { pipe, dir };
 }
 
-/** A smooth two-way gradient: every pixel differs, so "kept" means something. */
-async function inputPng(): Promise<Buffer> {
-  const raw = Buffer.alloc(SIZE * SIZE * 3);
-  for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) raw.set([40 + 2 * x, 60 + 2 * y, 150], (y * SIZE + x) * 3);
-  return sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 3 } })
-    .png()
-    .toBuffer();
-}
+const inputPng = () => gradientPng(SIZE);
 
 /** White (repaint) from column `from` on, black elsewhere, at any size. */
 async function rightMask(width: number, height: number, from: number): Promise<Buffer> {

@@ -209,66 +209,64 @@ test('image-to-image: flow-match scale_noise start, SD3 strength rounding (10 st
   assert.ok((feeds[0].timestep.data as Float32Array)[0] < 1000, 'starts part-way down the flow');
 });
 
-test('inpainting as StableDiffusion3InpaintPipeline: the kept half comes back byte for byte, the masked half is repainted', async () => {
-  const pipe = await load(await noT5());
-  const width = 64;
-  const height = 64;
-  const image = await sharp({ create: { width, height, channels: 3, background: { r: 200, g: 40, b: 40 } } })
+const RED = [200, 40, 40] as const;
+
+/** A solid red input and a mask that is white (repaint) where `repaint(x, y)`, black elsewhere. */
+async function inpaintInputs(width: number, height: number, repaint: (x: number, y: number) => boolean): Promise<{ image: Buffer; mask: Buffer }> {
+  const image = await sharp({ create: { width, height, channels: 3, background: { r: RED[0], g: RED[1], b: RED[2] } } })
     .png()
     .toBuffer();
-  // White (repaint) on the left half, black (keep) on the right.
   const maskRgb = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width / 2; x++) maskRgb.fill(255, (y * width + x) * 3, (y * width + x) * 3 + 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) if (repaint(x, y)) maskRgb.fill(255, (y * width + x) * 3, (y * width + x) * 3 + 3);
   const mask = await sharp(maskRgb, { raw: { width, height, channels: 3 } })
     .png()
     .toBuffer();
-  pipe.resetStats();
-  const result = await pipe.generate({ ...base, width, height, count: 1, steps: 10, initImage: image, mask, strength: 0.75 });
-  assert.equal(pipe.runStats.unetCalls, 8, 'the same strength rounding as image-to-image');
-  const { data } = await sharp(result.images[0].png).raw().toBuffer({ resolveWithObject: true });
+  return { image, mask };
+}
+
+/** The largest difference from the red input outside the mask, and the mean one inside it. */
+async function keptAndRepainted(
+  png: Uint8Array,
+  repaint: (x: number, y: number) => boolean,
+): Promise<{ keptOff: number; repaintedMean: number; width: number; height: number }> {
+  const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
   let keptOff = 0;
   let repainted = 0;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const o = (y * width + x) * 3;
-      const off = Math.abs(data[o] - 200) + Math.abs(data[o + 1] - 40) + Math.abs(data[o + 2] - 40);
-      if (x >= width / 2) keptOff = Math.max(keptOff, off);
-      else repainted += off;
+  let inside = 0;
+  for (let y = 0; y < info.height; y++) {
+    for (let x = 0; x < info.width; x++) {
+      const o = (y * info.width + x) * 3;
+      const off = Math.abs(data[o] - RED[0]) + Math.abs(data[o + 1] - RED[1]) + Math.abs(data[o + 2] - RED[2]);
+      if (repaint(x, y)) {
+        repainted += off;
+        inside++;
+      } else keptOff = Math.max(keptOff, off);
     }
   }
-  assert.equal(keptOff, 0, 'the kept half is the input, pixel for pixel');
-  assert.ok(repainted / ((width / 2) * height) > 10, `the masked half was repainted (mean difference ${repainted / ((width / 2) * height)})`);
+  return { keptOff, repaintedMean: repainted / inside, width: info.width, height: info.height };
+}
+
+test('inpainting as StableDiffusion3InpaintPipeline: the kept half comes back byte for byte, the masked half is repainted', async () => {
+  const pipe = await load(await noT5());
+  const leftHalf = (x: number) => x < 32;
+  const { image, mask } = await inpaintInputs(64, 64, leftHalf);
+  pipe.resetStats();
+  const result = await pipe.generate({ ...base, width: 64, height: 64, count: 1, steps: 10, initImage: image, mask, strength: 0.75 });
+  assert.equal(pipe.runStats.unetCalls, 8, 'the same strength rounding as image-to-image');
+  const r = await keptAndRepainted(result.images[0].png, leftHalf);
+  assert.equal(r.keptOff, 0, 'the kept half is the input, pixel for pixel');
+  assert.ok(r.repaintedMean > 10, `the masked half was repainted (mean difference ${r.repaintedMean})`);
 });
 
 test('only masked inpainting on the blend path: the crop around the box is repainted at 64 × 96, the rest is the input', async () => {
   const pipe = await load(await noT5());
-  const width = 64;
-  const height = 96;
-  const image = await sharp({ create: { width, height, channels: 3, background: { r: 200, g: 40, b: 40 } } })
-    .png()
-    .toBuffer();
-  // White (repaint) in a 12 × 12 box, black (keep) elsewhere.
   const inBox = (x: number, y: number) => x >= 20 && x < 32 && y >= 40 && y < 52;
-  const maskRgb = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) if (inBox(x, y)) maskRgb.fill(255, (y * width + x) * 3, (y * width + x) * 3 + 3);
-  const mask = await sharp(maskRgb, { raw: { width, height, channels: 3 } })
-    .png()
-    .toBuffer();
-  const result = await pipe.generate({ ...base, width, height, count: 1, steps: 4, initImage: image, mask, inpaintArea: 'masked', inpaintPadding: 8 });
-  const { data, info } = await sharp(result.images[0].png).raw().toBuffer({ resolveWithObject: true });
-  assert.deepEqual([info.width, info.height], [width, height]);
-  let keptOff = 0;
-  let repainted = 0;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const o = (y * width + x) * 3;
-      const off = Math.abs(data[o] - 200) + Math.abs(data[o + 1] - 40) + Math.abs(data[o + 2] - 40);
-      if (inBox(x, y)) repainted += off;
-      else keptOff = Math.max(keptOff, off);
-    }
-  }
-  assert.equal(keptOff, 0, 'outside the box the input, pixel for pixel');
-  assert.ok(repainted / 144 > 10, `the box was repainted (mean difference ${repainted / 144})`);
+  const { image, mask } = await inpaintInputs(64, 96, inBox);
+  const result = await pipe.generate({ ...base, width: 64, height: 96, count: 1, steps: 4, initImage: image, mask, inpaintArea: 'masked', inpaintPadding: 8 });
+  const r = await keptAndRepainted(result.images[0].png, inBox);
+  assert.deepEqual([r.width, r.height], [64, 96]);
+  assert.equal(r.keptOff, 0, 'outside the box the input, pixel for pixel');
+  assert.ok(r.repaintedMean > 10, `the box was repainted (mean difference ${r.repaintedMean})`);
 });
 
 test('refusals: a diffusion scheduler, sizes off the 16-pixel grid, LoRAs, ControlNet', async () => {
