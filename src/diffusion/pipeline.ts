@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { ClipTokenizer } from './tokenizer.js';
 import { TorchGenerator } from './rng.js';
 import { createScheduler, stepCounter } from './schedulers/index.js';
+import { freshStepBuffers } from './schedulers/types.js';
 import { inspectModel, type ModelDefaults, type ModelInfo } from './model-inspect.js';
 import { createSession, deviceLabel, firstLine, parseDevice, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
 import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
@@ -413,6 +414,12 @@ export class StableDiffusionPipeline {
     const reuse = this.unet.device.kind === 'cpu';
     const latentInput = reuse ? new ReusedSample(unetDtype, [batch, channels, lh, lw]) : undefined;
     let unetOutput: ReusedOutput | undefined;
+    // A scheduler that keeps nothing between steps (stepInto) writes into per-job buffers, two
+    // per image used in turn: a step never writes the sample it reads, and the latest step's
+    // x̂₀ (the preview's source) stays intact while the next step runs. No latents are allocated
+    // per step then, which spares the garbage collector most of a job's work.
+    const stepBuffers = schedulers[0].stepInto ? generators.map(() => [freshStepBuffers(latentSize), freshStepBuffers(latentSize)]) : undefined;
+    const guidedPred = stepBuffers && guided ? new Float32Array(latentSize) : undefined;
     for (let stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
       throwIfAborted();
       const t = timesteps[stepIndex];
@@ -451,8 +458,8 @@ export class StableDiffusionPipeline {
       for (let i = 0; i < count; i++) {
         let pred: Float32Array;
         if (guided) {
-          // A fresh array: multistep schedulers keep the model outputs they are given.
-          pred = new Float32Array(latentSize);
+          // A fresh array unless the scheduler keeps nothing: multistep ones keep the model outputs they are given.
+          pred = guidedPred ?? new Float32Array(latentSize);
           const u = i * latentSize;
           const c = (count + i) * latentSize;
           for (let k = 0; k < latentSize; k++) {
@@ -460,11 +467,12 @@ export class StableDiffusionPipeline {
             pred[k] = nu + g * (noise[c + k] - nu);
           }
         } else {
-          // The output buffer is rewritten next step: the scheduler gets its own copy.
+          // The output buffer is rewritten next step: a scheduler that may keep it gets its own copy.
           const rows = noise.subarray(i * latentSize, (i + 1) * latentSize);
-          pred = fetched ? rows.slice() : rows;
+          pred = fetched && !stepBuffers ? rows.slice() : rows;
         }
-        const res = schedulers[i].step(pred, t, latents[i], generators[i]);
+        const into = stepBuffers?.[i][stepIndex & 1];
+        const res = into ? schedulers[i].stepInto!(pred, t, latents[i], into, generators[i]) : schedulers[i].step(pred, t, latents[i], generators[i]);
         // 4-channel inpainting puts the known region back after every step.
         latents[i] = inpainter ? inpainter.afterStep(i, stepIndex, res.prevSample) : res.prevSample;
         if (i === 0) firstX0 = res.predOriginalSample;

@@ -63,15 +63,23 @@ test('exactly one batched UNet call per step with guidance on, a half-size batch
 
 test('image i of a batch is what seed + i alone gives', async () => {
   const pipe = await loadPipeline(await tinyModel());
-  const batch = await pipe.generate({ ...base, count: 2 });
-  const single = await pipe.generate({ ...base, seed: 43 });
-  assert.deepEqual(
-    batch.images.map((i) => i.seed),
-    [42, 43],
-  );
-  const a = await rgbOf(batch.images[1].png);
-  const b = await rgbOf(single.images[0].png);
-  assert.ok(meanAbsDiff(a.data, b.data) < 0.5, 'batched and single generation agree');
+  // The model's scheduler, and Euler / Euler a, which step into per-job buffers (stepInto).
+  for (const scheduler of [undefined, 'euler', 'euler_a'] as const) {
+    for (const guidanceScale of [7.5, 0]) {
+      const req = { ...base, scheduler, guidanceScale, steps: 6 };
+      const batch = await pipe.generate({ ...req, count: 3 });
+      assert.deepEqual(
+        batch.images.map((i) => i.seed),
+        [42, 43, 44],
+      );
+      for (const i of [0, 2]) {
+        const single = await pipe.generate({ ...req, seed: 42 + i });
+        const a = await rgbOf(batch.images[i].png);
+        const b = await rgbOf(single.images[0].png);
+        assert.ok(meanAbsDiff(a.data, b.data) < 0.5, `${scheduler ?? 'model scheduler'}, guidance ${guidanceScale}: image ${i} agrees`);
+      }
+    }
+  }
 });
 
 test('PNG carries the parameters in a text chunk', async () => {

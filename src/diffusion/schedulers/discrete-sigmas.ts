@@ -3,7 +3,7 @@
 // (optionally respaced as Karras or exponential sigmas), the initial noise scale, x̂₀ from a
 // sigma-scaled output, and the Euler update along the probability-flow ODE.
 import type { TimestepSpacing } from './config.js';
-import { linearCombination, type Term } from './elementwise.js';
+import { combineInto, type Term } from './elementwise.js';
 import {
   exponentialSigmas,
   interpOnIndexGrid,
@@ -98,29 +98,37 @@ export function scaleBySigma(sample: Float32Array, sigma: number, out: Float32Ar
   return out;
 }
 
-/** x̂₀ from a model output at noise level σ (x = x₀ + σ ε), per prediction type. */
+/** x̂₀ from a model output at noise level σ (x = x₀ + σ ε), per prediction type; into `out` when given. */
 export function predictOriginal(
   predictionType: 'epsilon' | 'v_prediction' | 'sample' | 'original_sample',
   sigma: number,
   modelOutput: Float32Array,
   sample: Float32Array,
+  out: Float32Array = new Float32Array(sample.length),
 ): Float32Array {
   switch (predictionType) {
     case 'epsilon':
-      return linearCombination([1, sample], [-sigma, modelOutput]);
+      return combineInto(out, [
+        [1, sample],
+        [-sigma, modelOutput],
+      ]);
     case 'v_prediction':
-      return linearCombination([-sigma / Math.sqrt(sigma ** 2 + 1), modelOutput], [1 / (sigma ** 2 + 1), sample]);
+      return combineInto(out, [
+        [-sigma / Math.sqrt(sigma ** 2 + 1), modelOutput],
+        [1 / (sigma ** 2 + 1), sample],
+      ]);
     case 'sample':
     case 'original_sample':
-      return modelOutput.slice();
+      out.set(modelOutput);
+      return out;
   }
 }
 
 /**
  * An Euler step of dx/dσ = (x − x̂₀) / σ from σ to σ_to, folded into one combination of x and
- * x̂₀ (plus `extra` terms, e.g. ancestral noise, summed in the same pass).
+ * x̂₀ (plus `extra` terms, e.g. ancestral noise, summed in the same pass), into `out`.
  */
-export function eulerStep(sample: Float32Array, predOriginal: Float32Array, sigma: number, sigmaTo: number, ...extra: Term[]): Float32Array {
+export function eulerStep(out: Float32Array, sample: Float32Array, predOriginal: Float32Array, sigma: number, sigmaTo: number, ...extra: Term[]): Float32Array {
   const dt = sigmaTo - sigma;
-  return linearCombination([1 + dt / sigma, sample], [-dt / sigma, predOriginal], ...extra);
+  return combineInto(out, [[1 + dt / sigma, sample], [-dt / sigma, predOriginal], ...extra]);
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { checkSigmaSpacing, noiseScheduleFields, parseSchedulerConfig, sigmaSpacingFields } from './config.js';
 import { discreteSigmaSchedule, eulerStep, predictOriginal } from './discrete-sigmas.js';
 import { SigmaScheduler } from './sigma-scheduler.js';
-import type { StepOutput } from './types.js';
+import { freshStepBuffers, type StepBuffers, type StepOutput } from './types.js';
 
 const CLASS = 'EulerDiscreteScheduler';
 
@@ -46,10 +46,14 @@ export class EulerScheduler extends SigmaScheduler<EulerConfig> {
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepOutput {
+    return this.stepInto(modelOutput, t, sample, freshStepBuffers(sample.length));
+  }
+
+  stepInto(modelOutput: Float32Array, t: number, sample: Float32Array, into: StepBuffers): StepOutput {
     const index = this.stepIndex.current(this.timesteps, t);
     const sigma = this.sigmas[index];
-    const predOriginal = predictOriginal(this.config.prediction_type, sigma, modelOutput, sample);
-    const prevSample = eulerStep(sample, predOriginal, sigma, this.sigmas[index + 1]);
+    const predOriginal = predictOriginal(this.config.prediction_type, sigma, modelOutput, sample, into.predOriginalSample);
+    const prevSample = eulerStep(into.prevSample, sample, predOriginal, sigma, this.sigmas[index + 1]);
     this.stepIndex.advance();
     return { prevSample, predOriginalSample: predOriginal };
   }

@@ -5,10 +5,10 @@
 // spaces and shifts them in float64 (numpy), then stores float32 sigmas and timesteps.
 import { z } from 'zod';
 import { checkSigmaSpacing, parseSchedulerConfig, sigmaSpacingFields, unsupportedOption } from './config.js';
-import { drawNoise, linearCombination } from './elementwise.js';
+import { combineInto, drawNoise, linearCombination } from './elementwise.js';
 import { exponentialSigmas, karrasSigmas, linspace } from './noise-schedule.js';
 import { StepIndex } from './step-index.js';
-import type { NoiseGenerator, Scheduler, StepOutput } from './types.js';
+import { freshStepBuffers, type NoiseGenerator, type Scheduler, type StepBuffers, type StepOutput } from './types.js';
 
 const CLASS = 'FlowMatchEulerDiscreteScheduler';
 const f32 = Math.fround;
@@ -106,18 +106,31 @@ export class FlowMatchEulerScheduler implements Scheduler<FlowMatchEulerConfig> 
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array, generator?: NoiseGenerator): StepOutput {
+    return this.stepInto(modelOutput, t, sample, freshStepBuffers(sample.length), generator);
+  }
+
+  stepInto(modelOutput: Float32Array, t: number, sample: Float32Array, into: StepBuffers, generator?: NoiseGenerator): StepOutput {
     const index = this.stepIndex.current(this.timesteps, t);
     const sigma = this.sigmas[index];
     const sigmaNext = this.sigmas[index + 1];
     if (sigmaNext === undefined) throw new RangeError(`${CLASS}: step() past the last timestep; call setTimesteps() first`);
     // x̂₀ = x − σ·v: the image the flow is heading to, for previews (and the stochastic step).
-    const predOriginalSample = linearCombination([1, sample], [-sigma, modelOutput]);
+    const predOriginalSample = combineInto(into.predOriginalSample, [
+      [1, sample],
+      [-sigma, modelOutput],
+    ]);
     let prevSample: Float32Array;
     if (this.config.stochastic_sampling) {
       const noise = drawNoise(generator, modelOutput.length, 'stochastic Flow Match Euler');
-      prevSample = linearCombination([f32(1 - sigmaNext), predOriginalSample], [sigmaNext, noise]);
+      prevSample = combineInto(into.prevSample, [
+        [f32(1 - sigmaNext), predOriginalSample],
+        [sigmaNext, noise],
+      ]);
     } else {
-      prevSample = linearCombination([1, sample], [f32(sigmaNext - sigma), modelOutput]);
+      prevSample = combineInto(into.prevSample, [
+        [1, sample],
+        [f32(sigmaNext - sigma), modelOutput],
+      ]);
     }
     this.stepIndex.advance();
     return { prevSample, predOriginalSample };

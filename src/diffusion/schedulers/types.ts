@@ -14,6 +14,17 @@ export interface StepOutput {
   predOriginalSample?: Float32Array;
 }
 
+/** Caller-owned arrays that stepInto() writes the step's results into. */
+export interface StepBuffers {
+  prevSample: Float32Array;
+  predOriginalSample: Float32Array;
+}
+
+/** Fresh buffers for one step: what step() returns on schedulers that also have stepInto(). */
+export function freshStepBuffers(n: number): StepBuffers {
+  return { prevSample: new Float32Array(n), predOriginalSample: new Float32Array(n) };
+}
+
 export interface Scheduler<C extends BaseSchedulerConfig = BaseSchedulerConfig> {
   readonly name: SchedulerName;
   readonly config: Readonly<C>;
@@ -36,6 +47,12 @@ export interface Scheduler<C extends BaseSchedulerConfig = BaseSchedulerConfig> 
    */
   scaleModelInput(sample: Float32Array, t: number, out?: Float32Array): Float32Array;
   step(modelOutput: Float32Array, t: number, sample: Float32Array, generator?: NoiseGenerator): StepOutput;
+  /**
+   * step() with its results written into `into` (the same bits), present only on schedulers that
+   * keep no reference to the model output, the sample or their results between steps (Euler,
+   * Euler a): the caller may then reuse all of them, and a job allocates no latents per step.
+   */
+  stepInto?(modelOutput: Float32Array, t: number, sample: Float32Array, into: StepBuffers, generator?: NoiseGenerator): StepOutput;
   addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array;
   /**
    * diffusers' set_begin_index, on schedulers that track a step index: image-to-image starts

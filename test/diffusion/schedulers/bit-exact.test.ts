@@ -8,11 +8,16 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { TorchGenerator } from '../../../src/diffusion/rng.js';
 import { createScheduler, type SchedulerConfig } from '../../../src/diffusion/schedulers/index.js';
+import { freshStepBuffers } from '../../../src/diffusion/schedulers/types.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../../src/diffusion/types.js';
 
 const SIZE = 4 * 8 * 8;
 
-function digestOf(name: SchedulerName, config: Partial<SchedulerConfig>, { tStart }: { tStart?: number } = {}): string {
+/**
+ * `buffered`: step through stepInto() as the pipeline does, into two buffers used in turn, with
+ * one model-output array rewritten every step (only schedulers that keep nothing have it).
+ */
+function digestOf(name: SchedulerName, config: Partial<SchedulerConfig>, { tStart, buffered }: { tStart?: number; buffered?: boolean } = {}): string {
   const hash = createHash('sha256');
   const add = (a: Float32Array | undefined) => {
     if (a) hash.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
@@ -22,6 +27,8 @@ function digestOf(name: SchedulerName, config: Partial<SchedulerConfig>, { tStar
   const noise = new TorchGenerator(7);
   const model = new TorchGenerator(11);
   let timesteps = s.timesteps;
+  const buffers = [freshStepBuffers(SIZE), freshStepBuffers(SIZE)];
+  const modelOut = new Float32Array(SIZE);
   let sample: Float32Array = new TorchGenerator(3).randn(SIZE).map((v) => v * s.initNoiseSigma);
   if (tStart !== undefined) {
     timesteps = timesteps.slice(tStart * s.order);
@@ -29,12 +36,14 @@ function digestOf(name: SchedulerName, config: Partial<SchedulerConfig>, { tStar
     sample = s.addNoise(sample, new TorchGenerator(5).randn(SIZE), timesteps[0]);
     add(sample);
   }
-  for (const t of timesteps) {
+  for (const [i, t] of timesteps.entries()) {
     const input = s.scaleModelInput(sample, t);
     add(input);
-    const eps = model.randn(SIZE);
-    for (let k = 0; k < SIZE; k++) eps[k] = 0.7 * eps[k] + 0.2 * input[k] + t * 1e-4;
-    const out = s.step(eps, t, sample, noise);
+    const draw = model.randn(SIZE);
+    const eps = buffered ? modelOut : draw;
+    for (let k = 0; k < SIZE; k++) eps[k] = 0.7 * draw[k] + 0.2 * input[k] + t * 1e-4;
+    const out = buffered && s.stepInto ? s.stepInto(eps, t, sample, buffers[i & 1], noise) : s.step(eps, t, sample, noise);
+    if (buffered) assert.equal(out.prevSample, buffers[i & 1].prevSample);
     add(out.prevSample);
     add(out.predOriginalSample);
     sample = out.prevSample;
@@ -120,4 +129,16 @@ const EXPECTED: Record<string, string> = {
 test('every scheduler gives the same bits as before the allocation-free rewrite', () => {
   if (process.env.PRINT_DIGESTS) console.log(JSON.stringify(allDigests(), null, 2));
   assert.deepEqual(allDigests(), EXPECTED);
+});
+
+test('stepInto() into reused buffers gives the same bits as step()', () => {
+  const withInto = SCHEDULER_NAMES.filter((n) => createScheduler(n, {}).stepInto);
+  // The schedulers that keep nothing between steps; the others keep model outputs or samples.
+  assert.deepEqual(withInto, ['euler', 'euler_karras', 'euler_a', 'flow_match_euler']);
+  for (const name of withInto) {
+    for (const [variant, config] of Object.entries(VARIANTS)) {
+      assert.equal(digestOf(name, config, { buffered: true }), EXPECTED[`${name}/${variant}`], `${name}/${variant}`);
+    }
+    assert.equal(digestOf(name, {}, { tStart: 4, buffered: true }), EXPECTED[`${name}/img2img`], `${name}/img2img`);
+  }
 });
