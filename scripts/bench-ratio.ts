@@ -18,7 +18,7 @@ import { referenceTextToImage, type ReferenceRequest, type ReferenceSessions } f
 
 const { values: args } = parseArgs({
   options: {
-    pairs: { type: 'string', default: '9' },
+    pairs: { type: 'string', default: '31' },
     repeats: { type: 'string', default: '3' },
     steps: { type: 'string', default: '20' },
     sizes: { type: 'string', default: '256,512' },

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { ClipTokenizer } from './tokenizer.js';
 import { TorchGenerator } from './rng.js';
 import { createScheduler, stepCounter } from './schedulers/index.js';
-import { freshStepBuffers } from './schedulers/types.js';
+import { freshStepBuffers, type ModelOutput, type StepOutput } from './schedulers/types.js';
 import { inspectModel, type ModelDefaults, type ModelInfo } from './model-inspect.js';
 import { createSession, deviceLabel, firstLine, parseDevice, requireInput, requireOutput, type Device, type LoadedSession } from './sessions.js';
 import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
@@ -419,7 +419,6 @@ export class StableDiffusionPipeline {
     // x̂₀ (the preview's source) stays intact while the next step runs. No latents are allocated
     // per step then, which spares the garbage collector most of a job's work.
     const stepBuffers = schedulers[0].stepInto ? generators.map(() => [freshStepBuffers(latentSize), freshStepBuffers(latentSize)]) : undefined;
-    const guidedPred = stepBuffers && guided ? new Float32Array(latentSize) : undefined;
     for (let stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
       throwIfAborted();
       const t = timesteps[stepIndex];
@@ -456,23 +455,33 @@ export class StableDiffusionPipeline {
 
       let firstX0: Float32Array | undefined;
       for (let i = 0; i < count; i++) {
-        let pred: Float32Array;
-        if (guided) {
-          // A fresh array unless the scheduler keeps nothing: multistep ones keep the model outputs they are given.
-          pred = guidedPred ?? new Float32Array(latentSize);
-          const u = i * latentSize;
-          const c = (count + i) * latentSize;
-          for (let k = 0; k < latentSize; k++) {
-            const nu = noise[u + k];
-            pred[k] = nu + g * (noise[c + k] - nu);
-          }
-        } else {
-          // The output buffer is rewritten next step: a scheduler that may keep it gets its own copy.
-          const rows = noise.subarray(i * latentSize, (i + 1) * latentSize);
-          pred = fetched && !stepBuffers ? rows.slice() : rows;
-        }
+        let res: StepOutput;
         const into = stepBuffers?.[i][stepIndex & 1];
-        const res = into ? schedulers[i].stepInto!(pred, t, latents[i], into, generators[i]) : schedulers[i].step(pred, t, latents[i], generators[i]);
+        if (into) {
+          // Guidance is combined inside the step's single pass (GuidedOutput); the output
+          // buffer is only read there, so no copy of it either.
+          const out: ModelOutput = guided
+            ? { batch: noise, uncondOffset: i * latentSize, condOffset: (count + i) * latentSize, scale: g }
+            : noise.subarray(i * latentSize, (i + 1) * latentSize);
+          res = schedulers[i].stepInto!(out, t, latents[i], into, generators[i]);
+        } else {
+          let pred: Float32Array;
+          if (guided) {
+            // A fresh array: multistep schedulers keep the model outputs they are given.
+            pred = new Float32Array(latentSize);
+            const u = i * latentSize;
+            const c = (count + i) * latentSize;
+            for (let k = 0; k < latentSize; k++) {
+              const nu = noise[u + k];
+              pred[k] = nu + g * (noise[c + k] - nu);
+            }
+          } else {
+            // The output buffer is rewritten next step: the scheduler gets its own copy.
+            const rows = noise.subarray(i * latentSize, (i + 1) * latentSize);
+            pred = fetched ? rows.slice() : rows;
+          }
+          res = schedulers[i].step(pred, t, latents[i], generators[i]);
+        }
         // 4-channel inpainting puts the known region back after every step.
         latents[i] = inpainter ? inpainter.afterStep(i, stepIndex, res.prevSample) : res.prevSample;
         if (i === 0) firstX0 = res.predOriginalSample;

@@ -90,7 +90,7 @@ export class DpmSdeScheduler extends SigmaScheduler<DpmSdeConfig> {
     let prevSample: Float32Array;
     if (sigmaNext === 0) {
       // Last step: Euler to σ = 0, i.e. the model's x̂₀.
-      prevSample = eulerStep(new Float32Array(sample.length), sample, predOriginal, sigma, sigmaNext);
+      prevSample = eulerStep(sample, predOriginal, sigma, sigmaNext);
     } else {
       // First half to the midpoint sqrt(σ σ_next) with the x̂₀ at σ; second half from the step's
       // start to σ_next with the x̂₀ at the midpoint.

@@ -1,6 +1,6 @@
 // Elementwise tensor arithmetic on flat latents: float64 math, float32 storage (the tolerance of
 // diffusers' own parity values is far above the difference to torch's float32 kernels).
-import type { NoiseGenerator } from './types.js';
+import type { ModelOutput, NoiseGenerator } from './types.js';
 
 export type Term = readonly [coefficient: number, tensor: Float32Array];
 
@@ -74,4 +74,22 @@ export function drawNoise(generator: NoiseGenerator | undefined, n: number, sche
   const noise = generator.randn(n);
   if (noise.length !== n) throw new RangeError(`Generator returned ${noise.length} values, expected ${n}`);
   return noise;
+}
+
+/** What a fused step loop reads of a ModelOutput: plain values, or a guided batch's two halves. */
+export interface OutputView {
+  values: Float32Array;
+  guided: boolean;
+  uncond: number;
+  cond: number;
+  scale: number;
+}
+
+export function outputView(m: ModelOutput, n: number): OutputView {
+  if (m instanceof Float32Array) {
+    if (m.length !== n) throw new RangeError(`Tensor length mismatch: ${m.length} vs ${n}`);
+    return { values: m, guided: false, uncond: 0, cond: 0, scale: 0 };
+  }
+  if (Math.max(m.uncondOffset, m.condOffset) + n > m.batch.length) throw new RangeError(`Guided output too short for ${n} values per half`);
+  return { values: m.batch, guided: true, uncond: m.uncondOffset, cond: m.condOffset, scale: m.scale };
 }

@@ -2,10 +2,10 @@
 // fresh noise of size σ_up, so each step forgets part of the previous noise.
 import { z } from 'zod';
 import { noiseScheduleFields, parseSchedulerConfig } from './config.js';
-import { discreteSigmaSchedule, eulerStep, predictOriginal } from './discrete-sigmas.js';
+import { discreteSigmaSchedule, eulerStepInto } from './discrete-sigmas.js';
 import { drawNoise } from './elementwise.js';
 import { SigmaScheduler } from './sigma-scheduler.js';
-import { freshStepBuffers, type NoiseGenerator, type StepBuffers, type StepOutput } from './types.js';
+import { freshStepBuffers, type ModelOutput, type NoiseGenerator, type StepBuffers, type StepOutput } from './types.js';
 
 const eulerAncestralConfigSchema = z.object({
   ...noiseScheduleFields({ timestep_spacing: 'linspace' }),
@@ -36,19 +36,18 @@ export class EulerAncestralScheduler extends SigmaScheduler<EulerAncestralConfig
     return this.stepInto(modelOutput, t, sample, freshStepBuffers(sample.length), generator);
   }
 
-  stepInto(modelOutput: Float32Array, t: number, sample: Float32Array, into: StepBuffers, generator?: NoiseGenerator): StepOutput {
+  stepInto(modelOutput: ModelOutput, t: number, sample: Float32Array, into: StepBuffers, generator?: NoiseGenerator): StepOutput {
     const index = this.stepIndex.current(this.timesteps, t);
     const sigma = this.sigmas[index];
     const sigmaNext = this.sigmas[index + 1];
-    const predOriginal = predictOriginal(this.config.prediction_type, sigma, modelOutput, sample, into.predOriginalSample);
     // Split the move to σ_next into a deterministic part (to σ_down) and fresh noise (σ_up).
     // diffusers' own formula, not k-diffusion's get_ancestral_step (DPM++ SDE's): σ_up unclamped.
     const sigmaUp = Math.sqrt((sigmaNext ** 2 * (sigma ** 2 - sigmaNext ** 2)) / sigma ** 2);
     const sigmaDown = Math.sqrt(Math.max(0, sigmaNext ** 2 - sigmaUp ** 2));
     // Noise is drawn on the last step too (σ_up = 0 there), as diffusers does: same RNG stream.
-    const noise = drawNoise(generator, modelOutput.length, 'Euler a');
-    const prevSample = eulerStep(into.prevSample, sample, predOriginal, sigma, sigmaDown, [sigmaUp, noise]);
+    const noise = drawNoise(generator, sample.length, 'Euler a');
+    const out = eulerStepInto(this.config.prediction_type, modelOutput, sample, sigma, sigmaDown, into, [sigmaUp, noise]);
     this.stepIndex.advance();
-    return { prevSample, predOriginalSample: predOriginal };
+    return out;
   }
 }

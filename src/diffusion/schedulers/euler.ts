@@ -2,9 +2,9 @@
 // model's discrete sigmas, optionally respaced as Karras or exponential sigmas.
 import { z } from 'zod';
 import { checkSigmaSpacing, noiseScheduleFields, parseSchedulerConfig, sigmaSpacingFields } from './config.js';
-import { discreteSigmaSchedule, eulerStep, predictOriginal } from './discrete-sigmas.js';
+import { discreteSigmaSchedule, eulerStepInto } from './discrete-sigmas.js';
 import { SigmaScheduler } from './sigma-scheduler.js';
-import { freshStepBuffers, type StepBuffers, type StepOutput } from './types.js';
+import { freshStepBuffers, type ModelOutput, type StepBuffers, type StepOutput } from './types.js';
 
 const CLASS = 'EulerDiscreteScheduler';
 
@@ -49,13 +49,11 @@ export class EulerScheduler extends SigmaScheduler<EulerConfig> {
     return this.stepInto(modelOutput, t, sample, freshStepBuffers(sample.length));
   }
 
-  stepInto(modelOutput: Float32Array, t: number, sample: Float32Array, into: StepBuffers): StepOutput {
+  stepInto(modelOutput: ModelOutput, t: number, sample: Float32Array, into: StepBuffers): StepOutput {
     const index = this.stepIndex.current(this.timesteps, t);
-    const sigma = this.sigmas[index];
-    const predOriginal = predictOriginal(this.config.prediction_type, sigma, modelOutput, sample, into.predOriginalSample);
-    const prevSample = eulerStep(into.prevSample, sample, predOriginal, sigma, this.sigmas[index + 1]);
+    const out = eulerStepInto(this.config.prediction_type, modelOutput, sample, this.sigmas[index], this.sigmas[index + 1], into);
     this.stepIndex.advance();
-    return { prevSample, predOriginalSample: predOriginal };
+    return out;
   }
 
   private continuousTimesteps(): boolean {

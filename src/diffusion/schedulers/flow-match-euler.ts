@@ -5,10 +5,10 @@
 // spaces and shifts them in float64 (numpy), then stores float32 sigmas and timesteps.
 import { z } from 'zod';
 import { checkSigmaSpacing, parseSchedulerConfig, sigmaSpacingFields, unsupportedOption } from './config.js';
-import { combineInto, drawNoise, linearCombination } from './elementwise.js';
+import { drawNoise, linearCombination, outputView } from './elementwise.js';
 import { exponentialSigmas, karrasSigmas, linspace } from './noise-schedule.js';
 import { StepIndex } from './step-index.js';
-import { freshStepBuffers, type NoiseGenerator, type Scheduler, type StepBuffers, type StepOutput } from './types.js';
+import { freshStepBuffers, type ModelOutput, type NoiseGenerator, type Scheduler, type StepBuffers, type StepOutput } from './types.js';
 
 const CLASS = 'FlowMatchEulerDiscreteScheduler';
 const f32 = Math.fround;
@@ -109,31 +109,31 @@ export class FlowMatchEulerScheduler implements Scheduler<FlowMatchEulerConfig> 
     return this.stepInto(modelOutput, t, sample, freshStepBuffers(sample.length), generator);
   }
 
-  stepInto(modelOutput: Float32Array, t: number, sample: Float32Array, into: StepBuffers, generator?: NoiseGenerator): StepOutput {
+  stepInto(modelOutput: ModelOutput, t: number, sample: Float32Array, into: StepBuffers, generator?: NoiseGenerator): StepOutput {
     const index = this.stepIndex.current(this.timesteps, t);
     const sigma = this.sigmas[index];
     const sigmaNext = this.sigmas[index + 1];
     if (sigmaNext === undefined) throw new RangeError(`${CLASS}: step() past the last timestep; call setTimesteps() first`);
-    // x̂₀ = x − σ·v: the image the flow is heading to, for previews (and the stochastic step).
-    const predOriginalSample = combineInto(into.predOriginalSample, [
-      [1, sample],
-      [-sigma, modelOutput],
-    ]);
-    let prevSample: Float32Array;
-    if (this.config.stochastic_sampling) {
-      const noise = drawNoise(generator, modelOutput.length, 'stochastic Flow Match Euler');
-      prevSample = combineInto(into.prevSample, [
-        [f32(1 - sigmaNext), predOriginalSample],
-        [sigmaNext, noise],
-      ]);
-    } else {
-      prevSample = combineInto(into.prevSample, [
-        [1, sample],
-        [f32(sigmaNext - sigma), modelOutput],
-      ]);
+    const n = sample.length;
+    const { values: m, guided, uncond: u, cond: c, scale: g } = outputView(modelOutput, n);
+    const x0 = into.predOriginalSample;
+    const prev = into.prevSample;
+    if (x0.length !== n || prev.length !== n) throw new RangeError(`Step buffers must hold ${n} values`);
+    const noise = this.config.stochastic_sampling ? drawNoise(generator, n, 'stochastic Flow Match Euler') : undefined;
+    // One pass: x̂₀ = x − σ·v (the image the flow is heading to, for previews and the stochastic
+    // step), then x + (σ_next − σ)·v, or (1 − σ_next)·x̂₀ + σ_next·noise when stochastic; each
+    // element with the float64 operations and float32 roundings of the separate combinations.
+    const dt = f32(sigmaNext - sigma);
+    const keep = f32(1 - sigmaNext);
+    for (let k = 0; k < n; k++) {
+      const v = guided ? f32(m[u + k] + g * (m[c + k] - m[u + k])) : m[k];
+      const s = sample[k];
+      const x = f32(0 + 1 * s + -sigma * v);
+      x0[k] = x;
+      prev[k] = noise ? 0 + keep * x + sigmaNext * noise[k] : 0 + 1 * s + dt * v;
     }
     this.stepIndex.advance();
-    return { prevSample, predOriginalSample };
+    return { prevSample: prev, predOriginalSample: x0 };
   }
 
   /**

@@ -14,6 +14,21 @@ export interface StepOutput {
   predOriginalSample?: Float32Array;
 }
 
+/**
+ * One image's model output inside a classifier-free-guidance batch, read as diffusers combines
+ * it: noise_pred = uncond + scale · (cond − uncond), each value rounded to float32 as torch
+ * stores it. stepInto() reads it on the fly, so no noise_pred array is written and read back.
+ */
+export interface GuidedOutput {
+  readonly batch: Float32Array;
+  readonly uncondOffset: number;
+  readonly condOffset: number;
+  readonly scale: number;
+}
+
+/** What stepInto() reads: the model output itself, or a guided batch to combine as it goes. */
+export type ModelOutput = Float32Array | GuidedOutput;
+
 /** Caller-owned arrays that stepInto() writes the step's results into. */
 export interface StepBuffers {
   prevSample: Float32Array;
@@ -48,11 +63,12 @@ export interface Scheduler<C extends BaseSchedulerConfig = BaseSchedulerConfig> 
   scaleModelInput(sample: Float32Array, t: number, out?: Float32Array): Float32Array;
   step(modelOutput: Float32Array, t: number, sample: Float32Array, generator?: NoiseGenerator): StepOutput;
   /**
-   * step() with its results written into `into` (the same bits), present only on schedulers that
+   * step() with its results written into `into` (the same bits, also from a GuidedOutput), in one
+   * pass over the latents, present only on schedulers that
    * keep no reference to the model output, the sample or their results between steps (Euler,
    * Euler a): the caller may then reuse all of them, and a job allocates no latents per step.
    */
-  stepInto?(modelOutput: Float32Array, t: number, sample: Float32Array, into: StepBuffers, generator?: NoiseGenerator): StepOutput;
+  stepInto?(modelOutput: ModelOutput, t: number, sample: Float32Array, into: StepBuffers, generator?: NoiseGenerator): StepOutput;
   addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array;
   /**
    * diffusers' set_begin_index, on schedulers that track a step index: image-to-image starts

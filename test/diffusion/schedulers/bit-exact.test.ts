@@ -142,3 +142,32 @@ test('stepInto() into reused buffers gives the same bits as step()', () => {
     assert.equal(digestOf(name, {}, { tStart: 4, buffered: true }), EXPECTED[`${name}/img2img`], `${name}/img2img`);
   }
 });
+
+test('stepInto() on a GuidedOutput gives the bits of step() on the combined noise_pred', () => {
+  const g = 7.5;
+  for (const name of SCHEDULER_NAMES.filter((n) => createScheduler(n, {}).stepInto)) {
+    for (const [variant, config] of Object.entries(VARIANTS)) {
+      const plain = createScheduler(name, config);
+      const fused = createScheduler(name, config);
+      plain.setTimesteps(12);
+      fused.setTimesteps(12);
+      const [noiseA, noiseB] = [new TorchGenerator(7), new TorchGenerator(7)];
+      const model = new TorchGenerator(11);
+      let a: Float32Array = new TorchGenerator(3).randn(SIZE).map((v) => v * plain.initNoiseSigma);
+      let b = a;
+      const buffers = [freshStepBuffers(SIZE), freshStepBuffers(SIZE)];
+      for (const [i, t] of plain.timesteps.entries()) {
+        // [uncond, cond] as the UNet's CFG batch returns them, cond at an offset as in the pipeline.
+        const batch = model.randn(3 * SIZE);
+        const pred = new Float32Array(SIZE);
+        for (let k = 0; k < SIZE; k++) pred[k] = batch[k] + g * (batch[2 * SIZE + k] - batch[k]);
+        const outA = plain.step(pred, t, a, noiseA);
+        const outB = fused.stepInto!({ batch, uncondOffset: 0, condOffset: 2 * SIZE, scale: g }, t, b, buffers[i & 1], noiseB);
+        assert.deepEqual(new Uint8Array(outB.prevSample.buffer), new Uint8Array(outA.prevSample.buffer), `${name}/${variant} step ${i}`);
+        assert.deepEqual(outB.predOriginalSample, outA.predOriginalSample, `${name}/${variant} x̂₀ at step ${i}`);
+        a = outA.prevSample;
+        b = outB.prevSample;
+      }
+    }
+  }
+});
