@@ -63,10 +63,10 @@ export interface Scheduler<C extends BaseSchedulerConfig = BaseSchedulerConfig> 
   scaleModelInput(sample: Float32Array, t: number, out?: Float32Array): Float32Array;
   step(modelOutput: Float32Array, t: number, sample: Float32Array, generator?: NoiseGenerator): StepOutput;
   /**
-   * step() with its results written into `into` (the same bits, also from a GuidedOutput), in one
-   * pass over the latents, present only on schedulers that
-   * keep no reference to the model output, the sample or their results between steps (Euler,
-   * Euler a): the caller may then reuse all of them, and a job allocates no latents per step.
+   * step() in one pass over the latents, with its results written into `into` (the same bits,
+   * also from a GuidedOutput). Present only on schedulers that keep no reference to the model
+   * output, the sample or their results between steps (Euler, Euler a, Flow Match Euler): the
+   * caller may then reuse all of them, and a job allocates no latents per step.
    */
   stepInto?(modelOutput: ModelOutput, t: number, sample: Float32Array, into: StepBuffers, generator?: NoiseGenerator): StepOutput;
   addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array;
