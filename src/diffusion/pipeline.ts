@@ -371,8 +371,10 @@ export class StableDiffusionPipeline {
       },
     );
     if (imageStart?.kind === 'unchanged') {
-      // Strength 0 (or too few steps for it): nothing to denoise; the input is the answer.
-      return this.finish(req, schedulerName, started, before, cond.truncated, [imageStart.rgb], count);
+      // Strength 0 (or too few steps for it), or an empty mask: nothing to denoise; the input is
+      // the answer, and its infotext claims no "Only masked" crop (A1111 drops it for a blank mask).
+      const asRun = { ...req, inpaintArea: undefined, inpaintPadding: undefined };
+      return this.finish(asRun, schedulerName, started, before, cond.truncated, [imageStart.rgb], count);
     }
     const inpainter = imageStart?.inpainter;
     if (imageStart) {

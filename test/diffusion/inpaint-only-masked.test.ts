@@ -134,6 +134,8 @@ test('only masked: a feathered mask blends at its edge, outside its blur the inp
   assert.ok(!out.subarray(0, 10 * 3).equals(inputRgb.subarray(0, 10 * 3)), 'the corner is repainted');
   const empty = await pipe.generate({ ...base, initImage: input, mask: await boxMask(0, 0, 0, 0), inpaintArea: 'masked' });
   assert.ok((await rgbOf(empty.images[0].png)).equals(inputRgb), 'nothing to repaint: the input');
+  // No crop was inpainted, so the infotext does not say so (A1111 drops it for a blank mask too).
+  assert.doesNotMatch(pngParameters(empty.images[0].png) ?? '', /Inpaint area|Masked area padding/);
 });
 
 test('only masked needs a mask; padding needs only masked and 0–256 whole pixels', async () => {
