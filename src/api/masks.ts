@@ -1,6 +1,7 @@
 // OpenAI's edit mask into the engine's. OpenAI's mask is a PNG of the image's size whose fully
-// transparent pixels (alpha 0) are where the image is edited; the engine reads white as repaint,
-// black as keep, from any image's luminance (src/diffusion/inpaint-mask.ts).
+// transparent pixels (alpha 0) are where the image is edited (without a mask, the image's own
+// transparent pixels are, as DALL·E 2 reads them); the engine reads white as repaint, black as
+// keep, from any image's luminance (src/diffusion/inpaint-mask.ts).
 //
 // The one place the API process decodes an untrusted image (everything else is only sniffed by
 // its magic bytes and decoded in the worker, images.ts): the alpha channel is gone by the time
@@ -44,21 +45,52 @@ export async function repaintMaskFromAlpha(mask: Uint8Array, image: Uint8Array):
   if (m.width !== i.width || m.height !== i.height) {
     throw refuse(`mask is ${m.width}×${m.height} but image is ${i.width}×${i.height}: they must be the same size.`);
   }
+  const out = await alphaZeroMask(mask, 'mask');
+  return out.png;
+}
+
+/**
+ * DALL·E 2's rule for an edit without a mask: the image's own fully transparent pixels are where
+ * it is edited. The engine's mask from them, or undefined when the image has no alpha channel or
+ * no pixel with alpha 0 (then the whole image is redrawn, as gpt-image-1 edits). Refusals name
+ * `image`.
+ */
+export async function repaintMaskFromTransparency(image: Uint8Array): Promise<Uint8Array | undefined> {
+  const i = await orientedSize(image, 'image');
+  if (!i.hasAlpha) return undefined;
+  if (i.width * i.height > MAX_MASK_PIXELS) {
+    throw new ApiError(400, `image is ${i.width}×${i.height}: its transparency is read up to ${MAX_MASK_SIDE}×${MAX_MASK_SIDE} pixels.`, {
+      param: 'image',
+      code: 'invalid_image',
+    });
+  }
+  const out = await alphaZeroMask(image, 'image');
+  return out.edited > 0 ? out.png : undefined;
+}
+
+/** White where the image's alpha is 0, black elsewhere, as a greyscale PNG; decoding capped in pixels. */
+async function alphaZeroMask(bytes: Uint8Array, what: 'mask' | 'image'): Promise<{ png: Uint8Array; edited: number }> {
   try {
-    const alpha = await sharp(mask, { limitInputPixels: MAX_MASK_PIXELS, failOn: 'error' })
+    const alpha = await sharp(bytes, { limitInputPixels: MAX_MASK_PIXELS, failOn: 'error' })
       .autoOrient()
       .extractChannel('alpha')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     // Only alpha 0 is edited: a pixel with any opacity at all is kept, as OpenAI reads it.
     const plane = Buffer.alloc(alpha.info.width * alpha.info.height);
-    for (let p = 0; p < plane.length; p++) plane[p] = alpha.data[p * alpha.info.channels] === 0 ? 255 : 0;
+    let edited = 0;
+    for (let p = 0; p < plane.length; p++) {
+      if (alpha.data[p * alpha.info.channels] === 0) {
+        plane[p] = 255;
+        edited++;
+      }
+    }
     const png = await sharp(plane, { raw: { width: alpha.info.width, height: alpha.info.height, channels: 1 } })
       .toColourspace('b-w')
       .png()
       .toBuffer();
-    return new Uint8Array(png.buffer, png.byteOffset, png.length);
+    return { png: new Uint8Array(png.buffer, png.byteOffset, png.length), edited };
   } catch (err) {
-    throw refuse(`mask could not be read (${(err as Error).message}).`);
+    throw new ApiError(400, `${what} could not be read (${(err as Error).message}).`, { param: what, code: 'invalid_image' });
   }
 }

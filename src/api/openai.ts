@@ -6,7 +6,7 @@ import { type ApiApp, type ApiContext, fileUrls, principalOf } from './context.j
 import { ApiError } from './errors.js';
 import { checkImage, MAX_INPUT_IMAGE_BYTES } from './images.js';
 import type { ApiGenerationInput, Principal } from './jobs-service.js';
-import { repaintMaskFromAlpha } from './masks.js';
+import { repaintMaskFromAlpha, repaintMaskFromTransparency } from './masks.js';
 
 /** OpenAI's own model names: clients send them by default, so they mean this server's default model. */
 const OPENAI_MODELS = /^(dall-e-[23]|gpt-image-[\w.-]+)$/;
@@ -63,7 +63,7 @@ export function registerOpenAiRoutes(app: ApiApp, ctx: ApiContext): void {
         tags,
         summary: 'OpenAI image edit (multipart: image, prompt, optional mask)',
         description:
-          'mask: a PNG with an alpha channel, the size of image; its fully transparent pixels (alpha 0) are redrawn, the rest of image is kept. Without a mask the whole image is redrawn (image-to-image).',
+          'mask: a PNG with an alpha channel, the size of image; its fully transparent pixels (alpha 0) are redrawn, the rest of image is kept. Without a mask, the fully transparent pixels of image itself are redrawn (DALL·E 2), and an image without any is redrawn whole (image-to-image).',
         consumes: ['multipart/form-data'],
       },
     },
@@ -90,7 +90,9 @@ export function registerOpenAiRoutes(app: ApiApp, ctx: ApiContext): void {
         throw new ApiError(400, `${String(issue.path[0] ?? 'body')}: ${issue.message}`, { param: String(issue.path[0] ?? ''), code: 'invalid_value' });
       }
       const input: ApiGenerationInput = { ...inputOf(ctx, principalOf(req), parsed.data), initImage: image };
-      if (mask) input.mask = await repaintMaskFromAlpha(mask, image);
+      // Without a mask, the image's own transparent pixels are the mask (DALL·E 2), if it has any.
+      const repaint = mask ? await repaintMaskFromAlpha(mask, image) : await repaintMaskFromTransparency(image);
+      if (repaint) input.mask = repaint;
       return answer(req, input, parsed.data.response_format);
     },
   );

@@ -219,6 +219,31 @@ describe('inpainting masks through the HTTP API', () => {
     await refused(await declaredSize(await alphaMask(), 20_000, 20_000), /mask is 20000×20000: at most 8192×8192 pixels are read/);
   });
 
+  test("OpenAI edits without a mask: the image's own transparent pixels are edited (DALL·E 2), an opaque image is redrawn whole", async () => {
+    const client = new OpenAI({ apiKey: key, baseURL: `${api.url}/v1`, maxRetries: 0 });
+    // The input with an alpha channel: opaque on the left half, fully transparent on the right.
+    const rgba = await sharp(input).ensureAlpha(1).raw().toBuffer();
+    for (let y = 0; y < SIZE; y++) for (let x = HALF; x < SIZE; x++) rgba[(y * SIZE + x) * 4 + 3] = 0;
+    const holed = await sharp(rgba, { raw: { width: SIZE, height: SIZE, channels: 4 } })
+      .png()
+      .toBuffer();
+    const edit = async (image: Buffer) => {
+      const r = await client.images.edit({ image: await toFile(image, 'input.png', { type: 'image/png' }), prompt: 'a red balloon', size: '64x64' });
+      return Buffer.from(r.data![0].b64_json!, 'base64');
+    };
+    const s = await sides(await edit(holed), input);
+    assertKept(s.left, s.right, 'image transparency');
+    // Opaque everywhere (an alpha channel of 255s, and none at all): the whole image is redrawn.
+    const opaqueAlpha = await sharp(input).ensureAlpha(1).png().toBuffer();
+    for (const [what, image] of [
+      ['opaque alpha', opaqueAlpha],
+      ['no alpha', input],
+    ] as const) {
+      const whole = await sides(await edit(image), input);
+      assert.ok(whole.left > 5 && whole.right > 5, `${what}: both sides redrawn (${whole.left}, ${whole.right})`);
+    }
+  });
+
   test('seed door: mask_image inpaints init_image and is stored beside it; a mask without an image is refused', async () => {
     const body = {
       prompt: 'a red balloon',
