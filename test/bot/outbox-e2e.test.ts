@@ -50,7 +50,8 @@ async function until<T>(probe: () => T | undefined, timeoutMs: number, what: str
 
 /** Starts a slow job and cuts Discord off once it shows progress; resolves with the job id once SQLite says `done`. */
 async function jobFinishingDuringOutage(prompt: string): Promise<{ run: InteractionHandle; jobId: string; offlineAt: number }> {
-  const run = await h.discord.slash('imagine', { prompt, steps: 150, size: '128x128', count: 2 });
+  // Long enough (about half a second warm on the tiny model) for progress to show before the cut.
+  const run = await h.discord.slash('imagine', { prompt, steps: 150, size: '256x256', count: 2 });
   await run.ack();
   await run.waitForOriginal((m) => /step\s*\d+/i.test(m.content), { timeoutMs: 30_000 });
   await h.discord.goOffline();
