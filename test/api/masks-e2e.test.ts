@@ -310,5 +310,12 @@ describe('inpainting masks through the HTTP API', () => {
     await refused({ ...body, inpaint_area: 'masked', mask_padding: 2.5 }, 'mask_padding');
     await refused({ ...body, mask_content: 'blur' }, 'mask_content');
     await refused({ ...body, inpaint_area: 'only masked' }, 'inpaint_area');
+    // /docs is generated from the same zod schema.
+    const spec = await getJson(`${api.url}/openapi.json`);
+    const fields = spec.json.paths['/generate'].post.requestBody.content['application/json'].schema.properties;
+    assert.deepEqual(fields.mask_content.enum, ['fill', 'original', 'latent_noise', 'latent_nothing']);
+    assert.deepEqual(fields.inpaint_area.enum, ['whole', 'masked']);
+    assert.deepEqual([fields.mask_padding.minimum, fields.mask_padding.maximum], [0, 256]);
+    assert.match(fields.mask_padding.description, /default 32/);
   });
 });
