@@ -33,11 +33,13 @@ export const generateBody = z.object({
   mask_content: z
     .enum(INPAINTING_FILLS)
     .optional()
-    .describe("With mask_image: what the masked area starts from (A1111's \"Masked content\"); default original, the input itself"),
+    .describe('With mask_image: what the masked area starts from (A1111\'s "Masked content"); default original, the input itself'),
   inpaint_area: z
     .enum(['whole', 'masked'])
     .optional()
-    .describe("With mask_image: whole (the default) or masked, A1111's \"Only masked\": the padded box around the mask is inpainted at width×height, then pasted back"),
+    .describe(
+      'With mask_image: whole (the default) or masked, A1111\'s "Only masked": the padded box around the mask is inpainted at width×height, then pasted back',
+    ),
   mask_padding: z
     .number()
     .int()
@@ -53,7 +55,9 @@ type GenerateBody = z.infer<typeof generateBody>;
 function checkInpaintFields(b: GenerateBody): void {
   if (b.mask_image && !b.init_image) throw new ApiError(422, 'mask_image needs the image it masks: send init_image too.', { param: 'mask_image' });
   for (const param of ['mask_content', 'inpaint_area'] as const) {
-    if (b[param] !== undefined && !b.mask_image) throw new ApiError(422, `${param} only applies to inpainting: send mask_image (and init_image) too.`, { param });
+    if (b[param] !== undefined && !b.mask_image) {
+      throw new ApiError(422, `${param} only applies to inpainting: send mask_image (and init_image) too.`, { param });
+    }
   }
   if (b.mask_padding !== undefined && b.inpaint_area !== 'masked') {
     throw new ApiError(422, 'mask_padding only applies with inpaint_area "masked".', { param: 'mask_padding' });

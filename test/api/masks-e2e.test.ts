@@ -267,10 +267,7 @@ describe('inpainting masks through the HTTP API', () => {
     };
     const r = await postJson(`${api.url}/generate`, { ...body, mask_content: 'latent_noise', inpaint_area: 'masked', mask_padding: 8 }, key);
     assert.equal(r.status, 200, JSON.stringify(r.json));
-    assert.deepEqual(
-      [r.json.parameters.mask_content, r.json.parameters.inpaint_area, r.json.parameters.mask_padding],
-      ['latent_noise', 'masked', 8],
-    );
+    assert.deepEqual([r.json.parameters.mask_content, r.json.parameters.inpaint_area, r.json.parameters.mask_padding], ['latent_noise', 'masked', 8]);
     const png = Buffer.from(r.json.images[0], 'base64');
     assert.match(readTextChunks(png).parameters, /, Inpaint area: Only masked, Masked area padding: 8(,|$)/m);
     const [o, i] = await Promise.all([png, input].map((p) => sharp(p).removeAlpha().raw().toBuffer()));
