@@ -25,7 +25,8 @@ import { shortPrompt } from '../src/bot/render.js';
 import { withHashes } from '../src/bot/lora-options.js';
 import { listLoras, LORA_WEIGHT_MAX, LORA_WEIGHT_MIN } from '../src/diffusion/lora/choices.js';
 import { controlNetChoices } from '../src/bot/controlnet-options.js';
-import { MAX_CONTROL_SCALE } from '../src/diffusion/validate.js';
+import { DEFAULT_INPAINT_PADDING, MAX_CONTROL_SCALE, MAX_INPAINT_PADDING } from '../src/diffusion/validate.js';
+import { INPAINT_AREA_CHOICES, MASK_CONTENT_CHOICES } from '../src/bot/inpaint-options.js';
 
 // Discord-side bounds are the engine's absolute ones; the guild's tighter limits are checked
 // in parseImagineOptions, which can say what this server allows.
@@ -59,6 +60,26 @@ export const data = new SlashCommandBuilder()
     o.setName('lora_weight').setDescription('How strongly to apply the LoRA (default 1)').setMinValue(LORA_WEIGHT_MIN).setMaxValue(LORA_WEIGHT_MAX),
   )
   .addAttachmentOption((o) => o.setName('mask').setDescription('Inpainting, with image: white repaints, black keeps (any size)'))
+  // Inpainting's A1111 controls (src/bot/inpaint-options.ts): only with mask.
+  .addStringOption((o) =>
+    o
+      .setName('mask_content')
+      .setDescription('With mask: what the masked area starts from (default original)')
+      .addChoices(...MASK_CONTENT_CHOICES),
+  )
+  .addStringOption((o) =>
+    o
+      .setName('inpaint_area')
+      .setDescription('With mask: repaint at the whole picture’s scale, or only the masked box at full size')
+      .addChoices(...INPAINT_AREA_CHOICES),
+  )
+  .addIntegerOption((o) =>
+    o
+      .setName('mask_padding')
+      .setDescription(`Only masked: pixels around the mask’s box (0–${MAX_INPAINT_PADDING}, default ${DEFAULT_INPAINT_PADDING})`)
+      .setMinValue(0)
+      .setMaxValue(MAX_INPAINT_PADDING),
+  )
   .addStringOption((o) =>
     o.setName('controlnet').setDescription('ControlNet that makes the picture follow control_image').setMaxLength(100).setAutocomplete(true),
   )
@@ -90,6 +111,9 @@ function rawOptions(i: ChatInputCommandInteraction): RawImagineOptions {
     lora: o.getString('lora'),
     loraWeight: o.getNumber('lora_weight'),
     mask: mask ? { url: mask.url, name: mask.name, contentType: mask.contentType, size: mask.size } : null,
+    mask_content: o.getString('mask_content'),
+    inpaint_area: o.getString('inpaint_area'),
+    mask_padding: o.getInteger('mask_padding'),
     ...controlOptions(i),
   };
 }

@@ -2,8 +2,8 @@
 // answers 202 at once, GET /jobs/{id} polls, DELETE /jobs/{id} cancels, and
 // GET /jobs/{id}/events streams the job's progress as Server-Sent Events.
 import { z } from 'zod';
-import { SCHEDULER_NAMES } from '../diffusion/types.js';
-import { MAX_MASK_BLUR } from '../diffusion/validate.js';
+import { INPAINTING_FILLS, SCHEDULER_NAMES } from '../diffusion/types.js';
+import { DEFAULT_INPAINT_PADDING, MAX_INPAINT_PADDING, MAX_MASK_BLUR } from '../diffusion/validate.js';
 import type { JobRecord } from '../jobs/types.js';
 import { type ApiApp, type ApiContext, fileUrls, principalOf } from './context.js';
 import { ApiError } from './errors.js';
@@ -30,12 +30,42 @@ export const generateBody = z.object({
   mask_image: z.string().optional().describe('base64 PNG/JPEG/WebP: inpainting mask for init_image, white repaints, black keeps; any size, stretched over it'),
   mask_blur: z.number().optional().describe(`mask edge blur in pixels (Gaussian sigma), 0 to ${MAX_MASK_BLUR}; default 0`),
   mask_invert: z.boolean().optional().describe('true: black repaints, white keeps'),
+  mask_content: z
+    .enum(INPAINTING_FILLS)
+    .optional()
+    .describe('With mask_image: what the masked area starts from (A1111\'s "Masked content"); default original, the input itself'),
+  inpaint_area: z
+    .enum(['whole', 'masked'])
+    .optional()
+    .describe(
+      'With mask_image: whole (the default) or masked, A1111\'s "Only masked": the padded box around the mask is inpainted at width×height, then pasted back',
+    ),
+  mask_padding: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_INPAINT_PADDING)
+    .optional()
+    .describe(`With inpaint_area masked: pixels added around the mask's box, 0 to ${MAX_INPAINT_PADDING}; default ${DEFAULT_INPAINT_PADDING}`),
 });
 
 type GenerateBody = z.infer<typeof generateBody>;
 
-function inputOf(b: GenerateBody): ApiGenerationInput {
+/** The inpainting fields used where they mean nothing: refused like a mask without its image, naming the field. */
+function checkInpaintFields(b: GenerateBody): void {
   if (b.mask_image && !b.init_image) throw new ApiError(422, 'mask_image needs the image it masks: send init_image too.', { param: 'mask_image' });
+  for (const param of ['mask_content', 'inpaint_area'] as const) {
+    if (b[param] !== undefined && !b.mask_image) {
+      throw new ApiError(422, `${param} only applies to inpainting: send mask_image (and init_image) too.`, { param });
+    }
+  }
+  if (b.mask_padding !== undefined && b.inpaint_area !== 'masked') {
+    throw new ApiError(422, 'mask_padding only applies with inpaint_area "masked".', { param: 'mask_padding' });
+  }
+}
+
+function inputOf(b: GenerateBody): ApiGenerationInput {
+  checkInpaintFields(b);
   return {
     prompt: b.prompt,
     ...(b.negative_prompt ? { negativePrompt: b.negative_prompt } : {}),
@@ -52,6 +82,9 @@ function inputOf(b: GenerateBody): ApiGenerationInput {
     ...(b.mask_image ? { mask: decodeBase64Image(b.mask_image, 'mask_image') } : {}),
     ...(b.mask_blur !== undefined ? { maskBlur: b.mask_blur } : {}),
     ...(b.mask_invert ? { maskInvert: true } : {}),
+    ...(b.mask_content ? { inpaintingFill: b.mask_content } : {}),
+    ...(b.inpaint_area === 'masked' ? { inpaintArea: 'masked' as const } : {}),
+    ...(b.mask_padding !== undefined ? { inpaintPadding: b.mask_padding } : {}),
   };
 }
 
@@ -69,7 +102,18 @@ export function parametersOf(job: JobRecord) {
     model: job.model,
     scheduler: r.scheduler ?? null,
     ...(r.strength !== undefined ? { strength: r.strength } : {}),
-    ...(job.maskImagePath ? { mask_blur: r.maskBlur ?? 0, mask_invert: r.maskInvert ?? false } : {}),
+    ...(job.maskImagePath ? maskParameters(r) : {}),
+  };
+}
+
+/** A masked job's inpainting fields as the door names them, defaults filled in (what the engine used). */
+function maskParameters(r: JobRecord['request']) {
+  return {
+    mask_blur: r.maskBlur ?? 0,
+    mask_invert: r.maskInvert ?? false,
+    mask_content: r.inpaintingFill ?? 'original',
+    inpaint_area: r.inpaintArea ?? 'whole',
+    ...(r.inpaintArea === 'masked' ? { mask_padding: r.inpaintPadding ?? DEFAULT_INPAINT_PADDING } : {}),
   };
 }
 

@@ -17,6 +17,7 @@ import { isEditAction } from './edit-catalog.js';
 import { handleEditButton } from './edit-actions.js';
 import { GONE, postDerivedJob, tellClicker } from './edit-post.js';
 import { applyRemix, remixOrSubmit, type RemixEdit } from './remix.js';
+import { withoutInpainting } from './inpaint-options.js';
 
 export async function handleButton(i: ButtonInteraction, ref: ButtonRef, ctx: BotContext): Promise<void> {
   switch (ref.action) {
@@ -98,12 +99,17 @@ async function deriveBaseSpec(
     if (parent.kind === 'txt2img') return { ...fresh, kind: 'txt2img' };
     const input = await ctx.queue.input(parent.id);
     if (!input) return GONE;
-    return { ...fresh, kind: 'img2img', initImage: input };
+    if (!parent.maskImagePath) return { ...fresh, kind: 'img2img', initImage: input };
+    // An inpainting's new seeds repaint the same masked area, with its mask content and area.
+    const mask = await readFile(parent.maskImagePath).catch(() => undefined);
+    if (!mask) return GONE;
+    return { ...fresh, kind: 'img2img', initImage: input, maskImage: mask };
   }
   const image = (await ctx.queue.outputs(parent.id))[ref.index];
   if (!image) return GONE;
-  // A variation of an edit's result (zoom, pan…) is a plain image-to-image of it.
-  const { edit: _edit, ...plainRequest } = parent.request;
+  // A variation of an edit's result (zoom, pan…) or of an inpainting is a plain image-to-image
+  // of the whole image: the parent's mask and its options stay behind.
+  const { edit: _edit, ...plainRequest } = withoutInpainting(parent.request);
   // A withheld image stays withheld: no upscale or variation of it.
   if ((await ctx.safety.verdictOf(parent, ref.index)) === 'block') {
     return `Image ${ref.index + 1} was withheld (the safety checker flagged it), so it has no ${ref.action === 'upscale' ? 'upscale' : 'variations'}.`;
@@ -113,7 +119,7 @@ async function deriveBaseSpec(
   const known = parent.seeds[ref.index];
   const seed = known !== undefined && known >= 0 ? known : Math.max(0, parent.request.seed) + ref.index;
   if (ref.action === 'upscale') {
-    return { ...base, kind: 'upscale', request: { ...parent.request, seed, count: 1 }, initImage: image, upscaleFactor: 2 };
+    return { ...base, kind: 'upscale', request: { ...withoutInpainting(parent.request), seed, count: 1 }, initImage: image, upscaleFactor: 2 };
   }
   if (parent.provider === 'imagen') {
     // V on a cloud result: the cloud model edits that image (the policy may still route it locally,

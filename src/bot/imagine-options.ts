@@ -9,6 +9,7 @@ import { MAX_INPUT_IMAGE_BYTES, type GuildLimits } from './limits.js';
 import type { ModelCatalog, ModelEntry } from './model-catalog.js';
 import { parseLoraOptions } from './lora-options.js';
 import { parseControlOptions, type RawControlOptions } from './controlnet-options.js';
+import { inpaintFields, inpaintMisuse, inpaintRequest, type RawInpaintOptions } from './inpaint-options.js';
 import { formatSize, isPreset, parseWxH, presetSize, SIZE_PRESETS, SIZE_STEP, type Size } from '../jobs/sizes.js';
 
 export const PROMPT_MAX = 1500;
@@ -28,7 +29,7 @@ export interface AttachmentInfo {
 }
 
 /** Options as Discord delivers them (absent ones are null or undefined). */
-export interface RawImagineOptions extends RawControlOptions {
+export interface RawImagineOptions extends RawControlOptions, RawInpaintOptions {
   prompt?: string | null;
   negative?: string | null;
   seed?: number | null;
@@ -132,11 +133,15 @@ function optionsSchema(model: ModelEntry, limits: GuildLimits) {
       image: attachmentSchema(model).optional(),
       mask: attachmentSchema(model).optional(),
       strength: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').optional(),
+      ...inpaintFields,
     })
     .refine((o) => o.strength === undefined || o.image !== undefined, { message: 'only applies together with an image', path: ['strength'] })
     .refine((o) => o.mask === undefined || o.image !== undefined, {
       message: 'needs an image to paint into: attach the picture as `image` and the mask (white repaints, black keeps) as `mask`',
       path: ['mask'],
+    })
+    .superRefine((o, ctx) => {
+      for (const [option, message] of inpaintMisuse(o)) ctx.addIssue({ code: 'custom', message, path: [option] });
     });
 }
 
@@ -211,6 +216,7 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   const scheduler = o.scheduler ?? (isSd3Family(model.family) ? undefined : d.scheduler);
   if (scheduler) request.scheduler = scheduler as SchedulerName;
   if (o.image) request.strength = o.strength ?? (o.mask ? DEFAULT_INPAINT_STRENGTH : DEFAULT_STRENGTH);
+  Object.assign(request, inpaintRequest(o));
   if (loras.loras.length) request.loras = loras.loras;
   if (control.controlnet) request.controlnet = control.controlnet;
   return {

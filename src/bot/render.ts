@@ -19,6 +19,7 @@ import { formatDuration } from '../durations.js';
 import { EDIT_ROWS, editTitle, isEditAction } from './edit-catalog.js';
 import { lorasRecord, lorasText } from './lora-options.js';
 import { controlNetSummary } from './controlnet-options.js';
+import { inpaintSummary } from './inpaint-options.js';
 
 export type ActionRow = APIActionRowComponent<APIComponentInMessageActionRow>;
 
@@ -125,6 +126,7 @@ export function resultEmbed(job: JobRecord, d: ResultDetails): APIEmbed {
   add('Model', job.kind === 'upscale' ? 'Lanczos' : imagen ? cloudModelText(job) : job.model);
   add('Size', `${outW}×${outH}`);
   if (job.kind === 'img2img' && r.strength !== undefined && !imagen) add('Strength', String(r.strength));
+  if (job.kind === 'img2img' && job.maskImagePath) add('Inpainting', inpaintSummary(r));
   if (r.loras?.length && !imagen && job.kind !== 'upscale') add('LoRA', lorasText(r.loras));
   const control = controlNetSummary(r);
   if (control && job.kind !== 'upscale') add('ControlNet', control);
@@ -247,7 +249,7 @@ export function infoText(job: JobRecord, scheduler?: string): string {
       : []),
     ...(controlNetSummary(r) && job.kind !== 'upscale' ? [`**ControlNet** ${controlNetSummary(r)}`] : []),
     ...(lineageLine(job) ? [lineageLine(job)!] : []),
-    ...(job.maskImagePath ? ['**Inpainting** with a mask (white repainted, black kept)'] : []),
+    ...(job.maskImagePath ? [`**Inpainting** with a mask (white repainted, black kept) · ${inpaintSummary(r)}`] : []),
     ...(job.device ? [`**Device** ${job.device}`] : []),
   ];
   if (job.kind === 'txt2img') {

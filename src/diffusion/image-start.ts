@@ -19,10 +19,9 @@ import { imageSize, prepareImage } from './image-prep.js';
 import type { TorchGenerator } from './rng.js';
 import type { Scheduler } from './schedulers/index.js';
 import type { GenerationRequest } from './types.js';
+import { DEFAULT_INPAINT_PADDING } from './validate.js';
 
 const LATENT_CHANNELS = 4;
-/** A1111's UI default for "Only masked padding, pixels". */
-export const DEFAULT_INPAINT_PADDING = 32;
 
 export interface ImageStartRequest
   extends Pick<GenerationRequest, 'initImage' | 'mask' | 'maskBlur' | 'maskInvert' | 'inpaintArea' | 'inpaintPadding' | 'inpaintingFill'> {

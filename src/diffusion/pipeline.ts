@@ -14,10 +14,10 @@ import { createSession, deviceLabel, firstLine, parseDevice, requireInput, requi
 import { floatTensor, tensorToFloat32, type FloatType } from './tensors.js';
 import { GenerationAbortedError, InputError, ModelError } from './errors.js';
 import { defaultStrength, initTimestep, type EncodedImage } from './img2img.js';
-import { DEFAULT_INPAINT_PADDING, prepareImageStart } from './image-start.js';
+import { prepareImageStart } from './image-start.js';
 import { progressOf } from './preview.js';
 import { encodeRawImage, formatParameters } from './png.js';
-import { validateRequest } from './validate.js';
+import { DEFAULT_INPAINT_PADDING, validateRequest } from './validate.js';
 import { loadSecondTextEncoder, PromptEncoder, type TextEncoderPart } from './prompt-encoding.js';
 import { classifierFreeGuidance, describeUnetConditioning, timestepTensor, unetExtraFeeds, type UnetConditioning } from './unet-inputs.js';
 import type { GenerateOptions, GenerationRequest, GenerationResult, RawGenerationResult, RawImage, SchedulerName } from './types.js';

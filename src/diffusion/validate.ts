@@ -14,6 +14,8 @@ export const MAX_COUNT = 8;
 export const MAX_MASK_BLUR = 64;
 /** The largest "only masked" padding, pixels. */
 export const MAX_INPAINT_PADDING = 256;
+/** A1111's UI default for "Only masked padding, pixels". */
+export const DEFAULT_INPAINT_PADDING = 32;
 /** diffusers allows any ControlNet scale; beyond 2 a ControlNet only burns the picture. */
 export const MAX_CONTROL_SCALE = 2;
 

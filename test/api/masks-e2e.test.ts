@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI, { toFile } from 'openai';
 import sharp from 'sharp';
 import { tinyModel } from '../support/tiny-models.js';
-import { type ApiProcess, createKey, postJson, startApi, tempDataDir } from './support.js';
+import { type ApiProcess, createKey, getJson, postJson, startApi, tempDataDir } from './support.js';
+import { readTextChunks } from '../../src/diffusion/png.js';
 import { gradientPng } from '../support/images.js';
 
 const SIZE = 64;
@@ -271,5 +272,72 @@ describe('inpainting masks through the HTTP API', () => {
     const badBlur = await postJson(`${api.url}/generate`, { ...body, mask_blur: -1 }, key);
     assert.equal(badBlur.status, 422);
     assert.equal(badBlur.json.error.param, 'mask_blur');
+  });
+
+  test('seed door: mask_content, inpaint_area masked and mask_padding inpaint only the box; shown in parameters; misuse is a 422 naming the field', async () => {
+    const raw = Buffer.alloc(SIZE * SIZE);
+    for (let y = 8; y < 24; y++) for (let x = 40; x < 56; x++) raw[y * SIZE + x] = 255;
+    const mask = await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toBuffer();
+    const body = {
+      prompt: 'a red balloon',
+      num_inference_steps: 3,
+      width: SIZE,
+      height: SIZE,
+      seed: 5,
+      init_image: input.toString('base64'),
+      mask_image: mask.toString('base64'),
+    };
+    const r = await postJson(`${api.url}/generate`, { ...body, mask_content: 'latent_noise', inpaint_area: 'masked', mask_padding: 8 }, key);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.deepEqual([r.json.parameters.mask_content, r.json.parameters.inpaint_area, r.json.parameters.mask_padding], ['latent_noise', 'masked', 8]);
+    const png = Buffer.from(r.json.images[0], 'base64');
+    assert.match(readTextChunks(png).parameters, /, Inpaint area: Only masked, Masked area padding: 8(,|$)/m);
+    const [o, i] = await Promise.all([png, input].map((p) => sharp(p).removeAlpha().raw().toBuffer()));
+    let repainted = 0;
+    for (let y = 0; y < SIZE; y++) {
+      for (let x = 0; x < SIZE; x++) {
+        const inBox = x >= 40 && x < 56 && y >= 8 && y < 24;
+        for (let c = 0; c < 3; c++) {
+          const k = (y * SIZE + x) * 3 + c;
+          if (inBox) repainted += Math.abs(o[k] - i[k]);
+          else assert.equal(o[k], i[k], `kept pixel ${x},${y}`);
+        }
+      }
+    }
+    assert.ok(repainted / (16 * 16 * 3) > 5, `the box is repainted (mean difference ${repainted / (16 * 16 * 3)})`);
+    // Defaults: original, the whole picture; only masked's padding is the engine's 32.
+    const plain = await postJson(`${api.url}/jobs`, body, key);
+    assert.equal(plain.status, 202, JSON.stringify(plain.json));
+    const view = await getJson(`${api.url}/jobs/${plain.json.id}`, key);
+    assert.equal(view.json.parameters.mask_content, 'original');
+    assert.equal(view.json.parameters.inpaint_area, 'whole');
+    assert.equal(view.json.parameters.mask_padding, undefined);
+    const defaultPadding = await postJson(`${api.url}/jobs`, { ...body, inpaint_area: 'masked' }, key);
+    assert.equal((await getJson(`${api.url}/jobs/${defaultPadding.json.id}`, key)).json.parameters.mask_padding, 32);
+
+    const { mask_image: _m, ...noMask } = body;
+    const refused = async (extra: Record<string, unknown>, param: string, message?: RegExp) => {
+      const bad = await postJson(`${api.url}/generate`, extra, key);
+      assert.equal(bad.status, 422, JSON.stringify(bad.json));
+      assert.equal(bad.json.error.param, param);
+      if (message) assert.match(bad.json.error.message, message);
+    };
+    await refused({ ...noMask, mask_content: 'fill' }, 'mask_content', /mask_content only applies to inpainting: send mask_image/);
+    await refused({ ...noMask, inpaint_area: 'masked' }, 'inpaint_area', /inpaint_area only applies to inpainting/);
+    await refused({ ...body, mask_padding: 8 }, 'mask_padding', /mask_padding only applies with inpaint_area "masked"/);
+    await refused({ ...body, inpaint_area: 'masked', mask_padding: 300 }, 'mask_padding');
+    await refused({ ...body, inpaint_area: 'masked', mask_padding: 2.5 }, 'mask_padding');
+    await refused({ ...body, mask_content: 'blur' }, 'mask_content');
+    await refused({ ...body, inpaint_area: 'only masked' }, 'inpaint_area');
+    // /docs is generated from the same zod schema.
+    const spec = await getJson(`${api.url}/openapi.json`);
+    const fields = spec.json.paths['/generate'].post.requestBody.content['application/json'].schema.properties;
+    assert.deepEqual(fields.mask_content.enum, ['fill', 'original', 'latent_noise', 'latent_nothing']);
+    assert.deepEqual(fields.inpaint_area.enum, ['whole', 'masked']);
+    assert.deepEqual([fields.mask_padding.minimum, fields.mask_padding.maximum], [0, 256]);
+    assert.match(fields.mask_padding.description, /default 32/);
   });
 });

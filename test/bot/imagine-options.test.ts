@@ -107,6 +107,38 @@ test('image-to-image options are checked together', () => {
   assert.ok(!huge.ok && /at most 20 MiB/.test(huge.message));
 });
 
+test('inpainting options: the engine’s defaults stay implicit, only masked stores its padding, misuse is refused', () => {
+  const image = { url: 'http://x/in.png', name: 'in.png', contentType: 'image/png', size: 1000 };
+  const mask = { ...image, url: 'http://x/mask.png', name: 'mask.png' };
+  const plain = parse({ prompt: 'x', image, mask });
+  assert.ok(plain.ok);
+  assert.equal(plain.params.request.inpaintingFill, undefined, 'original, the engine’s default');
+  assert.equal(plain.params.request.inpaintArea, undefined);
+  const original = parse({ prompt: 'x', image, mask, mask_content: 'original', inpaint_area: 'whole' });
+  assert.ok(original.ok);
+  assert.equal(original.params.request.inpaintingFill, undefined);
+  assert.equal(original.params.request.inpaintArea, undefined);
+  const masked = parse({ prompt: 'x', image, mask, mask_content: 'latent_nothing', inpaint_area: 'masked' });
+  assert.ok(masked.ok);
+  assert.equal(masked.params.request.inpaintingFill, 'latent_nothing');
+  assert.equal(masked.params.request.inpaintArea, 'masked');
+  assert.equal(masked.params.request.inpaintPadding, 32, 'A1111’s default padding, stored');
+  const padded = parse({ prompt: 'x', image, mask, inpaint_area: 'masked', mask_padding: 0 });
+  assert.ok(padded.ok);
+  assert.equal(padded.params.request.inpaintPadding, 0);
+
+  const noMask = parse({ prompt: 'x', image, mask_content: 'fill', inpaint_area: 'masked', mask_padding: 8 });
+  assert.ok(!noMask.ok);
+  assert.match(noMask.message, /\*\*mask_content\*\* only applies to inpainting/);
+  assert.match(noMask.message, /\*\*inpaint_area\*\* only applies to inpainting/);
+  const whole = parse({ prompt: 'x', image, mask, inpaint_area: 'whole', mask_padding: 8 });
+  assert.ok(!whole.ok && /\*\*mask_padding\*\* only applies with inpaint_area: only masked/.test(whole.message));
+  const wide = parse({ prompt: 'x', image, mask, inpaint_area: 'masked', mask_padding: 300 });
+  assert.ok(!wide.ok && /\*\*mask_padding\*\* must be between 0 and 256 pixels/.test(wide.message));
+  const odd = parse({ prompt: 'x', image, mask, mask_content: 'blur' });
+  assert.ok(!odd.ok && /\*\*mask_content\*\* must be one of fill, original, latent noise, latent nothing/.test(odd.message));
+});
+
 test('an unknown model names the ones available', () => {
   const r = parse({ prompt: 'x', model: 'sdxl' });
   assert.ok(!r.ok);
