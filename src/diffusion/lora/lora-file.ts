@@ -39,6 +39,7 @@ export interface LoraFile {
 
 const KOHYA_PREFIX: [string, LoraPart][] = [
   ['lora_unet_', 'unet'],
+  ['lora_transformer_', 'transformer'],
   ['lora_te1_', 'text_encoder'],
   ['lora_te2_', 'text_encoder_2'],
   ['lora_te_', 'text_encoder'],
@@ -73,8 +74,8 @@ function kohyaName(name: string): { part: LoraPart; key: string; role: 'down' | 
   if (!prefix) return undefined;
   const role = m[2] === 'alpha' ? 'alpha' : m[2].startsWith('lora_down') ? 'down' : 'up';
   const key = m[1].slice(prefix[0].length);
-  // sd-scripts' SD3 LoRAs keep the `lora_unet_` prefix on the MMDiT's modules.
-  const part = prefix[1] === 'unet' && mmditModules(key) ? 'transformer' : prefix[1];
+  // sd-scripts' SD3 LoRAs keep the `lora_unet_` prefix on the MMDiT's modules (SAI's or diffusers' names).
+  const part = prefix[1] === 'unet' && (mmditModules(key) || isSd3TransformerPath(key)) ? 'transformer' : prefix[1];
   return { part, key, role };
 }
 

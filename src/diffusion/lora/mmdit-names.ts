@@ -52,7 +52,11 @@ export function mmditModules(key: string): MmditMapping | undefined {
   return { modules: names.map((n) => `transformer_blocks.${m[1]}.${n}`), swapHalves };
 }
 
-/** Diffusers' SD3 transformer paths (PEFT files without a `transformer.` prefix start with these). */
+/**
+ * Diffusers' SD3 transformer paths, dotted or in kohya's `_` spelling: PEFT files without a
+ * `transformer.` prefix and kohya-style files on diffusers names (`lora_unet_transformer_blocks_0_…`)
+ * start with these; no SD 1.x/SDXL UNet module does.
+ */
 export function isSd3TransformerPath(path: string): boolean {
-  return /^(transformer_blocks\.\d+\.|pos_embed\.|context_embedder|time_text_embed\.|norm_out\.|proj_out)/.test(path);
+  return /^(transformer_blocks[._]\d+[._]|pos_embed[._]|context_embedder|time_text_embed[._]|norm_out[._]|proj_out)/.test(path);
 }

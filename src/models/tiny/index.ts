@@ -72,7 +72,8 @@ export interface TinyModelOptions {
   inpainting?: boolean;
   /**
    * Names weights and nodes as torch.onnx.export does (export-names.ts): module-named Conv
-   * weights, anonymous MatMul weights, module scopes on nodes. What LoRAs are mapped by. Default false.
+   * weights, anonymous MatMul weights, module scopes on nodes (UNet or SD3 transformer, and the CLIPs).
+   * What LoRAs are mapped by. Default false.
    */
   exportNames?: boolean;
   /** A ControlNet-ready UNet (down_block_0 … 3 + mid_block_additional_residual inputs; controlnet.ts). Default false. */
@@ -113,7 +114,6 @@ const UNET_ONLY_OPTIONS = [
   'externalData',
   'channels',
   'inpainting',
-  'exportNames',
   'controlnetUnet',
 ] as const;
 
@@ -164,6 +164,7 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
       seed: o.seed ?? 1234,
       t5: o.t5 ?? true,
       vaeEncoderOutput: o.vaeEncoderOutput ?? 'latent_parameters',
+      exportNames: o.exportNames ?? false,
       writeModel,
     });
     await writeTinySafetyChecker(dir, o.safetyChecker, o.float16 ? 'float16' : 'float32');
