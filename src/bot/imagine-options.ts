@@ -141,7 +141,7 @@ function optionsSchema(model: ModelEntry, limits: GuildLimits) {
 }
 
 /**
- * What an SD3 model (flow matching, a transformer) cannot take yet, and the flow-matching
+ * What an SD3 model (flow matching, a transformer) cannot take yet (ControlNet), and the flow-matching
  * scheduler on any other model: each as one refusal line.
  */
 function sd3Problems(model: ModelEntry, o: { scheduler?: string; controlnet: boolean }): string[] {
