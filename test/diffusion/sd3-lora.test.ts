@@ -106,8 +106,7 @@ describe('LoRA on the SD3 transformer', () => {
       diffusers[`transformer.${m}.lora_B.weight`] = f32(get(m, 'B').shape, get(m, 'B').data);
     }
     const ups = attn.map((m) => get(m, 'B'));
-    const qkvUp = new Float32Array(ups.reduce((n, u) => n + u.data.length, 0));
-    ups.reduce((off, u) => (qkvUp.set(u.data, off), off + u.data.length), 0);
+    const qkvUp = Float32Array.from(ups.flatMap((u) => Array.from(u.data)));
     sai['lora_unet_joint_blocks_0_x_block_attn_qkv.lora_down.weight'] = f32(shared.shape, shared.data);
     sai['lora_unet_joint_blocks_0_x_block_attn_qkv.lora_up.weight'] = f32([ups[0].shape[0] * 3, ups[0].shape[1]], qkvUp);
     const renamed: [string, string][] = [
@@ -187,9 +186,15 @@ describe('LoRA on the SD3 transformer', () => {
     const sdLora = join(tmp, 'sd15.safetensors');
     await createTinyLora(sdLora, { model: sd });
     await assert.rejects(loadPipeline(model, { loras: [{ name: 'sd15', path: sdLora, weight: 1 }] }), (err: Error) => {
-      assert.match(err.message, /LoRA "sd15" \(sd15\.safetensors\) matched none of model sd3-export-names-\w+'s .*a UNet LoRA for SD 1\.x\/SDXL; this model is Stable Diffusion 3/);
+      assert.match(
+        err.message,
+        /LoRA "sd15" \(sd15\.safetensors\) matched none of model sd3-export-names-\w+'s .*a UNet LoRA for SD 1\.x\/SDXL; this model is Stable Diffusion 3/,
+      );
       return true;
     });
-    await assert.rejects(loadPipeline(sd, { loras: [{ name: 'sd3', path: peft, weight: 1 }] }), /a transformer LoRA for Stable Diffusion 3; this model has a UNet/);
+    await assert.rejects(
+      loadPipeline(sd, { loras: [{ name: 'sd3', path: peft, weight: 1 }] }),
+      /a transformer LoRA for Stable Diffusion 3; this model has a UNet/,
+    );
   });
 });

@@ -106,16 +106,7 @@ const optionsSchema = z.object({
 });
 
 /** Options that only a UNet layout has: an SD3 request with one of them is refused, not ignored. */
-const UNET_ONLY_OPTIONS = [
-  'timestep',
-  'predictionType',
-  'scheduler',
-  'padToken',
-  'externalData',
-  'channels',
-  'inpainting',
-  'controlnetUnet',
-] as const;
+const UNET_ONLY_OPTIONS = ['timestep', 'predictionType', 'scheduler', 'padToken', 'externalData', 'channels', 'inpainting', 'controlnetUnet'] as const;
 
 const PARTS = ['scheduler', 'tokenizer', 'text_encoder', 'unet', 'vae_decoder', 'vae_encoder'] as const;
 const EXTERNAL_FILES = ['model.onnx_data', 'weights.pb'] as const;
