@@ -188,7 +188,7 @@ async function child(mode: 'base' | 'lora', dir: string): Promise<void> {
     mergeMs = performance.now() - t0;
     const c = process.cpuUsage(cpu0);
     mergeCpuMs = (c.user + c.system) / 1000;
-    matched = merger.finish('sd15-shape')[0].matched;
+    matched = merger.finish('sd15-shape', 'unet')[0].matched;
   }
   const t1 = performance.now();
   const s = await createSession(source, { kind: 'cpu' }, 'unet');

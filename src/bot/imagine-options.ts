@@ -146,10 +146,10 @@ function optionsSchema(model: ModelEntry, limits: GuildLimits) {
 }
 
 /**
- * What an SD3 model (flow matching, a transformer) cannot take yet, and the flow-matching
+ * What an SD3 model (flow matching, a transformer) cannot take yet (ControlNet), and the flow-matching
  * scheduler on any other model: each as one refusal line.
  */
-function sd3Problems(model: ModelEntry, o: { scheduler?: string; loras: boolean; controlnet: boolean }): string[] {
+function sd3Problems(model: ModelEntry, o: { scheduler?: string; controlnet: boolean }): string[] {
   if (!isSd3Family(model.family)) {
     return o.scheduler === 'flow_match_euler' ? [`**scheduler** flow_match_euler is only for Stable Diffusion 3 models; ${model.name} needs another one`] : [];
   }
@@ -157,7 +157,6 @@ function sd3Problems(model: ModelEntry, o: { scheduler?: string; loras: boolean;
   if (o.scheduler && o.scheduler !== 'flow_match_euler') {
     problems.push(`**scheduler** ${model.name} is a Stable Diffusion 3 model: it samples only with flow_match_euler (leave scheduler empty)`);
   }
-  if (o.loras) problems.push(`**lora** LoRAs are not supported on Stable Diffusion 3 models (${model.name}) yet`);
   if (o.controlnet) problems.push(`**controlnet** ControlNet is not supported on Stable Diffusion 3 models (${model.name}) yet`);
   return problems;
 }
@@ -193,7 +192,6 @@ export function parseImagineOptions(raw: RawImagineOptions, limits: GuildLimits,
   if (!loras.ok) return { ok: false, message: `That /imagine can't run as asked:\n${loras.problems.map((p) => `• ${p}`).join('\n')}` };
   const sd3 = sd3Problems(model, {
     scheduler: o.scheduler,
-    loras: loras.loras.length > 0,
     controlnet: control.controlnet !== undefined,
   });
   if (sd3.length > 0) return { ok: false, message: `That /imagine can't run as asked:\n${sd3.map((p) => `• ${p}`).join('\n')}` };

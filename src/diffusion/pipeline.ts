@@ -132,9 +132,6 @@ export class StableDiffusionPipeline {
     const model = inspectModel(modelDir);
     const device = parseDevice(opts.device ?? 'cpu');
     const sd3 = isSd3Family(model.family);
-    if (sd3 && opts.loras?.length) {
-      throw new InputError(`LoRAs are not supported on Stable Diffusion 3 models yet (${model.name}); run the job without LoRAs or pick an SD 1.x/SDXL model.`);
-    }
     const tokenizerLoad = ClipTokenizer.fromDir(model.tokenizerDir).catch((err: unknown) => {
       throw new ModelError(`Tokenizer files in ${model.tokenizerDir} cannot be read: ${firstLine(err)}`);
     });
@@ -166,7 +163,9 @@ export class StableDiffusionPipeline {
       if (t5) track(t5.session);
       return t5;
     };
-    const loadUnet = async () => track(await createSession(await merger.source('unet', model.files.unet), device, 'unet'));
+    // SD3's denoiser is the MMDiT: LoRAs name it 'transformer' (diffusers' part name).
+    const denoiser = sd3 ? 'transformer' : 'unet';
+    const loadUnet = async () => track(await createSession(await merger.source(denoiser, model.files.unet), device, 'unet'));
     const loadVae = async () => track(await createSession(model.files.vaeDecoder, device, 'vae_decoder', keep));
     // Concurrently by default (ONNX Runtime builds each graph on its own thread, so cold start is
     // the slowest graph, not the sum). One after another with lowMemory (only one graph's load
@@ -182,7 +181,7 @@ export class StableDiffusionPipeline {
       p = new StableDiffusionPipeline(model, device, tokenizer, te.loaded, unet, vaeDecoder);
       p.textEncoder2 = textEncoder2;
       p.textEncoder3 = textEncoder3;
-      p.loraReports = merger.finish(model.name);
+      p.loraReports = merger.finish(model.name, denoiser);
     } catch (err) {
       // settleAll waited for every load, so `created` holds every session that started.
       for (const s of created) await s.session.release().catch(() => {});

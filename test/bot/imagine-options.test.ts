@@ -170,3 +170,20 @@ test("a server's step, guidance and scheduler defaults do not apply to turbo and
   const plain = run('tiny');
   assert.deepEqual([plain.request.steps, plain.request.guidanceScale, plain.request.scheduler], [30, 7, 'ddim']);
 });
+
+test('an SD3 model takes LoRAs (prompt tags and the lora option)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bot-sd3-models-'));
+  symlinkSync(await tinyModel({ layout: 'sd3', t5: false }, 'sd3-no-t5'), join(dir, 'sd3'));
+  mkdirSync(join(dir, 'loras'));
+  writeFileSync(join(dir, 'loras', 'style.safetensors'), '');
+  const sd3Catalog = new ModelCatalog(dir);
+  const parse = (raw: RawImagineOptions) => parseImagineOptions(raw, limits, sd3Catalog);
+  const tagged = parse({ prompt: 'a house <lora:style:0.7>', model: 'sd3' });
+  assert.ok(tagged.ok, tagged.ok ? '' : tagged.message);
+  assert.deepEqual(
+    tagged.params.request.loras?.map((l) => [l.name, l.weight]),
+    [['style', 0.7]],
+  );
+  const option = parse({ prompt: 'a house', model: 'sd3', lora: 'style', loraWeight: 0.5 });
+  assert.ok(option.ok, option.ok ? '' : option.message);
+});

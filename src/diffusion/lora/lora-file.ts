@@ -1,15 +1,20 @@
 // A LoRA file's modules in one shape, whatever layout wrote it: kohya / A1111
 // (`lora_unet_…`, `lora_te_…`, `lora_te1_/lora_te2_…` + `.lora_down/.lora_up.weight` + `.alpha`)
 // or diffusers / PEFT (`unet.….lora_A/.lora_B.weight`, `text_encoder.…`, old `.lora.down/up`).
+// SD3: diffusers' `transformer.transformer_blocks.N.…` and sd-scripts' SAI MMDiT names
+// (`lora_unet_joint_blocks_N_x_block_attn_qkv`, mapped to diffusers' modules in mmdit-names.ts).
 // Module paths become one key form, the module path with every `.` as `_`, which is what
 // kohya writes, so both layouts meet the same ONNX names (onnx-targets.ts).
 import { basename } from 'node:path';
 import { InputError } from '../errors.js';
+import { isSd3TransformerPath, type MmditMapping, mmditModules } from './mmdit-names.js';
 import { tensorToFloat32, type SafetensorsFile, type SafetensorsTensor } from './safetensors.js';
 
-/** The model parts a LoRA can change. */
-export type LoraPart = 'unet' | 'text_encoder' | 'text_encoder_2';
-export const LORA_PARTS: readonly LoraPart[] = ['unet', 'text_encoder', 'text_encoder_2'];
+/** The model parts a LoRA can change ('transformer': SD3's MMDiT). */
+export type LoraPart = 'unet' | 'transformer' | 'text_encoder' | 'text_encoder_2';
+export const LORA_PARTS: readonly LoraPart[] = ['unet', 'transformer', 'text_encoder', 'text_encoder_2'];
+/** The denoisers: a LoRA for one of them is for that model family. */
+export const DENOISER_PARTS: readonly LoraPart[] = ['unet', 'transformer'];
 
 export interface LoraModule {
   part: LoraPart;
@@ -34,6 +39,7 @@ export interface LoraFile {
 
 const KOHYA_PREFIX: [string, LoraPart][] = [
   ['lora_unet_', 'unet'],
+  ['lora_transformer_', 'transformer'],
   ['lora_te1_', 'text_encoder'],
   ['lora_te2_', 'text_encoder_2'],
   ['lora_te_', 'text_encoder'],
@@ -42,9 +48,12 @@ const PEFT_PREFIX: [string, LoraPart][] = [
   ['unet.', 'unet'],
   ['text_encoder_2.', 'text_encoder_2'],
   ['text_encoder.', 'text_encoder'],
-  ['base_model.model.', 'unet'],
-  ['transformer.', 'unet'],
+  ['transformer.', 'transformer'],
 ];
+/** PEFT's own save (`base_model.model.…`) and bare module paths: the denoiser, named by the path. */
+const PEFT_BARE_PREFIX = 'base_model.model.';
+/** T5 (SD3's text_encoder_3) is not merged: its keys are reported as unmatched. */
+const UNMERGED_PREFIXES = ['text_encoder_3.', 'lora_te3_'];
 
 const toKey = (dotted: string) => dotted.replace(/\./g, '_');
 
@@ -64,7 +73,10 @@ function kohyaName(name: string): { part: LoraPart; key: string; role: 'down' | 
   const prefix = KOHYA_PREFIX.find(([p]) => m[1].startsWith(p));
   if (!prefix) return undefined;
   const role = m[2] === 'alpha' ? 'alpha' : m[2].startsWith('lora_down') ? 'down' : 'up';
-  return { part: prefix[1], key: m[1].slice(prefix[0].length), role };
+  const key = m[1].slice(prefix[0].length);
+  // sd-scripts' SD3 LoRAs keep the `lora_unet_` prefix on the MMDiT's modules (SAI's or diffusers' names).
+  const part = prefix[1] === 'unet' && (mmditModules(key) || isSd3TransformerPath(key)) ? 'transformer' : prefix[1];
+  return { part, key, role };
 }
 
 /** PEFT / diffusers: `unet.a.b.lora_A.weight`, `a.b.lora.down.weight`, `…processor.to_q_lora.down.weight`. */
@@ -72,7 +84,9 @@ function peftName(name: string): { part: LoraPart; key: string; role: 'down' | '
   const m = /^(.+?)\.(lora_A\.weight|lora_B\.weight|lora\.down\.weight|lora\.up\.weight|lora_A\.default\.weight|lora_B\.default\.weight|alpha)$/.exec(name);
   if (!m) return undefined;
   let path = m[1];
-  let part: LoraPart = 'unet';
+  if (UNMERGED_PREFIXES.some((p) => path.startsWith(p))) return undefined;
+  if (path.startsWith(PEFT_BARE_PREFIX)) path = path.slice(PEFT_BARE_PREFIX.length);
+  let part: LoraPart = isSd3TransformerPath(path) || mmditModules(toKey(path)) ? 'transformer' : 'unet';
   const prefix = PEFT_PREFIX.find(([p]) => path.startsWith(p));
   if (prefix) {
     part = prefix[1];
@@ -98,6 +112,38 @@ function metadataAlpha(meta: Record<string, string>): number | undefined {
     }
   }
   return undefined;
+}
+
+/** `rows` rows of a 2-D [out, rank] up matrix from `start`, as float32. */
+function upRows(up: Float32Array, rank: number, start: number, rows: number): SafetensorsTensor {
+  const data = up.slice(start * rank, (start + rows) * rank);
+  return { dtype: 'F32', shape: [rows, rank], bytes: new Uint8Array(data.buffer) };
+}
+
+/**
+ * An SAI-named MMDiT module as diffusers' modules: the fused qkv's up rows in three, the down
+ * matrix shared (the delta of each is its rows of up · down); AdaLayerNormContinuous's halves
+ * swapped. Undefined when the up matrix cannot be cut that way.
+ */
+function splitMmditModule(m: LoraModule, mapping: MmditMapping): LoraModule[] | undefined {
+  const spatial = m.up.shape.slice(2).reduce((a, b) => a * b, 1);
+  const chunks = mapping.modules.length;
+  const swap = mapping.swapHalves === 'always' || (mapping.swapHalves === 'when-two-chunks' && m.up.shape[0] === 2 * (m.down.shape[1] ?? 0));
+  if (chunks === 1 && !swap) return [{ ...m, key: toKey(mapping.modules[0]) }];
+  const out = m.up.shape[0];
+  if (m.up.shape.length !== 2 || spatial !== 1 || out % chunks !== 0 || (swap && out % 2 !== 0)) return undefined;
+  let up = tensorToFloat32(m.up);
+  if (swap) {
+    const half = (out / 2) * m.rank;
+    const swapped = new Float32Array(up.length);
+    swapped.set(up.subarray(half), 0);
+    swapped.set(up.subarray(0, half), half);
+    up = swapped;
+  }
+  const rows = out / chunks;
+  // One file module, several model modules: name each in reports as `file key (module)`.
+  const fileKey = (module: string) => (chunks > 1 ? `${m.fileKey} (${module})` : m.fileKey);
+  return mapping.modules.map((module, i) => ({ ...m, key: toKey(module), fileKey: fileKey(module), up: upRows(up, m.rank, i * rows, rows) }));
 }
 
 /** Reads the LoRA modules out of a parsed safetensors file (`path` names it in messages). */
@@ -142,7 +188,15 @@ export function loraFromSafetensors(file: SafetensorsFile, path: string): LoraFi
         `${basename(path)}: ${p.fileKey} has up ${JSON.stringify(p.up.shape)} and down ${JSON.stringify(p.down.shape)} that do not multiply.`,
       );
     const alpha = p.alpha ?? fallbackAlpha ?? rank;
-    modules.push({ part: p.part, key: p.key, fileKey: p.fileKey, down: p.down, up: p.up, rank, scale: alpha / rank });
+    const module: LoraModule = { part: p.part, key: p.key, fileKey: p.fileKey, down: p.down, up: p.up, rank, scale: alpha / rank };
+    const sai = p.part === 'transformer' ? mmditModules(p.key) : undefined;
+    if (!sai) {
+      modules.push(module);
+      continue;
+    }
+    const split = splitMmditModule(module, sai);
+    if (split) modules.push(...split);
+    else unsupported.push(p.fileKey);
   }
   return { name, format: kohya >= peft ? 'kohya' : 'peft', modules, unsupported };
 }

@@ -19,6 +19,24 @@ export const UNET_MODULES: Record<string, string> = {
   conv_out: 'conv_out',
 };
 
+/**
+ * Tiny layer name → diffusers' SD3Transformer2DModel module path, for the tiny SD3 transformer
+ * (sd3-transformer.ts): its one joint block's image-stream attention, the embedders, proj_out.
+ */
+export const SD3_TRANSFORMER_MODULES: Record<string, string> = {
+  patch_embed: 'pos_embed.proj',
+  time_1: 'time_text_embed.timestep_embedder.linear_1',
+  time_2: 'time_text_embed.timestep_embedder.linear_2',
+  text_1: 'time_text_embed.text_embedder.linear_1',
+  text_2: 'time_text_embed.text_embedder.linear_2',
+  context_embedder: 'context_embedder',
+  to_q: 'transformer_blocks.0.attn.to_q',
+  to_k: 'transformer_blocks.0.attn.to_k',
+  to_v: 'transformer_blocks.0.attn.to_v',
+  to_out: 'transformer_blocks.0.attn.to_out.0',
+  proj_out: 'proj_out',
+};
+
 /** Tiny layer name → module path for the tiny text encoders (text-encoder.ts), layers 0–7. */
 export function textEncoderModules(): Record<string, string> {
   const out: Record<string, string> = { text_projection: 'text_projection' };

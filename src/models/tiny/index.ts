@@ -72,7 +72,8 @@ export interface TinyModelOptions {
   inpainting?: boolean;
   /**
    * Names weights and nodes as torch.onnx.export does (export-names.ts): module-named Conv
-   * weights, anonymous MatMul weights, module scopes on nodes. What LoRAs are mapped by. Default false.
+   * weights, anonymous MatMul weights, module scopes on nodes (UNet or SD3 transformer, and the CLIPs).
+   * What LoRAs are mapped by. Default false.
    */
   exportNames?: boolean;
   /** A ControlNet-ready UNet (down_block_0 … 3 + mid_block_additional_residual inputs; controlnet.ts). Default false. */
@@ -105,17 +106,7 @@ const optionsSchema = z.object({
 });
 
 /** Options that only a UNet layout has: an SD3 request with one of them is refused, not ignored. */
-const UNET_ONLY_OPTIONS = [
-  'timestep',
-  'predictionType',
-  'scheduler',
-  'padToken',
-  'externalData',
-  'channels',
-  'inpainting',
-  'exportNames',
-  'controlnetUnet',
-] as const;
+const UNET_ONLY_OPTIONS = ['timestep', 'predictionType', 'scheduler', 'padToken', 'externalData', 'channels', 'inpainting', 'controlnetUnet'] as const;
 
 const PARTS = ['scheduler', 'tokenizer', 'text_encoder', 'unet', 'vae_decoder', 'vae_encoder'] as const;
 const EXTERNAL_FILES = ['model.onnx_data', 'weights.pb'] as const;
@@ -164,6 +155,7 @@ export async function createTinyModel(dir: string, options: TinyModelOptions = {
       seed: o.seed ?? 1234,
       t5: o.t5 ?? true,
       vaeEncoderOutput: o.vaeEncoderOutput ?? 'latent_parameters',
+      exportNames: o.exportNames ?? false,
       writeModel,
     });
     await writeTinySafetyChecker(dir, o.safetyChecker, o.float16 ? 'float16' : 'float32');

@@ -1,5 +1,6 @@
-// A tiny random LoRA for a given model folder: one module for every weight the model's UNet and
-// text encoders expose by name (export-names.ts, or a real export), in kohya's or PEFT's layout.
+// A tiny random LoRA for a given model folder: one module for every weight the model's UNet (or
+// SD3 transformer) and CLIP text encoders expose by name (export-names.ts, or a real export), in
+// kohya's or PEFT's layout (the transformer's kohya names: `lora_transformer_` + diffusers' path).
 // The same seed gives the same numbers in both layouts, so the two must merge to the same model.
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -18,9 +19,12 @@ export interface TinyLoraOptions {
   /** alpha (default rank / 2, so the scale alpha / rank is 0.5). */
   alpha?: number;
   seed?: number;
-  /** Which parts (default: the UNet and every text encoder). */
-  parts?: ('unet' | 'text_encoder' | 'text_encoder_2')[];
+  /** Which parts (default: the UNet or transformer and every CLIP text encoder). */
+  parts?: TinyLoraPart[];
 }
+
+const TINY_LORA_PARTS = ['unet', 'transformer', 'text_encoder', 'text_encoder_2'] as const;
+type TinyLoraPart = (typeof TINY_LORA_PARTS)[number];
 
 const optionsSchema = z.object({
   model: z.string().min(1),
@@ -28,7 +32,7 @@ const optionsSchema = z.object({
   rank: z.number().int().min(1).max(64).optional(),
   alpha: z.number().positive().optional(),
   seed: z.number().int().min(0).optional(),
-  parts: z.array(z.enum(['unet', 'text_encoder', 'text_encoder_2'])).optional(),
+  parts: z.array(z.enum(TINY_LORA_PARTS)).optional(),
 });
 
 async function targetsOf(path: string): Promise<WeightTarget[]> {
@@ -44,8 +48,8 @@ export async function createTinyLora(file: string, options: TinyLoraOptions): Pr
   const rank = o.rank ?? 4;
   const alpha = o.alpha ?? rank / 2;
   const sdxl = existsSync(join(o.model, 'text_encoder_2', 'model.onnx'));
-  const parts = (o.parts ?? ['unet', 'text_encoder', 'text_encoder_2']).filter((p) => existsSync(join(o.model, p, 'model.onnx')));
-  const kohyaPrefix = { unet: 'lora_unet_', text_encoder: sdxl ? 'lora_te1_' : 'lora_te_', text_encoder_2: 'lora_te2_' };
+  const parts = (o.parts ?? TINY_LORA_PARTS).filter((p) => existsSync(join(o.model, p, 'model.onnx')));
+  const kohyaPrefix = { unet: 'lora_unet_', transformer: 'lora_transformer_', text_encoder: sdxl ? 'lora_te1_' : 'lora_te_', text_encoder_2: 'lora_te2_' };
   const tensors: Parameters<typeof encodeSafetensors>[0] = {};
   let modules = 0;
   for (const part of parts) {

@@ -15,6 +15,7 @@ import { SD3_LATENT_RGB_BIAS, SD3_LATENT_RGB_FACTORS } from '../../diffusion/pre
 import type { EncodedModel } from '../onnx/builder.js';
 import { writeClipTokenizerFiles } from '../tokenizer-files.js';
 import { textEncoderConfig } from './configs.js';
+import { SD3_TRANSFORMER_MODULES, textEncoderModules, withTorchExportNames } from './export-names.js';
 import { buildSd3Transformer, SD3_LATENT_CHANNELS, SD3_PATCH } from './sd3-transformer.js';
 import { buildT5Encoder, t5EncoderConfig, writeT5TokenizerFiles } from './t5.js';
 import { buildTextEncoder } from './text-encoder.js';
@@ -41,6 +42,8 @@ export interface TinySd3Options {
   /** Write text_encoder_3 and tokenizer_3 (default true). */
   t5: boolean;
   vaeEncoderOutput: 'latent_sample' | 'latent_parameters';
+  /** Name the transformer's and CLIPs' weights and nodes as torch.onnx.export does (export-names.ts), for LoRAs. */
+  exportNames: boolean;
   writeModel(partDir: string, encoded: EncodedModel): Promise<void>;
 }
 
@@ -154,14 +157,15 @@ export async function writeTinySd3(dir: string, o: TinySd3Options): Promise<void
       projection: c.hidden,
       part: c.part,
     });
-    await o.writeModel(join(dir, c.part), encoder);
+    await o.writeModel(join(dir, c.part), o.exportNames ? withTorchExportNames(encoder, textEncoderModules()) : encoder);
   }
   if (o.t5) {
     const vocabSize = await writeT5TokenizerFiles(join(dir, 'tokenizer_3'));
     await writeJson(join(dir, 'text_encoder_3', 'config.json'), t5EncoderConfig(o.hidden, vocabSize));
     await o.writeModel(join(dir, 'text_encoder_3'), buildT5Encoder({ vocabSize, dModel: o.hidden, float: o.float, seed: o.seed }));
   }
-  await o.writeModel(join(dir, 'transformer'), buildSd3Transformer({ jointDim: o.hidden, pooledDim: pooled, float: o.float, seed: o.seed }));
+  const transformer = buildSd3Transformer({ jointDim: o.hidden, pooledDim: pooled, float: o.float, seed: o.seed });
+  await o.writeModel(join(dir, 'transformer'), o.exportNames ? withTorchExportNames(transformer, SD3_TRANSFORMER_MODULES) : transformer);
   await o.writeModel(join(dir, 'vae_decoder'), buildVaeDecoder({ float: o.float, seed: o.seed, latents: SD3_LATENTS }));
   await o.writeModel(join(dir, 'vae_encoder'), buildVaeEncoder({ float: o.float, output: o.vaeEncoderOutput, latents: SD3_LATENTS }));
 }
