@@ -17,7 +17,7 @@ let h: Harness;
 before(async () => {
   h = await startHarness();
   cpSync(await tinyModelWithSafetyChecker('always'), join(h.modelsDir, 'flagged'), { recursive: true });
-  await h.startBot({ PROGRESS_EDIT_INTERVAL_MS: '200' });
+  await h.startBot({ PROGRESS_EDIT_INTERVAL_MS: '200', IMAGINE_MAX_STEPS: '150' });
 });
 
 after(async () => {
@@ -35,8 +35,9 @@ async function setFlagged(action: 'block' | 'blur' | 'allow'): Promise<void> {
   assert.match((await run.waitForOriginal((m) => !m.loading, { timeoutMs: 10_000 })).content, new RegExp(`Flagged images: \\*\\*${action}\\*\\*`));
 }
 
-// Enough steps (the ceiling) at 128² that progress edits (every 200 ms) happen even on an idle machine.
-const REQUEST = { prompt: 'a lighthouse at night', model: 'flagged', seed: 42, steps: 50, size: '128x128', count: 2 };
+// Enough steps at 128² that step previews (the worker sends one at most every 0.5 s) show even on
+// an idle machine: the ceiling is raised for it, 50 steps finish before the first one now.
+const REQUEST = { prompt: 'a lighthouse at night', model: 'flagged', seed: 42, steps: 150, size: '128x128', count: 2 };
 
 function imagine(channel: string, options: SlashOptions = {}): Promise<InteractionHandle> {
   return h.discord.slash('imagine', { ...REQUEST, ...options }, { channel }).then(async (run) => {
