@@ -245,16 +245,19 @@ describe('inpainting masks through the HTTP API', () => {
     }
   });
 
+  /** A seed-door inpainting of the input through `mask`, 3 steps at SIZE². */
+  const seedBody = (mask: Buffer) => ({
+    prompt: 'a red balloon',
+    num_inference_steps: 3,
+    width: SIZE,
+    height: SIZE,
+    seed: 5,
+    init_image: input.toString('base64'),
+    mask_image: mask.toString('base64'),
+  });
+
   test('seed door: mask_image inpaints init_image and is stored beside it; a mask without an image is refused', async () => {
-    const body = {
-      prompt: 'a red balloon',
-      num_inference_steps: 3,
-      width: SIZE,
-      height: SIZE,
-      seed: 5,
-      init_image: input.toString('base64'),
-      mask_image: (await rightHalfMask()).toString('base64'),
-    };
+    const body = seedBody(await rightHalfMask());
     const r = await postJson(`${api.url}/generate`, body, key);
     assert.equal(r.status, 200, JSON.stringify(r.json));
     assert.equal(r.json.parameters.strength, 1, 'a masked region is drawn anew by default');
@@ -281,15 +284,7 @@ describe('inpainting masks through the HTTP API', () => {
       .toColourspace('b-w')
       .png()
       .toBuffer();
-    const body = {
-      prompt: 'a red balloon',
-      num_inference_steps: 3,
-      width: SIZE,
-      height: SIZE,
-      seed: 5,
-      init_image: input.toString('base64'),
-      mask_image: mask.toString('base64'),
-    };
+    const body = seedBody(mask);
     const r = await postJson(`${api.url}/generate`, { ...body, mask_content: 'latent_noise', inpaint_area: 'masked', mask_padding: 8 }, key);
     assert.equal(r.status, 200, JSON.stringify(r.json));
     assert.deepEqual([r.json.parameters.mask_content, r.json.parameters.inpaint_area, r.json.parameters.mask_padding], ['latent_noise', 'masked', 8]);
