@@ -74,6 +74,34 @@ function assertKept(kept: number, repainted: number, what: string): void {
   assert.ok(repainted > 10 && repainted > 20 * kept, `${what}: the masked side is repainted (mean difference ${repainted}, kept ${kept})`);
 }
 
+/** White (repaint) in a 16 × 16 box at 40..56 × 8..24, black elsewhere. */
+async function boxMask(): Promise<Buffer> {
+  const raw = Buffer.alloc(SIZE * SIZE);
+  for (let y = 8; y < 24; y++) for (let x = 40; x < 56; x++) raw[y * SIZE + x] = 255;
+  return sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
+}
+
+/** Only masked with boxMask(): every pixel outside the box is the input's, the box is repainted. */
+async function assertOnlyBoxRepainted(out: Buffer, input: Buffer): Promise<void> {
+  const [o, i] = await Promise.all([out, input].map((p) => sharp(p).removeAlpha().raw().toBuffer({ resolveWithObject: true })));
+  assert.deepEqual([o.info.width, o.info.height], [SIZE, SIZE]);
+  let repainted = 0;
+  for (let y = 0; y < SIZE; y++) {
+    for (let x = 0; x < SIZE; x++) {
+      const inBox = x >= 40 && x < 56 && y >= 8 && y < 24;
+      for (let c = 0; c < 3; c++) {
+        const k = (y * SIZE + x) * 3 + c;
+        if (inBox) repainted += Math.abs(o.data[k] - i.data[k]);
+        else assert.equal(o.data[k], i.data[k], `kept pixel ${x},${y}`);
+      }
+    }
+  }
+  assert.ok(repainted / (16 * 16 * 3) > 5, `the box is repainted (mean difference ${repainted / (16 * 16 * 3)})`);
+}
+
 describe('inpainting masks through the HTTP API', () => {
   let api: ApiProcess;
   let key: string;
@@ -114,32 +142,10 @@ describe('inpainting masks through the HTTP API', () => {
   });
 
   test('A1111 inpaint_full_res (only masked): the box around the mask is repainted, the rest is the input, the infotext says so', async () => {
-    // White (repaint) in a 16 × 16 box at 40..56 × 8..24.
-    const raw = Buffer.alloc(SIZE * SIZE);
-    for (let y = 8; y < 24; y++) for (let x = 40; x < 56; x++) raw[y * SIZE + x] = 255;
-    const mask = (
-      await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 1 } })
-        .toColourspace('b-w')
-        .png()
-        .toBuffer()
-    ).toString('base64');
+    const mask = (await boxMask()).toString('base64');
     const r = await img2img({ mask, denoising_strength: 1, mask_blur: 0, inpaint_full_res: true, inpaint_full_res_padding: 8 });
     assert.equal(r.status, 200, JSON.stringify(r.json));
-    const out = Buffer.from(r.json.images[0], 'base64');
-    const [o, i] = await Promise.all([out, input].map((p) => sharp(p).removeAlpha().raw().toBuffer({ resolveWithObject: true })));
-    assert.deepEqual([o.info.width, o.info.height], [SIZE, SIZE]);
-    let repainted = 0;
-    for (let y = 0; y < SIZE; y++) {
-      for (let x = 0; x < SIZE; x++) {
-        const inBox = x >= 40 && x < 56 && y >= 8 && y < 24;
-        for (let c = 0; c < 3; c++) {
-          const k = (y * SIZE + x) * 3 + c;
-          if (inBox) repainted += Math.abs(o.data[k] - i.data[k]);
-          else assert.equal(o.data[k], i.data[k], `kept pixel ${x},${y}`);
-        }
-      }
-    }
-    assert.ok(repainted / (16 * 16 * 3) > 5, `the box is repainted (mean difference ${repainted / (16 * 16 * 3)})`);
+    await assertOnlyBoxRepainted(Buffer.from(r.json.images[0], 'base64'), input);
     const info = JSON.parse(r.json.info);
     assert.match(info.infotexts[0], /, Inpaint area: Only masked, Masked area padding: 8(,|$)/m);
   });
@@ -278,31 +284,13 @@ describe('inpainting masks through the HTTP API', () => {
   });
 
   test('seed door: mask_content, inpaint_area masked and mask_padding inpaint only the box; shown in parameters; misuse is a 422 naming the field', async () => {
-    const raw = Buffer.alloc(SIZE * SIZE);
-    for (let y = 8; y < 24; y++) for (let x = 40; x < 56; x++) raw[y * SIZE + x] = 255;
-    const mask = await sharp(raw, { raw: { width: SIZE, height: SIZE, channels: 1 } })
-      .toColourspace('b-w')
-      .png()
-      .toBuffer();
-    const body = seedBody(mask);
+    const body = seedBody(await boxMask());
     const r = await postJson(`${api.url}/generate`, { ...body, mask_content: 'latent_noise', inpaint_area: 'masked', mask_padding: 8 }, key);
     assert.equal(r.status, 200, JSON.stringify(r.json));
     assert.deepEqual([r.json.parameters.mask_content, r.json.parameters.inpaint_area, r.json.parameters.mask_padding], ['latent_noise', 'masked', 8]);
     const png = Buffer.from(r.json.images[0], 'base64');
     assert.match(readTextChunks(png).parameters, /, Inpaint area: Only masked, Masked area padding: 8(,|$)/m);
-    const [o, i] = await Promise.all([png, input].map((p) => sharp(p).removeAlpha().raw().toBuffer()));
-    let repainted = 0;
-    for (let y = 0; y < SIZE; y++) {
-      for (let x = 0; x < SIZE; x++) {
-        const inBox = x >= 40 && x < 56 && y >= 8 && y < 24;
-        for (let c = 0; c < 3; c++) {
-          const k = (y * SIZE + x) * 3 + c;
-          if (inBox) repainted += Math.abs(o[k] - i[k]);
-          else assert.equal(o[k], i[k], `kept pixel ${x},${y}`);
-        }
-      }
-    }
-    assert.ok(repainted / (16 * 16 * 3) > 5, `the box is repainted (mean difference ${repainted / (16 * 16 * 3)})`);
+    await assertOnlyBoxRepainted(png, input);
     // Defaults: original, the whole picture; only masked's padding is the engine's 32.
     const plain = await postJson(`${api.url}/jobs`, body, key);
     assert.equal(plain.status, 202, JSON.stringify(plain.json));
