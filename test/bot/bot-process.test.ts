@@ -59,7 +59,8 @@ describe('bot process against the Discord stand-in', { timeout: 240_000 }, () =>
   before(async () => {
     discord = await startDiscordStandIn();
     ws = await createWorkspace();
-    env = botEnv(discord, ws, { PROGRESS_EDIT_INTERVAL_MS: '200' });
+    // The step ceiling raised so the first job lasts long enough for progress edits (every 200 ms).
+    env = botEnv(discord, ws, { PROGRESS_EDIT_INTERVAL_MS: '200', IMAGINE_MAX_STEPS: '150' });
     bot = await startBot(discord, env);
   });
 
@@ -87,7 +88,7 @@ describe('bot process against the Discord stand-in', { timeout: 240_000 }, () =>
   });
 
   test('/imagine is acked in under 3 s, shows progress, and ends with four PNGs, a grid and the buttons', async () => {
-    const handle = await discord.slash('imagine', { prompt: 'a red fox in the snow', seed: 4242, steps: 24, size: `${SIDE}x${SIDE}`, count: 4 });
+    const handle = await discord.slash('imagine', { prompt: 'a red fox in the snow', seed: 4242, steps: 150, size: `${SIDE}x${SIDE}`, count: 4 });
     const ack = await handle.ack();
     assert.ok(ack.latencyMs < 3000, `acked after ${ack.latencyMs} ms`);
     const result = await resultOf(handle);
@@ -285,7 +286,7 @@ describe('bot process against the Discord stand-in', { timeout: 240_000 }, () =>
       { timeoutMs: 10_000, message: 'the ephemeral ℹ️ answer' },
     );
     assert.match(text.content, /a red fox in the snow/);
-    assert.match(text.content, /24/, 'the steps');
+    assert.match(text.content, /150/, 'the steps');
   });
 
   test('a job finishing after the 15-minute token life is posted to the channel, mentioning the requester', async () => {
