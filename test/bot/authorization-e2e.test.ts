@@ -66,7 +66,8 @@ test('setup: a finished and a running job in one server, a result in the other',
   const mine = await h.discord.slash('imagine', { prompt: 'mallory picture', steps: 5, size: '64x64' }, { user: 'mallory', channel: 'elsewhere' });
   await mine.ack();
   malloryResult = await resultOf(h.discord, mine);
-  aliceRunning = await h.discord.slash('imagine', { prompt: 'alice long job', steps: 150, size: '64x64' }, { user: 'alice' });
+  // 128² so it is still running (its ❌ shown) when the next tests click.
+  aliceRunning = await h.discord.slash('imagine', { prompt: 'alice long job', steps: 150, size: '128x128' }, { user: 'alice' });
   await aliceRunning.ack();
   await aliceRunning.waitForOriginal((m) => m.buttons.some((b) => b.emoji?.name === '❌'), { timeoutMs: 10_000 });
 });
