@@ -3,18 +3,17 @@
 // 512², 1 and 4 images, on float32 and float16 tiny models. Pairs are interleaved (the order
 // alternates), so load from other work on the machine falls on both sides alike; the ratio
 // reported is the median of the per-pair ratios, in each of several repeats, with the spread.
-// The pixels are compared first: the two sides must agree within one level.
+// The pixels are compared first: the two sides must agree within one level. `--separate` runs
+// each side in its own process instead (scripts/bench-ratio-side.ts), on sessions loaded alike.
+import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadPipeline, type StableDiffusionPipeline } from '../src/diffusion/pipeline.js';
-import { createScheduler } from '../src/diffusion/schedulers/index.js';
-import type { LoadedSession } from '../src/diffusion/sessions.js';
-import type { ClipTokenizer } from '../src/diffusion/tokenizer.js';
+import { loadPipeline } from '../src/diffusion/pipeline.js';
 import { createTinyModel } from '../src/models/tiny/index.js';
-import { referenceTextToImage, type ReferenceRequest, type ReferenceSessions } from './reference-loop.js';
+import { type BenchSide, type SideResult, type SideRun, type SideRunner, sideRunner } from './bench-ratio-side.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,6 +23,7 @@ const { values: args } = parseArgs({
     sizes: { type: 'string', default: '256,512' },
     counts: { type: 'string', default: '1,4' },
     dtypes: { type: 'string', default: 'fp32,fp16' },
+    separate: { type: 'boolean', default: false },
   },
 });
 const pairs = Number(args.pairs);
@@ -33,10 +33,39 @@ const GUIDANCE = 7.5;
 const PROMPT = 'a photo of a cat';
 const NEGATIVE = 'blurry';
 
-/** The sessions the pipeline loaded (private fields, read here so both sides run the same ones). */
-function sessionsOf(pipe: StableDiffusionPipeline): ReferenceSessions {
-  const p = pipe as unknown as { tokenizer: ClipTokenizer; textEncoder: LoadedSession; unet: LoadedSession; vaeDecoder: LoadedSession };
-  return { tokenizer: p.tokenizer, textEncoder: p.textEncoder.session, unet: p.unet.session, vaeDecoder: p.vaeDecoder.session };
+/** One side in a child process of its own, answering one run at a time. */
+class SideProcess {
+  readonly run: SideRunner;
+  private readonly child: ChildProcess;
+  private pending?: { resolve: (r: SideResult) => void; reject: (e: Error) => void };
+
+  constructor(side: BenchSide, modelDir: string) {
+    const script = fileURLToPath(new URL(`./bench-ratio-side${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+    // The same runtime flags as this process (tsx's loader when run from the TypeScript).
+    this.child = fork(script, [side, modelDir], { execArgv: process.execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const ready = new Promise<void>((resolve, reject) => {
+      this.child.once('message', () => resolve());
+      this.child.once('exit', (code) => reject(new Error(`the ${side} side exited (${code}) before it was ready`)));
+    });
+    this.child.on('exit', (code) => this.pending?.reject(new Error(`the ${side} side exited (${code}) during a run`)));
+    this.run = async (r) => {
+      await ready;
+      return new Promise((resolve, reject) => {
+        this.pending = { resolve, reject };
+        this.child.once('message', (m) => {
+          this.pending = undefined;
+          resolve(m as SideResult);
+        });
+        this.child.send(r);
+      });
+    };
+  }
+
+  async close(): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    if (this.child.connected) this.child.disconnect();
+    await exited;
+  }
 }
 
 function median(xs: number[]): number {
@@ -63,66 +92,38 @@ export interface RatioRow {
   maxPixelDiff: number;
 }
 
-async function measure(pipe: StableDiffusionPipeline, dtype: string, size: number, count: number): Promise<RatioRow> {
-  const sessions = sessionsOf(pipe);
-  const setTimesteps = (n: number) => {
-    const s = createScheduler('euler', pipe.model.schedulerConfig);
-    s.setTimesteps(n);
-    return { timesteps: s.timesteps, sigmas: (s as unknown as { sigmas: Float32Array }).sigmas, initNoiseSigma: s.initNoiseSigma };
-  };
-  const ref = (seed: number): ReferenceRequest => ({
-    prompt: PROMPT,
-    negativePrompt: NEGATIVE,
-    seed,
-    guidanceScale: GUIDANCE,
-    width: size,
-    height: size,
-    count,
-    steps,
-    setTimesteps,
-    vaeScalingFactor: pipe.model.vaeScalingFactor,
-  });
-  const request = (seed: number) => ({
+async function measure(sides: Record<BenchSide, SideRunner>, dtype: string, size: number, count: number): Promise<RatioRow> {
+  const request = (seed: number, pixels = false): SideRun => ({
     prompt: PROMPT,
     negativePrompt: NEGATIVE,
     seed,
     steps,
     guidanceScale: GUIDANCE,
-    width: size,
-    height: size,
+    size,
     count,
-    scheduler: 'euler' as const,
+    pixels,
   });
-  // A progress listener that shows the step only, as the CLI's bar does.
-  let lastStep = 0;
-  const onProgress = (p: { step: number }) => {
-    lastStep = p.step;
-  };
-  const project = async (seed: number) => (await pipe.generateRaw(request(seed), { onProgress })).images.map((i) => i.rgb);
 
   // Same picture on both sides (and a warm-up for each).
-  const a = await project(42);
-  const b = await referenceTextToImage(sessions, ref(42));
-  const maxPixelDiff = Math.max(...a.map((img, i) => maxDiff(img, b[i])));
+  const a = await sides.pipeline(request(42, true));
+  const b = await sides.reference(request(42, true));
+  const maxPixelDiff = Math.max(...(a.images ?? []).map((img, i) => maxDiff(img, b.images?.[i] ?? new Uint8Array())));
   if (maxPixelDiff > 1) throw new Error(`${dtype} ${size}² ×${count}: the pipeline and the reference loop differ by ${maxPixelDiff} levels`);
 
   const projectTimes: number[] = [];
   const referenceTimes: number[] = [];
   const ratios: number[] = [];
+  let lastStep = a.lastStep;
   for (let r = 0; r < repeats; r++) {
     const pairRatios: number[] = [];
     for (let i = 0; i < pairs; i++) {
       const seed = 100 * r + i;
       const timeProject = async () => {
-        const t = performance.now();
-        await project(seed);
-        return performance.now() - t;
+        const out = await sides.pipeline(request(seed));
+        lastStep = out.lastStep;
+        return out.ms;
       };
-      const timeReference = async () => {
-        const t = performance.now();
-        await referenceTextToImage(sessions, ref(seed));
-        return performance.now() - t;
-      };
+      const timeReference = async () => (await sides.reference(request(seed))).ms;
       let p: number;
       let q: number;
       if (i % 2 === 0) {
@@ -145,7 +146,8 @@ async function measure(pipe: StableDiffusionPipeline, dtype: string, size: numbe
 const root = mkdtempSync(join(tmpdir(), 'bench-ratio-'));
 try {
   console.log(
-    `engine vs reference loop: tiny model, ${steps} steps, euler, guidance ${GUIDANCE}, same ORT sessions; ` +
+    `engine vs reference loop: tiny model, ${steps} steps, euler, guidance ${GUIDANCE}, ` +
+      `${args.separate ? 'each side in its own process on sessions loaded alike' : 'one process, the same ORT sessions'}; ` +
       `${pairs} interleaved pairs × ${repeats} repeats; ratio = median(pipeline / reference) per repeat`,
   );
   // Other work on the machine moves absolute times a lot (the ratios much less): say how much there was.
@@ -158,10 +160,14 @@ try {
   for (const dtype of args.dtypes.split(',')) {
     const dir = join(root, dtype);
     await createTinyModel(dir, { float16: dtype === 'fp16' });
-    const pipe = await loadPipeline(dir);
+    const processes = args.separate ? [new SideProcess('pipeline', dir), new SideProcess('reference', dir)] : [];
+    const pipe = args.separate ? undefined : await loadPipeline(dir);
+    const sides = pipe
+      ? { pipeline: sideRunner('pipeline', pipe), reference: sideRunner('reference', pipe) }
+      : { pipeline: processes[0].run, reference: processes[1].run };
     for (const size of args.sizes.split(',').map(Number)) {
       for (const count of args.counts.split(',').map(Number)) {
-        const row = await measure(pipe, dtype, size, count);
+        const row = await measure(sides, dtype, size, count);
         rows.push(row);
         const med = median(row.ratios);
         console.log(
@@ -170,7 +176,8 @@ try {
         );
       }
     }
-    await pipe.dispose();
+    await pipe?.dispose();
+    await Promise.all(processes.map((p) => p.close()));
   }
   console.log(`load average at end: ${load()}`);
   const worst = Math.max(...rows.map((r) => median(r.ratios)));
