@@ -190,11 +190,14 @@ export class PromptEncoder {
   }
 }
 
-/** [seqLen, a] ‖ [seqLen, b] → [seqLen, a + b], like torch.concat(..., dim=-1). */
-export function concatFeatures(parts: { hidden: Float32Array; dim: number }[], seqLen: number): Float32Array {
-  if (parts.length === 1) return parts[0].hidden;
-  const width = parts.reduce((s, p) => s + p.dim, 0);
-  const out = new Float32Array(seqLen * width);
+/**
+ * [seqLen, a] ‖ [seqLen, b] → [seqLen, a + b], like torch.concat(..., dim=-1). Into `out`'s first
+ * seqLen rows of `width` when given (SD3 pads CLIP's rows with zeros to T5's width).
+ */
+export function concatFeatures(parts: { hidden: Float32Array; dim: number }[], seqLen: number, into?: { out: Float32Array; width: number }): Float32Array {
+  if (parts.length === 1 && !into) return parts[0].hidden;
+  const width = into?.width ?? parts.reduce((s, p) => s + p.dim, 0);
+  const out = into?.out ?? new Float32Array(seqLen * width);
   for (let pos = 0; pos < seqLen; pos++) {
     let offset = pos * width;
     for (const p of parts) {

@@ -12,7 +12,7 @@
 import * as ort from 'onnxruntime-node';
 import { ModelError } from '../errors.js';
 import type { PromptEmbedding, PromptPair, RunTextEncoder } from '../prompt-encoding.js';
-import { penultimateOutput } from '../prompt-encoding.js';
+import { concatFeatures, penultimateOutput } from '../prompt-encoding.js';
 import { requireInput, requireOutput, type LoadedSession } from '../sessions.js';
 import type { T5Tokenizer } from '../t5/tokenizer.js';
 import { tensorToFloat32 } from '../tensors.js';
@@ -140,14 +140,7 @@ export class Sd3PromptEncoder {
 
     // [CLIP-L | CLIP-G | zeros] for the 77 CLIP rows, then T5's rows (zeros without T5).
     const seqLen = clipLen + t5Rows;
-    const hidden = new Float32Array(seqLen * width);
-    for (let pos = 0; pos < clipLen; pos++) {
-      let offset = pos * width;
-      for (const p of clipParts) {
-        hidden.set(p.hidden.subarray(pos * p.dim, (pos + 1) * p.dim), offset);
-        offset += p.dim;
-      }
-    }
+    const hidden = concatFeatures(clipParts, clipLen, { out: new Float32Array(seqLen * width), width });
     if (t5Hidden) hidden.set(t5Hidden, clipLen * width);
     const pooled = new Float32Array(pooledParts[0].length + pooledParts[1].length);
     pooled.set(pooledParts[0]);
